@@ -1,0 +1,661 @@
+//! [`MmapArray`]: a typed N-dimensional array backed by a memory-mapped file.
+
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, ShapeBuilder};
+
+use crate::dtype::DType;
+use crate::element::{read_element, write_element, Element};
+use crate::error::{Error, ErrorKind, Result};
+use crate::mode::{Mode, Order};
+use crate::npy::NpyVersion;
+use crate::storage::Preallocation;
+
+/// How the file describes its array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A raw file: dtype, shape, offset and order were given by the caller.
+    Raw,
+    /// A self-describing `.npy` file of this format version.
+    Npy(NpyVersion),
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Raw => f.write_str("raw"),
+            Self::Npy(v) => write!(f, "npy {v}"),
+        }
+    }
+}
+
+/// Access-pattern advice for the kernel (`madvise(2)`).
+///
+/// `numpy.memmap` gives no way to say this; random access over a large
+/// mapping with the default read-ahead can be many times slower than needed
+/// (numpy issue 13172), because every fault reads a whole read-ahead window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advice {
+    /// The default: moderate read-ahead.
+    Normal,
+    /// Pages will be read in order: read ahead aggressively, free behind.
+    Sequential,
+    /// Pages will be read in random order: no read-ahead.
+    Random,
+    /// Pages will be needed soon: start reading them now.
+    WillNeed,
+}
+
+impl Advice {
+    /// Parses `"normal"`, `"sequential"`, `"random"` or `"willneed"`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the string.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "normal" => Ok(Self::Normal),
+            "sequential" => Ok(Self::Sequential),
+            "random" => Ok(Self::Random),
+            "willneed" | "will_need" => Ok(Self::WillNeed),
+            _ => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("advice must be 'normal', 'sequential', 'random' or 'willneed', got {s:?}"),
+            )),
+        }
+    }
+
+    fn to_memmap2(self) -> memmap2::Advice {
+        match self {
+            Self::Normal => memmap2::Advice::Normal,
+            Self::Sequential => memmap2::Advice::Sequential,
+            Self::Random => memmap2::Advice::Random,
+            Self::WillNeed => memmap2::Advice::WillNeed,
+        }
+    }
+}
+
+enum Mapping {
+    /// Zero-byte arrays map nothing (`mmap` of length 0 is an error).
+    Empty,
+    ReadOnly(Mmap),
+    /// `r+` and `w+`: a shared mapping, writes reach the file.
+    Shared(MmapMut),
+    /// `c`: a private mapping, writes stay in this process.
+    Private(MmapMut),
+}
+
+/// The shape and layout of an array within its file.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub(crate) dtype: DType,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) order: Order,
+    pub(crate) offset: u64,
+}
+
+impl Layout {
+    /// Number of elements, checked for overflow.
+    pub(crate) fn checked_len(shape: &[usize]) -> Option<usize> {
+        shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+    }
+
+    /// Bytes of data, or an error naming the shape if it overflows (the
+    /// limit is `isize::MAX`, the largest object Rust can address).
+    pub(crate) fn checked_nbytes(dtype: DType, shape: &[usize]) -> Result<usize> {
+        Self::checked_len(shape)
+            .and_then(|n| n.checked_mul(dtype.itemsize()))
+            .filter(|&n| isize::try_from(n).is_ok())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "array is too big: shape {} of {} overflows the address space",
+                        shape_repr(shape),
+                        dtype.descr()
+                    ),
+                )
+            })
+    }
+
+    /// Offset plus data bytes: how long the file must be.
+    pub(crate) fn checked_end(&self) -> Result<u64> {
+        let nbytes = Self::checked_nbytes(self.dtype, &self.shape)?;
+        self.offset.checked_add(nbytes as u64).ok_or_else(|| {
+            Error::new(ErrorKind::InvalidArgument, format!("offset {} plus {nbytes} bytes overflows", self.offset))
+        })
+    }
+}
+
+/// Formats a shape as Python does: `(3, 4)`, `(5,)`, `()`.
+#[must_use]
+pub fn shape_repr(shape: &[usize]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => format!("({})", shape.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// A typed N-dimensional array backed by a memory-mapped file.
+///
+/// Open one with [`RawOptions`](crate::RawOptions) (a raw file, as
+/// `numpy.memmap`), [`MmapArray::open_npy`] (an existing `.npy` file) or
+/// [`NpyOptions`](crate::NpyOptions) (a new `.npy` file).
+///
+/// The dtype is known at run time; typed access ([`view`](Self::view),
+/// [`get`](Self::get), ...) names the Rust element type and fails with
+/// [`ErrorKind::DtypeMismatch`] if it is not the file's.
+///
+/// # The mapping contract
+/// The array's bytes are the file's bytes. If another process (or another
+/// mapping in this one) writes to the mapped part of the file, the new values
+/// show through, even inside a borrowed view: mmarray cannot prevent that, so
+/// do not share a file that is being written without your own coordination.
+/// If another process **truncates** the file below the mapped range, any
+/// access to the missing pages raises `SIGBUS` and kills the process; this is
+/// how memory maps work on every Unix and cannot be caught safely. mmarray
+/// itself never truncates a file that is open except through an explicit
+/// create or overwrite (`w+`, [`NpyOptions::create`](crate::NpyOptions::create)).
+/// A file deleted while mapped stays readable and writable through the open
+/// mapping until it is dropped (Linux keeps the inode alive); reopening it by
+/// path then fails with [`ErrorKind::NotFound`].
+pub struct MmapArray {
+    path: PathBuf,
+    file: File,
+    map: Mapping,
+    layout: Layout,
+    mode: Mode,
+    format: Format,
+    preallocation: Preallocation,
+}
+
+impl MmapArray {
+    /// Maps `layout` of `file`, which the caller has opened suitably for
+    /// `mode` and checked to be long enough.
+    pub(crate) fn map(
+        path: &Path,
+        file: File,
+        layout: Layout,
+        mode: Mode,
+        format: Format,
+        preallocation: Preallocation,
+    ) -> Result<Self> {
+        let nbytes = Layout::checked_nbytes(layout.dtype, &layout.shape)?;
+        let map = if nbytes == 0 {
+            Mapping::Empty
+        } else {
+            let mut opts = MmapOptions::new();
+            opts.offset(layout.offset).len(nbytes);
+            let err = |e| Error::io(path, "cannot map", e);
+            // SAFETY: mapping a file is only unsafe because another process
+            // may change or truncate it while mapped; that contract is the
+            // caller's, documented on `MmapArray`. The caller checked the file
+            // holds offset + nbytes bytes, so every mapped page exists now.
+            unsafe {
+                match mode {
+                    Mode::ReadOnly => Mapping::ReadOnly(opts.map(&file).map_err(err)?),
+                    Mode::ReadWrite | Mode::Write => Mapping::Shared(opts.map_mut(&file).map_err(err)?),
+                    Mode::CopyOnWrite => Mapping::Private(opts.map_copy(&file).map_err(err)?),
+                }
+            }
+        };
+        Ok(Self { path: path.to_path_buf(), file, map, layout, mode, format, preallocation })
+    }
+
+    // ----- attributes -------------------------------------------------------
+
+    /// The path the array was opened from.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The element type, with its byte order.
+    #[must_use]
+    pub fn dtype(&self) -> DType {
+        self.layout.dtype
+    }
+
+    /// The array's shape.
+    #[must_use]
+    pub fn shape(&self) -> &[usize] {
+        &self.layout.shape
+    }
+
+    /// Number of dimensions.
+    #[must_use]
+    pub fn ndim(&self) -> usize {
+        self.layout.shape.len()
+    }
+
+    /// Number of elements.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.layout.shape.iter().product()
+    }
+
+    /// Whether the array has no elements.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of data (`len() * itemsize`).
+    #[must_use]
+    pub fn nbytes(&self) -> usize {
+        self.len() * self.layout.dtype.itemsize()
+    }
+
+    /// Strides in bytes, as NumPy's `ndarray.strides`.
+    #[must_use]
+    pub fn strides(&self) -> Vec<isize> {
+        element_strides(&self.layout.shape, self.layout.order)
+            .into_iter()
+            .map(|s| s * self.layout.dtype.itemsize() as isize)
+            .collect()
+    }
+
+    /// Memory order of the data.
+    #[must_use]
+    pub fn order(&self) -> Order {
+        self.layout.order
+    }
+
+    /// Byte offset of the first element in the file.
+    #[must_use]
+    pub fn offset(&self) -> u64 {
+        self.layout.offset
+    }
+
+    /// The mode the file was opened in.
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Raw or `.npy` (with its version).
+    #[must_use]
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Whether creating or growing the file reserved its space for real.
+    #[must_use]
+    pub fn preallocation(&self) -> Preallocation {
+        self.preallocation
+    }
+
+    // ----- bytes ------------------------------------------------------------
+
+    /// The array's bytes, in file order.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.map {
+            Mapping::Empty => &[],
+            Mapping::ReadOnly(m) => m,
+            Mapping::Shared(m) | Mapping::Private(m) => m,
+        }
+    }
+
+    /// The array's bytes, writable.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ReadOnly`] in mode `r`.
+    pub fn as_bytes_mut(&mut self) -> Result<&mut [u8]> {
+        match &mut self.map {
+            Mapping::Empty => Ok(&mut []),
+            Mapping::ReadOnly(_) => Err(read_only(&self.path)),
+            Mapping::Shared(m) | Mapping::Private(m) => Ok(m),
+        }
+    }
+
+    // ----- typed access -----------------------------------------------------
+
+    fn check_kind<T: Element>(&self) -> Result<()> {
+        if T::KIND == self.layout.dtype.kind() {
+            return Ok(());
+        }
+        Err(Error::at(
+            ErrorKind::DtypeMismatch,
+            &self.path,
+            format_args!(
+                "array dtype is '{}' ({}), not {}",
+                self.layout.dtype.descr(),
+                self.layout.dtype.kind().name(),
+                T::KIND.name()
+            ),
+        ))
+    }
+
+    /// Checks that a zero-copy `&[T]` over the data is sound and correct.
+    fn check_viewable<T: Element>(&self) -> Result<()> {
+        self.check_kind::<T>()?;
+        let dtype = self.layout.dtype;
+        if !dtype.is_native() {
+            return Err(Error::at(
+                ErrorKind::ByteOrder,
+                &self.path,
+                format_args!(
+                    "data is {} ('{}'), this machine is {}: a zero-copy view would show wrong \
+                     numbers; use get() or to_array(), which swap bytes",
+                    dtype.byte_order().describe(),
+                    dtype.descr(),
+                    crate::ByteOrder::NATIVE.describe()
+                ),
+            ));
+        }
+        let align = std::mem::align_of::<T>();
+        if self.as_bytes().as_ptr() as usize % align != 0 {
+            return Err(Error::at(
+                ErrorKind::Misaligned,
+                &self.path,
+                format_args!(
+                    "data at byte offset {} is not aligned to {align} bytes for {}: use get() or \
+                     to_array(), or an offset that is a multiple of {align}",
+                    self.layout.offset,
+                    dtype.kind().name()
+                ),
+            ));
+        }
+        let bytes = self.as_bytes();
+        if !T::valid_bytes(bytes) {
+            let at = bytes.iter().position(|&b| b > 1).unwrap_or(0);
+            return Err(Error::at(
+                ErrorKind::InvalidArgument,
+                &self.path,
+                format_args!(
+                    "bool data holds the byte {} at element {at}, not 0 or 1; use get() or \
+                     to_array(), which read any non-zero byte as true",
+                    bytes[at]
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn ndarray_shape(&self) -> ndarray::Shape<IxDyn> {
+        IxDyn(&self.layout.shape).set_f(self.layout.order == Order::F)
+    }
+
+    /// A zero-copy read-only view of the data as an [`ndarray::ArrayViewD`],
+    /// which slices, iterates and computes like any ndarray.
+    ///
+    /// ```
+    /// use mmarray::{NpyOptions, DType, ScalarKind};
+    /// use ndarray::s;
+    /// let dir = tempfile::tempdir()?;
+    /// let a = NpyOptions::new(DType::native(ScalarKind::F64), &[3, 4]).create(dir.path().join("a.npy"))?;
+    /// let v = a.view::<f64>()?;
+    /// assert_eq!(v.shape(), &[3, 4]);
+    /// assert_eq!(v.slice(s![1.., ..2]).sum(), 0.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::DtypeMismatch`] if `T` is not the array's type;
+    /// [`ErrorKind::ByteOrder`] for non-native byte order;
+    /// [`ErrorKind::Misaligned`] if the offset does not align the data for
+    /// `T`; [`ErrorKind::InvalidArgument`] for bool data holding bytes other
+    /// than 0 and 1. [`get`](Self::get) and [`to_array`](Self::to_array) work
+    /// in all these cases but the first.
+    pub fn view<T: Element>(&self) -> Result<ArrayViewD<'_, T>> {
+        self.check_viewable::<T>()?;
+        let shape = self.ndarray_shape();
+        let bytes = self.as_bytes();
+        let slice: &[T] = if bytes.is_empty() {
+            &[]
+        } else {
+            // SAFETY: `check_viewable` verified that T is the dtype's type
+            // (so size_of::<T>() * len() == bytes.len()), that the pointer is
+            // aligned for T, and that every bit pattern present is valid for
+            // T. The bytes live as long as `&self`.
+            unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<T>(), self.len()) }
+        };
+        ArrayViewD::from_shape(shape, slice).map_err(|e| Error::at(ErrorKind::InvalidArgument, &self.path, e))
+    }
+
+    /// A zero-copy writable view of the data. Writes reach the file in modes
+    /// `r+` and `w+` (after a flush, or when the array is dropped) and stay in
+    /// this process in mode `c`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ReadOnly`] in mode `r`, and those of [`view`](Self::view).
+    pub fn view_mut<T: Element>(&mut self) -> Result<ArrayViewMutD<'_, T>> {
+        if !self.mode.is_writable() {
+            return Err(read_only(&self.path));
+        }
+        self.check_viewable::<T>()?;
+        let shape = self.ndarray_shape();
+        let len = self.len();
+        let path = self.path.clone();
+        let bytes = self.as_bytes_mut()?;
+        let slice: &mut [T] = if bytes.is_empty() {
+            &mut []
+        } else {
+            // SAFETY: as in `view`; the borrow is unique because it comes
+            // from `&mut self`, and the mapping is writable (checked above).
+            unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<T>(), len) }
+        };
+        ArrayViewMutD::from_shape(shape, slice).map_err(|e| Error::at(ErrorKind::InvalidArgument, &path, e))
+    }
+
+    /// Byte position of the element at `index` within the data.
+    fn byte_index(&self, index: &[usize]) -> Result<usize> {
+        let shape = &self.layout.shape;
+        if index.len() != shape.len() || index.iter().zip(shape).any(|(&i, &d)| i >= d) {
+            return Err(Error::at(
+                ErrorKind::IndexOutOfBounds,
+                &self.path,
+                format_args!("index {} is out of bounds for shape {}", shape_repr(index), shape_repr(shape)),
+            ));
+        }
+        let strides = element_strides(shape, self.layout.order);
+        let flat: isize = index.iter().zip(&strides).map(|(&i, &s)| i as isize * s).sum();
+        Ok(flat.unsigned_abs() * self.layout.dtype.itemsize())
+    }
+
+    /// Reads one element, whatever the byte order or alignment.
+    ///
+    /// # Errors
+    /// [`ErrorKind::DtypeMismatch`] if `T` is not the array's type;
+    /// [`ErrorKind::IndexOutOfBounds`] if `index` is not inside the shape.
+    pub fn get<T: Element>(&self, index: &[usize]) -> Result<T> {
+        self.check_kind::<T>()?;
+        let at = self.byte_index(index)?;
+        Ok(read_element(&self.as_bytes()[at..], !self.layout.dtype.is_native()))
+    }
+
+    /// Writes one element, whatever the byte order or alignment.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ReadOnly`] in mode `r`, and those of [`get`](Self::get).
+    pub fn set<T: Element>(&mut self, index: &[usize], value: T) -> Result<()> {
+        if !self.mode.is_writable() {
+            return Err(read_only(&self.path));
+        }
+        self.check_kind::<T>()?;
+        let at = self.byte_index(index)?;
+        let swap = !self.layout.dtype.is_native();
+        write_element(&mut self.as_bytes_mut()?[at..], value, swap);
+        Ok(())
+    }
+
+    /// Copies the data into an owned array (in the file's memory order),
+    /// swapping bytes and handling misalignment as needed.
+    ///
+    /// # Errors
+    /// [`ErrorKind::DtypeMismatch`] if `T` is not the array's type.
+    pub fn to_array<T: Element>(&self) -> Result<ArrayD<T>> {
+        self.check_kind::<T>()?;
+        if self.check_viewable::<T>().is_ok() {
+            return Ok(self.view::<T>()?.to_owned());
+        }
+        let swap = !self.layout.dtype.is_native();
+        let size = self.layout.dtype.itemsize();
+        let data: Vec<T> = self.as_bytes().chunks_exact(size).map(|b| read_element(b, swap)).collect();
+        ArrayD::from_shape_vec(self.ndarray_shape(), data)
+            .map_err(|e| Error::at(ErrorKind::InvalidArgument, &self.path, e))
+    }
+
+    // ----- flushing ---------------------------------------------------------
+
+    fn shared(&self) -> Option<&MmapMut> {
+        match &self.map {
+            Mapping::Shared(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Writes modified pages back to the file and waits for the write
+    /// (`msync(MS_SYNC)`, what `numpy.memmap.flush` does). After it returns,
+    /// other processes reading the file see the data, and on Linux the pages
+    /// have been handed to the storage device; it does not flush the file's
+    /// metadata or the device's cache: use [`flush_durable`](Self::flush_durable)
+    /// for that. A no-op in modes `r` and `c`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if the kernel reports a write error.
+    pub fn flush(&self) -> Result<()> {
+        self.shared().map_or(Ok(()), |m| m.flush().map_err(|e| Error::io(&self.path, "flush failed", e)))
+    }
+
+    /// Starts writing modified pages back and returns at once
+    /// (`msync(MS_ASYNC)`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if the kernel refuses.
+    pub fn flush_async(&self) -> Result<()> {
+        self.shared().map_or(Ok(()), |m| m.flush_async().map_err(|e| Error::io(&self.path, "flush failed", e)))
+    }
+
+    /// Like [`flush`](Self::flush) for `len` bytes starting `offset` bytes
+    /// into the data.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] if the range is outside the data;
+    /// [`ErrorKind::Io`] on a write error.
+    pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
+        let end = offset.checked_add(len).filter(|&e| e <= self.nbytes());
+        if end.is_none() {
+            return Err(Error::at(
+                ErrorKind::InvalidArgument,
+                &self.path,
+                format_args!("flush range {offset}+{len} is outside the {} data bytes", self.nbytes()),
+            ));
+        }
+        match self.shared() {
+            Some(m) if len > 0 => {
+                m.flush_range(offset, len).map_err(|e| Error::io(&self.path, "flush failed", e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Flushes, then `fsync`s the file: data and metadata (such as the size
+    /// of a grown file) are on stable storage when it returns, surviving a
+    /// power cut. The slowest flush; a no-op in modes `r` and `c`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] on a write error.
+    pub fn flush_durable(&self) -> Result<()> {
+        if !self.mode.writes_to_file() {
+            return Ok(());
+        }
+        self.flush()?;
+        self.file.sync_all().map_err(|e| Error::io(&self.path, "fsync failed", e))
+    }
+
+    /// Flushes and unmaps the array, reporting any write error (which a drop
+    /// cannot).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if the flush fails.
+    pub fn close(mut self) -> Result<()> {
+        let result = self.flush();
+        self.map = Mapping::Empty;
+        result
+    }
+
+    // ----- hints ------------------------------------------------------------
+
+    /// Tells the kernel how the whole array will be accessed.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if `madvise` fails.
+    pub fn advise(&self, advice: Advice) -> Result<()> {
+        self.advise_range(advice, 0, self.nbytes())
+    }
+
+    /// Tells the kernel how `len` bytes starting `offset` bytes into the data
+    /// will be accessed.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] if the range is outside the data;
+    /// [`ErrorKind::Io`] if `madvise` fails.
+    pub fn advise_range(&self, advice: Advice, offset: usize, len: usize) -> Result<()> {
+        if offset.checked_add(len).is_none_or(|e| e > self.nbytes()) {
+            return Err(Error::at(
+                ErrorKind::InvalidArgument,
+                &self.path,
+                format_args!("advice range {offset}+{len} is outside the {} data bytes", self.nbytes()),
+            ));
+        }
+        let a = advice.to_memmap2();
+        let r = match &self.map {
+            Mapping::Empty => Ok(()),
+            _ if len == 0 => Ok(()),
+            Mapping::ReadOnly(m) => m.advise_range(a, offset, len),
+            Mapping::Shared(m) | Mapping::Private(m) => m.advise_range(a, offset, len),
+        };
+        r.map_err(|e| Error::io(&self.path, "madvise failed", e))
+    }
+}
+
+impl Drop for MmapArray {
+    /// Flushes writes to the file (modes `r+`, `w+`); errors are ignored
+    /// here, so call [`MmapArray::close`] to see them.
+    fn drop(&mut self) {
+        if let Some(m) = self.shared() {
+            let _ = m.flush();
+        }
+    }
+}
+
+impl fmt::Debug for MmapArray {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MmapArray")
+            .field("path", &self.path)
+            .field("dtype", &self.layout.dtype.descr())
+            .field("shape", &self.layout.shape)
+            .field("order", &self.layout.order)
+            .field("offset", &self.layout.offset)
+            .field("mode", &self.mode)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Strides in elements for a contiguous array of `shape` in `order`.
+pub(crate) fn element_strides(shape: &[usize], order: Order) -> Vec<isize> {
+    let mut strides = vec![0isize; shape.len()];
+    let mut acc = 1isize;
+    let mut set = |i: usize| {
+        strides[i] = acc;
+        acc = acc.saturating_mul(shape[i].max(1) as isize);
+    };
+    match order {
+        Order::C => (0..shape.len()).rev().for_each(&mut set),
+        Order::F => (0..shape.len()).for_each(&mut set),
+    }
+    strides
+}
+
+fn read_only(path: &Path) -> Error {
+    Error::at(
+        ErrorKind::ReadOnly,
+        path,
+        "opened in mode 'r' (read-only): open with 'r+', 'w+' or 'c' to write",
+    )
+}

@@ -1,0 +1,136 @@
+//! The crate's one error type: an [`Error`] carrying a matchable [`ErrorKind`],
+//! the path involved (when there is one) and a message that names the file and
+//! the numbers.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What went wrong, in a form a caller can match on.
+///
+/// The Python bindings map each kind to the built-in exception NumPy raises in
+/// the same situation (see [`ErrorKind::python_exception`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The file does not exist.
+    NotFound,
+    /// The operating system refused access to the file.
+    PermissionDenied,
+    /// The path names a directory or another non-regular file.
+    NotAFile,
+    /// An argument is invalid: a shape, offset, mode, order or index.
+    InvalidArgument,
+    /// The file is shorter than the array it should hold.
+    FileTooSmall,
+    /// A `.npy` header is corrupt, truncated, too large or malformed.
+    InvalidHeader,
+    /// The dtype is unknown or cannot be memory-mapped (object, structured, strings).
+    UnsupportedDtype,
+    /// The requested element type does not match the array's dtype.
+    DtypeMismatch,
+    /// The data is stored in non-native byte order and cannot be viewed in place.
+    ByteOrder,
+    /// The data is not aligned for a zero-copy typed view.
+    Misaligned,
+    /// An element index is outside the array's shape.
+    IndexOutOfBounds,
+    /// A write was attempted through a read-only mapping (mode `r`).
+    ReadOnly,
+    /// The disk (or the process's file-size limit) cannot hold the file.
+    NoSpace,
+    /// Any other input/output error reported by the operating system.
+    Io,
+}
+
+impl ErrorKind {
+    /// The name of the Python built-in exception this kind maps to.
+    #[must_use]
+    pub fn python_exception(self) -> &'static str {
+        match self {
+            Self::NotFound => "FileNotFoundError",
+            Self::PermissionDenied => "PermissionError",
+            Self::NotAFile | Self::NoSpace | Self::Io => "OSError",
+            Self::IndexOutOfBounds => "IndexError",
+            Self::InvalidArgument
+            | Self::FileTooSmall
+            | Self::InvalidHeader
+            | Self::UnsupportedDtype
+            | Self::DtypeMismatch
+            | Self::ByteOrder
+            | Self::Misaligned
+            | Self::ReadOnly => "ValueError",
+        }
+    }
+}
+
+/// The error type of every fallible operation in this crate.
+///
+/// Its message is complete on its own: it names the file (when there is one)
+/// and the numbers involved, e.g. `not enough space on /data/x.npy: need
+/// 800000128 bytes, 1048576 available`.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    kind: ErrorKind,
+    path: Option<PathBuf>,
+    message: String,
+    #[source]
+    source: Option<io::Error>,
+}
+
+/// Shorthand for `std::result::Result<T, mmarray::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An error of `kind` with a complete `message`.
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, path: None, message: message.into(), source: None }
+    }
+
+    /// An error about the file at `path`; the message is prefixed by the path.
+    pub(crate) fn at(kind: ErrorKind, path: &Path, message: impl fmt::Display) -> Self {
+        Self {
+            kind,
+            path: Some(path.to_path_buf()),
+            message: format!("{}: {message}", path.display()),
+            source: None,
+        }
+    }
+
+    /// An I/O error while doing `what` on `path`, classified by its OS kind.
+    pub(crate) fn io(path: &Path, what: &str, err: io::Error) -> Self {
+        let kind = match err.kind() {
+            io::ErrorKind::NotFound => ErrorKind::NotFound,
+            io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            io::ErrorKind::IsADirectory => ErrorKind::NotAFile,
+            _ => match err.raw_os_error() {
+                Some(libc_enospc) if libc_enospc == rustix::io::Errno::NOSPC.raw_os_error() => {
+                    ErrorKind::NoSpace
+                }
+                _ => ErrorKind::Io,
+            },
+        };
+        let mut e = Self::at(kind, path, format_args!("{what}: {err}"));
+        e.source = Some(err);
+        e
+    }
+
+    /// Records `path` as the file this error is about (message unchanged).
+    pub(crate) fn with_path(mut self, path: &Path) -> Self {
+        self.path = Some(path.to_path_buf());
+        self
+    }
+
+    /// What kind of error this is.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The file the error is about, if any.
+    #[must_use]
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}

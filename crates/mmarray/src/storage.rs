@@ -1,0 +1,142 @@
+//! Reserving disk space for real, so a full disk is an error at creation
+//! instead of a `SIGBUS` on some later write through the mapping.
+//!
+//! `ftruncate` alone (what `numpy.memmap` does by seeking and writing one
+//! byte) leaves a sparse file: the blocks are only allocated when a page is
+//! first written back, and if the disk is full then, the writing process is
+//! killed by `SIGBUS`. We call `fallocate(2)` instead, which allocates the
+//! blocks or fails with `ENOSPC` at once. On file systems that cannot
+//! allocate (`EOPNOTSUPP`, e.g. some network file systems) we fall back to
+//! extending the file with `ftruncate`, which is sparse; [`Preallocation`]
+//! reports which happened.
+
+use std::fs::File;
+use std::path::Path;
+
+use rustix::fs::FallocateFlags;
+use rustix::io::Errno;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Whether the space of a created or grown file was really reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preallocation {
+    /// Nothing had to be allocated (the file was already long enough).
+    NotNeeded,
+    /// The blocks were allocated with `fallocate(2)`.
+    Reserved,
+    /// The file system cannot allocate; the file was extended sparsely.
+    Sparse,
+}
+
+/// Extends `file` to at least `len` bytes, allocating every block from its
+/// current end. The file's existing bytes are never changed.
+///
+/// # Errors
+/// [`ErrorKind::NoSpace`] ("not enough space on PATH: need N bytes ...") if
+/// the disk or the process's file-size limit cannot hold `len` bytes; the
+/// file keeps its old length.
+pub(crate) fn reserve(file: &File, path: &Path, len: u64) -> Result<Preallocation> {
+    let current = file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?.len();
+    if current >= len {
+        return Ok(Preallocation::NotNeeded);
+    }
+    check_fsize_limit(path, len)?;
+    loop {
+        match rustix::fs::fallocate(file, FallocateFlags::empty(), current, len - current) {
+            Ok(()) => return Ok(Preallocation::Reserved),
+            Err(Errno::INTR) => {}
+            Err(Errno::NOSPC | Errno::FBIG | Errno::DQUOT) => {
+                // A failed fallocate may leave blocks allocated past the end
+                // of the file; give them back.
+                let _ = file.set_len(current);
+                return Err(no_space(path, len, available_bytes(file)));
+            }
+            Err(Errno::OPNOTSUPP | Errno::NOSYS) => {
+                file.set_len(len).map_err(|e| Error::io(path, "cannot extend the file", e))?;
+                return Ok(Preallocation::Sparse);
+            }
+            Err(e) => {
+                return Err(Error::io(path, "cannot reserve space", std::io::Error::from(e)));
+            }
+        }
+    }
+}
+
+/// Fails early if a file of `len` bytes cannot fit in what the file system
+/// has free plus what `file` already occupies, before anything is changed.
+///
+/// # Errors
+/// [`ErrorKind::NoSpace`] naming the path and both sizes.
+pub(crate) fn check_space(file: &File, path: &Path, len: u64) -> Result<()> {
+    check_fsize_limit(path, len)?;
+    let occupied = rustix::fs::fstat(file).map_or(0, |st| u64::try_from(st.st_blocks).unwrap_or(0) * 512);
+    if let Some(free) = available_bytes(file) {
+        if len > free.saturating_add(occupied) {
+            return Err(no_space(path, len, Some(free.saturating_add(occupied))));
+        }
+    }
+    Ok(())
+}
+
+fn check_fsize_limit(path: &Path, len: u64) -> Result<()> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Fsize);
+    match limit.current {
+        Some(max) if len > max => Err(Error::at(
+            ErrorKind::NoSpace,
+            path,
+            format_args!("not enough space: need {len} bytes, the process's file size limit (RLIMIT_FSIZE) is {max} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn available_bytes(file: &File) -> Option<u64> {
+    rustix::fs::fstatvfs(file).ok().map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+fn no_space(path: &Path, len: u64, free: Option<u64>) -> Error {
+    let free = free.map_or_else(String::new, |f| format!(", {f} available"));
+    Error::new(ErrorKind::NoSpace, format!("not enough space on {}: need {len} bytes{free}", path.display()))
+        .with_path(path)
+}
+
+/// Creates the file at `path` (or, unless `exclusive`, overwrites it) with
+/// exactly `len` bytes of reserved, zeroed space. An existing file is only
+/// truncated once the space check has passed; a file this call created is
+/// removed again if it fails, so no half-made file is left behind.
+///
+/// # Errors
+/// [`ErrorKind::NoSpace`] if the space cannot be had; the I/O error kinds if
+/// the file cannot be created (missing directory, permissions, a directory
+/// at `path`, or, when `exclusive`, an existing file).
+pub(crate) fn create_sized(path: &Path, len: u64, exclusive: bool) -> Result<(File, Preallocation)> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true);
+    let (file, created) = match opts.clone().create_new(true).open(path) {
+        Ok(f) => (f, true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !exclusive => {
+            if path.is_dir() {
+                return Err(Error::at(ErrorKind::NotAFile, path, "is a directory, not a file"));
+            }
+            (opts.open(path).map_err(|e| Error::io(path, "cannot open for writing", e))?, false)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::at(ErrorKind::InvalidArgument, path, "already exists (refusing to overwrite it)"))
+        }
+        Err(e) => return Err(Error::io(path, "cannot create", e)),
+    };
+    let result = check_space(&file, path, len)
+        .and_then(|()| file.set_len(0).map_err(|e| Error::io(path, "cannot truncate", e)))
+        .and_then(|()| reserve(&file, path, len));
+    match result {
+        Ok(p) => Ok((file, p)),
+        Err(e) => {
+            if created {
+                drop(file);
+                let _ = std::fs::remove_file(path);
+            }
+            Err(e)
+        }
+    }
+}
