@@ -499,6 +499,47 @@ impl MmapArray {
             .map_err(|e| Error::at(ErrorKind::InvalidArgument, &self.path, e))
     }
 
+    /// Writes every element from `f`, which receives the element's logical
+    /// flat index in C order (so `fill_with(|i| i as f64)` stores
+    /// `np.arange(n).reshape(shape)` whatever the memory order). Elements are
+    /// visited in memory order, so the pass is sequential on disk; bytes are
+    /// swapped for non-native byte order.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ReadOnly`] in mode `r`; [`ErrorKind::DtypeMismatch`] if
+    /// `T` is not the array's type.
+    pub fn fill_with<T: Element>(&mut self, mut f: impl FnMut(usize) -> T) -> Result<()> {
+        if !self.mode.is_writable() {
+            return Err(read_only(&self.path));
+        }
+        self.check_kind::<T>()?;
+        let swap = !self.layout.dtype.is_native();
+        let size = self.layout.dtype.itemsize();
+        let shape = self.layout.shape.clone();
+        let fortran = self.layout.order == Order::F && shape.len() > 1;
+        let c_strides = element_strides(&shape, Order::C);
+        let mut index = vec![0usize; shape.len()];
+        for (pos, chunk) in self.as_bytes_mut()?.chunks_exact_mut(size).enumerate() {
+            let logical = if fortran {
+                // `index` is the multi-index of memory position `pos`, first
+                // axis fastest; advance it after use.
+                let c: isize = index.iter().zip(&c_strides).map(|(&i, &s)| i as isize * s).sum();
+                for (i, &d) in index.iter_mut().zip(&shape) {
+                    *i += 1;
+                    if *i < d {
+                        break;
+                    }
+                    *i = 0;
+                }
+                c.unsigned_abs()
+            } else {
+                pos
+            };
+            write_element(chunk, f(logical), swap);
+        }
+        Ok(())
+    }
+
     // ----- flushing ---------------------------------------------------------
 
     fn shared(&self) -> Option<&MmapMut> {

@@ -1,0 +1,150 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Memory-mapped N-dimensional arrays on disk: inspect, create and convert
+/// raw binary files and NumPy .npy files without loading them into RAM.
+#[derive(Debug, Parser)]
+#[command(name = "mmarray", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print an array file's dtype, shape, order, offset and size.
+    #[command(after_help = "Examples:\n  mmarray info data.npy\n  mmarray info --json data.npy\n  \
+                            mmarray info samples.bin --dtype '<f4' --shape 1000,3 --offset 64")]
+    Info(InfoArgs),
+    /// Create an array file (.npy if the name ends in .npy, raw otherwise).
+    #[command(after_help = "Examples:\n  mmarray create grid.npy --dtype float64 --shape 5000,5000 --fill random --seed 1\n  \
+                            mmarray create image.u8 --dtype u1 --shape 2160,3840,3")]
+    Create(CreateArgs),
+    /// Convert between raw and .npy (the output's kind follows its extension).
+    #[command(after_help = "Examples:\n  mmarray convert samples.bin samples.npy --dtype '<f4' --shape 1000,3\n  \
+                            mmarray convert samples.npy samples.bin")]
+    Convert(ConvertArgs),
+}
+
+/// How to read a raw file; not needed for .npy files.
+#[derive(Debug, Args, Default, Clone)]
+pub struct RawArgs {
+    /// NumPy dtype of a raw file ('<f8', 'float32', 'u1', '>i4', ...).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Shape of a raw file, comma-separated (default: 1-D, all of the file).
+    #[arg(long, allow_hyphen_values = true)]
+    pub shape: Option<String>,
+    /// Byte offset of the data in a raw file (units allowed: 4KiB, 1MB).
+    #[arg(long, allow_hyphen_values = true)]
+    pub offset: Option<String>,
+    /// Memory order of a raw file.
+    #[arg(long, value_enum)]
+    pub order: Option<OrderArg>,
+}
+
+/// `C` or `F`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OrderArg {
+    /// Row-major (NumPy's default).
+    #[value(name = "C", alias = "c")]
+    C,
+    /// Column-major (Fortran).
+    #[value(name = "F", alias = "f")]
+    F,
+}
+
+impl From<OrderArg> for mmarray::Order {
+    fn from(o: OrderArg) -> Self {
+        match o {
+            OrderArg::C => mmarray::Order::C,
+            OrderArg::F => mmarray::Order::F,
+        }
+    }
+}
+
+/// `mmarray info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The array file.
+    pub file: PathBuf,
+    /// How to read it, if it is raw.
+    #[command(flatten)]
+    pub raw: RawArgs,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `create` fills the new array.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum Fill {
+    /// All zeros (no data is written; the reserved space reads as zeros).
+    #[default]
+    Zeros,
+    /// 0, 1, 2, ... in C order, cast to the dtype (as np.arange(n).reshape(shape)).
+    Arange,
+    /// Uniform in [0, 1) for floats, any value for integers and bools.
+    Random,
+}
+
+/// `mmarray create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The file to create.
+    pub file: PathBuf,
+    /// NumPy dtype ('<f8', 'float32', 'u1', '>i4', ...).
+    #[arg(long)]
+    pub dtype: String,
+    /// Shape, comma-separated (e.g. 5000,5000).
+    #[arg(long, allow_hyphen_values = true)]
+    pub shape: String,
+    /// How to fill it.
+    #[arg(long, value_enum, default_value_t)]
+    pub fill: Fill,
+    /// Seed for --fill random.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Memory order.
+    #[arg(long, value_enum, default_value = "C")]
+    pub order: OrderArg,
+    /// Byte offset of the data (raw files only; the bytes before it are zero).
+    #[arg(long, allow_hyphen_values = true)]
+    pub offset: Option<String>,
+    /// .npy format version (1.0, 2.0 or 3.0; default: the oldest that fits).
+    #[arg(long = "npy-version", value_name = "VERSION")]
+    pub npy_version: Option<String>,
+    /// Overwrite the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `mmarray convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The input file (.npy, or raw with --dtype).
+    pub input: PathBuf,
+    /// The output file: .npy if the name ends in .npy, raw otherwise.
+    pub output: PathBuf,
+    /// How to read the input, if it is raw.
+    #[command(flatten)]
+    pub raw: RawArgs,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

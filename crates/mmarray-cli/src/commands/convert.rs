@@ -1,0 +1,62 @@
+//! `mmarray convert`: raw to `.npy` and `.npy` to raw, streaming the bytes.
+
+use mmarray::{shape_repr, Mode, NpyOptions, RawOptions};
+
+use super::create::is_npy_name;
+use crate::args::ConvertArgs;
+use crate::input::open_input;
+use crate::output::{print, CliError};
+
+/// Bytes copied per step, so the pass streams through the page cache.
+const CHUNK: usize = 64 << 20;
+
+pub fn run(args: &ConvertArgs) -> Result<(), CliError> {
+    let input = open_input(&args.input, &args.raw, Mode::ReadOnly)?;
+    if args.output.exists() {
+        if same_file(&args.input, &args.output) {
+            return Err(format!("{}: input and output are the same file", args.output.display()).into());
+        }
+        if !args.force {
+            return Err(format!("{}: already exists; pass --force to overwrite it", args.output.display()).into());
+        }
+    }
+    let (dtype, shape, order) = (input.dtype(), input.shape().to_vec(), input.order());
+    let npy = is_npy_name(&args.output);
+    let mut out = if npy {
+        NpyOptions::new(dtype, &shape).order(order).create(&args.output)?
+    } else {
+        RawOptions::new(dtype).mode(Mode::Write).shape(&shape).order(order).open(&args.output)?
+    };
+    let src = input.as_bytes();
+    let dst = out.as_bytes_mut()?;
+    for (d, s) in dst.chunks_mut(CHUNK).zip(src.chunks(CHUNK)) {
+        d.copy_from_slice(s);
+    }
+    out.close()?;
+    let how = if npy {
+        String::new()
+    } else {
+        format!(
+            "; read it with --dtype '{}' --shape {} --order {}",
+            dtype.descr(),
+            shape.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            order
+        )
+    };
+    print(&format!(
+        "wrote {} ({}): {} {} {} order{how}\n",
+        args.output.display(),
+        if npy { "npy" } else { "raw" },
+        dtype.descr(),
+        shape_repr(&shape),
+        order
+    ))
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}

@@ -1,0 +1,112 @@
+//! Filling a new array: `--fill arange` and `--fill random`, for every dtype.
+
+use mmarray::{f16, Complex32, Complex64, Element, MmapArray, ScalarKind};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::args::Fill;
+use crate::output::CliError;
+
+/// A dtype's values for `arange` (NumPy's `np.arange(n).astype(dtype)`) and
+/// `random`.
+trait FillValue: Element {
+    fn arange(i: usize) -> Self;
+    fn random(rng: &mut StdRng) -> Self;
+}
+
+macro_rules! int_fill {
+    ($($t:ty),*) => {$(
+        impl FillValue for $t {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+            fn arange(i: usize) -> Self { i as $t } // wraps, as astype does
+            fn random(rng: &mut StdRng) -> Self { rng.random() }
+        }
+    )*};
+}
+int_fill!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+impl FillValue for bool {
+    fn arange(i: usize) -> Self {
+        i != 0
+    }
+    fn random(rng: &mut StdRng) -> Self {
+        rng.random()
+    }
+}
+
+impl FillValue for f16 {
+    fn arange(i: usize) -> Self {
+        f16::from_f64(i as f64)
+    }
+    fn random(rng: &mut StdRng) -> Self {
+        f16::from_f32(rng.random::<f32>())
+    }
+}
+
+impl FillValue for f32 {
+    fn arange(i: usize) -> Self {
+        i as f32
+    }
+    fn random(rng: &mut StdRng) -> Self {
+        rng.random()
+    }
+}
+
+impl FillValue for f64 {
+    fn arange(i: usize) -> Self {
+        i as f64
+    }
+    fn random(rng: &mut StdRng) -> Self {
+        rng.random()
+    }
+}
+
+impl FillValue for Complex32 {
+    fn arange(i: usize) -> Self {
+        Complex32::new(i as f32, 0.0)
+    }
+    fn random(rng: &mut StdRng) -> Self {
+        Complex32::new(rng.random(), rng.random())
+    }
+}
+
+impl FillValue for Complex64 {
+    fn arange(i: usize) -> Self {
+        Complex64::new(i as f64, 0.0)
+    }
+    fn random(rng: &mut StdRng) -> Self {
+        Complex64::new(rng.random(), rng.random())
+    }
+}
+
+fn fill_typed<T: FillValue>(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<(), CliError> {
+    match fill {
+        Fill::Zeros => {}
+        Fill::Arange => a.fill_with(T::arange)?,
+        Fill::Random => {
+            let mut rng = StdRng::seed_from_u64(seed);
+            a.fill_with(|_| T::random(&mut rng))?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills `a` (freshly created, so all zeros) as `fill` says.
+pub fn fill(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<(), CliError> {
+    match a.dtype().kind() {
+        ScalarKind::Bool => fill_typed::<bool>(a, fill, seed),
+        ScalarKind::I8 => fill_typed::<i8>(a, fill, seed),
+        ScalarKind::I16 => fill_typed::<i16>(a, fill, seed),
+        ScalarKind::I32 => fill_typed::<i32>(a, fill, seed),
+        ScalarKind::I64 => fill_typed::<i64>(a, fill, seed),
+        ScalarKind::U8 => fill_typed::<u8>(a, fill, seed),
+        ScalarKind::U16 => fill_typed::<u16>(a, fill, seed),
+        ScalarKind::U32 => fill_typed::<u32>(a, fill, seed),
+        ScalarKind::U64 => fill_typed::<u64>(a, fill, seed),
+        ScalarKind::F16 => fill_typed::<f16>(a, fill, seed),
+        ScalarKind::F32 => fill_typed::<f32>(a, fill, seed),
+        ScalarKind::F64 => fill_typed::<f64>(a, fill, seed),
+        ScalarKind::C64 => fill_typed::<Complex32>(a, fill, seed),
+        ScalarKind::C128 => fill_typed::<Complex64>(a, fill, seed),
+    }
+}

@@ -1,0 +1,110 @@
+//! Parsing shapes and sizes, and opening an input array (raw or `.npy`).
+
+use std::io::Read;
+use std::path::Path;
+
+use mmarray::{DType, Mode, MmapArray, RawOptions};
+
+use crate::args::RawArgs;
+use crate::output::CliError;
+
+/// Parses a shape: `5000,5000`, `(3, 4)`, `7`, or `()` for a 0-d array.
+pub fn parse_shape(s: &str) -> Result<Vec<usize>, CliError> {
+    let inner = s.trim().trim_start_matches(['(', '[']).trim_end_matches([')', ']']);
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| match d.parse::<i128>() {
+            Ok(n) if n < 0 => Err(format!("invalid shape {s:?}: negative dimension {n}").into()),
+            Ok(n) => usize::try_from(n)
+                .map_err(|_| format!("invalid shape {s:?}: dimension {n} is too large").into()),
+            Err(_) => Err(format!("invalid shape {s:?}: {d:?} is not a whole number").into()),
+        })
+        .collect()
+}
+
+/// Parses a byte size with an optional unit: `128`, `4KiB`, `1.5MB`, `2G`.
+pub fn parse_size(s: &str) -> Result<u64, CliError> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, KB, MB, GB)").into()),
+    };
+    let value: f64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected a non-negative number"))?;
+    let bytes = value * mult as f64;
+    if !(0.0..1.8e19).contains(&bytes) || bytes.fract() != 0.0 {
+        return Err(format!("invalid size {s:?}: not a whole number of bytes in range").into());
+    }
+    Ok(bytes as u64)
+}
+
+/// Whether the file starts with the `.npy` magic string.
+pub fn looks_like_npy(path: &Path) -> bool {
+    let mut magic = [0u8; 6];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == mmarray::npy::MAGIC
+}
+
+/// Opens the input: raw when `--dtype` is given, `.npy` otherwise.
+pub fn open_input(path: &Path, raw: &RawArgs, mode: Mode) -> Result<MmapArray, CliError> {
+    if let Some(dtype) = &raw.dtype {
+        let mut opts = RawOptions::new(DType::parse(dtype)?).mode(mode);
+        if let Some(shape) = &raw.shape {
+            opts = opts.shape(&parse_shape(shape)?);
+        }
+        if let Some(offset) = &raw.offset {
+            opts = opts.offset(parse_size(offset)?);
+        }
+        if let Some(order) = raw.order {
+            opts = opts.order(order.into());
+        }
+        return Ok(opts.open(path)?);
+    }
+    if raw.shape.is_some() || raw.offset.is_some() || raw.order.is_some() {
+        return Err("--shape, --offset and --order describe a raw file and need --dtype as well".into());
+    }
+    if path.is_file() && !looks_like_npy(path) {
+        return Err(format!(
+            "{}: not a .npy file (no \\x93NUMPY magic); for a raw file give --dtype (and --shape, --offset, --order)",
+            path.display()
+        )
+        .into());
+    }
+    Ok(MmapArray::open_npy(path, mode)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(parse_shape("5000,5000").unwrap(), vec![5000, 5000]);
+        assert_eq!(parse_shape("(3, 4)").unwrap(), vec![3, 4]);
+        assert_eq!(parse_shape("7").unwrap(), vec![7]);
+        assert_eq!(parse_shape("()").unwrap(), Vec::<usize>::new());
+        assert!(parse_shape("3,-1").unwrap_err().to_string().contains("negative dimension -1"));
+        assert!(parse_shape("3,x").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("128").unwrap(), 128);
+        assert_eq!(parse_size("4KiB").unwrap(), 4096);
+        assert_eq!(parse_size("1.5MB").unwrap(), 1_500_000);
+        assert_eq!(parse_size("2 GiB").unwrap(), 2 << 30);
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+        assert!(parse_size("0.5").is_err());
+    }
+}
