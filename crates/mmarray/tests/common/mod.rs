@@ -1,0 +1,175 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mmarray::{f16, Complex32, Complex64, Element, MmapArray, ScalarKind};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// A Python interpreter with NumPy: `$MMARRAY_TEST_PYTHON`, else the
+/// workspace's `.venv` (made by `scripts/test.sh`). Panics with directions if
+/// neither has NumPy: these tests must not silently pass without it.
+pub fn python() -> PathBuf {
+    let candidates: Vec<PathBuf> = std::env::var_os("MMARRAY_TEST_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([workspace().join(".venv/bin/python")])
+        .collect();
+    for p in &candidates {
+        let ok = Command::new(p).args(["-c", "import numpy"]).status().is_ok_and(|s| s.success());
+        if ok {
+            return p.clone();
+        }
+    }
+    panic!("no Python with NumPy found (tried {candidates:?}): run `bash scripts/test.sh`, which makes .venv, or set MMARRAY_TEST_PYTHON");
+}
+
+/// Runs `numpy_helper.py CMD DIR` and panics with its output if it fails.
+pub fn numpy_helper(cmd: &str, dir: &Path) -> String {
+    let script = workspace().join("tests/numpy/numpy_helper.py");
+    let out = Command::new(python()).arg(script).arg(cmd).arg(dir).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "numpy_helper.py {cmd} failed:\n{text}");
+    text
+}
+
+/// Test values, identical to `formula` in numpy_helper.py: the element with
+/// C-order flat index `i`.
+pub trait Formula: Element {
+    fn formula(i: usize) -> Self;
+    /// The value's bytes in native order (for bit-exact comparisons).
+    fn ne_bytes(&self) -> Vec<u8>;
+}
+
+macro_rules! formula_int {
+    ($signed:expr; $($t:ty),*) => {$(
+        impl Formula for $t {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+            fn formula(i: usize) -> Self {
+                let i = i as i64;
+                (if $signed { (i * 37) % 200 - 100 } else { (i * 37) % 251 }) as $t
+            }
+            fn ne_bytes(&self) -> Vec<u8> { self.to_ne_bytes().to_vec() }
+        }
+    )*};
+}
+formula_int!(true; i8, i16, i32, i64);
+formula_int!(false; u8, u16, u32, u64);
+
+impl Formula for bool {
+    fn formula(i: usize) -> Self {
+        i % 3 == 0
+    }
+    fn ne_bytes(&self) -> Vec<u8> {
+        vec![u8::from(*self)]
+    }
+}
+impl Formula for f16 {
+    fn formula(i: usize) -> Self {
+        f16::from_f64(i as f64 * 0.25 - 3.0)
+    }
+    fn ne_bytes(&self) -> Vec<u8> {
+        self.to_ne_bytes().to_vec()
+    }
+}
+impl Formula for f32 {
+    fn formula(i: usize) -> Self {
+        i as f32 * 0.25 - 3.0
+    }
+    fn ne_bytes(&self) -> Vec<u8> {
+        self.to_ne_bytes().to_vec()
+    }
+}
+impl Formula for f64 {
+    fn formula(i: usize) -> Self {
+        i as f64 * 0.25 - 3.0
+    }
+    fn ne_bytes(&self) -> Vec<u8> {
+        self.to_ne_bytes().to_vec()
+    }
+}
+impl Formula for Complex32 {
+    fn formula(i: usize) -> Self {
+        Complex32::new(i as f32 * 0.5, 0.0 - i as f32)
+    }
+    fn ne_bytes(&self) -> Vec<u8> {
+        [self.re.to_ne_bytes(), self.im.to_ne_bytes()].concat()
+    }
+}
+impl Formula for Complex64 {
+    fn formula(i: usize) -> Self {
+        Complex64::new(i as f64 * 0.5, 0.0 - i as f64)
+    }
+    fn ne_bytes(&self) -> Vec<u8> {
+        [self.re.to_ne_bytes(), self.im.to_ne_bytes()].concat()
+    }
+}
+
+/// Calls `$f::<T>($args)` for the Rust type `T` of a [`ScalarKind`].
+#[macro_export]
+macro_rules! dispatch {
+    ($kind:expr, $f:ident ( $($arg:expr),* )) => {{
+        use mmarray::{ScalarKind as K, f16, Complex32, Complex64};
+        match $kind {
+            K::Bool => $f::<bool>($($arg),*),
+            K::I8 => $f::<i8>($($arg),*),
+            K::I16 => $f::<i16>($($arg),*),
+            K::I32 => $f::<i32>($($arg),*),
+            K::I64 => $f::<i64>($($arg),*),
+            K::U8 => $f::<u8>($($arg),*),
+            K::U16 => $f::<u16>($($arg),*),
+            K::U32 => $f::<u32>($($arg),*),
+            K::U64 => $f::<u64>($($arg),*),
+            K::F16 => $f::<f16>($($arg),*),
+            K::F32 => $f::<f32>($($arg),*),
+            K::F64 => $f::<f64>($($arg),*),
+            K::C64 => $f::<Complex32>($($arg),*),
+            K::C128 => $f::<Complex64>($($arg),*),
+        }
+    }};
+}
+
+/// Whether `a` holds `formula` at every logical index, checked through
+/// `to_array` (swapping, unaligned) and, where possible, the zero-copy view
+/// and `get`. Returns a description of the first difference.
+pub fn check_formula<T: Formula>(a: &MmapArray) -> Result<(), String> {
+    let owned = a.to_array::<T>().map_err(|e| e.to_string())?;
+    for (i, v) in owned.iter().enumerate() {
+        if v.ne_bytes() != T::formula(i).ne_bytes() {
+            return Err(format!("to_array element {i}: {v:?} != {:?}", T::formula(i)));
+        }
+    }
+    if let Ok(view) = a.view::<T>() {
+        if view != owned {
+            return Err("view differs from to_array".into());
+        }
+    }
+    if a.len() > 0 {
+        let last: Vec<usize> = a.shape().iter().map(|d| d - 1).collect();
+        let got: T = a.get(&last).map_err(|e| e.to_string())?;
+        if got.ne_bytes() != T::formula(a.len() - 1).ne_bytes() {
+            return Err(format!("get(last) = {got:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Fills `a` with `formula`.
+pub fn fill_formula<T: Formula>(a: &mut MmapArray) {
+    a.fill_with(T::formula).unwrap();
+}
+
+/// Every kind, for loops.
+pub const KINDS: [ScalarKind; 14] = ScalarKind::ALL;
+
+/// A cheap content hash of a file (FNV-1a), to prove it was not changed.
+pub fn file_hash(path: &Path) -> (u64, u64) {
+    let bytes = std::fs::read(path).unwrap();
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    (bytes.len() as u64, h)
+}
