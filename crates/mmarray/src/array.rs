@@ -104,15 +104,16 @@ impl Layout {
 
     /// Bytes of data, or an error naming the shape if it overflows (the
     /// limit is `isize::MAX`, the largest object Rust can address).
-    pub(crate) fn checked_nbytes(dtype: DType, shape: &[usize]) -> Result<usize> {
+    pub(crate) fn checked_nbytes(path: &Path, dtype: DType, shape: &[usize]) -> Result<usize> {
         Self::checked_len(shape)
             .and_then(|n| n.checked_mul(dtype.itemsize()))
             .filter(|&n| isize::try_from(n).is_ok())
             .ok_or_else(|| {
-                Error::new(
+                Error::at(
                     ErrorKind::InvalidArgument,
-                    format!(
-                        "array is too big: shape {} of {} overflows the address space",
+                    path,
+                    format_args!(
+                        "array is too big: shape {} of '{}' overflows the address space",
                         shape_repr(shape),
                         dtype.descr()
                     ),
@@ -121,10 +122,10 @@ impl Layout {
     }
 
     /// Offset plus data bytes: how long the file must be.
-    pub(crate) fn checked_end(&self) -> Result<u64> {
-        let nbytes = Self::checked_nbytes(self.dtype, &self.shape)?;
+    pub(crate) fn checked_end(&self, path: &Path) -> Result<u64> {
+        let nbytes = Self::checked_nbytes(path, self.dtype, &self.shape)?;
         self.offset.checked_add(nbytes as u64).ok_or_else(|| {
-            Error::new(ErrorKind::InvalidArgument, format!("offset {} plus {nbytes} bytes overflows", self.offset))
+            Error::at(ErrorKind::InvalidArgument, path, format_args!("offset {} plus {nbytes} bytes overflows", self.offset))
         })
     }
 }
@@ -182,7 +183,7 @@ impl MmapArray {
         format: Format,
         preallocation: Preallocation,
     ) -> Result<Self> {
-        let nbytes = Layout::checked_nbytes(layout.dtype, &layout.shape)?;
+        let nbytes = Layout::checked_nbytes(path, layout.dtype, &layout.shape)?;
         let map = if nbytes == 0 {
             Mapping::Empty
         } else {

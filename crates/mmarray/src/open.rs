@@ -125,7 +125,7 @@ impl RawOptions {
             if self.shape.is_none() {
                 return Err(Error::at(ErrorKind::InvalidArgument, path, "shape must be given if mode == 'w+'"));
             }
-            let end = layout.checked_end()?;
+            let end = layout.checked_end(path)?;
             let (file, pre) = storage::create_sized(path, end, false)?;
             return MmapArray::map(path, file, layout, self.mode, Format::Raw, pre);
         }
@@ -134,7 +134,7 @@ impl RawOptions {
         if self.shape.is_none() {
             layout.shape = vec![self.inferred_len(path, len)?];
         }
-        let end = layout.checked_end()?;
+        let end = layout.checked_end(path)?;
         let mut pre = Preallocation::NotNeeded;
         if len < end {
             if self.mode != Mode::ReadWrite {
@@ -217,7 +217,7 @@ impl MmapArray {
         let h = parsed.header;
         let order = if h.fortran_order { Order::F } else { Order::C };
         let layout = Layout { dtype: h.dtype, shape: h.shape, order, offset: parsed.data_offset };
-        let end = layout.checked_end()?;
+        let end = layout.checked_end(path)?;
         let len = file_len(&file, path)?;
         if len < end {
             return Err(Error::at(
@@ -303,7 +303,7 @@ impl NpyOptions {
         let (bytes, version) = h.encode(self.version)?;
         let order = if h.fortran_order { Order::F } else { Order::C };
         let layout = Layout { dtype: h.dtype, shape: h.shape.clone(), order, offset: bytes.len() as u64 };
-        let end = layout.checked_end()?;
+        let end = layout.checked_end(path)?;
         let (file, pre) = storage::create_sized(path, end, exclusive)?;
         if let Err(e) = file.write_all_at(&bytes, 0) {
             drop(file);
