@@ -348,7 +348,8 @@ impl MmapArray {
             ));
         }
         let align = std::mem::align_of::<T>();
-        if self.as_bytes().as_ptr() as usize % align != 0 {
+        let bytes = self.as_bytes();
+        if !bytes.is_empty() && bytes.as_ptr() as usize % align != 0 {
             return Err(Error::at(
                 ErrorKind::Misaligned,
                 &self.path,
@@ -360,7 +361,6 @@ impl MmapArray {
                 ),
             ));
         }
-        let bytes = self.as_bytes();
         if !T::valid_bytes(bytes) {
             let at = bytes.iter().position(|&b| b > 1).unwrap_or(0);
             return Err(Error::at(

@@ -1,0 +1,168 @@
+//! Flushing, closing, dropping, access hints, attributes, offsets, byte
+//! order, empty arrays, and files deleted while mapped.
+
+mod common;
+
+use mmarray::{Advice, ByteOrder, DType, ErrorKind, Format, Mode, MmapArray, NpyOptions, Order, RawOptions, ScalarKind};
+use ndarray::s;
+
+fn f64s() -> DType {
+    DType::native(ScalarKind::F64)
+}
+
+#[test]
+fn every_flush_makes_writes_visible_to_other_mappings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.npy");
+    let mut a = NpyOptions::new(f64s(), &[1024]).create(&path).unwrap();
+    let reader = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
+    a.set(&[0], 1.0).unwrap();
+    a.flush().unwrap();
+    a.set(&[1], 2.0).unwrap();
+    a.flush_async().unwrap();
+    a.set(&[600], 3.0).unwrap();
+    a.flush_range(600 * 8, 8).unwrap();
+    a.set(&[1023], 4.0).unwrap();
+    a.flush_durable().unwrap();
+    // A shared mapping shares the page cache: the reader sees each value.
+    for (i, v) in [(0, 1.0), (1, 2.0), (600, 3.0), (1023, 4.0)] {
+        assert_eq!(reader.get::<f64>(&[i]).unwrap(), v);
+    }
+    a.close().unwrap();
+    // and the bytes are in the file, read without any mapping
+    let bytes = std::fs::read(&path).unwrap();
+    let at = |i: usize| f64::from_le_bytes(bytes[128 + 8 * i..136 + 8 * i].try_into().unwrap());
+    assert_eq!((at(0), at(1), at(600), at(1023)), (1.0, 2.0, 3.0, 4.0));
+}
+
+#[test]
+fn attributes_match_numpy_conventions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.raw");
+    let a = RawOptions::new(DType::native(ScalarKind::I32))
+        .mode(Mode::Write)
+        .shape(&[2, 3, 4])
+        .order(Order::F)
+        .offset(10)
+        .open(&path)
+        .unwrap();
+    assert_eq!(a.path(), path);
+    assert_eq!(a.dtype().descr(), "<i4");
+    assert_eq!(a.shape(), &[2, 3, 4]);
+    assert_eq!(a.strides(), vec![4, 8, 24]); // np.empty((2,3,4), '<i4', order='F').strides
+    assert_eq!(a.order(), Order::F);
+    assert_eq!(a.offset(), 10);
+    assert_eq!(a.mode(), Mode::Write);
+    assert_eq!(a.nbytes(), 96);
+    assert_eq!(a.len(), 24);
+    assert_eq!(a.ndim(), 3);
+    assert_eq!(a.format(), Format::Raw);
+    drop(a);
+    let c = RawOptions::new(DType::native(ScalarKind::I32)).mode(Mode::ReadOnly).shape(&[2, 3, 4]).offset(10).open(&path).unwrap();
+    assert_eq!(c.strides(), vec![48, 16, 4]);
+}
+
+#[test]
+fn unaligned_offsets_read_correctly_but_refuse_zero_copy_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.raw");
+    let mut a = RawOptions::new(f64s()).mode(Mode::Write).shape(&[3, 3]).offset(3).open(&path).unwrap();
+    let e = a.view_mut::<f64>().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Misaligned);
+    assert!(e.to_string().contains("byte offset 3 is not aligned to 8 bytes"), "{e}");
+    a.fill_with(|i| i as f64 * 1.5).unwrap();
+    a.set(&[2, 2], -1.0).unwrap();
+    drop(a);
+    let b = RawOptions::new(f64s()).mode(Mode::ReadOnly).shape(&[3, 3]).offset(3).open(&path).unwrap();
+    let owned = b.to_array::<f64>().unwrap();
+    assert_eq!(owned[[1, 2]], 7.5);
+    assert_eq!(owned[[2, 2]], -1.0);
+    assert_eq!(b.get::<f64>(&[0, 1]).unwrap(), 1.5);
+}
+
+#[test]
+fn non_native_byte_order_reads_and_writes_through_the_swapping_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("be.npy");
+    let be = DType::with_byte_order(ScalarKind::F64, ByteOrder::Big);
+    let mut a = NpyOptions::new(be, &[4]).create(&path).unwrap();
+    a.fill_with(|i| i as f64 + 0.5).unwrap();
+    a.close().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[128..136], &0.5f64.to_be_bytes(), "stored big-endian");
+    let mut b = MmapArray::open_npy(&path, Mode::ReadWrite).unwrap();
+    assert_eq!(b.dtype().descr(), ">f8");
+    let e = b.view::<f64>().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ByteOrder);
+    assert!(e.to_string().contains("big-endian ('>f8')"), "{e}");
+    assert_eq!(b.to_array::<f64>().unwrap().into_raw_vec_and_offset().0, vec![0.5, 1.5, 2.5, 3.5]);
+    b.set(&[3], 10.0).unwrap();
+    assert_eq!(b.get::<f64>(&[3]).unwrap(), 10.0);
+}
+
+#[test]
+fn advice_is_accepted_for_every_kind_and_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.npy");
+    NpyOptions::new(f64s(), &[100_000]).create(&path).unwrap().close().unwrap();
+    for mode in [Mode::ReadOnly, Mode::ReadWrite, Mode::CopyOnWrite] {
+        let a = MmapArray::open_npy(&path, mode).unwrap();
+        for advice in ["normal", "sequential", "random", "willneed"] {
+            a.advise(Advice::parse(advice).unwrap()).unwrap();
+            a.advise_range(Advice::parse(advice).unwrap(), 4096 * 3 + 5, 10_000).unwrap();
+        }
+    }
+    assert!(Advice::parse("dontneed").is_err());
+}
+
+#[test]
+fn empty_arrays_open_and_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.npy");
+    let mut a = NpyOptions::new(f64s(), &[0, 5]).create(&path).unwrap();
+    assert_eq!(a.view_mut::<f64>().unwrap().shape(), &[0, 5]);
+    a.close().unwrap();
+    let b = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
+    assert_eq!(b.view::<f64>().unwrap().len(), 0);
+    assert_eq!(b.nbytes(), 0);
+    b.flush_range(0, 0).unwrap();
+    // a raw file with nothing after the offset: an empty 1-D array
+    let raw = dir.path().join("empty.raw");
+    std::fs::write(&raw, b"abcd").unwrap();
+    let r = RawOptions::new(f64s()).mode(Mode::ReadOnly).offset(4).open(&raw).unwrap();
+    assert_eq!(r.shape(), &[0]);
+    // 0-d arrays hold one element
+    let z = NpyOptions::new(f64s(), &[]).create(dir.path().join("scalar.npy")).unwrap();
+    assert_eq!(z.len(), 1);
+    assert_eq!(z.view::<f64>().unwrap().ndim(), 0);
+}
+
+#[test]
+fn bool_arrays_view_only_valid_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.raw");
+    std::fs::write(&path, [0u8, 1, 2, 1]).unwrap();
+    let a = RawOptions::new(DType::native(ScalarKind::Bool)).mode(Mode::ReadOnly).open(&path).unwrap();
+    let e = a.view::<bool>().unwrap_err();
+    assert!(e.to_string().contains("holds the byte 2 at element 2"), "{e}");
+    // as NumPy reads them: any non-zero byte is true
+    assert_eq!(a.to_array::<bool>().unwrap().into_raw_vec_and_offset().0, vec![false, true, true, true]);
+}
+
+#[test]
+fn a_file_deleted_while_mapped_stays_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gone.npy");
+    let mut a = NpyOptions::new(f64s(), &[1000]).create(&path).unwrap();
+    a.view_mut::<f64>().unwrap().slice_mut(s![..]).fill(2.0);
+    a.flush().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    // The open mapping keeps the inode alive (Linux): reads and writes work.
+    assert_eq!(a.view::<f64>().unwrap().sum(), 2000.0);
+    a.set(&[5], 3.0).unwrap();
+    assert_eq!(a.get::<f64>(&[5]).unwrap(), 3.0);
+    a.close().unwrap();
+    let e = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(e.to_string().contains("gone.npy"), "{e}");
+}
