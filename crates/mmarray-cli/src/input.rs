@@ -49,10 +49,12 @@ pub fn parse_size(s: &str) -> Result<u64, CliError> {
     Ok(bytes as u64)
 }
 
-/// Whether the file starts with the `.npy` magic string.
-pub fn looks_like_npy(path: &Path) -> bool {
+/// Whether the file starts with the `.npy` magic string; `None` if it cannot
+/// be read (then opening it reports the real problem).
+fn starts_with_npy_magic(path: &Path) -> Option<bool> {
+    let mut file = std::fs::File::open(path).ok()?;
     let mut magic = [0u8; 6];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == mmarray::npy::MAGIC
+    Some(file.read_exact(&mut magic).is_ok() && &magic == mmarray::npy::MAGIC)
 }
 
 /// Opens the input: raw when `--dtype` is given, `.npy` otherwise.
@@ -73,7 +75,7 @@ pub fn open_input(path: &Path, raw: &RawArgs, mode: Mode) -> Result<MmapArray, C
     if raw.shape.is_some() || raw.offset.is_some() || raw.order.is_some() {
         return Err("--shape, --offset and --order describe a raw file and need --dtype as well".into());
     }
-    if path.is_file() && !looks_like_npy(path) {
+    if path.is_file() && starts_with_npy_magic(path) == Some(false) {
         return Err(format!(
             "{}: not a .npy file (no \\x93NUMPY magic); for a raw file give --dtype (and --shape, --offset, --order)",
             path.display()

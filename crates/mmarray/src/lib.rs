@@ -30,6 +30,11 @@
 //! - an empty raw file (or offset at its end) with no shape opens as an empty
 //!   array instead of raising "cannot mmap an empty file".
 
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 mod array;
 mod dtype;
 mod element;

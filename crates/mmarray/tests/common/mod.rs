@@ -149,7 +149,7 @@ pub fn check_formula<T: Formula>(a: &MmapArray) -> Result<(), String> {
             return Err("view differs from to_array".into());
         }
     }
-    if a.len() > 0 {
+    if !a.is_empty() {
         let last: Vec<usize> = a.shape().iter().map(|d| d - 1).collect();
         let got: T = a.get(&last).map_err(|e| e.to_string())?;
         if got.ne_bytes() != T::formula(a.len() - 1).ne_bytes() {

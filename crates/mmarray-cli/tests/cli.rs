@@ -1,0 +1,195 @@
+//! The `mmarray` binary: info, create, convert, and their error paths.
+
+#[path = "../../mmarray/tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn mmarray() -> Command {
+    Command::cargo_bin("mmarray").unwrap()
+}
+
+fn info_json(path: &Path, extra: &[&str]) -> Value {
+    let out = mmarray().arg("info").arg("--json").arg(path).args(extra).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs the binary, expects failure with `code` and a single `error: ...`
+/// line on stderr containing `needle`.
+fn expect_failure(args: &[&str], code: i32, needle: &str) {
+    let out = mmarray().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
+    if code == 1 {
+        assert!(err.starts_with("error: ") && err.trim_end().lines().count() == 1, "{err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn info_json_matches_numpy_for_every_dtype_order_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    common::numpy_helper("gen", dir.path());
+    let manifest: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("manifest.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for e in manifest.iter().step_by(3) {
+        let path = dir.path().join(e["name"].as_str().unwrap());
+        let order = if e["fortran"].as_bool().unwrap() { "F" } else { "C" };
+        let shape: Vec<String> = e["shape"].as_array().unwrap().iter().map(ToString::to_string).collect();
+        let offset = e["offset"].to_string();
+        let raw_flags = ["--dtype", e["descr"].as_str().unwrap(), "--shape", &shape.join(","), "--offset", &offset, "--order", order];
+        let j = if e["kind"] == "npy" { info_json(&path, &[]) } else { info_json(&path, &raw_flags) };
+        assert_eq!(j["dtype"], e["descr"], "{e}");
+        assert_eq!(j["shape"], e["shape"], "{e}");
+        if e["shape"].as_array().unwrap().len() > 1 {
+            assert_eq!(j["order"], order, "{e}");
+        }
+        assert_eq!(j["offset"], e["offset"], "{e}");
+        assert_eq!(j["version"], e["version"], "{e}");
+        checked += 1;
+    }
+    assert!(checked > 100);
+}
+
+#[test]
+fn create_info_convert_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("a.npy");
+    mmarray()
+        .args(["create", "--dtype", "float32", "--shape", "30,40", "--fill", "arange", "--order", "F"])
+        .arg(&npy)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("<f4 (30, 40) F order"));
+    let j = info_json(&npy, &[]);
+    assert_eq!(j["dtype"], "<f4");
+    assert_eq!(j["shape"], serde_json::json!([30, 40]));
+    assert_eq!(j["order"], "F");
+    assert_eq!(j["offset"], 128);
+    assert_eq!(j["nbytes"], 4800);
+    assert_eq!(j["format"], "npy");
+
+    let text = mmarray().arg("info").arg(&npy).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    for needle in ["dtype:   <f4 (float32)", "shape:   (30, 40)", "order:   F", "offset:  128 bytes", "nbytes:  4800"] {
+        assert!(text.contains(needle), "{needle:?} not in\n{text}");
+    }
+
+    // .npy -> raw -> .npy keeps every byte of the data
+    let raw = dir.path().join("a.bin");
+    mmarray().arg("convert").arg(&npy).arg(&raw).assert().success().stdout(predicates::str::contains(
+        "--dtype '<f4' --shape 30,40 --order F",
+    ));
+    assert_eq!(std::fs::metadata(&raw).unwrap().len(), 4800);
+    let back = dir.path().join("b.npy");
+    mmarray()
+        .arg("convert")
+        .arg(&raw)
+        .arg(&back)
+        .args(["--dtype", "<f4", "--shape", "30,40", "--order", "F"])
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&npy).unwrap(), std::fs::read(&back).unwrap());
+
+    // NumPy agrees on the values: np.arange(1200).reshape(30, 40)
+    let code = format!(
+        "import numpy as np; a = np.load({:?}, mmap_mode='r'); \
+         assert a.flags.f_contiguous and a.dtype.str == '<f4'; \
+         assert (a == np.arange(1200, dtype='<f4').reshape(30, 40)).all(); print('ok')",
+        back.display().to_string()
+    );
+    let out = StdCommand::new(common::python()).args(["-c", &code]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn create_random_is_seeded_and_raw_files_take_an_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (dir.path().join("a.u8"), dir.path().join("b.u8"), dir.path().join("c.u8"));
+    for (p, seed) in [(&a, "1"), (&b, "1"), (&c, "2")] {
+        mmarray()
+            .args(["create", "--dtype", "u1", "--shape", "64,64", "--fill", "random", "--offset", "1KiB", "--seed", seed])
+            .arg(p)
+            .assert()
+            .success();
+    }
+    let (ba, bb, bc) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), std::fs::read(&c).unwrap());
+    assert_eq!(ba.len(), 1024 + 4096);
+    assert!(ba[..1024].iter().all(|&x| x == 0));
+    assert_eq!(ba, bb, "same seed, same data");
+    assert_ne!(ba, bc, "another seed, other data");
+    assert!(ba[1024..].iter().filter(|&&x| x != 0).count() > 3000, "random data is not mostly zeros");
+    let j = info_json(&a, &["--dtype", "u1", "--offset", "1024"]);
+    assert_eq!(j["shape"], serde_json::json!([4096]));
+}
+
+#[test]
+fn errors_are_one_line_with_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let missing = format!("{d}/missing.npy");
+    expect_failure(&["info", &missing], 1, "missing.npy: cannot open: No such file");
+    expect_failure(&["info", &d], 1, "is a directory");
+    let raw = format!("{d}/x.bin");
+    std::fs::write(&raw, [1u8; 20]).unwrap();
+    expect_failure(&["info", &raw], 1, "not a .npy file");
+    expect_failure(&["info", &raw, "--shape", "5"], 1, "need --dtype");
+    expect_failure(&["info", &raw, "--dtype", "f8"], 1, "not a multiple of the itemsize 8");
+    expect_failure(&["info", &raw, "--dtype", "f8", "--shape", "3"], 1, "file has 20 bytes");
+    expect_failure(&["info", &raw, "--dtype", "object"], 1, "unsupported dtype");
+    expect_failure(&["create", &raw, "--dtype", "f8", "--shape", "3"], 1, "already exists; pass --force");
+    expect_failure(&["create", &format!("{d}/n.npy"), "--dtype", "f8", "--shape", "3,-2"], 1, "negative dimension -2");
+    expect_failure(&["create", &format!("{d}/n.npy"), "--dtype", "f8", "--shape", "3", "--offset", "8"], 1, "--offset is for raw");
+    expect_failure(&["convert", &raw, &raw, "--dtype", "u1"], 1, "same file");
+    expect_failure(&["bogus"], 2, "unrecognized subcommand");
+    expect_failure(&["create", "x.npy"], 2, "--dtype");
+    assert_eq!(std::fs::read(&raw).unwrap(), vec![1u8; 20], "no failed command touched the file");
+    assert!(!Path::new(&format!("{d}/n.npy")).exists());
+    mmarray().arg("--version").assert().success().stdout(predicates::str::contains("mmarray"));
+}
+
+#[test]
+fn permission_denied_is_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("locked.npy");
+    mmarray().args(["create", "--dtype", "f8", "--shape", "3"]).arg(&p).assert().success();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("mmarray"));
+    cmd.arg("info").arg(&p);
+    if rustix::process::geteuid().is_root() {
+        // root ignores file modes: run as the unprivileged user `nobody`,
+        // who can reach the file (0o711 on the directory) but not read it.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("locked.npy: cannot open: Permission denied"), "{err}");
+}
+
+#[test]
+fn file_size_limit_fails_cleanly_at_creation() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.npy");
+    let out = StdCommand::new("prlimit")
+        .arg("--fsize=1000000")
+        .arg(assert_cmd::cargo::cargo_bin("mmarray"))
+        .args(["create", "--dtype", "f8", "--shape", "1000,1000", "--fill", "arange"])
+        .arg(&p)
+        .output()
+        .expect("prlimit (util-linux) is needed for this test");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not enough space") && err.contains("need 8000128 bytes"), "{err}");
+    assert!(!p.exists(), "a half-made file was left behind");
+}

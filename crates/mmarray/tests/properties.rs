@@ -1,0 +1,61 @@
+//! Property tests: for random shapes, orders, offsets and dtypes, what is
+//! written reads back identical after reopening, raw and `.npy` alike.
+
+mod common;
+
+use common::{Formula, KINDS};
+use mmarray::{ByteOrder, DType, Mode, MmapArray, NpyOptions, Order, RawOptions};
+use proptest::prelude::*;
+
+fn roundtrip<T: Formula>(dtype: DType, shape: &[usize], order: Order, offset: u64, npy: bool, shift: usize) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join(if npy { "p.npy" } else { "p.raw" });
+    let raw = RawOptions::new(dtype).shape(shape).order(order).offset(offset);
+    let mut a = if npy {
+        NpyOptions::new(dtype, shape).order(order).create(&path)
+    } else {
+        raw.clone().mode(Mode::Write).open(&path)
+    }
+    .map_err(|e| e.to_string())?;
+    a.fill_with(|i| T::formula(i + shift)).map_err(|e| e.to_string())?;
+    a.close().map_err(|e| e.to_string())?;
+    for mode in [Mode::ReadOnly, Mode::ReadWrite, Mode::CopyOnWrite] {
+        let b = if npy { MmapArray::open_npy(&path, mode) } else { raw.clone().mode(mode).open(&path) }
+            .map_err(|e| e.to_string())?;
+        if b.shape() != shape || b.order() != order || b.dtype() != dtype {
+            return Err(format!("metadata changed: {b:?}"));
+        }
+        let owned = b.to_array::<T>().map_err(|e| e.to_string())?;
+        for (i, v) in owned.iter().enumerate() {
+            if v.ne_bytes() != T::formula(i + shift).ne_bytes() {
+                return Err(format!("element {i}: {v:?}"));
+            }
+        }
+        if let Ok(view) = b.view::<T>() {
+            if view != owned {
+                return Err("view differs".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+    #[test]
+    fn written_arrays_reopen_identically(
+        kind in 0..KINDS.len(),
+        big_endian in any::<bool>(),
+        shape in prop::collection::vec(0usize..6, 0..4),
+        fortran in any::<bool>(),
+        offset in 0u64..100,
+        npy in any::<bool>(),
+        shift in 0usize..1000,
+    ) {
+        let bo = if big_endian { ByteOrder::Big } else { ByteOrder::Little };
+        let dtype = DType::with_byte_order(KINDS[kind], bo);
+        let order = if fortran { Order::F } else { Order::C };
+        let r = dispatch!(dtype.kind(), roundtrip(dtype, &shape, order, offset, npy, shift));
+        prop_assert!(r.is_ok(), "{} {:?} {} offset {} npy {}: {:?}", dtype, shape, order, offset, npy, r);
+    }
+}
