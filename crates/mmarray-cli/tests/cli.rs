@@ -39,7 +39,7 @@ fn info_json_matches_numpy_for_every_dtype_order_and_version() {
     let manifest: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("manifest.json")).unwrap()).unwrap();
     let mut checked = 0;
-    for e in manifest.iter().step_by(3) {
+    for e in &manifest {
         let path = dir.path().join(e["name"].as_str().unwrap());
         let order = if e["fortran"].as_bool().unwrap() { "F" } else { "C" };
         let shape: Vec<String> = e["shape"].as_array().unwrap().iter().map(ToString::to_string).collect();
@@ -55,7 +55,7 @@ fn info_json_matches_numpy_for_every_dtype_order_and_version() {
         assert_eq!(j["version"], e["version"], "{e}");
         checked += 1;
     }
-    assert!(checked > 100);
+    assert_eq!(checked, manifest.len());
 }
 
 #[test]
