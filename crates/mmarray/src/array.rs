@@ -157,8 +157,12 @@ pub fn shape_repr(shape: &[usize]) -> String {
 /// If another process **truncates** the file below the mapped range, any
 /// access to the missing pages raises `SIGBUS` and kills the process; this is
 /// how memory maps work on every Unix and cannot be caught safely. mmarray
-/// itself never truncates a file that is open except through an explicit
-/// create or overwrite (`w+`, [`NpyOptions::create`](crate::NpyOptions::create)).
+/// itself never truncates a file except through an explicit create or
+/// overwrite (`w+`, [`NpyOptions::create`](crate::NpyOptions::create)), and
+/// refuses even those with [`ErrorKind::InUse`] while any mmarray array (in
+/// any process) still maps the file: every mapping holds a shared `flock`,
+/// and an overwrite needs the exclusive one. Programs that do not take these
+/// advisory locks (NumPy among them) are not held back by them.
 /// A file deleted while mapped stays readable and writable through the open
 /// mapping until it is dropped (Linux keeps the inode alive); reopening it by
 /// path then fails with [`ErrorKind::NotFound`].

@@ -39,6 +39,9 @@ pub enum ErrorKind {
     ReadOnly,
     /// The disk (or the process's file-size limit) cannot hold the file.
     NoSpace,
+    /// The file is mapped by another array (in this or another process), so
+    /// truncating it now would crash that process's next access.
+    InUse,
     /// Any other input/output error reported by the operating system.
     Io,
 }
@@ -50,7 +53,7 @@ impl ErrorKind {
         match self {
             Self::NotFound => "FileNotFoundError",
             Self::PermissionDenied => "PermissionError",
-            Self::NotAFile | Self::NoSpace | Self::Io => "OSError",
+            Self::NotAFile | Self::NoSpace | Self::InUse | Self::Io => "OSError",
             Self::IndexOutOfBounds => "IndexError",
             Self::InvalidArgument
             | Self::FileTooSmall

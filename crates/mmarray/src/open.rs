@@ -26,6 +26,7 @@ fn open_existing(path: &Path, mode: Mode) -> Result<File> {
         let what = if meta.is_dir() { "a directory" } else { "not a regular file" };
         return Err(Error::at(ErrorKind::NotAFile, path, format_args!("is {what}, not a file")));
     }
+    storage::lock_shared(&file);
     Ok(file)
 }
 

@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use rustix::fs::FallocateFlags;
+use rustix::fs::{FallocateFlags, FlockOperation};
 use rustix::io::Errno;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -126,11 +126,15 @@ pub(crate) fn create_sized(path: &Path, len: u64, exclusive: bool) -> Result<(Fi
         }
         Err(e) => return Err(Error::io(path, "cannot create", e)),
     };
-    let result = check_space(&file, path, len)
+    let result = lock_exclusive(&file, path)
+        .and_then(|()| check_space(&file, path, len))
         .and_then(|()| file.set_len(0).map_err(|e| Error::io(path, "cannot truncate", e)))
         .and_then(|()| reserve(&file, path, len));
     match result {
-        Ok(p) => Ok((file, p)),
+        Ok(p) => {
+            lock_shared(&file);
+            Ok((file, p))
+        }
         Err(e) => {
             if created {
                 drop(file);
@@ -138,5 +142,31 @@ pub(crate) fn create_sized(path: &Path, len: u64, exclusive: bool) -> Result<(Fi
             }
             Err(e)
         }
+    }
+}
+
+/// Takes a shared advisory lock (`flock`) on a file being mapped. Every
+/// mmarray mapping holds one, so an overwrite (which needs the exclusive
+/// lock) cannot truncate a file that some mmarray array still maps, which
+/// would kill that process with `SIGBUS` on its next access. Other programs
+/// (NumPy included) do not take these locks; the protection is between
+/// mmarray users only. File systems without `flock` are not protected.
+pub(crate) fn lock_shared(file: &File) {
+    let _ = rustix::fs::flock(file, FlockOperation::NonBlockingLockShared);
+}
+
+/// Takes the exclusive lock before truncating `file`.
+///
+/// # Errors
+/// [`ErrorKind::InUse`] if another mmarray array maps the file.
+fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
+    match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Err(Errno::WOULDBLOCK) => Err(Error::at(
+            ErrorKind::InUse,
+            path,
+            "is mapped by another array (in this or another process); overwriting it now would \
+             crash that process on its next access: close it first",
+        )),
+        _ => Ok(()),
     }
 }

@@ -166,3 +166,26 @@ fn a_file_deleted_while_mapped_stays_readable() {
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains("gone.npy"), "{e}");
 }
+
+#[test]
+fn overwriting_a_mapped_file_is_refused_instead_of_crashing_its_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.npy");
+    let mut w = NpyOptions::new(f64s(), &[1000]).create(&path).unwrap();
+    w.set(&[999], 1.0).unwrap();
+    // While `w` maps the file, overwriting (and so truncating) it is refused.
+    let e = NpyOptions::new(f64s(), &[10]).create(&path).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InUse, "{e}");
+    assert!(e.to_string().contains("shared.npy: is mapped by another array"), "{e}");
+    let e = RawOptions::new(f64s()).mode(Mode::Write).shape(&[1]).open(&path).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InUse);
+    assert_eq!(w.get::<f64>(&[999]).unwrap(), 1.0, "the mapping is intact");
+    // Readers and writers can share it.
+    let r = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
+    let r2 = MmapArray::open_npy(&path, Mode::ReadWrite).unwrap();
+    drop((r, r2));
+    w.close().unwrap();
+    // Once closed, the overwrite goes ahead.
+    let a = NpyOptions::new(f64s(), &[10]).create(&path).unwrap();
+    assert_eq!(a.len(), 10);
+}
