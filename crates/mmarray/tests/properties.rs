@@ -59,3 +59,40 @@ proptest! {
         prop_assert!(r.is_ok(), "{} {:?} {} offset {} npy {}: {:?}", dtype, shape, order, offset, npy, r);
     }
 }
+
+fn valid_header() -> Vec<u8> {
+    let h = mmarray::npy::NpyHeader { dtype: DType::parse("<f8").unwrap(), fortran_order: true, shape: vec![3, 4] };
+    h.encode(None).unwrap().0
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    /// Header parsing never panics: on random bytes, or on a valid header
+    /// with random bytes overwritten or cut short.
+    #[test]
+    fn header_parsing_never_panics(
+        noise in prop::collection::vec(any::<u8>(), 0..200),
+        at in 0usize..128,
+        cut in 0usize..129,
+    ) {
+        let _ = mmarray::npy::NpyHeader::decode(&noise);
+        let mut h = valid_header();
+        for (i, b) in noise.iter().enumerate() {
+            if let Some(slot) = h.get_mut(at + i) {
+                *slot = *b;
+            }
+        }
+        let _ = mmarray::npy::NpyHeader::decode(&h);
+        let _ = mmarray::npy::NpyHeader::decode(&valid_header()[..cut]);
+    }
+
+    /// Text mutations of the dict itself (the interesting part for the parser).
+    #[test]
+    fn header_dict_mutations_never_panic(s in "[{}()\\[\\]':,\" a-z0-9_<>|LTF\\-]{0,120}") {
+        let mut bytes = mmarray::npy::MAGIC.to_vec();
+        bytes.extend_from_slice(&[1, 0]);
+        bytes.extend_from_slice(&u16::try_from(s.len()).unwrap().to_le_bytes());
+        bytes.extend_from_slice(s.as_bytes());
+        let _ = mmarray::npy::NpyHeader::decode(&bytes);
+    }
+}
