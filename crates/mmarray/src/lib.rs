@@ -36,6 +36,7 @@
 struct ReadmeDoctests;
 
 mod array;
+pub mod compute;
 mod dtype;
 mod element;
 mod error;

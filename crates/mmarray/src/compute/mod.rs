@@ -1,0 +1,253 @@
+//! The out-of-core compute engine: parallel, memory-bounded reductions over
+//! any array view, mapped or not.
+//!
+//! Every reduction is one pass over the data in memory order (whatever the
+//! view's strides), split into blocks of [`CHUNK`] elements that the rayon
+//! thread pool reduces in parallel; each block is summarised by SIMD kernels
+//! (chosen at run time for the CPU) into a [`Moments`] accumulator, and
+//! accumulators merge with a numerically stable pairwise formula in `f64`.
+//! Extra memory is a few blocks per thread, independent of the array's size;
+//! no full-size temporary is ever made (NumPy's `std` makes one as large as
+//! the array, numpy issue 13199).
+//!
+//! ```
+//! use mmarray::compute::{reduce, moments, NanPolicy, ReduceOptions, Stat};
+//! use ndarray::array;
+//!
+//! let a = array![[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]];
+//! let m = moments(&a.view(), NanPolicy::Propagate);
+//! assert_eq!((m.mean(), m.min(), m.argmax()), (3.5, Some(1.0), Some(5)));
+//! let col_means = reduce(&a.view(), Stat::Mean, &ReduceOptions::along(&[0]))?;
+//! assert_eq!(col_means.into_raw_vec_and_offset().0, vec![2.5, 3.5, 4.5]);
+//! # Ok::<(), mmarray::Error>(())
+//! ```
+//!
+//! Results are `f64`. Integer sums are therefore exact up to 2^53 and never
+//! wrap, where NumPy's integer `sum` accumulates in `int64` and wraps on
+//! overflow.
+
+mod moments;
+mod real;
+mod reduce;
+
+use ndarray::{ArrayD, ArrayView, Dimension, IxDyn};
+
+pub use moments::{Moments, NanPolicy};
+pub use real::Real;
+pub use reduce::CHUNK;
+
+use crate::error::{Error, ErrorKind, Result};
+use moments::Want;
+
+/// A statistic that [`reduce`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stat {
+    /// Number of elements (non-NaN ones under [`NanPolicy::Omit`]).
+    Count,
+    /// Sum (`np.sum`, `np.nansum`).
+    Sum,
+    /// Arithmetic mean.
+    Mean,
+    /// Variance with [`ReduceOptions::ddof`].
+    Var,
+    /// Standard deviation with [`ReduceOptions::ddof`].
+    Std,
+    /// Minimum.
+    Min,
+    /// Maximum.
+    Max,
+    /// `max - min`.
+    Ptp,
+    /// Index of the first minimum: flat C-order index with no axis, the
+    /// index along the axis with one.
+    ArgMin,
+    /// Index of the first maximum.
+    ArgMax,
+    /// Sum of squares `Σx²`.
+    SumSq,
+    /// Mean of squares `Σx²/n`.
+    MeanSq,
+}
+
+impl Stat {
+    /// NumPy's name for the statistic (`"mean"`, `"argmin"`, ...).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Count => "count",
+            Self::Sum => "sum",
+            Self::Mean => "mean",
+            Self::Var => "var",
+            Self::Std => "std",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::Ptp => "ptp",
+            Self::ArgMin => "argmin",
+            Self::ArgMax => "argmax",
+            Self::SumSq => "sumsq",
+            Self::MeanSq => "meansq",
+        }
+    }
+
+    /// Parses a name as given by [`Stat::name`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the string.
+    pub fn parse(s: &str) -> Result<Self> {
+        const ALL: [Stat; 12] = [
+            Stat::Count,
+            Stat::Sum,
+            Stat::Mean,
+            Stat::Var,
+            Stat::Std,
+            Stat::Min,
+            Stat::Max,
+            Stat::Ptp,
+            Stat::ArgMin,
+            Stat::ArgMax,
+            Stat::SumSq,
+            Stat::MeanSq,
+        ];
+        ALL.into_iter().find(|st| st.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ALL.iter().map(|st| st.name()).collect();
+            Error::new(ErrorKind::InvalidArgument, format!("unknown statistic {s:?}; expected one of {}", names.join(", ")))
+        })
+    }
+
+    fn want(self) -> Want {
+        Want {
+            m2: matches!(self, Self::Var | Self::Std | Self::SumSq | Self::MeanSq),
+            arg: matches!(self, Self::ArgMin | Self::ArgMax),
+        }
+    }
+
+    /// The statistic's value from an accumulator, with NumPy's errors for
+    /// empty reductions.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for min, max, ptp, argmin and argmax of
+    /// no values (NumPy raises `ValueError`), and for argmin/argmax of an
+    /// all-NaN slice under [`NanPolicy::Omit`].
+    pub fn of(self, m: &Moments, ddof: f64) -> Result<f64> {
+        let none = |what: &str| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                if m.nan_count() > 0 && m.policy() == NanPolicy::Omit {
+                    "All-NaN slice encountered".to_string()
+                } else {
+                    format!("zero-size array to reduction operation {what} which has no identity")
+                },
+            )
+        };
+        Ok(match self {
+            Self::Count => m.count() as f64,
+            Self::Sum => m.sum(),
+            Self::Mean => m.mean(),
+            Self::Var => m.var(ddof),
+            Self::Std => m.std(ddof),
+            Self::SumSq => m.sum_sq(),
+            Self::MeanSq => m.mean_sq(),
+            Self::Min => m.min().or_else(|| (m.policy() == NanPolicy::Omit && m.nan_count() > 0).then_some(f64::NAN)).ok_or_else(|| none("minimum"))?,
+            Self::Max => m.max().or_else(|| (m.policy() == NanPolicy::Omit && m.nan_count() > 0).then_some(f64::NAN)).ok_or_else(|| none("maximum"))?,
+            Self::Ptp => Self::Max.of(m, ddof)? - Self::Min.of(m, ddof)?,
+            Self::ArgMin => m.argmin().ok_or_else(|| none("argmin"))? as f64,
+            Self::ArgMax => m.argmax().ok_or_else(|| none("argmax"))? as f64,
+        })
+    }
+}
+
+/// Options of a reduction, as NumPy's keyword arguments.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReduceOptions {
+    /// Axes to reduce; `None` reduces every element (NumPy's `axis=None`).
+    pub axes: Option<Vec<usize>>,
+    /// Keep reduced axes as length-1 dimensions.
+    pub keepdims: bool,
+    /// Delta degrees of freedom for var and std.
+    pub ddof: f64,
+    /// How NaNs are treated.
+    pub nan: NanPolicy,
+}
+
+impl ReduceOptions {
+    /// Options reducing `axes`.
+    #[must_use]
+    pub fn along(axes: &[usize]) -> Self {
+        Self { axes: Some(axes.to_vec()), ..Self::default() }
+    }
+}
+
+/// Every statistic of every element of `a`, in one parallel pass.
+#[must_use]
+pub fn moments<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Moments {
+    let v = a.view().into_dyn();
+    let lstrides = reduce::c_strides(v.shape());
+    reduce::reduce_all(v, lstrides, Want { m2: true, arg: true }, nan, true)
+}
+
+/// Checks `axes` against `ndim`: in range and distinct. Returns them sorted.
+fn check_axes(axes: &[usize], ndim: usize) -> Result<Vec<usize>> {
+    let mut sorted = axes.to_vec();
+    sorted.sort_unstable();
+    if let Some(&bad) = sorted.iter().find(|&&a| a >= ndim) {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("axis {bad} is out of bounds for array of dimension {ndim}"),
+        ));
+    }
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Error::new(ErrorKind::InvalidArgument, format!("duplicate value in axis {axes:?}")));
+    }
+    Ok(sorted)
+}
+
+/// Per-element statistics along `axes`: one [`Moments`] per output element
+/// (the input's shape without `axes`), each computing every statistic.
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`] for an axis out of range or repeated.
+pub fn moments_along<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, axes: &[usize], nan: NanPolicy) -> Result<ArrayD<Moments>> {
+    let axes = check_axes(axes, a.ndim())?;
+    Ok(reduce::reduce_axes(a.view().into_dyn(), &axes, Want { m2: true, arg: axes.len() <= 1 }, nan))
+}
+
+/// Computes `stat` over `a` as NumPy's function of the same name would, in
+/// parallel and with bounded memory. The result is a 0-d array for
+/// `axes: None` (or the input's rank with `keepdims`).
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`]: an axis out of range or repeated,
+/// argmin/argmax over more than one axis, min/max/ptp/argmin/argmax of an
+/// empty reduction (NumPy's `ValueError`).
+pub fn reduce<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, stat: Stat, opts: &ReduceOptions) -> Result<ArrayD<f64>> {
+    let v = a.view().into_dyn();
+    let ndim = v.ndim();
+    let want = stat.want();
+    let (mut out, axes): (ArrayD<f64>, Vec<usize>) = match &opts.axes {
+        None => {
+            let lstrides = reduce::c_strides(v.shape());
+            let m = reduce::reduce_all(v, lstrides, want, opts.nan, true);
+            (ArrayD::from_elem(IxDyn(&[]), stat.of(&m, opts.ddof)?), (0..ndim).collect())
+        }
+        Some(axes) => {
+            let axes = check_axes(axes, ndim)?;
+            if want.arg && axes.len() > 1 {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("{} takes one axis or none, not {axes:?}", stat.name()),
+                ));
+            }
+            let ms = reduce::reduce_axes(v, &axes, want, opts.nan);
+            let vals = ms.iter().map(|m| stat.of(m, opts.ddof)).collect::<Result<Vec<f64>>>()?;
+            (ArrayD::from_shape_vec(ms.raw_dim(), vals).unwrap_or_else(|_| unreachable!()), axes)
+        }
+    };
+    if opts.keepdims {
+        let mut shape = a.shape().to_vec();
+        for &ax in &axes {
+            shape[ax] = 1;
+        }
+        out = out.into_shape_with_order(IxDyn(&shape)).unwrap_or_else(|_| unreachable!());
+    }
+    Ok(out)
+}

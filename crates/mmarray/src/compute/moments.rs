@@ -1,0 +1,426 @@
+//! [`Moments`]: the one-pass accumulator behind every reduction (count,
+//! sum, mean, second central moment, min, max and where they are), its
+//! numerically stable merge, and the SIMD block kernels that fill it.
+
+use multiversion::multiversion;
+
+use super::real::Real;
+
+/// How NaN values are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NanPolicy {
+    /// As NumPy's `sum`, `mean`, `min`...: any NaN makes the result NaN
+    /// (and `argmin`/`argmax` the index of the first NaN).
+    #[default]
+    Propagate,
+    /// As NumPy's `nansum`, `nanmean`, `nanmin`...: NaNs are skipped.
+    Omit,
+}
+
+/// Where no index has been seen yet.
+const NONE: u64 = u64::MAX;
+
+/// Partial statistics of a set of values, mergeable in any order.
+///
+/// NaNs are always counted apart (`nan_count`) and kept out of the other
+/// fields; the [`NanPolicy`] decides at the end whether they poison the
+/// result. Means and second moments are merged with Chan et al.'s pairwise
+/// formula, in `f64`, so a billion `f32` values give a variance as accurate
+/// as a two-pass float64 computation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Moments {
+    count: u64,
+    nan_count: u64,
+    sum: f64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+    argmin: u64,
+    argmax: u64,
+    first_nan: u64,
+    policy: NanPolicy,
+}
+
+impl Moments {
+    /// No values yet.
+    #[must_use]
+    pub fn empty(policy: NanPolicy) -> Self {
+        Self {
+            count: 0,
+            nan_count: 0,
+            sum: 0.0,
+            mean: 0.0,
+            m2: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            argmin: NONE,
+            argmax: NONE,
+            first_nan: NONE,
+            policy,
+        }
+    }
+
+    /// Adds one value whose logical index is `index`.
+    #[inline]
+    pub fn push(&mut self, x: f64, index: u64) {
+        if x.is_nan() {
+            self.nan_count += 1;
+            self.first_nan = self.first_nan.min(index);
+            return;
+        }
+        self.count += 1;
+        self.sum += x;
+        let d = x - self.mean;
+        self.mean += d / self.count as f64;
+        self.m2 += d * (x - self.mean);
+        if x < self.min || (x == self.min && index < self.argmin) {
+            self.min = x;
+            self.argmin = index;
+        }
+        if x > self.max || (x == self.max && index < self.argmax) {
+            self.max = x;
+            self.argmax = index;
+        }
+    }
+
+    /// Merges `other` into `self` (Chan, Golub and LeVeque's update); ties in
+    /// min/max go to the smaller logical index, as NumPy's first occurrence.
+    #[inline]
+    pub fn merge(&mut self, other: &Self) {
+        if other.count > 0 {
+            if self.count == 0 {
+                self.count = other.count;
+                self.sum = other.sum;
+                self.mean = other.mean;
+                self.m2 = other.m2;
+            } else {
+                let (na, nb) = (self.count as f64, other.count as f64);
+                let n = na + nb;
+                let d = other.mean - self.mean;
+                self.mean += d * (nb / n);
+                self.m2 += other.m2 + d * d * (na * nb / n);
+                self.sum += other.sum;
+                self.count += other.count;
+            }
+            if other.min < self.min || (other.min == self.min && other.argmin < self.argmin) {
+                self.min = other.min;
+                self.argmin = other.argmin;
+            }
+            if other.max > self.max || (other.max == self.max && other.argmax < self.argmax) {
+                self.max = other.max;
+                self.argmax = other.argmax;
+            }
+        }
+        self.nan_count += other.nan_count;
+        self.first_nan = self.first_nan.min(other.first_nan);
+    }
+
+    /// Merged copy (for `reduce`).
+    #[must_use]
+    pub fn merged(mut self, other: Self) -> Self {
+        self.merge(&other);
+        self
+    }
+
+    fn poisoned(&self) -> bool {
+        self.policy == NanPolicy::Propagate && self.nan_count > 0
+    }
+
+    /// Number of values counted: all of them with [`NanPolicy::Propagate`],
+    /// the non-NaN ones with [`NanPolicy::Omit`].
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        match self.policy {
+            NanPolicy::Propagate => self.count + self.nan_count,
+            NanPolicy::Omit => self.count,
+        }
+    }
+
+    /// Number of NaN values seen.
+    #[must_use]
+    pub fn nan_count(&self) -> u64 {
+        self.nan_count
+    }
+
+    /// The sum (0 for no values).
+    #[must_use]
+    pub fn sum(&self) -> f64 {
+        if self.poisoned() { f64::NAN } else { self.sum }
+    }
+
+    /// The mean (NaN for no values, as NumPy).
+    #[must_use]
+    pub fn mean(&self) -> f64 {
+        if self.poisoned() || self.count == 0 { f64::NAN } else { self.mean }
+    }
+
+    /// The variance with `ddof` delta degrees of freedom (NaN when
+    /// `count <= ddof`, as NumPy).
+    #[must_use]
+    pub fn var(&self, ddof: f64) -> f64 {
+        let dof = self.count as f64 - ddof;
+        if self.poisoned() || dof <= 0.0 { f64::NAN } else { (self.m2 / dof).max(0.0) }
+    }
+
+    /// The standard deviation with `ddof` delta degrees of freedom.
+    #[must_use]
+    pub fn std(&self, ddof: f64) -> f64 {
+        self.var(ddof).sqrt()
+    }
+
+    /// Sum of squares, `Σx²` (= M2 + n·mean², all terms non-negative).
+    #[must_use]
+    pub fn sum_sq(&self) -> f64 {
+        if self.poisoned() { f64::NAN } else { self.m2 + self.count as f64 * self.mean * self.mean }
+    }
+
+    /// Mean of squares, `Σx²/n` (`0.5 * mean_sq` is the kinetic-energy case).
+    #[must_use]
+    pub fn mean_sq(&self) -> f64 {
+        if self.count == 0 { f64::NAN } else { self.sum_sq() / self.count as f64 }
+    }
+
+    /// The minimum, or `None` if there are no values (NumPy raises).
+    #[must_use]
+    pub fn min(&self) -> Option<f64> {
+        if self.poisoned() {
+            Some(f64::NAN)
+        } else {
+            (self.count > 0).then_some(self.min)
+        }
+    }
+
+    /// The maximum, or `None` if there are no values.
+    #[must_use]
+    pub fn max(&self) -> Option<f64> {
+        if self.poisoned() {
+            Some(f64::NAN)
+        } else {
+            (self.count > 0).then_some(self.max)
+        }
+    }
+
+    /// `max - min` (NumPy's `ptp`), or `None` if there are no values.
+    #[must_use]
+    pub fn ptp(&self) -> Option<f64> {
+        Some(self.max()? - self.min()?)
+    }
+
+    /// Logical index of the first minimum (of the first NaN, when NaNs
+    /// propagate), or `None` if there are no values.
+    #[must_use]
+    pub fn argmin(&self) -> Option<u64> {
+        if self.poisoned() {
+            return Some(self.first_nan);
+        }
+        (self.count > 0).then_some(self.argmin)
+    }
+
+    /// Logical index of the first maximum (or first NaN), or `None`.
+    #[must_use]
+    pub fn argmax(&self) -> Option<u64> {
+        if self.poisoned() {
+            return Some(self.first_nan);
+        }
+        (self.count > 0).then_some(self.argmax)
+    }
+
+    /// The NaN policy this accumulator reports with.
+    #[must_use]
+    pub fn policy(&self) -> NanPolicy {
+        self.policy
+    }
+}
+
+/// What a block pass must compute besides count, sum, min and max.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Want {
+    /// The second central moment (variance).
+    pub m2: bool,
+    /// Where the min and max are.
+    pub arg: bool,
+}
+
+const LANES: usize = 16;
+
+/// Sum, NaN count, min and max of the non-NaN values of `xs`, in `f64`
+/// lanes the compiler vectorizes; compiled for AVX-512, AVX2 and SSE4.1 and
+/// chosen at run time.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
+fn block_basic<T: Real>(xs: &[T]) -> (f64, u64, f64, f64) {
+    let mut s = [0.0f64; LANES];
+    let mut nan = [0u64; LANES];
+    let mut lo = [f64::INFINITY; LANES];
+    let mut hi = [f64::NEG_INFINITY; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            let x = c[i].to_f64();
+            if T::IS_FLOAT {
+                let ok = !x.is_nan();
+                s[i] += if ok { x } else { 0.0 };
+                nan[i] += u64::from(!ok);
+            } else {
+                s[i] += x;
+            }
+            lo[i] = if x < lo[i] { x } else { lo[i] };
+            hi[i] = if x > hi[i] { x } else { hi[i] };
+        }
+    }
+    for (i, v) in rest.iter().enumerate() {
+        let x = v.to_f64();
+        if x.is_nan() {
+            nan[i] += 1;
+        } else {
+            s[i] += x;
+        }
+        lo[i] = if x < lo[i] { x } else { lo[i] };
+        hi[i] = if x > hi[i] { x } else { hi[i] };
+    }
+    // Pairwise sum of the lanes keeps rounding low.
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            s[i] += s[i + width];
+        }
+    }
+    let lo = lo.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = hi.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (s[0], nan.iter().sum(), lo, hi)
+}
+
+/// `Σ (x - mean)²` over the non-NaN values of `xs`.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
+fn block_m2<T: Real>(xs: &[T], mean: f64) -> f64 {
+    let mut s = [0.0f64; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            let d = c[i].to_f64() - mean;
+            let d2 = d * d;
+            s[i] += if T::IS_FLOAT && d2.is_nan() { 0.0 } else { d2 };
+        }
+    }
+    for (i, v) in rest.iter().enumerate() {
+        let d = v.to_f64() - mean;
+        if !d.is_nan() {
+            s[i] += d * d;
+        }
+    }
+    s.iter().sum()
+}
+
+/// Statistics of one contiguous block whose element `j` has logical index
+/// `base + j * step` (`step` is negative for axes walked backwards).
+pub(crate) fn block_moments<T: Real>(xs: &[T], base: i64, step: i64, want: Want, policy: NanPolicy) -> Moments {
+    let mut m = Moments::empty(policy);
+    if xs.is_empty() {
+        return m;
+    }
+    let (sum, nan_count, lo, hi) = block_basic(xs);
+    let n = xs.len() as u64 - nan_count;
+    m.nan_count = nan_count;
+    let logical = |j: usize| (base + j as i64 * step) as u64;
+    // First (smallest logical index) position matching `pred`.
+    let first = |pred: &dyn Fn(f64) -> bool| -> u64 {
+        let found = if step >= 0 {
+            xs.iter().position(|v| pred(v.to_f64()))
+        } else {
+            xs.iter().rposition(|v| pred(v.to_f64()))
+        };
+        found.map_or(NONE, logical)
+    };
+    if nan_count > 0 && (want.arg || policy == NanPolicy::Propagate) {
+        m.first_nan = first(&|x: f64| x.is_nan());
+    }
+    if n == 0 {
+        return m;
+    }
+    m.count = n;
+    m.sum = sum;
+    m.mean = sum / n as f64;
+    m.min = lo;
+    m.max = hi;
+    if want.m2 {
+        m.m2 = block_m2(xs, m.mean);
+    }
+    if want.arg {
+        m.argmin = first(&|x: f64| x == lo);
+        m.argmax = first(&|x: f64| x == hi);
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(xs: &[f64]) -> Moments {
+        let mut m = Moments::empty(NanPolicy::Omit);
+        for (i, &x) in xs.iter().enumerate() {
+            m.push(x, i as u64);
+        }
+        m
+    }
+
+    #[test]
+    fn block_agrees_with_push_and_merge_is_exact_enough() {
+        let xs: Vec<f64> = (0..1000).map(|i| ((i * 7919) % 1000) as f64 * 0.37 + 1e6).collect();
+        let want = Want { m2: true, arg: true };
+        let b = block_moments(&xs, 0, 1, want, NanPolicy::Omit);
+        let r = reference(&xs);
+        assert_eq!(b.count(), r.count());
+        assert!((b.mean() - r.mean()).abs() < 1e-9);
+        assert!((b.var(0.0) - r.var(0.0)).abs() / r.var(0.0) < 1e-12);
+        assert_eq!((b.min(), b.argmin()), (r.min(), r.argmin()));
+        assert_eq!((b.max(), b.argmax()), (r.max(), r.argmax()));
+        // split anywhere and merge
+        for cut in [1, 17, 500, 999] {
+            let mut a = block_moments(&xs[..cut], 0, 1, want, NanPolicy::Omit);
+            a.merge(&block_moments(&xs[cut..], cut as i64, 1, want, NanPolicy::Omit));
+            assert!((a.var(1.0) - r.var(1.0)).abs() / r.var(1.0) < 1e-12);
+            assert_eq!(a.argmin(), r.argmin());
+        }
+    }
+
+    #[test]
+    fn nan_policies() {
+        let xs = [1.0, f64::NAN, 3.0, f64::NAN];
+        let want = Want { m2: true, arg: true };
+        let p = block_moments(&xs, 0, 1, want, NanPolicy::Propagate);
+        assert!(p.mean().is_nan() && p.min().unwrap().is_nan() && p.sum().is_nan());
+        assert_eq!(p.argmin(), Some(1));
+        assert_eq!(p.count(), 4);
+        let o = block_moments(&xs, 0, 1, want, NanPolicy::Omit);
+        assert_eq!((o.mean(), o.min(), o.max(), o.count()), (2.0, Some(1.0), Some(3.0), 2));
+        assert_eq!(o.argmax(), Some(2));
+        let all_nan = block_moments(&[f64::NAN; 3], 0, 1, want, NanPolicy::Omit);
+        assert!(all_nan.mean().is_nan());
+        assert_eq!(all_nan.min(), None);
+    }
+
+    #[test]
+    fn ties_go_to_the_first_logical_index_even_walking_backwards() {
+        let xs = [5.0, 1.0, 1.0, 5.0];
+        let want = Want { m2: false, arg: true };
+        let fwd = block_moments(&xs, 0, 1, want, NanPolicy::Propagate);
+        assert_eq!((fwd.argmin(), fwd.argmax()), (Some(1), Some(0)));
+        // the same memory walked as logical indices 3, 2, 1, 0
+        let back = block_moments(&xs, 3, -1, want, NanPolicy::Propagate);
+        assert_eq!((back.argmin(), back.argmax()), (Some(1), Some(0)));
+    }
+}

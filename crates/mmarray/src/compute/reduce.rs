@@ -1,0 +1,311 @@
+//! The reduction drivers: walk any strided view in memory order, in
+//! parallel, block by block, never holding more than a block per thread.
+
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
+use rayon::prelude::*;
+
+use super::moments::{block_moments, Moments, NanPolicy, Want};
+use super::real::Real;
+
+/// Elements per work item of a reduction: 16 Ki elements (64 KiB of f32)
+/// stay in the L2 cache while a block is summarised.
+pub const CHUNK: usize = 1 << 14;
+/// Output columns per work item when the innermost axis is kept.
+const COLS: usize = 1 << 12;
+
+/// C-order strides (in elements) of `shape`: the logical flat index.
+pub(crate) fn c_strides(shape: &[usize]) -> Vec<i64> {
+    let mut s = vec![0i64; shape.len()];
+    let mut acc = 1i64;
+    for i in (0..shape.len()).rev() {
+        s[i] = acc;
+        acc *= shape[i].max(1) as i64;
+    }
+    s
+}
+
+/// A view rearranged for a walk in memory order, with the logical index of
+/// its elements: element at index `i` has logical index `base + Σ i·lstride`.
+struct Walk<'a, T> {
+    view: ArrayViewD<'a, T>,
+    lstrides: Vec<i64>,
+    base: i64,
+}
+
+/// Flips negative strides, drops length-1 axes, orders the axes by
+/// decreasing stride and merges neighbours that are contiguous both in
+/// memory and in logical index, so a contiguous array becomes one long run.
+fn normalize<'a, T>(mut view: ArrayViewD<'a, T>, mut lstrides: Vec<i64>) -> Walk<'a, T> {
+    let mut base = 0i64;
+    for (ax, ls) in lstrides.iter_mut().enumerate() {
+        if view.strides()[ax] < 0 {
+            let len = view.len_of(Axis(ax)) as i64;
+            view.invert_axis(Axis(ax));
+            base += (len - 1) * *ls;
+            *ls = -*ls;
+        }
+    }
+    // Drop length-1 axes (they add nothing to any index).
+    for ax in (0..view.ndim()).rev() {
+        if view.len_of(Axis(ax)) == 1 && view.ndim() > 1 {
+            view.index_axis_inplace(Axis(ax), 0);
+            lstrides.remove(ax);
+        }
+    }
+    let mut order: Vec<usize> = (0..view.ndim()).collect();
+    order.sort_by_key(|&a| std::cmp::Reverse(view.strides()[a]));
+    let mut view = view.permuted_axes(IxDyn(&order));
+    let mut lstrides: Vec<i64> = order.iter().map(|&a| lstrides[a]).collect();
+    // Merge axis i+1 into axis i when both strides line up.
+    let mut i = 0;
+    while i + 1 < view.ndim() {
+        let (len_in, s_out, s_in) = (view.len_of(Axis(i + 1)), view.strides()[i], view.strides()[i + 1]);
+        let memory_ok = s_out == s_in * len_in as isize;
+        let logical_ok = lstrides[i] == lstrides[i + 1] * len_in as i64;
+        if memory_ok && logical_ok && view.merge_axes(Axis(i), Axis(i + 1)) {
+            view.index_axis_inplace(Axis(i), 0);
+            lstrides.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    Walk { view, lstrides, base }
+}
+
+/// Statistics of every element of `view`, whose element at index `i` has
+/// logical index `Σ i·lstrides`, walked in memory order; in parallel over
+/// blocks when `parallel`.
+pub(crate) fn reduce_all<T: Real>(
+    view: ArrayViewD<'_, T>,
+    lstrides: Vec<i64>,
+    want: Want,
+    policy: NanPolicy,
+    parallel: bool,
+) -> Moments {
+    let empty = Moments::empty(policy);
+    if view.is_empty() {
+        return empty;
+    }
+    let walk = normalize(view, lstrides);
+    let w = &walk.view;
+    if w.ndim() == 0 {
+        let mut m = empty;
+        m.push(w.iter().next().map_or(f64::NAN, |v| v.to_f64()), walk.base as u64);
+        return m;
+    }
+    let inner = w.ndim() - 1;
+    let lane_len = w.len_of(Axis(inner));
+    let chunks = lane_len.div_ceil(CHUNK);
+    let items = (w.len() / lane_len) * chunks;
+    let item = |it: usize| -> Moments {
+        let (mut p, c) = (it / chunks, it % chunks);
+        let mut lane = w.view();
+        let mut base = walk.base;
+        for ax in (0..inner).rev() {
+            let len = w.len_of(Axis(ax));
+            let idx = p % len;
+            p /= len;
+            base += idx as i64 * walk.lstrides[ax];
+            lane.index_axis_inplace(Axis(ax), idx);
+        }
+        let lo = c * CHUNK;
+        let hi = (lo + CHUNK).min(lane_len);
+        lane.slice_axis_inplace(Axis(0), Slice::from(lo..hi));
+        let step = walk.lstrides[inner];
+        base += lo as i64 * step;
+        match lane.as_slice() {
+            Some(xs) => block_moments(xs, base, step, want, policy),
+            None => {
+                let buf: Vec<T> = lane.iter().copied().collect();
+                block_moments(&buf, base, step, want, policy)
+            }
+        }
+    };
+    if parallel && items > 1 {
+        (0..items).into_par_iter().map(item).reduce(|| empty, Moments::merged)
+    } else {
+        (0..items).map(item).fold(empty, Moments::merged)
+    }
+}
+
+/// Statistics along `axes` (sorted, distinct, in range): one [`Moments`]
+/// per element of the output, whose shape is the input's without `axes`.
+/// Logical indices (for argmin/argmax) are C-order flat indices within the
+/// reduced axes.
+pub(crate) fn reduce_axes<T: Real>(view: ArrayViewD<'_, T>, axes: &[usize], want: Want, policy: NanPolicy) -> ArrayD<Moments> {
+    let shape = view.shape().to_vec();
+    let kept: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
+    let out_shape: Vec<usize> = kept.iter().map(|&a| shape[a]).collect();
+    let red_shape: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
+    // Logical strides: C order over the reduced axes, 0 on kept ones.
+    let mut lstrides = vec![0i64; shape.len()];
+    for (&a, s) in axes.iter().zip(c_strides(&red_shape)) {
+        lstrides[a] = s;
+    }
+    let innermost = (0..shape.len())
+        .filter(|&a| shape[a] > 1)
+        .min_by_key(|&a| view.strides()[a].unsigned_abs());
+    match innermost {
+        Some(k) if kept.contains(&k) => reduce_kept_inner(view, &kept, k, &out_shape, &lstrides, want, policy),
+        _ => reduce_cells(view, &kept, &out_shape, &lstrides, want, policy),
+    }
+}
+
+/// Unravels flat C-order `pos` over `shape`.
+fn unravel(mut pos: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for i in (0..shape.len()).rev() {
+        idx[i] = pos % shape[i];
+        pos /= shape[i];
+    }
+    idx
+}
+
+/// Fixes the `kept` axes of `view` at `idx` (each becomes length 1).
+fn cell_view<'a, T>(view: &ArrayViewD<'a, T>, kept: &[usize], idx: &[usize]) -> ArrayViewD<'a, T> {
+    let mut sub = view.clone();
+    for (&a, &i) in kept.iter().zip(idx) {
+        sub.collapse_axis(Axis(a), i);
+    }
+    sub
+}
+
+/// Case: the innermost memory axis is reduced. Each output cell reduces its
+/// own region, which is walked in memory order.
+fn reduce_cells<T: Real>(
+    view: ArrayViewD<'_, T>,
+    kept: &[usize],
+    out_shape: &[usize],
+    lstrides: &[i64],
+    want: Want,
+    policy: NanPolicy,
+) -> ArrayD<Moments> {
+    let cells: usize = out_shape.iter().product();
+    // Fast path: the reduced axes form contiguous rows after the kept ones.
+    let reduced: Vec<usize> = (0..view.ndim()).filter(|a| !kept.contains(a)).collect();
+    let row_len: usize = reduced.iter().map(|&a| view.len_of(Axis(a))).product();
+    let perm: Vec<usize> = kept.iter().chain(&reduced).copied().collect();
+    let rows = view.clone().permuted_axes(IxDyn(&perm)).into_shape_with_order(IxDyn(&[cells, row_len]));
+    if let Ok(rows) = rows {
+        if rows.strides()[1] == 1 || row_len <= 1 {
+            let data: Vec<Moments> = (0..cells)
+                .into_par_iter()
+                .with_min_len((CHUNK / row_len.max(1)).max(1))
+                .map(|r| {
+                    let row = rows.index_axis(Axis(0), r);
+                    match row.as_slice() {
+                        Some(xs) => block_moments(xs, 0, 1, want, policy),
+                        None => reduce_all(row.into_dyn(), vec![1], want, policy, false),
+                    }
+                })
+                .collect();
+            return ArrayD::from_shape_vec(IxDyn(out_shape), data).unwrap_or_else(|_| unreachable!());
+        }
+    }
+    let threads = rayon::current_num_threads();
+    let one = |pos: usize, parallel: bool| {
+        let sub = cell_view(&view, kept, &unravel(pos, out_shape));
+        reduce_all(sub, lstrides.to_vec(), want, policy, parallel)
+    };
+    let data: Vec<Moments> = if cells >= 2 * threads {
+        (0..cells).into_par_iter().map(|p| one(p, false)).collect()
+    } else {
+        (0..cells).map(|p| one(p, true)).collect()
+    };
+    ArrayD::from_shape_vec(IxDyn(out_shape), data).unwrap_or_else(|_| unreachable!())
+}
+
+/// Case: the innermost memory axis `k` is kept (e.g. column statistics of a
+/// C-order matrix). Rows are walked in memory order and each updates a
+/// strip of accumulators, so every page is read once.
+fn reduce_kept_inner<T: Real>(
+    view: ArrayViewD<'_, T>,
+    kept: &[usize],
+    k: usize,
+    out_shape: &[usize],
+    lstrides: &[i64],
+    _want: Want,
+    policy: NanPolicy,
+) -> ArrayD<Moments> {
+    let groups: Vec<usize> = kept.iter().copied().filter(|&a| a != k).collect();
+    let group_shape: Vec<usize> = groups.iter().map(|&a| view.len_of(Axis(a))).collect();
+    let n_groups: usize = group_shape.iter().product();
+    let reduced: Vec<usize> = (0..view.ndim()).filter(|a| !kept.contains(a)).collect();
+    let mut red_order = reduced.clone();
+    red_order.sort_by_key(|&a| std::cmp::Reverse(view.strides()[a].unsigned_abs()));
+    let width = view.len_of(Axis(k));
+    let strips = width.div_ceil(COLS);
+    let threads = rayon::current_num_threads();
+    // Row blocks along the outermost reduced axis, for parallelism when
+    // there are few (group, strip) pairs.
+    let outer_len = red_order.first().map_or(1, |&a| view.len_of(Axis(a)));
+    let blocks = if n_groups * strips >= 2 * threads { 1 } else { (4 * threads).min(outer_len).max(1) };
+
+    let strip = |g: usize, s: usize, b: usize| -> Vec<Moments> {
+        let gidx = unravel(g, &group_shape);
+        let mut sub = cell_view(&view, &groups, &gidx);
+        let c0 = s * COLS;
+        let c1 = (c0 + COLS).min(width);
+        sub.slice_axis_inplace(Axis(k), Slice::from(c0..c1));
+        if let Some(&a) = red_order.first() {
+            let len = sub.len_of(Axis(a));
+            let (r0, r1) = (b * len / blocks, (b + 1) * len / blocks);
+            sub.slice_axis_inplace(Axis(a), Slice::from(r0..r1));
+        }
+        let r0 = red_order.first().map_or(0, |&a| b * view.len_of(Axis(a)) / blocks);
+        // Axes: the (length-1) group axes, the reduced ones in memory order,
+        // then k; rows are the lanes along k.
+        let perm: Vec<usize> = groups.iter().chain(&red_order).copied().chain([k]).collect();
+        let sub = sub.permuted_axes(IxDyn(&perm));
+        let row_dims: Vec<usize> = sub.shape()[..perm.len() - 1].to_vec();
+        let row_l: Vec<i64> = perm[..perm.len() - 1].iter().map(|&a| lstrides[a]).collect();
+        let mut acc = vec![Moments::empty(policy); c1 - c0];
+        let mut idx = vec![0usize; row_dims.len()];
+        let block_base = red_order.first().map_or(0, |&a| r0 as i64 * lstrides[a]);
+        for lane in sub.lanes(Axis(perm.len() - 1)) {
+            let logical: i64 = block_base + idx.iter().zip(&row_l).map(|(&i, &l)| i as i64 * l).sum::<i64>();
+            for (m, v) in acc.iter_mut().zip(lane.iter()) {
+                m.push(v.to_f64(), logical as u64);
+            }
+            for d in (0..idx.len()).rev() {
+                idx[d] += 1;
+                if idx[d] < row_dims[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        acc
+    };
+
+    let pairs: Vec<Vec<Moments>> = (0..n_groups * strips)
+        .into_par_iter()
+        .map(|gs| {
+            let (g, s) = (gs / strips, gs % strips);
+            (0..blocks).into_par_iter().map(|b| strip(g, s, b)).reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| x.merge(y));
+                a
+            })
+            .unwrap_or_default()
+        })
+        .collect();
+    // Scatter strips into the output (kept axes in original order).
+    let mut out = ArrayD::from_elem(IxDyn(out_shape), Moments::empty(policy));
+    let kpos = kept.iter().position(|&a| a == k).unwrap_or(0);
+    for (gs, accs) in pairs.into_iter().enumerate() {
+        let (g, s) = (gs / strips, gs % strips);
+        let gidx = unravel(g, &group_shape);
+        let mut cell = vec![0usize; out_shape.len()];
+        let mut gi = gidx.iter();
+        for (pos, &a) in kept.iter().enumerate() {
+            if a != k {
+                cell[pos] = *gi.next().unwrap_or(&0);
+            }
+        }
+        for (j, m) in accs.into_iter().enumerate() {
+            cell[kpos] = s * COLS + j;
+            out[IxDyn(&cell)] = m;
+        }
+    }
+    out
+}
