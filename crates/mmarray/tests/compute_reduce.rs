@@ -90,19 +90,23 @@ fn shaped<'a, T>(base: &'a ArrayD<T>, steps: &[isize], starts: &[usize], reverse
     v
 }
 
-fn check<T: Real>(
-    data: &[f64],
-    shape: &[usize],
-    steps: &[isize],
-    starts: &[usize],
+/// One random test case.
+#[derive(Debug, Clone)]
+struct Case {
+    shape: Vec<usize>,
+    data: Vec<f64>,
+    steps: Vec<isize>,
+    starts: Vec<usize>,
     reverse_axes: bool,
     axes: Option<Vec<usize>>,
     nan: NanPolicy,
     ddof: f64,
-    conv: impl Fn(f64) -> T,
-) -> Result<(), String> {
-    let base = ArrayD::from_shape_vec(IxDyn(shape), data.iter().map(|&x| conv(x)).collect()).unwrap();
-    let v = shaped(&base, steps, starts, reverse_axes);
+}
+
+fn check<T: Real>(case: &Case, conv: impl Fn(f64) -> T) -> Result<(), String> {
+    let Case { shape, data, steps, starts, reverse_axes, axes, nan, ddof } = case.clone();
+    let base = ArrayD::from_shape_vec(IxDyn(&shape), data.iter().map(|&x| conv(x)).collect()).unwrap();
+    let v = shaped(&base, &steps, &starts, reverse_axes);
     let as_f64 = v.mapv(|x| x.to_f64());
     let all: Vec<usize> = (0..v.ndim()).collect();
     let red = axes.clone().unwrap_or(all);
@@ -133,7 +137,7 @@ fn check<T: Real>(
     Ok(())
 }
 
-fn strategy() -> impl Strategy<Value = (Vec<usize>, Vec<f64>, Vec<isize>, Vec<usize>, bool, Option<Vec<usize>>, bool, f64)> {
+fn strategy() -> impl Strategy<Value = Case> {
     prop::collection::vec(1usize..7, 1..5).prop_flat_map(|shape| {
         let n: usize = shape.iter().product();
         let nd = shape.len();
@@ -147,21 +151,30 @@ fn strategy() -> impl Strategy<Value = (Vec<usize>, Vec<f64>, Vec<isize>, Vec<us
             any::<bool>(),
             prop_oneof![Just(0.0), Just(1.0)],
         )
+            .prop_map(|(shape, data, steps, starts, reverse_axes, axes, omit, ddof)| Case {
+                shape,
+                data,
+                steps,
+                starts,
+                reverse_axes,
+                axes,
+                nan: if omit { NanPolicy::Omit } else { NanPolicy::Propagate },
+                ddof,
+            })
     })
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
     #[test]
-    fn reductions_match_the_reference((shape, data, steps, starts, rev, axes, omit, ddof) in strategy()) {
-        let nan = if omit { NanPolicy::Omit } else { NanPolicy::Propagate };
+    fn reductions_match_the_reference(case in strategy()) {
         let round = |x: f64| if x.is_nan() { x } else { x.round() };
-        prop_assert_eq!(check(&data, &shape, &steps, &starts, rev, axes.clone(), nan, ddof, |x| x), Ok(()), "f64");
-        prop_assert_eq!(check(&data, &shape, &steps, &starts, rev, axes.clone(), nan, ddof, |x| x as f32), Ok(()), "f32");
-        prop_assert_eq!(check(&data, &shape, &steps, &starts, rev, axes.clone(), nan, ddof, f16::from_f64), Ok(()), "f16");
-        prop_assert_eq!(check(&data, &shape, &steps, &starts, rev, axes.clone(), nan, ddof, |x| round(x) as i16), Ok(()), "i16");
-        prop_assert_eq!(check(&data, &shape, &steps, &starts, rev, axes.clone(), nan, ddof, |x| (round(x).abs() as u8)), Ok(()), "u8");
-        prop_assert_eq!(check(&data, &shape, &steps, &starts, rev, axes, nan, ddof, |x| x > 0.0), Ok(()), "bool");
+        prop_assert_eq!(check(&case, |x| x), Ok(()), "f64");
+        prop_assert_eq!(check(&case, |x| x as f32), Ok(()), "f32");
+        prop_assert_eq!(check(&case, f16::from_f64), Ok(()), "f16");
+        prop_assert_eq!(check(&case, |x| round(x) as i16), Ok(()), "i16");
+        prop_assert_eq!(check(&case, |x| round(x).abs() as u8), Ok(()), "u8");
+        prop_assert_eq!(check(&case, |x| x > 0.0), Ok(()), "bool");
     }
 }
 
