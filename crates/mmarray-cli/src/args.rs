@@ -29,6 +29,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  mmarray convert samples.bin samples.npy --dtype '<f4' --shape 1000,3\n  \
                             mmarray convert samples.npy samples.bin")]
     Convert(ConvertArgs),
+    /// Count, mean, std, var, min and max in one parallel pass over the data.
+    #[command(after_help = "Examples:\n  mmarray stats data.npy\n  mmarray stats data.npy --slice '100:200, ::2' --json\n  \
+                            mmarray stats data.npy --axis 0 --json\n  mmarray stats samples.bin --dtype '<f4' --skipna")]
+    Stats(StatsArgs),
 }
 
 /// How to read a raw file; not needed for .npy files.
@@ -122,6 +126,31 @@ pub struct CreateArgs {
     /// Overwrite the file if it exists.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `mmarray stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The array file.
+    pub file: PathBuf,
+    /// How to read it, if it is raw.
+    #[command(flatten)]
+    pub raw: RawArgs,
+    /// Part of the array, in NumPy's syntax: '500:700, ::2', '-1', '..., 0'.
+    #[arg(long, allow_hyphen_values = true)]
+    pub slice: Option<String>,
+    /// Reduce only these axes (comma-separated; negative counts from the end).
+    #[arg(long, allow_hyphen_values = true)]
+    pub axis: Option<String>,
+    /// Delta degrees of freedom for std and var.
+    #[arg(long, default_value_t = 0.0)]
+    pub ddof: f64,
+    /// Skip NaNs (NumPy's nanmean, nanstd, ...); by default a NaN makes the result NaN.
+    #[arg(long)]
+    pub skipna: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mmarray convert`.

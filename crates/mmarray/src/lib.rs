@@ -43,6 +43,7 @@ mod error;
 mod mode;
 pub mod npy;
 mod open;
+mod select;
 mod storage;
 
 pub use array::{shape_repr, Advice, Format, MmapArray};
@@ -52,6 +53,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use mode::{Mode, Order};
 pub use npy::NpyVersion;
 pub use open::{NpyOptions, RawOptions};
+pub use select::{IndexItem, Selection};
 pub use storage::Preallocation;
 
 pub use half::f16;

@@ -4,6 +4,7 @@ mod convert;
 mod create;
 mod fill;
 mod info;
+mod stats;
 
 use crate::args::{Cli, Command};
 use crate::output::CliError;
@@ -14,5 +15,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Info(a) => info::run(&a),
         Command::Create(a) => create::run(&a),
         Command::Convert(a) => convert::run(&a),
+        Command::Stats(a) => stats::run(&a),
     }
 }

@@ -1,0 +1,142 @@
+//! `mmarray stats`: count, mean, std, var, min and max in one pass.
+
+use mmarray::compute::{moments, moments_along, Moments, NanPolicy, Real, Stat};
+use mmarray::{f16, Advice, MmapArray, Mode, ScalarKind, Selection};
+use ndarray::{ArrayD, Dimension};
+use serde_json::{json, Value};
+
+use crate::args::StatsArgs;
+use crate::input::open_input;
+use crate::output::{print, CliError};
+
+/// The statistics `stats` reports, in order.
+const REPORTED: [Stat; 6] = [Stat::Count, Stat::Mean, Stat::Std, Stat::Var, Stat::Min, Stat::Max];
+
+pub fn run(args: &StatsArgs) -> Result<(), CliError> {
+    let a = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
+    let selection = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
+    let nan = if args.skipna { NanPolicy::Omit } else { NanPolicy::Propagate };
+    // One pass front to back: let the kernel read ahead.
+    a.advise(Advice::Sequential)?;
+    let result = match a.dtype().kind() {
+        ScalarKind::Bool => compute::<bool>(&a, &selection, args, nan),
+        ScalarKind::I8 => compute::<i8>(&a, &selection, args, nan),
+        ScalarKind::I16 => compute::<i16>(&a, &selection, args, nan),
+        ScalarKind::I32 => compute::<i32>(&a, &selection, args, nan),
+        ScalarKind::I64 => compute::<i64>(&a, &selection, args, nan),
+        ScalarKind::U8 => compute::<u8>(&a, &selection, args, nan),
+        ScalarKind::U16 => compute::<u16>(&a, &selection, args, nan),
+        ScalarKind::U32 => compute::<u32>(&a, &selection, args, nan),
+        ScalarKind::U64 => compute::<u64>(&a, &selection, args, nan),
+        ScalarKind::F16 => compute::<f16>(&a, &selection, args, nan),
+        ScalarKind::F32 => compute::<f32>(&a, &selection, args, nan),
+        ScalarKind::F64 => compute::<f64>(&a, &selection, args, nan),
+        ScalarKind::C64 | ScalarKind::C128 => {
+            return Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
+        }
+    }?;
+    let text = if args.json { format!("{}\n", to_json(&result, args.ddof)?) } else { to_text(&result, args.ddof)? };
+    print(&text)
+}
+
+/// The accumulators: one for the whole selection, or one per output
+/// element with `--axis`.
+enum Reduced {
+    All(Moments),
+    Along(ArrayD<Moments>),
+}
+
+fn compute<T: Real>(a: &MmapArray, sel: &Selection, args: &StatsArgs, nan: NanPolicy) -> Result<Reduced, CliError> {
+    let view = sel.apply(a.view::<T>()?)?;
+    Ok(match &args.axis {
+        None => Reduced::All(moments(&view, nan)),
+        Some(spec) => {
+            let axes = parse_axes(spec, view.ndim())?;
+            Reduced::Along(moments_along(&view, &axes, nan)?)
+        }
+    })
+}
+
+/// Parses `0`, `-1`, `0,2` against `ndim` (negative axes count from the end).
+fn parse_axes(spec: &str, ndim: usize) -> Result<Vec<usize>, CliError> {
+    spec.split(',')
+        .map(|t| {
+            let t = t.trim();
+            let a: isize = t.parse().map_err(|_| format!("invalid --axis {spec:?}: {t:?} is not an integer"))?;
+            let n = ndim as isize;
+            let a2 = if a < 0 { a + n } else { a };
+            if (0..n).contains(&a2) {
+                Ok(a2.unsigned_abs())
+            } else {
+                Err(format!("axis {a} is out of bounds for array of dimension {ndim}").into())
+            }
+        })
+        .collect()
+}
+
+/// A number as JSON; NaN and infinities (not JSON) as null.
+fn num(x: f64) -> Value {
+    serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+}
+
+/// Nested lists of `f` applied to each accumulator, shaped like `ms`.
+fn nested(ms: &ArrayD<Moments>, f: &dyn Fn(&Moments) -> Result<Value, CliError>) -> Result<Value, CliError> {
+    if ms.ndim() == 0 {
+        return f(ms.iter().next().ok_or("empty result")?);
+    }
+    ms.outer_iter().map(|sub| nested(&sub.to_owned(), f)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+}
+
+fn to_json(r: &Reduced, ddof: f64) -> Result<Value, CliError> {
+    let mut obj = serde_json::Map::new();
+    for stat in REPORTED {
+        // Counts are integers in JSON; everything else is a float.
+        let value = |m: &Moments| -> Result<Value, CliError> {
+            let x = stat.of(m, ddof)?;
+            Ok(if stat == Stat::Count { Value::from(m.count()) } else { num(x) })
+        };
+        let v = match r {
+            Reduced::All(m) => value(m)?,
+            Reduced::Along(ms) => nested(ms, &value)?,
+        };
+        obj.insert(stat.name().to_string(), v);
+    }
+    Ok(json!(obj))
+}
+
+fn to_text(r: &Reduced, ddof: f64) -> Result<String, CliError> {
+    let mut out = String::new();
+    match r {
+        Reduced::All(m) => {
+            for stat in REPORTED {
+                out.push_str(&format!("{:<6} {}\n", stat.name(), fmt(stat.of(m, ddof)?)));
+            }
+        }
+        Reduced::Along(ms) => {
+            out.push_str(&format!("{:<16}", "index"));
+            for stat in REPORTED {
+                out.push_str(&format!("{:>16}", stat.name()));
+            }
+            out.push('\n');
+            for (idx, m) in ms.indexed_iter() {
+                out.push_str(&format!("{:<16}", mmarray::shape_repr(idx.slice())));
+                for stat in REPORTED {
+                    out.push_str(&format!("{:>16}", fmt(stat.of(m, ddof)?)));
+                }
+                out.push('\n');
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Numbers as NumPy prints them: integers plainly, others to 8 significant digits.
+fn fmt(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else if x.is_finite() && (x.abs() >= 1e8 || x.abs() < 1e-4) {
+        format!("{x:.8e}")
+    } else {
+        format!("{x:.8}")
+    }
+}
