@@ -1,6 +1,6 @@
 //! `mmarray stats`: count, mean, std, var, min and max in one pass.
 
-use mmarray::compute::{moments, moments_along, Moments, NanPolicy, Real, Stat};
+use mmarray::compute::{summary, summary_along, Moments, NanPolicy, Real, Stat};
 use mmarray::{f16, Advice, MmapArray, Mode, ScalarKind, Selection};
 use ndarray::{ArrayD, Dimension};
 use serde_json::{json, Value};
@@ -49,10 +49,10 @@ enum Reduced {
 fn compute<T: Real>(a: &MmapArray, sel: &Selection, args: &StatsArgs, nan: NanPolicy) -> Result<Reduced, CliError> {
     let view = sel.apply(a.view::<T>()?)?;
     Ok(match &args.axis {
-        None => Reduced::All(moments(&view, nan)),
+        None => Reduced::All(summary(&view, nan)),
         Some(spec) => {
             let axes = parse_axes(spec, view.ndim())?;
-            Reduced::Along(moments_along(&view, &axes, nan)?)
+            Reduced::Along(summary_along(&view, &axes, nan)?)
         }
     })
 }

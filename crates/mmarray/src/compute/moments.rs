@@ -40,12 +40,20 @@ pub struct Moments {
     argmax: u64,
     first_nan: u64,
     policy: NanPolicy,
+    positions: bool,
 }
 
 impl Moments {
-    /// No values yet.
+    /// No values yet; positions of the min and max are tracked.
     #[must_use]
     pub fn empty(policy: NanPolicy) -> Self {
+        Self::empty_tracking(policy, true)
+    }
+
+    /// No values yet; `positions` says whether the positions of the min and
+    /// max will be tracked (a summary pass skips them for speed).
+    #[must_use]
+    pub fn empty_tracking(policy: NanPolicy, positions: bool) -> Self {
         Self {
             count: 0,
             nan_count: 0,
@@ -58,6 +66,7 @@ impl Moments {
             argmax: NONE,
             first_nan: NONE,
             policy,
+            positions,
         }
     }
 
@@ -114,6 +123,7 @@ impl Moments {
         }
         self.nan_count += other.nan_count;
         self.first_nan = self.first_nan.min(other.first_nan);
+        self.positions &= other.positions;
     }
 
     /// Merged copy (for `reduce`).
@@ -208,9 +218,13 @@ impl Moments {
     }
 
     /// Logical index of the first minimum (of the first NaN, when NaNs
-    /// propagate), or `None` if there are no values.
+    /// propagate), or `None` if there are no values or positions were not
+    /// tracked (see [`summary`](super::summary)).
     #[must_use]
     pub fn argmin(&self) -> Option<u64> {
+        if !self.positions {
+            return None;
+        }
         if self.poisoned() {
             return Some(self.first_nan);
         }
@@ -220,6 +234,9 @@ impl Moments {
     /// Logical index of the first maximum (or first NaN), or `None`.
     #[must_use]
     pub fn argmax(&self) -> Option<u64> {
+        if !self.positions {
+            return None;
+        }
         if self.poisoned() {
             return Some(self.first_nan);
         }
@@ -243,6 +260,75 @@ pub(crate) struct Want {
 }
 
 const LANES: usize = 16;
+
+/// Sum, min and max of `xs`, assuming no NaN: the fast path. A NaN makes
+/// the sum NaN, which sends the block to [`block_basic`]. Thirty-two `f64`
+/// lanes keep four vector accumulators busy.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
+fn block_fast<T: Real>(xs: &[T]) -> (f64, f64, f64) {
+    const W: usize = 2 * LANES;
+    let Some(&first) = xs.first() else { return (0.0, f64::INFINITY, f64::NEG_INFINITY) };
+    let mut s = [0.0f64; W];
+    // Extremes are tracked in the element type itself (16 f32 per AVX-512
+    // register instead of 8 f64), starting from the first element.
+    let mut lo = [first; W];
+    let mut hi = [first; W];
+    let chunks = xs.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..W {
+            let v = c[i];
+            s[i] += v.to_f64();
+            lo[i] = if v < lo[i] { v } else { lo[i] };
+            hi[i] = if v > hi[i] { v } else { hi[i] };
+        }
+    }
+    for (i, &v) in rest.iter().enumerate() {
+        s[i] += v.to_f64();
+        lo[i] = if v < lo[i] { v } else { lo[i] };
+        hi[i] = if v > hi[i] { v } else { hi[i] };
+    }
+    let mut width = W;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            s[i] += s[i + width];
+        }
+    }
+    let lo = lo.iter().map(|v| v.to_f64()).fold(f64::INFINITY, f64::min);
+    let hi = hi.iter().map(|v| v.to_f64()).fold(f64::NEG_INFINITY, f64::max);
+    (s[0], lo, hi)
+}
+
+/// `Σ (x - mean)²` for a block without NaN.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
+fn block_m2_fast<T: Real>(xs: &[T], mean: f64) -> f64 {
+    const W: usize = 2 * LANES;
+    let mut s = [0.0f64; W];
+    let chunks = xs.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..W {
+            let d = c[i].to_f64() - mean;
+            s[i] += d * d;
+        }
+    }
+    for (i, v) in rest.iter().enumerate() {
+        let d = v.to_f64() - mean;
+        s[i] += d * d;
+    }
+    s.iter().sum()
+}
 
 /// Sum, NaN count, min and max of the non-NaN values of `xs`, in `f64`
 /// lanes the compiler vectorizes; compiled for AVX-512, AVX2 and SSE4.1 and
@@ -324,28 +410,66 @@ fn block_m2<T: Real>(xs: &[T], mean: f64) -> f64 {
     s.iter().sum()
 }
 
+/// Position of the first (or, `backwards`, the last) element equal to
+/// `target` (NaN matches NaN). Whole lane groups are tested at once and only
+/// the group holding a match is scanned.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
+fn find<T: Real>(xs: &[T], target: f64, backwards: bool) -> Option<usize> {
+    let want_nan = target.is_nan();
+    let hit = |v: &T| {
+        let x = v.to_f64();
+        if want_nan { x.is_nan() } else { x == target }
+    };
+    let group_hit = |c: &[T]| c.iter().fold(false, |acc, v| acc | hit(v));
+    let n_groups = xs.len().div_ceil(LANES);
+    let group = |g: usize| &xs[g * LANES..((g + 1) * LANES).min(xs.len())];
+    if backwards {
+        let g = (0..n_groups).rev().find(|&g| group_hit(group(g)))?;
+        group(g).iter().rposition(hit).map(|j| g * LANES + j)
+    } else {
+        let g = (0..n_groups).find(|&g| group_hit(group(g)))?;
+        group(g).iter().position(hit).map(|j| g * LANES + j)
+    }
+}
+
+/// Elements per kernel call: small enough (16 KiB of f64) that the second
+/// pass of the variance reads the block back from the L1 cache.
+const SUB: usize = 2048;
+
 /// Statistics of one contiguous block whose element `j` has logical index
 /// `base + j * step` (`step` is negative for axes walked backwards).
 pub(crate) fn block_moments<T: Real>(xs: &[T], base: i64, step: i64, want: Want, policy: NanPolicy) -> Moments {
-    let mut m = Moments::empty(policy);
+    let mut total = Moments::empty_tracking(policy, want.arg);
+    for (k, part) in xs.chunks(SUB).enumerate() {
+        let part_base = base + (k * SUB) as i64 * step;
+        total.merge(&sub_block_moments(part, part_base, step, want, policy));
+    }
+    total
+}
+
+fn sub_block_moments<T: Real>(xs: &[T], base: i64, step: i64, want: Want, policy: NanPolicy) -> Moments {
+    let mut m = Moments::empty_tracking(policy, want.arg);
     if xs.is_empty() {
         return m;
     }
-    let (sum, nan_count, lo, hi) = block_basic(xs);
+    // Fast path first; a NaN anywhere makes its sum NaN (so does inf - inf,
+    // which the careful path then gets right too).
+    let (fast_sum, fast_lo, fast_hi) = block_fast(xs);
+    let clean = !T::IS_FLOAT || !fast_sum.is_nan();
+    let (sum, nan_count, lo, hi) = if clean { (fast_sum, 0, fast_lo, fast_hi) } else { block_basic(xs) };
     let n = xs.len() as u64 - nan_count;
     m.nan_count = nan_count;
-    let logical = |j: usize| (base + j as i64 * step) as u64;
-    // First (smallest logical index) position matching `pred`.
-    let first = |pred: &dyn Fn(f64) -> bool| -> u64 {
-        let found = if step >= 0 {
-            xs.iter().position(|v| pred(v.to_f64()))
-        } else {
-            xs.iter().rposition(|v| pred(v.to_f64()))
-        };
-        found.map_or(NONE, logical)
-    };
+    let logical = |j: Option<usize>| j.map_or(NONE, |j| (base + j as i64 * step) as u64);
+    // The smallest logical index: the first position walking forwards, the
+    // last walking backwards.
+    let backwards = step < 0;
     if nan_count > 0 && (want.arg || policy == NanPolicy::Propagate) {
-        m.first_nan = first(&|x: f64| x.is_nan());
+        m.first_nan = logical(find(xs, f64::NAN, backwards));
     }
     if n == 0 {
         return m;
@@ -356,11 +480,11 @@ pub(crate) fn block_moments<T: Real>(xs: &[T], base: i64, step: i64, want: Want,
     m.min = lo;
     m.max = hi;
     if want.m2 {
-        m.m2 = block_m2(xs, m.mean);
+        m.m2 = if nan_count == 0 { block_m2_fast(xs, m.mean) } else { block_m2(xs, m.mean) };
     }
     if want.arg {
-        m.argmin = first(&|x: f64| x == lo);
-        m.argmax = first(&|x: f64| x == hi);
+        m.argmin = logical(find(xs, lo, backwards));
+        m.argmax = logical(find(xs, hi, backwards));
     }
     m
 }

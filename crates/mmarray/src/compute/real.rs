@@ -7,7 +7,7 @@ use crate::element::Element;
 
 /// An element type the engine can compute on: the integers, `bool`,
 /// `f16`, `f32` and `f64`. Values are accumulated in `f64`.
-pub trait Real: Element {
+pub trait Real: Element + PartialOrd {
     /// Whether the type can hold NaN.
     const IS_FLOAT: bool;
     /// The value as `f64` (exact for every type but `i64`/`u64` beyond 2^53).

@@ -82,7 +82,7 @@ pub(crate) fn reduce_all<T: Real>(
     policy: NanPolicy,
     parallel: bool,
 ) -> Moments {
-    let empty = Moments::empty(policy);
+    let empty = Moments::empty_tracking(policy, want.arg);
     if view.is_empty() {
         return empty;
     }
@@ -122,7 +122,14 @@ pub(crate) fn reduce_all<T: Real>(
         }
     };
     if parallel && items > 1 {
-        (0..items).into_par_iter().map(item).reduce(|| empty, Moments::merged)
+        // Fixed groups merged in order: the result does not depend on how
+        // the thread pool happened to split the work.
+        const GROUP: usize = 16;
+        let partials: Vec<Moments> = (0..items.div_ceil(GROUP))
+            .into_par_iter()
+            .map(|g| (g * GROUP..((g + 1) * GROUP).min(items)).map(item).fold(empty, Moments::merged))
+            .collect();
+        partials.into_iter().fold(empty, Moments::merged)
     } else {
         (0..items).map(item).fold(empty, Moments::merged)
     }
@@ -224,7 +231,7 @@ fn reduce_kept_inner<T: Real>(
     k: usize,
     out_shape: &[usize],
     lstrides: &[i64],
-    _want: Want,
+    want: Want,
     policy: NanPolicy,
 ) -> ArrayD<Moments> {
     let groups: Vec<usize> = kept.iter().copied().filter(|&a| a != k).collect();
@@ -259,7 +266,7 @@ fn reduce_kept_inner<T: Real>(
         let sub = sub.permuted_axes(IxDyn(&perm));
         let row_dims: Vec<usize> = sub.shape()[..perm.len() - 1].to_vec();
         let row_l: Vec<i64> = perm[..perm.len() - 1].iter().map(|&a| lstrides[a]).collect();
-        let mut acc = vec![Moments::empty(policy); c1 - c0];
+        let mut acc = vec![Moments::empty_tracking(policy, want.arg); c1 - c0];
         let mut idx = vec![0usize; row_dims.len()];
         let block_base = red_order.first().map_or(0, |&a| r0 as i64 * lstrides[a]);
         for lane in sub.lanes(Axis(perm.len() - 1)) {
@@ -290,7 +297,7 @@ fn reduce_kept_inner<T: Real>(
         })
         .collect();
     // Scatter strips into the output (kept axes in original order).
-    let mut out = ArrayD::from_elem(IxDyn(out_shape), Moments::empty(policy));
+    let mut out = ArrayD::from_elem(IxDyn(out_shape), Moments::empty_tracking(policy, want.arg));
     let kpos = kept.iter().position(|&a| a == k).unwrap_or(0);
     for (gs, accs) in pairs.into_iter().enumerate() {
         let (g, s) = (gs / strips, gs % strips);
