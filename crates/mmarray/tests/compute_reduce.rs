@@ -229,3 +229,23 @@ fn errors_as_numpy() {
     let kd = reduce(&b.view(), Stat::Mean, &ReduceOptions { keepdims: true, ..Default::default() }).unwrap();
     assert_eq!(kd.shape(), &[1, 1]);
 }
+
+#[test]
+fn one_pass_variance_stays_accurate_across_jumps_and_offsets() {
+    // Sub-blocks whose mean jumps far from the previous one (the one-pass
+    // guess) must fall back to two passes; a large common offset must not
+    // cost digits either.
+    let n = 5 * 2048 + 77;
+    for (offset, jump) in [(0.0, 1e12), (1e9, 0.0), (-3e7, 5e3), (0.0, 0.0)] {
+        let data: Vec<f64> = (0..n)
+            .map(|i| offset + if (i / 2048) % 2 == 1 { jump } else { 0.0 } + ((i * 7919) % 1013) as f64 * 0.01)
+            .collect();
+        let a = ndarray::Array1::from(data.clone());
+        let got = reduce(&a.view(), Stat::Var, &ReduceOptions::default()).unwrap()[[]];
+        let mean = data.iter().sum::<f64>() / n as f64;
+        let var = data.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!((got - var).abs() <= 1e-9 * var, "offset {offset} jump {jump}: {got} vs {var}");
+        let sum = reduce(&a.view(), Stat::Sum, &ReduceOptions::default()).unwrap()[[]];
+        assert!((sum - data.iter().sum::<f64>()).abs() <= 1e-12 * sum.abs().max(1.0));
+    }
+}

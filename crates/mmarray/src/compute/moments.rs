@@ -257,6 +257,8 @@ pub(crate) struct Want {
     pub m2: bool,
     /// Where the min and max are.
     pub arg: bool,
+    /// Only the min and max (and count) are needed: skip the sums.
+    pub extrema_only: bool,
 }
 
 const LANES: usize = 16;
@@ -303,6 +305,91 @@ fn block_fast<T: Real>(xs: &[T]) -> (f64, f64, f64) {
     let lo = lo.iter().map(|v| v.to_f64()).fold(f64::INFINITY, f64::min);
     let hi = hi.iter().map(|v| v.to_f64()).fold(f64::NEG_INFINITY, f64::max);
     (s[0], lo, hi)
+}
+
+/// Min and max of `xs` in the element type, and whether it holds a NaN
+/// (then the careful path takes the block).
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
+fn block_extrema<T: Real>(xs: &[T]) -> Option<(f64, f64)> {
+    const W: usize = 4 * LANES;
+    let &first = xs.first()?;
+    let mut lo = [first; W];
+    let mut hi = [first; W];
+    // v != v is true only for NaN; folded per lane, it vectorizes.
+    let mut nan = [false; W];
+    let chunks = xs.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..W {
+            let v = c[i];
+            lo[i] = if v < lo[i] { v } else { lo[i] };
+            hi[i] = if v > hi[i] { v } else { hi[i] };
+            #[allow(clippy::eq_op)]
+            {
+                nan[i] |= v != v;
+            }
+        }
+    }
+    for (i, &v) in rest.iter().enumerate() {
+        lo[i] = if v < lo[i] { v } else { lo[i] };
+        hi[i] = if v > hi[i] { v } else { hi[i] };
+        #[allow(clippy::eq_op)]
+        {
+            nan[i] |= v != v;
+        }
+    }
+    if nan.iter().any(|&b| b) {
+        return None;
+    }
+    let lo = lo.iter().map(|v| v.to_f64()).fold(f64::INFINITY, f64::min);
+    let hi = hi.iter().map(|v| v.to_f64()).fold(f64::NEG_INFINITY, f64::max);
+    Some((lo, hi))
+}
+
+/// One pass for a block without NaN: `Σ(x-k)`, `Σ(x-k)²`, min and max,
+/// with `k` a guess of the block's mean. Then `M2 = Σ(x-k)² - (Σ(x-k))²/n`;
+/// the caller checks that the guess was close enough for that difference
+/// to be accurate and redoes the block in two passes when it was not.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
+fn block_shifted<T: Real>(xs: &[T], k: f64) -> (f64, f64, f64, f64) {
+    const W: usize = 2 * LANES;
+    let Some(&first) = xs.first() else { return (0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY) };
+    let mut s1 = [0.0f64; W];
+    let mut s2 = [0.0f64; W];
+    let mut lo = [first; W];
+    let mut hi = [first; W];
+    let chunks = xs.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..W {
+            let v = c[i];
+            let d = v.to_f64() - k;
+            s1[i] += d;
+            s2[i] += d * d;
+            lo[i] = if v < lo[i] { v } else { lo[i] };
+            hi[i] = if v > hi[i] { v } else { hi[i] };
+        }
+    }
+    for (i, &v) in rest.iter().enumerate() {
+        let d = v.to_f64() - k;
+        s1[i] += d;
+        s2[i] += d * d;
+        lo[i] = if v < lo[i] { v } else { lo[i] };
+        hi[i] = if v > hi[i] { v } else { hi[i] };
+    }
+    let lo = lo.iter().map(|v| v.to_f64()).fold(f64::INFINITY, f64::min);
+    let hi = hi.iter().map(|v| v.to_f64()).fold(f64::NEG_INFINITY, f64::max);
+    (s1.iter().sum(), s2.iter().sum(), lo, hi)
 }
 
 /// `Σ (x - mean)²` for a block without NaN.
@@ -445,17 +532,61 @@ const SUB: usize = 2048;
 /// `base + j * step` (`step` is negative for axes walked backwards).
 pub(crate) fn block_moments<T: Real>(xs: &[T], base: i64, step: i64, want: Want, policy: NanPolicy) -> Moments {
     let mut total = Moments::empty_tracking(policy, want.arg);
+    // The guess of each sub-block's mean for the one-pass variance: the mean
+    // of the previous sub-block, or of the first few values.
+    let head = &xs[..xs.len().min(16)];
+    let mut guess = head.iter().map(|v| v.to_f64()).sum::<f64>() / head.len().max(1) as f64;
     for (k, part) in xs.chunks(SUB).enumerate() {
         let part_base = base + (k * SUB) as i64 * step;
-        total.merge(&sub_block_moments(part, part_base, step, want, policy));
+        let m = sub_block_moments(part, part_base, step, want, policy, guess);
+        if m.count > 0 && m.mean.is_finite() {
+            guess = m.mean;
+        }
+        total.merge(&m);
     }
     total
 }
 
-fn sub_block_moments<T: Real>(xs: &[T], base: i64, step: i64, want: Want, policy: NanPolicy) -> Moments {
+/// One-pass moments of a NaN-free block around `guess`; `None` if the block
+/// holds a NaN or infinity (the careful path takes it).
+fn shifted_moments<T: Real>(xs: &[T], guess: f64) -> Option<(f64, f64, f64, f64, f64)> {
+    let guess = if guess.is_finite() { guess } else { 0.0 };
+    let (s1, s2, lo, hi) = block_shifted(xs, guess);
+    if !s2.is_finite() {
+        return None;
+    }
+    let n = xs.len() as f64;
+    let mean = guess + s1 / n;
+    let offset = s1 * s1 / n;
+    // With the guess within about one spread of the mean, the subtraction
+    // loses at most one bit; otherwise redo the block in two passes.
+    let m2 = if offset <= 0.5 * s2 { s2 - offset } else { block_m2_fast(xs, mean) };
+    Some((guess * n + s1, mean, m2, lo, hi))
+}
+
+fn sub_block_moments<T: Real>(xs: &[T], base: i64, step: i64, want: Want, policy: NanPolicy, guess: f64) -> Moments {
     let mut m = Moments::empty_tracking(policy, want.arg);
     if xs.is_empty() {
         return m;
+    }
+    if want.extrema_only && !want.arg {
+        if let Some((lo, hi)) = block_extrema(xs) {
+            m.count = xs.len() as u64;
+            m.min = lo;
+            m.max = hi;
+            return m;
+        }
+    }
+    if want.m2 && !want.arg {
+        if let Some((sum, mean, m2, lo, hi)) = shifted_moments(xs, guess) {
+            m.count = xs.len() as u64;
+            m.sum = sum;
+            m.mean = mean;
+            m.m2 = m2;
+            m.min = lo;
+            m.max = hi;
+            return m;
+        }
     }
     // Fast path first; a NaN anywhere makes its sum NaN (so does inf - inf,
     // which the careful path then gets right too).
@@ -504,7 +635,7 @@ mod tests {
     #[test]
     fn block_agrees_with_push_and_merge_is_exact_enough() {
         let xs: Vec<f64> = (0..1000).map(|i| ((i * 7919) % 1000) as f64 * 0.37 + 1e6).collect();
-        let want = Want { m2: true, arg: true };
+        let want = Want { m2: true, arg: true, extrema_only: false };
         let b = block_moments(&xs, 0, 1, want, NanPolicy::Omit);
         let r = reference(&xs);
         assert_eq!(b.count(), r.count());
@@ -524,7 +655,7 @@ mod tests {
     #[test]
     fn nan_policies() {
         let xs = [1.0, f64::NAN, 3.0, f64::NAN];
-        let want = Want { m2: true, arg: true };
+        let want = Want { m2: true, arg: true, extrema_only: false };
         let p = block_moments(&xs, 0, 1, want, NanPolicy::Propagate);
         assert!(p.mean().is_nan() && p.min().unwrap().is_nan() && p.sum().is_nan());
         assert_eq!(p.argmin(), Some(1));
@@ -540,7 +671,7 @@ mod tests {
     #[test]
     fn ties_go_to_the_first_logical_index_even_walking_backwards() {
         let xs = [5.0, 1.0, 1.0, 5.0];
-        let want = Want { m2: false, arg: true };
+        let want = Want { m2: false, arg: true, extrema_only: false };
         let fwd = block_moments(&xs, 0, 1, want, NanPolicy::Propagate);
         assert_eq!((fwd.argmin(), fwd.argmax()), (Some(1), Some(0)));
         // the same memory walked as logical indices 3, 2, 1, 0
