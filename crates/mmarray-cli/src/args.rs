@@ -33,6 +33,13 @@ pub enum Command {
     #[command(after_help = "Examples:\n  mmarray stats data.npy\n  mmarray stats data.npy --slice '100:200, ::2' --json\n  \
                             mmarray stats data.npy --axis 0 --json\n  mmarray stats samples.bin --dtype '<f4' --skipna")]
     Stats(StatsArgs),
+    /// Change a region in place: add, subtract, multiply, divide, clip,
+    /// normalize, in the order given, computed as NumPy would and cast back once.
+    #[command(after_help = "Examples:\n  mmarray apply image.npy --slice '0:1000, 0:1000' --mul 1.5 --clip 0,255\n  \
+                            mmarray apply grid.npy --slice '100:1100, 100:1100' --normalize\n\n\
+                            Integer literals (2) and float literals (2.0) differ on integer data, as in NumPy:\n\
+                            uint8 data + 2 wraps around in uint8, uint8 data + 2.0 is computed in float64.")]
+    Apply(ApplyArgs),
 }
 
 /// How to read a raw file; not needed for .npy files.
@@ -151,6 +158,37 @@ pub struct StatsArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `mmarray apply`. The step flags keep their command-line order.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The array file (opened read-write).
+    pub file: PathBuf,
+    /// How to read it, if it is raw.
+    #[command(flatten)]
+    pub raw: RawArgs,
+    /// The region, in NumPy's syntax ('500:700, ::2'); default: everything.
+    #[arg(long, allow_hyphen_values = true)]
+    pub slice: Option<String>,
+    /// Add X.
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    pub add: Vec<String>,
+    /// Subtract X.
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    pub sub: Vec<String>,
+    /// Multiply by X.
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    pub mul: Vec<String>,
+    /// Divide by X (true division).
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    pub div: Vec<String>,
+    /// Clip to [LO, HI].
+    #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
+    pub clip: Vec<String>,
+    /// Divide by the region's maximum.
+    #[arg(long, action = clap::ArgAction::Count)]
+    pub normalize: u8,
 }
 
 /// `mmarray convert`.

@@ -8,7 +8,7 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
     // SAFETY: setting a signal's disposition to SIG_IGN at the start of
@@ -18,8 +18,12 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    let cli = args::Cli::parse();
-    match commands::run(cli) {
+    let matches = args::Cli::command().get_matches();
+    let cli = match args::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match commands::run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if !output::is_broken_pipe(&e) {

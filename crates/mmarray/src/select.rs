@@ -2,7 +2,7 @@
 //! applied to views with NumPy's semantics: negative indices count from the
 //! end, slice bounds are clamped, negative steps walk backwards.
 
-use ndarray::{ArrayViewD, Axis, Slice};
+use ndarray::{ArrayBase, ArrayViewD, ArrayViewMutD, Axis, Data, IxDyn, Slice};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -107,7 +107,20 @@ impl Selection {
     /// # Errors
     /// [`ErrorKind::IndexOutOfBounds`] for an index outside its axis or more
     /// indices than dimensions, with NumPy's messages.
-    pub fn apply<'a, T>(&self, mut view: ArrayViewD<'a, T>) -> Result<ArrayViewD<'a, T>> {
+    pub fn apply<'a, T>(&self, view: ArrayViewD<'a, T>) -> Result<ArrayViewD<'a, T>> {
+        self.apply_to(view)
+    }
+
+    /// [`apply`](Self::apply) for a writable view: the result is the
+    /// writable region.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply).
+    pub fn apply_mut<'a, T>(&self, view: ArrayViewMutD<'a, T>) -> Result<ArrayViewMutD<'a, T>> {
+        self.apply_to(view)
+    }
+
+    fn apply_to<S: Data>(&self, mut view: ArrayBase<S, IxDyn>) -> Result<ArrayBase<S, IxDyn>> {
         let consuming = self.items.iter().filter(|i| matches!(i, IndexItem::Index(_) | IndexItem::Slice { .. })).count();
         let ndim = view.ndim();
         if consuming > ndim {

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod apply;
 mod convert;
 mod create;
 mod fill;
@@ -9,9 +10,11 @@ mod stats;
 use crate::args::{Cli, Command};
 use crate::output::CliError;
 
-/// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<(), CliError> {
+/// Runs the parsed command line (`matches` gives the order of flags where
+/// it matters).
+pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), CliError> {
     match cli.command {
+        Command::Apply(a) => apply::run(&a, matches.subcommand_matches("apply").ok_or("no apply arguments")?),
         Command::Info(a) => info::run(&a),
         Command::Create(a) => create::run(&a),
         Command::Convert(a) => convert::run(&a),

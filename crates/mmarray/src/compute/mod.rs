@@ -26,12 +26,14 @@
 //! wrap, where NumPy's integer `sum` accumulates in `int64` and wraps on
 //! overflow.
 
+mod elementwise;
 mod moments;
 mod real;
 mod reduce;
 
 use ndarray::{ArrayD, ArrayView, Dimension, IxDyn};
 
+pub use elementwise::{apply, fill, map_inplace, zip_inplace, Scalar, Step};
 pub use moments::{Moments, NanPolicy};
 pub use real::Real;
 pub use reduce::CHUNK;

@@ -1,0 +1,71 @@
+//! `mmarray apply`: in-place steps on a region, in command-line order.
+
+use clap::ArgMatches;
+use mmarray::compute::{apply, Real, Scalar, Step};
+use mmarray::{f16, shape_repr, MmapArray, Mode, ScalarKind, Selection};
+
+use crate::args::ApplyArgs;
+use crate::input::open_input;
+use crate::output::{print, CliError};
+
+/// The steps in the order their flags appear on the command line.
+fn ordered_steps(args: &ApplyArgs, m: &ArgMatches) -> Result<Vec<Step>, CliError> {
+    let mut steps: Vec<(usize, Step)> = Vec::new();
+    let scalar = |s: &String| Scalar::parse(s).map_err(|e| format!("invalid step value: {e}"));
+    for (name, values, make) in [
+        ("add", &args.add, Step::Add as fn(Scalar) -> Step),
+        ("sub", &args.sub, Step::Sub),
+        ("mul", &args.mul, Step::Mul),
+        ("div", &args.div, Step::Div),
+    ] {
+        for (idx, v) in m.indices_of(name).into_iter().flatten().zip(values) {
+            steps.push((idx, make(scalar(v)?)));
+        }
+    }
+    for (idx, v) in m.indices_of("clip").into_iter().flatten().zip(&args.clip) {
+        let (lo, hi) = v.split_once(',').ok_or_else(|| format!("invalid --clip {v:?}: expected LO,HI"))?;
+        steps.push((idx, Step::Clip(scalar(&lo.to_string())?, scalar(&hi.to_string())?)));
+    }
+    if args.normalize > 0 {
+        // (a count flag has a default, so only look when it was given)
+        for idx in m.indices_of("normalize").into_iter().flatten() {
+            steps.push((idx, Step::Normalize));
+        }
+    }
+    steps.sort_by_key(|s| s.0);
+    if steps.is_empty() {
+        return Err("nothing to do: give at least one of --add, --sub, --mul, --div, --clip, --normalize".into());
+    }
+    Ok(steps.into_iter().map(|s| s.1).collect())
+}
+
+fn run_typed<T: Real>(a: &mut MmapArray, sel: &Selection, steps: &[Step]) -> Result<Vec<usize>, CliError> {
+    let view = sel.apply_mut(a.view_mut::<T>()?)?;
+    let shape = view.shape().to_vec();
+    apply(view, steps)?;
+    Ok(shape)
+}
+
+pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
+    let steps = ordered_steps(args, matches)?;
+    let sel = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
+    let mut a = open_input(&args.file, &args.raw, Mode::ReadWrite)?;
+    let shape = match a.dtype().kind() {
+        ScalarKind::I8 => run_typed::<i8>(&mut a, &sel, &steps),
+        ScalarKind::I16 => run_typed::<i16>(&mut a, &sel, &steps),
+        ScalarKind::I32 => run_typed::<i32>(&mut a, &sel, &steps),
+        ScalarKind::I64 => run_typed::<i64>(&mut a, &sel, &steps),
+        ScalarKind::U8 => run_typed::<u8>(&mut a, &sel, &steps),
+        ScalarKind::U16 => run_typed::<u16>(&mut a, &sel, &steps),
+        ScalarKind::U32 => run_typed::<u32>(&mut a, &sel, &steps),
+        ScalarKind::U64 => run_typed::<u64>(&mut a, &sel, &steps),
+        ScalarKind::F16 => run_typed::<f16>(&mut a, &sel, &steps),
+        ScalarKind::F32 => run_typed::<f32>(&mut a, &sel, &steps),
+        ScalarKind::F64 => run_typed::<f64>(&mut a, &sel, &steps),
+        ScalarKind::Bool | ScalarKind::C64 | ScalarKind::C128 => {
+            return Err(format!("{}: apply does not support '{}' data", a.path().display(), a.dtype()).into())
+        }
+    }?;
+    a.close()?;
+    print(&format!("{}: applied {} step(s) to a region of shape {}\n", args.file.display(), steps.len(), shape_repr(&shape)))
+}

@@ -1,0 +1,154 @@
+//! `stats` and `apply` against the real NumPy on the same files.
+
+#[path = "../../mmarray/tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+
+fn mmarray() -> Command {
+    Command::cargo_bin("mmarray").unwrap()
+}
+
+fn python(code: &str) -> String {
+    let out = StdCommand::new(common::python()).args(["-c", code]).output().unwrap();
+    assert!(out.status.success(), "python failed: {}\n{code}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn create(path: &Path, dtype: &str, shape: &str, seed: u64) {
+    mmarray()
+        .args(["create", "--dtype", dtype, "--shape", shape, "--fill", "random", "--seed", &seed.to_string()])
+        .arg(path)
+        .assert()
+        .success();
+}
+
+/// The NumPy expression for a list of apply flags, evaluated on `x`.
+fn numpy_steps(flags: &[&str]) -> String {
+    let mut code = String::from("x = np.asarray(r)\n");
+    let mut it = flags.iter();
+    while let Some(&flag) = it.next() {
+        let line = match flag {
+            "--normalize" => "x = x / x.max()".to_string(),
+            "--clip" => {
+                let (lo, hi) = it.next().unwrap().split_once(',').unwrap();
+                format!("x = np.clip(x, {lo}, {hi})")
+            }
+            op => {
+                let sym = match op {
+                    "--add" => "+",
+                    "--sub" => "-",
+                    "--mul" => "*",
+                    "--div" => "/",
+                    _ => unreachable!(),
+                };
+                format!("x = x {sym} {}", it.next().unwrap())
+            }
+        };
+        code.push_str(&line);
+        code.push('\n');
+    }
+    code + "r[...] = x\n"
+}
+
+#[test]
+fn apply_is_bit_identical_to_numpy() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        ("u1", "40,30,3", "5:35, 2:-2", &["--mul", "1.5", "--clip", "0,255"]),
+        ("u1", "500", "::3", &["--add", "7"]),
+        ("i2", "20,20", "1:-1, ::2", &["--sub", "1000", "--mul", "3"]),
+        ("i4", "300", "", &["--div", "7"]),
+        ("f4", "50,40", "::-1, 3:30", &["--mul", "1.1", "--add", "-0.5", "--clip", "-1,1"]),
+        ("f4", "1000", "100:900", &["--normalize"]),
+        ("f8", "30,30", "-10:, :", &["--div", "3", "--normalize", "--mul", "2.5"]),
+        ("f2", "64", "", &["--mul", "0.3", "--add", "1"]),
+        ("u2", "100", "", &["--mul", "2.0", "--clip", "0,65535"]),
+        ("i8", "100", "10:20", &["--add", "-5", "--mul", "-3"]),
+    ];
+    for (i, (dtype, shape, slice, flags)) in cases.iter().enumerate() {
+        let ours = dir.path().join(format!("ours{i}.npy"));
+        let theirs = dir.path().join(format!("theirs{i}.npy"));
+        create(&ours, dtype, shape, i as u64 + 10);
+        std::fs::copy(&ours, &theirs).unwrap();
+        mmarray().arg("apply").arg(&ours).args(["--slice", slice]).args(*flags).assert().success();
+        python(&format!(
+            "import numpy as np\na = np.load({:?}, mmap_mode='r+')\nr = a[{}]\n{}a.flush()\n",
+            theirs.display().to_string(),
+            if slice.is_empty() { "..." } else { slice },
+            numpy_steps(flags)
+        ));
+        assert!(
+            std::fs::read(&ours).unwrap() == std::fs::read(&theirs).unwrap(),
+            "case {i}: {dtype} {shape} [{slice}] {flags:?} differs from NumPy"
+        );
+    }
+}
+
+#[test]
+fn apply_refuses_what_numpy_refuses_and_read_only_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.npy");
+    create(&p, "u1", "10", 1);
+    let before = std::fs::read(&p).unwrap();
+    mmarray()
+        .arg("apply")
+        .arg(&p)
+        .args(["--add", "300"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("Python integer 300 out of bounds for uint8"));
+    mmarray().arg("apply").arg(&p).assert().code(1).stderr(predicates::str::contains("nothing to do"));
+    mmarray().arg("apply").arg(&p).args(["--slice", "20", "--add", "1"]).assert().code(1).stderr(
+        predicates::str::contains("index 20 is out of bounds for axis 0 with size 10"),
+    );
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+}
+
+#[test]
+fn stats_match_numpy() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.npy");
+    create(&p, "f4", "200,300", 5);
+    let ps = p.display().to_string();
+    for (slice, axis, np_expr, np_axis) in [
+        ("", None, "a", "None"),
+        ("10:150, ::-3", None, "a[10:150, ::-3]", "None"),
+        ("", Some("0"), "a", "0"),
+        ("5:, 7:200:2", Some("-1"), "a[5:, 7:200:2]", "-1"),
+    ] {
+        let mut cmd = mmarray();
+        cmd.arg("stats").arg(&p).arg("--json").args(["--ddof", "1"]);
+        if !slice.is_empty() {
+            cmd.args(["--slice", slice]);
+        }
+        if let Some(ax) = axis {
+            cmd.args(["--axis", ax]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let theirs: serde_json::Value = serde_json::from_str(&python(&format!(
+            "import numpy as np, json\na = np.load({ps:?}, mmap_mode='r')\nx = {np_expr}.astype(np.float64)\nax = {np_axis}\n\
+             print(json.dumps({{'mean': np.mean(x, axis=ax).tolist(), 'std': np.std(x, axis=ax, ddof=1).tolist(),\
+             'var': np.var(x, axis=ax, ddof=1).tolist(), 'min': np.min(x, axis=ax).tolist(), 'max': np.max(x, axis=ax).tolist()}}))"
+        )))
+        .unwrap();
+        for key in ["mean", "std", "var", "min", "max"] {
+            let flat = |v: &serde_json::Value| -> Vec<f64> {
+                match v {
+                    serde_json::Value::Array(xs) => xs.iter().map(|x| x.as_f64().unwrap()).collect(),
+                    x => vec![x.as_f64().unwrap()],
+                }
+            };
+            let (a, b) = (flat(&ours[key]), flat(&theirs[key]));
+            assert_eq!(a.len(), b.len(), "{key} [{slice}] axis {axis:?}");
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() <= 1e-9 * y.abs().max(1e-12), "{key} [{slice}] axis {axis:?}: {x} vs {y}");
+            }
+        }
+    }
+}
