@@ -40,6 +40,13 @@ pub enum Command {
                             Integer literals (2) and float literals (2.0) differ on integer data, as in NumPy:\n\
                             uint8 data + 2 wraps around in uint8, uint8 data + 2.0 is computed in float64.")]
     Apply(ApplyArgs),
+    /// Rolling-window statistics of a 1-D array (or 1-D slice), in O(n), into a new .npy file.
+    #[command(after_help = "Examples:\n  mmarray rolling series.npy --window 200 --stat var -o rolling_var.npy\n  \
+                            mmarray rolling series.npy --window 50 --stat mean --pad -o smooth.npy\n\n\
+                            Without --pad the output has n - window + 1 values, one per full window, as\n\
+                            NumPy's sliding_window_view(x, window).var(axis=-1); with --pad it has n values,\n\
+                            the first window - 1 of them NaN, as pandas' rolling(window).var(ddof=0).")]
+    Rolling(RollingArgs),
 }
 
 /// How to read a raw file; not needed for .npy files.
@@ -189,6 +196,37 @@ pub struct ApplyArgs {
     /// Divide by the region's maximum.
     #[arg(long, action = clap::ArgAction::Count)]
     pub normalize: u8,
+}
+
+/// `mmarray rolling`.
+#[derive(Debug, Args)]
+pub struct RollingArgs {
+    /// The input array file (1-D, or made 1-D by --slice).
+    pub file: PathBuf,
+    /// How to read it, if it is raw.
+    #[command(flatten)]
+    pub raw: RawArgs,
+    /// Part of the array, in NumPy's syntax.
+    #[arg(long, allow_hyphen_values = true)]
+    pub slice: Option<String>,
+    /// Window length.
+    #[arg(long)]
+    pub window: usize,
+    /// The statistic: sum, mean, var, std, min or max.
+    #[arg(long)]
+    pub stat: String,
+    /// Delta degrees of freedom for var and std.
+    #[arg(long, default_value_t = 0.0)]
+    pub ddof: f64,
+    /// Output n values, NaN until the first full window (as pandas).
+    #[arg(long)]
+    pub pad: bool,
+    /// The output .npy file (float64).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `mmarray convert`.

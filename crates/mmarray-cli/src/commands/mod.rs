@@ -5,6 +5,7 @@ mod convert;
 mod create;
 mod fill;
 mod info;
+mod rolling;
 mod stats;
 
 use crate::args::{Cli, Command};
@@ -19,5 +20,6 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), CliError> {
         Command::Create(a) => create::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Stats(a) => stats::run(&a),
+        Command::Rolling(a) => rolling::run(&a),
     }
 }

@@ -30,6 +30,7 @@ mod elementwise;
 mod moments;
 mod real;
 mod reduce;
+mod rolling;
 
 use ndarray::{ArrayD, ArrayView, Dimension, IxDyn};
 
@@ -37,6 +38,7 @@ pub use elementwise::{apply, fill, map_inplace, zip_inplace, Scalar, Step};
 pub use moments::{Moments, NanPolicy};
 pub use real::Real;
 pub use reduce::CHUNK;
+pub use rolling::{rolling, rolling_into, RollingStat};
 
 use crate::error::{Error, ErrorKind, Result};
 use moments::Want;

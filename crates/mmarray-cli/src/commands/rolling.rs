@@ -1,0 +1,63 @@
+//! `mmarray rolling`: rolling-window statistics into a new `.npy` file.
+
+use mmarray::compute::{rolling_into, Real, RollingStat};
+use mmarray::{f16, DType, MmapArray, Mode, NpyOptions, ScalarKind, Selection};
+use ndarray::{s, Ix1};
+
+use crate::args::RollingArgs;
+use crate::input::open_input;
+use crate::output::{print, CliError};
+
+fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) -> Result<usize, CliError> {
+    let sel = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
+    let view = sel.apply(input.view::<T>()?)?;
+    let x = view.into_dimensionality::<Ix1>().map_err(|_| {
+        "rolling needs 1-D data; use --slice to pick one (e.g. --slice '0, :' for the first row)".to_string()
+    })?;
+    let n = x.len();
+    if args.window == 0 || args.window > n {
+        return Err(format!("--window {} must be between 1 and the length {n}", args.window).into());
+    }
+    let m = n - args.window + 1;
+    let len = if args.pad { n } else { m };
+    if !args.force && args.output.exists() {
+        return Err(format!("{}: already exists; pass --force to overwrite it", args.output.display()).into());
+    }
+    let mut out = NpyOptions::new(DType::native(ScalarKind::F64), &[len]).create(&args.output)?;
+    {
+        let mut o = out.view_mut::<f64>()?.into_dimensionality::<Ix1>()?;
+        let pad = len - m;
+        o.slice_mut(s![..pad]).fill(f64::NAN);
+        rolling_into(x, args.window, stat, args.ddof, o.slice_mut(s![pad..]))?;
+    }
+    out.close()?;
+    Ok(len)
+}
+
+pub fn run(args: &RollingArgs) -> Result<(), CliError> {
+    let stat = RollingStat::parse(&args.stat)?;
+    let input = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
+    let len = match input.dtype().kind() {
+        ScalarKind::Bool => run_typed::<bool>(&input, args, stat),
+        ScalarKind::I8 => run_typed::<i8>(&input, args, stat),
+        ScalarKind::I16 => run_typed::<i16>(&input, args, stat),
+        ScalarKind::I32 => run_typed::<i32>(&input, args, stat),
+        ScalarKind::I64 => run_typed::<i64>(&input, args, stat),
+        ScalarKind::U8 => run_typed::<u8>(&input, args, stat),
+        ScalarKind::U16 => run_typed::<u16>(&input, args, stat),
+        ScalarKind::U32 => run_typed::<u32>(&input, args, stat),
+        ScalarKind::U64 => run_typed::<u64>(&input, args, stat),
+        ScalarKind::F16 => run_typed::<f16>(&input, args, stat),
+        ScalarKind::F32 => run_typed::<f32>(&input, args, stat),
+        ScalarKind::F64 => run_typed::<f64>(&input, args, stat),
+        ScalarKind::C64 | ScalarKind::C128 => {
+            return Err(format!("{}: rolling statistics of complex data are not supported", input.path().display()).into())
+        }
+    }?;
+    print(&format!(
+        "wrote {}: rolling {} over windows of {}, {len} values (float64)\n",
+        args.output.display(),
+        args.stat,
+        args.window
+    ))
+}

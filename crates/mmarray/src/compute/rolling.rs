@@ -1,0 +1,321 @@
+//! Rolling-window statistics in O(n): running shifted sums, re-anchored
+//! exactly at intervals so rounding cannot drift, and monotonic deques for
+//! min and max; parallel over segments of the output.
+
+use std::collections::VecDeque;
+
+use ndarray::{Array1, ArrayView1, ArrayViewMut1, Axis};
+use rayon::prelude::*;
+
+use super::real::Real;
+use crate::error::{Error, ErrorKind, Result};
+
+/// A rolling statistic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RollingStat {
+    /// Sum of each window.
+    Sum,
+    /// Mean of each window.
+    Mean,
+    /// Variance of each window (with `ddof`).
+    Var,
+    /// Standard deviation of each window (with `ddof`).
+    Std,
+    /// Minimum of each window.
+    Min,
+    /// Maximum of each window.
+    Max,
+}
+
+impl RollingStat {
+    /// Parses `sum`, `mean`, `var`, `std`, `min` or `max`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the string.
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "sum" => Self::Sum,
+            "mean" => Self::Mean,
+            "var" => Self::Var,
+            "std" => Self::Std,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("unknown rolling statistic {s:?}; expected sum, mean, var, std, min or max"),
+                ))
+            }
+        })
+    }
+}
+
+/// Outputs computed per parallel task (and the minimum between exact
+/// re-anchorings of the running sums).
+const SEGMENT: usize = 1 << 15;
+
+fn check(n: usize, window: usize) -> Result<usize> {
+    if window == 0 {
+        return Err(Error::new(ErrorKind::InvalidArgument, "window must be at least 1"));
+    }
+    if window > n {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("window shape cannot be larger than input array shape: window {window}, length {n}"),
+        ));
+    }
+    Ok(n - window + 1)
+}
+
+/// One value per full window, `n - window + 1` in all, as NumPy's
+/// `sliding_window_view(x, window).<stat>(axis=-1)` (computed in `f64`).
+///
+/// ```
+/// use mmarray::compute::{rolling, RollingStat};
+/// let x = ndarray::array![1.0f32, 2.0, 4.0, 8.0];
+/// assert_eq!(rolling(x.view(), 2, RollingStat::Mean, 0.0)?.to_vec(), vec![1.5, 3.0, 6.0]);
+/// # Ok::<(), mmarray::Error>(())
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`] for a window of 0 or longer than `x`.
+pub fn rolling<T: Real>(x: ArrayView1<'_, T>, window: usize, stat: RollingStat, ddof: f64) -> Result<Array1<f64>> {
+    let m = check(x.len(), window)?;
+    let mut out = Array1::<f64>::zeros(m);
+    rolling_into(x, window, stat, ddof, out.view_mut())?;
+    Ok(out)
+}
+
+/// As [`rolling`], writing into `out` (of length `n - window + 1`), which
+/// may be a mapped file for outputs larger than RAM.
+///
+/// # Errors
+/// As [`rolling`], and [`ErrorKind::InvalidArgument`] if `out` has the wrong
+/// length.
+pub fn rolling_into<T: Real>(
+    x: ArrayView1<'_, T>,
+    window: usize,
+    stat: RollingStat,
+    ddof: f64,
+    mut out: ArrayViewMut1<'_, f64>,
+) -> Result<()> {
+    let m = check(x.len(), window)?;
+    if out.len() != m {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("output has length {}, expected {m} (= {} - {window} + 1)", out.len(), x.len()),
+        ));
+    }
+    // Each task computes a segment of outputs long enough that its warm-up
+    // (one window) is cheap next to it.
+    let segment = SEGMENT.max(4 * window);
+    out.axis_chunks_iter_mut(Axis(0), segment).into_par_iter().enumerate().for_each(|(k, mut seg)| {
+        let start = k * segment;
+        match stat {
+            RollingStat::Min | RollingStat::Max => extremes(&x, start, window, stat == RollingStat::Max, &mut seg),
+            _ => moments(&x, start, window, stat, ddof, &mut seg),
+        }
+    });
+    Ok(())
+}
+
+/// Running sums of one window, shifted by `k` (a recent mean) so the
+/// variance `S2 - S1²/n` does not cancel; non-finite values are counted
+/// apart so they leave the window cleanly.
+struct Window {
+    k: f64,
+    s1: f64,
+    s2: f64,
+    nan: usize,
+    pos_inf: usize,
+    neg_inf: usize,
+}
+
+impl Window {
+    /// Exact sums of `xs` around their own mean.
+    fn exact<T: Real>(xs: impl Iterator<Item = T> + Clone) -> Self {
+        let (mut sum, mut n) = (0.0, 0usize);
+        for v in xs.clone() {
+            let f = v.to_f64();
+            if f.is_finite() {
+                sum += f;
+                n += 1;
+            }
+        }
+        let k = if n > 0 { sum / n as f64 } else { 0.0 };
+        let mut w = Self { k, s1: 0.0, s2: 0.0, nan: 0, pos_inf: 0, neg_inf: 0 };
+        for v in xs {
+            w.add(v.to_f64());
+        }
+        w
+    }
+
+    #[inline]
+    fn add(&mut self, f: f64) {
+        if f.is_finite() {
+            let d = f - self.k;
+            self.s1 += d;
+            self.s2 += d * d;
+        } else if f.is_nan() {
+            self.nan += 1;
+        } else if f > 0.0 {
+            self.pos_inf += 1;
+        } else {
+            self.neg_inf += 1;
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, f: f64) {
+        if f.is_finite() {
+            let d = f - self.k;
+            self.s1 -= d;
+            self.s2 -= d * d;
+        } else if f.is_nan() {
+            self.nan -= 1;
+        } else if f > 0.0 {
+            self.pos_inf -= 1;
+        } else {
+            self.neg_inf -= 1;
+        }
+    }
+
+    fn value(&self, n: usize, stat: RollingStat, ddof: f64) -> f64 {
+        let nf = n as f64;
+        let infinite = self.pos_inf + self.neg_inf > 0;
+        if self.nan > 0 || (self.pos_inf > 0 && self.neg_inf > 0) {
+            return f64::NAN;
+        }
+        let sum = self.k * nf + self.s1;
+        match stat {
+            RollingStat::Sum | RollingStat::Mean if infinite => {
+                if self.pos_inf > 0 { f64::INFINITY } else { f64::NEG_INFINITY }
+            }
+            RollingStat::Sum => sum,
+            RollingStat::Mean => sum / nf,
+            _ if infinite => f64::NAN,
+            RollingStat::Var | RollingStat::Std => {
+                let dof = nf - ddof;
+                let var = if dof <= 0.0 { f64::NAN } else { ((self.s2 - self.s1 * self.s1 / nf) / dof).max(0.0) };
+                if stat == RollingStat::Std { var.sqrt() } else { var }
+            }
+            RollingStat::Min | RollingStat::Max => unreachable!("handled by extremes"),
+        }
+    }
+}
+
+fn moments<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, stat: RollingStat, ddof: f64, out: &mut ArrayViewMut1<'_, f64>) {
+    // Re-anchor (recompute exactly) every `anchor` outputs: O(w) work per
+    // at least w outputs keeps the whole pass O(n).
+    let anchor = SEGMENT.max(w);
+    let mut win = Window::exact(x.slice(ndarray::s![start..start + w]).iter().copied());
+    for (j, o) in out.iter_mut().enumerate() {
+        let i = start + j;
+        if j > 0 {
+            if j % anchor == 0 {
+                win = Window::exact(x.slice(ndarray::s![i..i + w]).iter().copied());
+            } else {
+                win.remove(x[i - 1].to_f64());
+                win.add(x[i + w - 1].to_f64());
+            }
+        }
+        *o = win.value(w, stat, ddof);
+    }
+}
+
+/// Sliding min or max with a monotonic deque of indices; NaNs are counted
+/// apart (a window holding one gives NaN, as `np.max` does).
+fn extremes<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, max: bool, out: &mut ArrayViewMut1<'_, f64>) {
+    let better = |a: f64, b: f64| if max { a >= b } else { a <= b };
+    let mut dq: VecDeque<usize> = VecDeque::with_capacity(w.min(1 << 16));
+    let mut nan = 0usize;
+    let end = start + out.len() + w - 1;
+    for i in start..end {
+        let f = x[i].to_f64();
+        if f.is_nan() {
+            nan += 1;
+        } else {
+            while dq.back().is_some_and(|&b| better(f, x[b].to_f64())) {
+                dq.pop_back();
+            }
+            dq.push_back(i);
+        }
+        if i + 1 >= start + w {
+            let lo = i + 1 - w; // the window is x[lo..=i]
+            while dq.front().is_some_and(|&f| f < lo) {
+                dq.pop_front();
+            }
+            out[lo - start] = if nan > 0 { f64::NAN } else { dq.front().map_or(f64::NAN, |&b| x[b].to_f64()) };
+            if x[lo].to_f64().is_nan() {
+                nan -= 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statistic of the window starting at each of `at`, computed plainly.
+    fn naive(x: &[f64], w: usize, stat: RollingStat, at: &[usize]) -> Vec<f64> {
+        at.iter()
+            .map(|&i| {
+                let win = &x[i..i + w];
+                let n = win.len() as f64;
+                let mean = win.iter().sum::<f64>() / n;
+                match stat {
+                    RollingStat::Sum => win.iter().sum(),
+                    RollingStat::Mean => mean,
+                    RollingStat::Var => win.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n,
+                    RollingStat::Std => (win.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt(),
+                    RollingStat::Min => win.iter().copied().fold(f64::INFINITY, f64::min),
+                    RollingStat::Max => win.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_naive_windows_across_segments_and_anchors() {
+        let n = 3 * SEGMENT + 123;
+        let x: Vec<f64> = (0..n).map(|i| 1e6 + ((i * 7919) % 1013) as f64 * 0.5 + (i as f64) * 1e-3).collect();
+        let a = Array1::from(x.clone());
+        for w in [1, 2, 7, 200, 5000] {
+            for stat in [RollingStat::Sum, RollingStat::Mean, RollingStat::Var, RollingStat::Std, RollingStat::Min, RollingStat::Max] {
+                let got = rolling(a.view(), w, stat, 0.0).unwrap();
+                assert_eq!(got.len(), n - w + 1);
+                // every 97th window, and those around segment boundaries
+                let mut at: Vec<usize> = (0..got.len()).step_by(97).collect();
+                for b in [SEGMENT, 2 * SEGMENT, 4 * w, 8 * w] {
+                    at.extend((b.saturating_sub(2)..b + 2).filter(|&i| i < got.len()));
+                }
+                at.push(got.len() - 1);
+                let want = naive(&x, w, stat, &at);
+                for (&i, e) in at.iter().zip(&want) {
+                    let g = &got[i];
+                    let tol = if matches!(stat, RollingStat::Var | RollingStat::Std) { 1e-6 * e.abs().max(1.0) } else { 1e-9 * e.abs().max(1.0) };
+                    assert!((g - e).abs() <= tol, "w={w} {stat:?} at {i}: {g} vs {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn non_finite_values_enter_and_leave_cleanly() {
+        let x = Array1::from(vec![1.0, f64::NAN, 2.0, 3.0, f64::INFINITY, 4.0, 5.0, 6.0]);
+        let mean = rolling(x.view(), 2, RollingStat::Mean, 0.0).unwrap().to_vec();
+        assert!(mean[0].is_nan() && mean[1].is_nan());
+        assert_eq!(mean[2], 2.5);
+        assert_eq!((mean[3], mean[4]), (f64::INFINITY, f64::INFINITY));
+        assert_eq!((mean[5], mean[6]), (4.5, 5.5));
+        let var = rolling(x.view(), 2, RollingStat::Var, 0.0).unwrap().to_vec();
+        assert!(var[3].is_nan() && var[4].is_nan());
+        assert_eq!(var[6], 0.25);
+        let max = rolling(x.view(), 3, RollingStat::Max, 0.0).unwrap().to_vec();
+        assert!(max[0].is_nan() && max[1].is_nan());
+        assert_eq!(&max[2..], &[f64::INFINITY, f64::INFINITY, f64::INFINITY, 6.0]);
+        assert!(rolling(x.view(), 9, RollingStat::Sum, 0.0).unwrap_err().to_string().contains("cannot be larger"));
+        assert!(rolling(x.view(), 0, RollingStat::Sum, 0.0).is_err());
+    }
+}
