@@ -72,32 +72,35 @@ fn normalize<'a, T>(mut view: ArrayViewD<'a, T>, mut lstrides: Vec<i64>) -> Walk
     Walk { view, lstrides, base }
 }
 
-/// Statistics of every element of `view`, whose element at index `i` has
-/// logical index `Σ i·lstrides`, walked in memory order; in parallel over
-/// blocks when `parallel`.
-pub(crate) fn reduce_all<T: Real>(
+/// Folds every element of `view` block by block, in memory order: `block`
+/// summarises one contiguous block (its element `j` has logical index
+/// `base + j·step`, with logical index `Σ i·lstrides` for the element at
+/// index `i`), and `merge` combines summaries. In parallel over blocks when
+/// `parallel`; fixed groups of blocks are merged in file order, so the
+/// result does not depend on how the thread pool split the work. At most a
+/// block per thread is ever copied (for strided lanes).
+pub(crate) fn fold_blocks<T: Real, A: Send + Sync + Clone>(
     view: ArrayViewD<'_, T>,
     lstrides: Vec<i64>,
-    want: Want,
-    policy: NanPolicy,
+    empty: A,
+    block: impl Fn(&[T], i64, i64) -> A + Sync,
+    merge: impl Fn(A, A) -> A + Sync,
     parallel: bool,
-) -> Moments {
-    let empty = Moments::empty_tracking(policy, want.arg);
+) -> A {
     if view.is_empty() {
         return empty;
     }
     let walk = normalize(view, lstrides);
     let w = &walk.view;
     if w.ndim() == 0 {
-        let mut m = empty;
-        m.push(w.iter().next().map_or(f64::NAN, |v| v.to_f64()), walk.base as u64);
-        return m;
+        let one: Vec<T> = w.iter().copied().collect();
+        return block(&one, walk.base, 1);
     }
     let inner = w.ndim() - 1;
     let lane_len = w.len_of(Axis(inner));
     let chunks = lane_len.div_ceil(CHUNK);
     let items = (w.len() / lane_len) * chunks;
-    let item = |it: usize| -> Moments {
+    let item = |it: usize| -> A {
         let (mut p, c) = (it / chunks, it % chunks);
         let mut lane = w.view();
         let mut base = walk.base;
@@ -114,25 +117,41 @@ pub(crate) fn reduce_all<T: Real>(
         let step = walk.lstrides[inner];
         base += lo as i64 * step;
         match lane.as_slice() {
-            Some(xs) => block_moments(xs, base, step, want, policy),
+            Some(xs) => block(xs, base, step),
             None => {
                 let buf: Vec<T> = lane.iter().copied().collect();
-                block_moments(&buf, base, step, want, policy)
+                block(&buf, base, step)
             }
         }
     };
+    let fold_range = |r: std::ops::Range<usize>| r.map(&item).fold(empty.clone(), &merge);
     if parallel && items > 1 {
-        // Fixed groups merged in order: the result does not depend on how
-        // the thread pool happened to split the work.
         const GROUP: usize = 16;
-        let partials: Vec<Moments> = (0..items.div_ceil(GROUP))
-            .into_par_iter()
-            .map(|g| (g * GROUP..((g + 1) * GROUP).min(items)).map(item).fold(empty, Moments::merged))
-            .collect();
-        partials.into_iter().fold(empty, Moments::merged)
+        let partials: Vec<A> =
+            (0..items.div_ceil(GROUP)).into_par_iter().map(|g| fold_range(g * GROUP..((g + 1) * GROUP).min(items))).collect();
+        partials.into_iter().fold(empty.clone(), &merge)
     } else {
-        (0..items).map(item).fold(empty, Moments::merged)
+        fold_range(0..items)
     }
+}
+
+/// Statistics of every element of `view` (see [`fold_blocks`] for the
+/// logical indices).
+pub(crate) fn reduce_all<T: Real>(
+    view: ArrayViewD<'_, T>,
+    lstrides: Vec<i64>,
+    want: Want,
+    policy: NanPolicy,
+    parallel: bool,
+) -> Moments {
+    fold_blocks(
+        view,
+        lstrides,
+        Moments::empty_tracking(policy, want.arg),
+        |xs, base, step| block_moments(xs, base, step, want, policy),
+        Moments::merged,
+        parallel,
+    )
 }
 
 /// Statistics along `axes` (sorted, distinct, in range): one [`Moments`]
