@@ -27,6 +27,7 @@
 //! overflow.
 
 mod elementwise;
+mod histogram;
 mod moments;
 mod real;
 mod reduce;
@@ -35,6 +36,7 @@ mod rolling;
 use ndarray::{ArrayD, ArrayView, Dimension, IxDyn};
 
 pub use elementwise::{apply, fill, map_inplace, zip_inplace, Scalar, Step};
+pub use histogram::{histogram, Histogram};
 pub use moments::{Moments, NanPolicy};
 pub use real::Real;
 pub use reduce::CHUNK;

@@ -72,13 +72,67 @@ fn normalize<'a, T>(mut view: ArrayViewD<'a, T>, mut lstrides: Vec<i64>) -> Walk
     Walk { view, lstrides, base }
 }
 
+/// A view prepared for a walk in memory order, cut into work items of at
+/// most [`CHUNK`] contiguous elements.
+struct Blocks<'a, T> {
+    walk: Walk<'a, T>,
+    lane_len: usize,
+    chunks: usize,
+    items: usize,
+}
+
+impl<'a, T: Real> Blocks<'a, T> {
+    fn new(view: ArrayViewD<'a, T>, lstrides: Vec<i64>) -> Self {
+        let mut walk = normalize(view, lstrides);
+        if walk.view.ndim() == 0 {
+            walk.view.insert_axis_inplace(Axis(0));
+            walk.lstrides.push(1);
+        }
+        let inner = walk.view.ndim() - 1;
+        let lane_len = walk.view.len_of(Axis(inner));
+        let chunks = lane_len.div_ceil(CHUNK).max(1);
+        let items = if lane_len == 0 { 0 } else { (walk.view.len() / lane_len) * chunks };
+        Self { walk, lane_len, chunks, items }
+    }
+
+    /// Calls `f(block, base, step)` for work item `it`: a contiguous block
+    /// whose element `j` has logical index `base + j·step` (strided lanes
+    /// are copied into a buffer of at most one block).
+    fn visit<R>(&self, it: usize, f: impl FnOnce(&[T], i64, i64) -> R) -> R {
+        let w = &self.walk.view;
+        let inner = w.ndim() - 1;
+        let (mut p, c) = (it / self.chunks, it % self.chunks);
+        let mut lane = w.view();
+        let mut base = self.walk.base;
+        for ax in (0..inner).rev() {
+            let len = w.len_of(Axis(ax));
+            let idx = p % len;
+            p /= len;
+            base += idx as i64 * self.walk.lstrides[ax];
+            lane.index_axis_inplace(Axis(ax), idx);
+        }
+        let lo = c * CHUNK;
+        let hi = (lo + CHUNK).min(self.lane_len);
+        lane.slice_axis_inplace(Axis(0), Slice::from(lo..hi));
+        let step = self.walk.lstrides[inner];
+        base += lo as i64 * step;
+        match lane.as_slice() {
+            Some(xs) => f(xs, base, step),
+            None => {
+                let buf: Vec<T> = lane.iter().copied().collect();
+                f(&buf, base, step)
+            }
+        }
+    }
+}
+
 /// Folds every element of `view` block by block, in memory order: `block`
 /// summarises one contiguous block (its element `j` has logical index
 /// `base + j·step`, with logical index `Σ i·lstrides` for the element at
 /// index `i`), and `merge` combines summaries. In parallel over blocks when
 /// `parallel`; fixed groups of blocks are merged in file order, so the
-/// result does not depend on how the thread pool split the work. At most a
-/// block per thread is ever copied (for strided lanes).
+/// result does not depend on how the thread pool split the work. For small
+/// summaries (one is kept per group of blocks until the end).
 pub(crate) fn fold_blocks<T: Real, A: Send + Sync + Clone>(
     view: ArrayViewD<'_, T>,
     lstrides: Vec<i64>,
@@ -90,41 +144,9 @@ pub(crate) fn fold_blocks<T: Real, A: Send + Sync + Clone>(
     if view.is_empty() {
         return empty;
     }
-    let walk = normalize(view, lstrides);
-    let w = &walk.view;
-    if w.ndim() == 0 {
-        let one: Vec<T> = w.iter().copied().collect();
-        return block(&one, walk.base, 1);
-    }
-    let inner = w.ndim() - 1;
-    let lane_len = w.len_of(Axis(inner));
-    let chunks = lane_len.div_ceil(CHUNK);
-    let items = (w.len() / lane_len) * chunks;
-    let item = |it: usize| -> A {
-        let (mut p, c) = (it / chunks, it % chunks);
-        let mut lane = w.view();
-        let mut base = walk.base;
-        for ax in (0..inner).rev() {
-            let len = w.len_of(Axis(ax));
-            let idx = p % len;
-            p /= len;
-            base += idx as i64 * walk.lstrides[ax];
-            lane.index_axis_inplace(Axis(ax), idx);
-        }
-        let lo = c * CHUNK;
-        let hi = (lo + CHUNK).min(lane_len);
-        lane.slice_axis_inplace(Axis(0), Slice::from(lo..hi));
-        let step = walk.lstrides[inner];
-        base += lo as i64 * step;
-        match lane.as_slice() {
-            Some(xs) => block(xs, base, step),
-            None => {
-                let buf: Vec<T> = lane.iter().copied().collect();
-                block(&buf, base, step)
-            }
-        }
-    };
-    let fold_range = |r: std::ops::Range<usize>| r.map(&item).fold(empty.clone(), &merge);
+    let blocks = Blocks::new(view, lstrides);
+    let items = blocks.items;
+    let fold_range = |r: std::ops::Range<usize>| r.map(|it| blocks.visit(it, &block)).fold(empty.clone(), &merge);
     if parallel && items > 1 {
         const GROUP: usize = 16;
         let partials: Vec<A> =
@@ -133,6 +155,29 @@ pub(crate) fn fold_blocks<T: Real, A: Send + Sync + Clone>(
     } else {
         fold_range(0..items)
     }
+}
+
+/// Like [`fold_blocks`] for large accumulators (histogram counts, value
+/// collections): each thread folds blocks into accumulators made by `init`,
+/// which are merged in no fixed order, so only a few exist at a time.
+pub(crate) fn fold_blocks_unordered<T: Real, A: Send>(
+    view: ArrayViewD<'_, T>,
+    init: impl Fn() -> A + Sync + Send,
+    fold: impl Fn(&mut A, &[T]) + Sync + Send,
+    merge: impl Fn(A, A) -> A + Sync + Send,
+) -> A {
+    if view.is_empty() {
+        return init();
+    }
+    let lstrides = vec![0; view.ndim()];
+    let blocks = Blocks::new(view, lstrides);
+    (0..blocks.items)
+        .into_par_iter()
+        .fold(&init, |mut acc, it| {
+            blocks.visit(it, |xs, _, _| fold(&mut acc, xs));
+            acc
+        })
+        .reduce(&init, &merge)
 }
 
 /// Statistics of every element of `view` (see [`fold_blocks`] for the
