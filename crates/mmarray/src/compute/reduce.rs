@@ -91,7 +91,7 @@ impl<'a, T: Real> Blocks<'a, T> {
         let inner = walk.view.ndim() - 1;
         let lane_len = walk.view.len_of(Axis(inner));
         let chunks = lane_len.div_ceil(CHUNK).max(1);
-        let items = if lane_len == 0 { 0 } else { (walk.view.len() / lane_len) * chunks };
+        let items = walk.view.len().checked_div(lane_len).map_or(0, |lanes| lanes * chunks);
         Self { walk, lane_len, chunks, items }
     }
 
