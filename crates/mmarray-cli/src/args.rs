@@ -162,6 +162,9 @@ pub struct StatsArgs {
     /// Skip NaNs (NumPy's nanmean, nanstd, ...); by default a NaN makes the result NaN.
     #[arg(long)]
     pub skipna: bool,
+    /// Also exact quantiles, comma-separated in [0, 1] (np.quantile, method 'linear').
+    #[arg(long, value_delimiter = ',', value_name = "Q,Q,...")]
+    pub quantiles: Vec<f64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -184,3 +184,78 @@ fn rolling_matches_numpy_sliding_window_view() {
     mmarray().arg("rolling").arg(&p).args(["--window", "0", "--stat", "var", "-o"]).arg(dir.path().join("x.npy")).assert().code(1);
     mmarray().arg("rolling").arg(&p).args(["--window", "5", "--stat", "median", "-o"]).arg(dir.path().join("x.npy")).assert().code(1).stderr(predicates::str::contains("unknown rolling statistic"));
 }
+
+/// Runs `f::<T>` for the array in `path` (a native `.npy`), by dtype.
+fn with_view<R>(path: &Path, f: impl Fn(&mmarray::MmapArray) -> R) -> R {
+    let a = mmarray::MmapArray::open_npy(path, mmarray::Mode::ReadOnly).unwrap();
+    f(&a)
+}
+
+fn lib_quantiles(path: &Path, qs: &[f64], skipna: bool) -> (Vec<f64>, f64) {
+    use mmarray::compute::{median, quantile, NanPolicy, QuantileDtype, Real};
+    fn go<T: Real>(a: &mmarray::MmapArray, qs: &[f64], nan: NanPolicy) -> (Vec<f64>, f64) {
+        let v = a.view::<T>().unwrap();
+        (quantile(&v, qs, nan, QuantileDtype::ElementType).unwrap(), median(&v, nan).unwrap())
+    }
+    let nan = if skipna { NanPolicy::Omit } else { NanPolicy::Propagate };
+    with_view(path, |a| match a.dtype().kind() {
+        mmarray::ScalarKind::F32 => go::<f32>(a, qs, nan),
+        mmarray::ScalarKind::F64 => go::<f64>(a, qs, nan),
+        mmarray::ScalarKind::F16 => go::<mmarray::f16>(a, qs, nan),
+        mmarray::ScalarKind::I32 => go::<i32>(a, qs, nan),
+        mmarray::ScalarKind::U8 => go::<u8>(a, qs, nan),
+        k => panic!("{k:?}"),
+    })
+}
+
+#[test]
+fn quantiles_and_medians_are_identical_to_numpy() {
+    let dir = tempfile::tempdir().unwrap();
+    let qs = [0.0, 0.01, 0.25, 0.5, 0.7, 0.99, 1.0];
+    for (i, (dtype, shape, nans)) in
+        [("f4", "1001", false), ("f8", "40,50", false), ("f8", "999", true), ("f2", "333", false), ("i4", "500", false), ("u1", "64", false), ("f4", "2000", true)]
+            .iter()
+            .enumerate()
+    {
+        let p = dir.path().join(format!("q{i}.npy"));
+        create(&p, dtype, shape, 100 + i as u64);
+        let ps = p.display().to_string();
+        if *nans {
+            python(&format!("import numpy as np\na = np.load({ps:?}, mmap_mode='r+')\na.reshape(-1)[::7] = np.nan\na.flush()"));
+        }
+        for skipna in [false, true] {
+            let qlist = qs.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+            let mut cmd = mmarray();
+            cmd.arg("stats").arg(&p).args(["--json", "--quantiles", &qlist]);
+            if skipna {
+                cmd.arg("--skipna");
+            }
+            let out = cmd.output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let fq = if skipna { "nanquantile" } else { "quantile" };
+            let fm = if skipna { "nanmedian" } else { "median" };
+            let theirs = python(&format!(
+                "import numpy as np, json, warnings\nwarnings.simplefilter('ignore')\na = np.load({ps:?})\nqs = {qs:?}\n\
+                 print(json.dumps([float(x) for x in np.{fq}(a, qs)]))\n\
+                 print(json.dumps([float(np.{fq}(a, q)) for q in qs]))\nprint(json.dumps(float(np.{fm}(a))))"
+            ));
+            let lines: Vec<serde_json::Value> = theirs.lines().map(|l| serde_json::from_str(l).unwrap_or(serde_json::Value::Null)).collect();
+            let as_f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+            let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+            // CLI: array q, float64 interpolation
+            for (j, q) in ours["quantiles"].as_array().unwrap().iter().enumerate() {
+                let (a, b) = (as_f(&q["value"]), as_f(&lines[0][j]));
+                assert!(same(a, b), "{dtype} {shape} nans={nans} skipna={skipna} q={}: {a} vs numpy {b}", qs[j]);
+            }
+            // library: scalar q (the data's precision) and the median
+            let (scalar, med) = lib_quantiles(&p, &qs, skipna);
+            for (j, a) in scalar.iter().enumerate() {
+                let b = as_f(&lines[1][j]);
+                assert!(same(*a, b), "{dtype} {shape} nans={nans} skipna={skipna} scalar q={}: {a} vs numpy {b}", qs[j]);
+            }
+            let b = as_f(&lines[2]);
+            assert!(same(med, b), "{dtype} {shape} median: {med} vs numpy {b}");
+        }
+    }
+}

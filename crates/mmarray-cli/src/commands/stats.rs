@@ -1,6 +1,6 @@
 //! `mmarray stats`: count, mean, std, var, min and max in one pass.
 
-use mmarray::compute::{summary, summary_along, Moments, NanPolicy, Real, Stat};
+use mmarray::compute::{quantile, summary, summary_along, Moments, NanPolicy, QuantileDtype, Real, Stat};
 use mmarray::{f16, Advice, MmapArray, Mode, ScalarKind, Selection};
 use ndarray::{ArrayD, Dimension};
 use serde_json::{json, Value};
@@ -39,17 +39,29 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     print(&text)
 }
 
-/// The accumulators: one for the whole selection, or one per output
-/// element with `--axis`.
+/// The accumulators: one for the whole selection (with its quantiles), or
+/// one per output element with `--axis`.
 enum Reduced {
-    All(Moments),
+    All(Moments, Vec<(f64, f64)>),
     Along(ArrayD<Moments>),
 }
 
 fn compute<T: Real>(a: &MmapArray, sel: &Selection, args: &StatsArgs, nan: NanPolicy) -> Result<Reduced, CliError> {
     let view = sel.apply(a.view::<T>()?)?;
     Ok(match &args.axis {
-        None => Reduced::All(summary(&view, nan)),
+        None => {
+            let qs = if args.quantiles.is_empty() {
+                Vec::new()
+            } else {
+                // Float64 interpolation, as np.quantile with a list of q.
+                let values = quantile(&view, &args.quantiles, nan, QuantileDtype::Float64)?;
+                args.quantiles.iter().copied().zip(values).collect()
+            };
+            Reduced::All(summary(&view, nan), qs)
+        }
+        Some(_) if !args.quantiles.is_empty() => {
+            return Err("--quantiles with --axis is not supported yet: quantiles are of the whole selection".into())
+        }
         Some(spec) => {
             let axes = parse_axes(spec, view.ndim())?;
             Reduced::Along(summary_along(&view, &axes, nan)?)
@@ -96,10 +108,16 @@ fn to_json(r: &Reduced, ddof: f64) -> Result<Value, CliError> {
             Ok(if stat == Stat::Count { Value::from(m.count()) } else { num(x) })
         };
         let v = match r {
-            Reduced::All(m) => value(m)?,
+            Reduced::All(m, _) => value(m)?,
             Reduced::Along(ms) => nested(ms, &value)?,
         };
         obj.insert(stat.name().to_string(), v);
+    }
+    if let Reduced::All(_, qs) = r {
+        if !qs.is_empty() {
+            let list: Vec<Value> = qs.iter().map(|&(q, v)| json!({"q": q, "value": num(v)})).collect();
+            obj.insert("quantiles".into(), Value::Array(list));
+        }
     }
     Ok(json!(obj))
 }
@@ -107,9 +125,12 @@ fn to_json(r: &Reduced, ddof: f64) -> Result<Value, CliError> {
 fn to_text(r: &Reduced, ddof: f64) -> Result<String, CliError> {
     let mut out = String::new();
     match r {
-        Reduced::All(m) => {
+        Reduced::All(m, qs) => {
             for stat in REPORTED {
                 out.push_str(&format!("{:<6} {}\n", stat.name(), fmt(stat.of(m, ddof)?)));
+            }
+            for (q, v) in qs {
+                out.push_str(&format!("q{:<5} {}\n", q, fmt(*v)));
             }
         }
         Reduced::Along(ms) => {

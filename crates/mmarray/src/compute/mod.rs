@@ -29,6 +29,7 @@
 mod elementwise;
 mod histogram;
 mod moments;
+mod quantile;
 mod real;
 mod reduce;
 mod rolling;
@@ -38,6 +39,7 @@ use ndarray::{ArrayD, ArrayView, Dimension, IxDyn};
 pub use elementwise::{apply, fill, map_inplace, zip_inplace, Scalar, Step};
 pub use histogram::{histogram, Histogram};
 pub use moments::{Moments, NanPolicy};
+pub use quantile::{median, quantile, QuantileDtype};
 pub use real::Real;
 pub use reduce::CHUNK;
 pub use rolling::{rolling, rolling_into, RollingStat};

@@ -1,0 +1,318 @@
+//! Exact quantiles and medians without loading the array: a few parallel
+//! passes that narrow a histogram of the values' ordered bit patterns down
+//! to the wanted ranks, then NumPy's interpolation.
+
+use ndarray::{ArrayView, Dimension};
+
+use super::moments::NanPolicy;
+use super::real::Real;
+use super::reduce::fold_blocks_unordered;
+use super::summary;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The precision NumPy interpolates in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuantileDtype {
+    /// The data's float type (float16/32/64; float64 for integer data):
+    /// what `np.quantile(a, 0.5)` does with a Python scalar `q`.
+    #[default]
+    ElementType,
+    /// Float64: what `np.quantile(a, [0.5])` does with an array `q`.
+    Float64,
+}
+
+/// Values in a narrowing range are collected once there are at most this
+/// many (8 MiB of f64).
+const COLLECT: u64 = 1 << 20;
+/// Bins per narrowing pass: each pass divides the key range by this.
+const BINS: usize = 4096;
+
+/// A `u64` whose order is the numeric order of the non-NaN `f64` `x`.
+#[inline]
+fn key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | (1 << 63) }
+}
+
+#[inline]
+fn unkey(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
+}
+
+/// A range of keys `[lo, hi]` known to hold the values of ranks
+/// `below..below + count` (0-based, among non-NaN values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Range {
+    lo: u64,
+    hi: u64,
+    below: u64,
+    count: u64,
+}
+
+/// What one pass gathers for one range.
+enum Gather {
+    /// The values themselves (few enough).
+    Values(Vec<f64>),
+    /// Counts and min/max key per bin.
+    Bins { counts: Vec<u64>, min: Vec<u64>, max: Vec<u64> },
+}
+
+fn gather_init(ranges: &[Range]) -> Vec<Gather> {
+    ranges
+        .iter()
+        .map(|r| {
+            if r.count <= COLLECT {
+                Gather::Values(Vec::new())
+            } else {
+                Gather::Bins { counts: vec![0; BINS], min: vec![u64::MAX; BINS], max: vec![0; BINS] }
+            }
+        })
+        .collect()
+}
+
+#[inline]
+fn bin(k: u64, r: &Range) -> usize {
+    (u128::from(k - r.lo) * BINS as u128 / (u128::from(r.hi - r.lo) + 1)) as usize
+}
+
+fn gather_merge(mut a: Vec<Gather>, b: Vec<Gather>) -> Vec<Gather> {
+    for (x, y) in a.iter_mut().zip(b) {
+        match (x, y) {
+            (Gather::Values(v), Gather::Values(w)) => v.extend(w),
+            (Gather::Bins { counts, min, max }, Gather::Bins { counts: c2, min: m2, max: x2 }) => {
+                for i in 0..BINS {
+                    counts[i] += c2[i];
+                    min[i] = min[i].min(m2[i]);
+                    max[i] = max[i].max(x2[i]);
+                }
+            }
+            _ => unreachable!("accumulators are made alike"),
+        }
+    }
+    a
+}
+
+/// The exact values of the (0-based, sorted, non-NaN) `ranks`, given the
+/// count, min and max of the non-NaN values.
+fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], n: u64, min: f64, max: f64) -> Vec<f64> {
+    let mut answers: Vec<Option<f64>> = vec![None; ranks.len()];
+    let mut range_of: Vec<Range> = vec![Range { lo: key(min), hi: key(max), below: 0, count: n }; ranks.len()];
+    loop {
+        for (ans, r) in answers.iter_mut().zip(&range_of) {
+            if ans.is_none() && r.lo == r.hi {
+                *ans = Some(unkey(r.lo));
+            }
+        }
+        let mut ranges: Vec<Range> = range_of.iter().zip(&answers).filter(|(_, a)| a.is_none()).map(|(r, _)| *r).collect();
+        ranges.sort_by_key(|r| (r.lo, r.hi));
+        ranges.dedup();
+        if ranges.is_empty() {
+            break;
+        }
+        let gathered = fold_blocks_unordered(
+            a.view().into_dyn(),
+            || gather_init(&ranges),
+            |acc: &mut Vec<Gather>, xs: &[T]| {
+                for v in xs {
+                    let x = v.to_f64();
+                    if x.is_nan() {
+                        continue;
+                    }
+                    let k = key(x);
+                    for (g, r) in acc.iter_mut().zip(&ranges) {
+                        if k < r.lo || k > r.hi {
+                            continue;
+                        }
+                        match g {
+                            Gather::Values(vals) => vals.push(x),
+                            Gather::Bins { counts, min, max } => {
+                                let b = bin(k, r);
+                                counts[b] += 1;
+                                min[b] = min[b].min(k);
+                                max[b] = max[b].max(k);
+                            }
+                        }
+                    }
+                }
+            },
+            gather_merge,
+        );
+        for (g, r) in gathered.into_iter().zip(&ranges) {
+            let mut values = None;
+            for ((ans, cur), &rank) in answers.iter_mut().zip(range_of.iter_mut()).zip(ranks) {
+                if ans.is_some() || cur != r {
+                    continue;
+                }
+                let local = rank - r.below;
+                match &g {
+                    Gather::Values(vals) => {
+                        let sorted = values.get_or_insert_with(|| {
+                            let mut v = vals.clone();
+                            v.sort_unstable_by(f64::total_cmp);
+                            v
+                        });
+                        *ans = Some(sorted[local as usize]);
+                    }
+                    Gather::Bins { counts, min, max } => {
+                        let mut before = 0u64;
+                        for b in 0..BINS {
+                            if local < before + counts[b] {
+                                *cur = Range { lo: min[b], hi: max[b], below: r.below + before, count: counts[b] };
+                                break;
+                            }
+                            before += counts[b];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    answers.into_iter().map(|a| a.unwrap_or(f64::NAN)).collect()
+}
+
+/// Rounds to the data's float type (identity for integer data, which NumPy
+/// interpolates in float64).
+fn rounder<T: Real>(dtype: QuantileDtype) -> impl Fn(f64) -> f64 {
+    move |x| if dtype == QuantileDtype::ElementType && T::IS_FLOAT { T::from_f64(x).to_f64() } else { x }
+}
+
+/// NumPy's `_lerp(a, b, t)`: `a + (b-a)·t`, or `b - (b-a)·(1-t)` for
+/// `t >= 0.5`, with `b - a` in the data's type and the rest rounded by `r`.
+fn lerp<T: Real>(a: f64, b: f64, t: f64, r: &impl Fn(f64) -> f64) -> f64 {
+    let diff = if T::IS_FLOAT {
+        T::from_f64(b - a).to_f64()
+    } else {
+        // integer data: b - a wraps in the integer type, as NumPy's does
+        T::wrap_i128(T::from_f64(b).to_i128() - T::from_f64(a).to_i128()).to_f64()
+    };
+    if t >= 0.5 {
+        r(b - r(diff * r(1.0 - t)))
+    } else {
+        r(a + r(diff * r(t)))
+    }
+}
+
+/// Facts of the non-NaN values, or the early answer NumPy gives.
+fn prepare<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<std::result::Result<(u64, f64, f64), f64>> {
+    if a.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidArgument, "cannot take a quantile of an empty array"));
+    }
+    let m = summary(a, NanPolicy::Omit);
+    let n = m.count();
+    if n == 0 || (nan == NanPolicy::Propagate && m.nan_count() > 0) {
+        return Ok(Err(f64::NAN));
+    }
+    Ok(Ok((n, m.min().unwrap_or(f64::NAN), m.max().unwrap_or(f64::NAN))))
+}
+
+/// Exact quantiles `qs` (each in `[0, 1]`) of all elements of `a`, equal to
+/// `np.quantile(a, q)` (method `'linear'`), or `np.nanquantile` with
+/// [`NanPolicy::Omit`]. A few passes over the data; memory is bounded
+/// (about 8 MiB per distinct rank range at the last pass).
+///
+/// ```
+/// use mmarray::compute::{quantile, NanPolicy, QuantileDtype};
+/// let a = ndarray::array![[3.0, 1.0], [4.0, 2.0]];
+/// let q = quantile(&a.view(), &[0.0, 0.5, 0.9], NanPolicy::Propagate, QuantileDtype::Float64)?;
+/// assert_eq!(q, vec![1.0, 2.5, 3.7]);
+/// # Ok::<(), mmarray::Error>(())
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`] for a `q` outside `[0, 1]` or an empty
+/// array.
+pub fn quantile<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan: NanPolicy, dtype: QuantileDtype) -> Result<Vec<f64>> {
+    if let Some(q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+        return Err(Error::new(ErrorKind::InvalidArgument, format!("Quantiles must be in the range [0, 1], got {q}")));
+    }
+    let (n, min, max) = match prepare(a, nan)? {
+        Ok(facts) => facts,
+        Err(early) => return Ok(vec![early; qs.len()]),
+    };
+    // NumPy's linear method: virtual index (n-1)·q, its floor and next.
+    let plan: Vec<(u64, u64, f64)> = qs
+        .iter()
+        .map(|&q| {
+            let virt = (n - 1) as f64 * q;
+            if virt >= (n - 1) as f64 {
+                (n - 1, n - 1, virt - (n - 1) as f64)
+            } else {
+                let prev = virt.floor();
+                (prev as u64, prev as u64 + 1, virt - prev)
+            }
+        })
+        .collect();
+    let mut ranks: Vec<u64> = plan.iter().flat_map(|&(p, x, _)| [p, x]).collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    let values = select(a, &ranks, n, min, max);
+    let at = |r: u64| values[ranks.binary_search(&r).unwrap_or(0)];
+    let r = rounder::<T>(dtype);
+    Ok(plan.iter().map(|&(p, x, t)| lerp::<T>(at(p), at(x), t, &r)).collect())
+}
+
+/// The median, equal to `np.median(a)` (or `np.nanmedian` with
+/// [`NanPolicy::Omit`]): the middle value, or the mean of the two middle
+/// values computed as NumPy's `mean` does (in the data's float type;
+/// float64 for integer data).
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`] for an empty array.
+pub fn median<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<f64> {
+    let (n, min, max) = match prepare(a, nan)? {
+        Ok(facts) => facts,
+        Err(early) => return Ok(early),
+    };
+    let mid = n / 2;
+    if n % 2 == 1 {
+        return Ok(select(a, &[mid], n, min, max)[0]);
+    }
+    let v = select(a, &[mid - 1, mid], n, min, max);
+    // np.mean: float16 sums in float32, float32 in float32, ints in float64.
+    Ok(match T::KIND {
+        crate::ScalarKind::F32 => f64::from((v[0] as f32 + v[1] as f32) / 2.0),
+        crate::ScalarKind::F16 => T::from_f64(f64::from((v[0] as f32 + v[1] as f32) / 2.0)).to_f64(),
+        _ => (v[0] + v[1]) / 2.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_order_like_numbers() {
+        let xs = [f64::NEG_INFINITY, -1e300, -1.0, -1e-310, 0.0, 1e-310, 1.0, 1e300, f64::INFINITY];
+        for w in xs.windows(2) {
+            assert!(key(w[0]) < key(w[1]), "{w:?}");
+            assert_eq!(unkey(key(w[0])), w[0]);
+        }
+    }
+
+    #[test]
+    fn selection_narrows_through_many_passes() {
+        // More than COLLECT values, many repeated, spread over huge range.
+        let n = (COLLECT as usize) * 3 + 17;
+        let data: Vec<f64> = (0..n).map(|i| if i % 5 == 0 { 7.0 } else { ((i * 7919) % 100_003) as f64 * 1e290 - 1e295 }).collect();
+        let a = ndarray::Array1::from(data.clone());
+        let mut sorted = data.clone();
+        sorted.sort_by(f64::total_cmp);
+        let ranks = [0u64, 1, (n / 2) as u64, (n - 1) as u64];
+        let m = summary(&a.view(), NanPolicy::Omit);
+        let got = select(&a.view(), &ranks, n as u64, m.min().unwrap(), m.max().unwrap());
+        for (r, g) in ranks.iter().zip(got) {
+            assert_eq!(g, sorted[*r as usize], "rank {r}");
+        }
+    }
+
+    #[test]
+    fn nan_and_errors() {
+        let a = ndarray::array![1.0, f64::NAN, 3.0];
+        assert!(quantile(&a.view(), &[0.5], NanPolicy::Propagate, QuantileDtype::Float64).unwrap()[0].is_nan());
+        assert_eq!(quantile(&a.view(), &[0.5], NanPolicy::Omit, QuantileDtype::Float64).unwrap(), vec![2.0]);
+        assert!(quantile(&a.view(), &[1.5], NanPolicy::Omit, QuantileDtype::Float64).is_err());
+        let empty = ndarray::Array1::<f32>::zeros(0);
+        assert!(median(&empty.view(), NanPolicy::Propagate).is_err());
+        assert_eq!(median(&ndarray::array![4u8, 1, 3, 2].view(), NanPolicy::Propagate).unwrap(), 2.5);
+    }
+}
