@@ -26,8 +26,10 @@
 //! wrap, where NumPy's integer `sum` accumulates in `int64` and wraps on
 //! overflow.
 
+mod downsample;
 mod elementwise;
 mod histogram;
+mod linalg;
 mod moments;
 mod quantile;
 mod real;
@@ -37,7 +39,9 @@ mod rolling;
 use ndarray::{ArrayD, ArrayView, Dimension, IxDyn};
 
 pub use elementwise::{apply, fill, map_inplace, zip_inplace, Scalar, Step};
+pub use downsample::{downsample, Envelope};
 pub use histogram::{histogram, Histogram};
+pub use linalg::{matvec, rmatvec};
 pub use moments::{Moments, NanPolicy};
 pub use quantile::{median, quantile, QuantileDtype};
 pub use real::Real;

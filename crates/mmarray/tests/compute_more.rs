@@ -1,0 +1,88 @@
+//! Matrix-vector products, downsampling and histograms against plain
+//! references, over random shapes and layouts.
+
+mod common;
+
+use mmarray::compute::{downsample, histogram, matvec, rmatvec};
+use ndarray::{Array1, Array2, ShapeBuilder};
+use proptest::prelude::*;
+
+fn naive_matvec(a: &Array2<f64>, x: &[f64]) -> Vec<f64> {
+    a.rows().into_iter().map(|r| r.iter().zip(x).map(|(p, q)| p * q).sum()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn products_match_for_every_layout(m in 1usize..40, n in 1usize..40, fortran in any::<bool>(), step in 1usize..3, seed in 0u64..1000) {
+        let big = Array2::from_shape_fn((m * step, n * step).set_f(fortran), |(i, j)| ((i * 31 + j * 17 + seed as usize) % 23) as f64 - 11.0);
+        let a = big.slice(ndarray::s![..;step, ..;step]);
+        let owned = a.to_owned();
+        let x: Vec<f64> = (0..n).map(|j| (j as f64) * 0.5 - 3.0).collect();
+        let y: Vec<f64> = (0..m).map(|i| 1.0 - i as f64 * 0.25).collect();
+        let got = matvec(a.view(), Array1::from(x.clone()).view()).unwrap();
+        prop_assert_eq!(got.to_vec(), naive_matvec(&owned, &x));
+        let got_t = rmatvec(a.view(), Array1::from(y.clone()).view()).unwrap();
+        prop_assert_eq!(got_t.to_vec(), naive_matvec(&owned.t().to_owned(), &y));
+        // f32 matrices accumulate in f64 too
+        let a32 = owned.mapv(|v| v as f32);
+        prop_assert_eq!(matvec(a32.view(), Array1::from(x.clone()).view()).unwrap().to_vec(), naive_matvec(&owned, &x));
+    }
+
+    #[test]
+    fn envelopes_keep_every_extreme(n in 1usize..3000, bins in 1usize..300, seed in 0usize..1000) {
+        let x: Vec<f64> = (0..n).map(|i| ((i * 7919 + seed) % 1009) as f64).collect();
+        let e = downsample(Array1::from(x.clone()).view(), bins).unwrap();
+        let b = bins.min(n);
+        prop_assert_eq!(e.min.len(), b);
+        for k in 0..b {
+            let (lo, hi) = (k * n / b, (k + 1) * n / b);
+            let seg = &x[lo..hi];
+            prop_assert_eq!(e.start[k], lo);
+            prop_assert_eq!(e.min[k], seg.iter().copied().fold(f64::INFINITY, f64::min));
+            prop_assert_eq!(e.max[k], seg.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+            prop_assert_eq!((e.first[k], e.last[k]), (seg[0], seg[seg.len() - 1]));
+        }
+    }
+}
+
+#[test]
+fn histograms_match_numpy() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import numpy as np, json, sys
+rng = np.random.default_rng(5)
+a = rng.normal(size=100003) * 3
+b = rng.integers(-50, 50, size=5000).astype(np.int32)
+np.save(sys.argv[1] + '/a.npy', a)
+np.save(sys.argv[1] + '/b.npy', b)
+out = {}
+for bins, r in [(10, None), (37, (-2.5, 4.0)), (1000, (-10, 10)), (7, (0.0, 0.0))]:
+    c, e = np.histogram(a, bins, r)
+    out[f'a{bins}'] = c.tolist(); out[f'ae{bins}'] = e.tolist()
+for bins, r in [(9, None), (100, (-50, 50)), (3, (-1, 1))]:
+    c, e = np.histogram(b, bins, r)
+    out[f'b{bins}'] = c.tolist(); out[f'be{bins}'] = e.tolist()
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(common::python()).args(["-c", script]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reference: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = mmarray::MmapArray::open_npy(dir.path().join("a.npy"), mmarray::Mode::ReadOnly).unwrap();
+    let b = mmarray::MmapArray::open_npy(dir.path().join("b.npy"), mmarray::Mode::ReadOnly).unwrap();
+    let check = |key: &str, h: mmarray::compute::Histogram| {
+        let counts: Vec<u64> = serde_json::from_value(reference[key].clone()).unwrap();
+        let edges: Vec<f64> = serde_json::from_value(reference[key.replacen(&key[..1], &format!("{}e", &key[..1]), 1)].clone()).unwrap();
+        assert_eq!(h.counts, counts, "{key}");
+        assert_eq!(h.edges, edges, "{key} edges");
+    };
+    let av = a.view::<f64>().unwrap();
+    check("a10", histogram(&av, 10, None).unwrap());
+    check("a37", histogram(&av, 37, Some((-2.5, 4.0))).unwrap());
+    check("a1000", histogram(&av, 1000, Some((-10.0, 10.0))).unwrap());
+    check("a7", histogram(&av, 7, Some((0.0, 0.0))).unwrap());
+    let bv = b.view::<i32>().unwrap();
+    check("b9", histogram(&bv, 9, None).unwrap());
+    check("b100", histogram(&bv, 100, Some((-50.0, 50.0))).unwrap());
+    check("b3", histogram(&bv, 3, Some((-1.0, 1.0))).unwrap());
+}
