@@ -259,3 +259,35 @@ fn quantiles_and_medians_are_identical_to_numpy() {
         }
     }
 }
+
+/// Runs `cmd` under `prlimit --data=LIMIT` bytes (RLIMIT_DATA: heap and
+/// private anonymous memory, not the mapped file).
+fn under_data_limit(limit: u64, cmd: &mut StdCommand) -> std::process::Output {
+    let mut p = StdCommand::new("prlimit");
+    p.arg(format!("--data={limit}")).arg(cmd.get_program()).args(cmd.get_args());
+    p.output().expect("prlimit (util-linux) is needed")
+}
+
+#[test]
+fn reductions_use_bounded_memory_where_numpy_needs_a_full_temporary() {
+    // 256 MiB of float32: 4096 times the engine's block, and twice the
+    // 128 MiB of anonymous memory allowed below.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.npy");
+    create(&p, "f4", "67108864", 3);
+    let bin = assert_cmd::cargo::cargo_bin("mmarray");
+    let out = under_data_limit(128 << 20, StdCommand::new(&bin).arg("stats").arg(&p).args(["--json", "--quantiles", "0.5"]));
+    assert!(out.status.success(), "mmarray stats under a 128 MiB data limit: {}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["count"], 67108864);
+    let out = under_data_limit(
+        128 << 20,
+        StdCommand::new(&bin).arg("rolling").arg(&p).args(["--window", "1000", "--stat", "std", "-o"]).arg(dir.path().join("r.npy")),
+    );
+    assert!(out.status.success(), "mmarray rolling under the limit: {}", String::from_utf8_lossy(&out.stderr));
+    // The control: NumPy's std makes an array-sized temporary and fails.
+    let code = format!("import numpy as np\na = np.load({:?}, mmap_mode='r')\nprint(a.std())", p.display().to_string());
+    let out = under_data_limit(128 << 20, StdCommand::new(common::python()).args(["-c", &code]));
+    assert!(!out.status.success(), "the limit does not bite: NumPy's std passed under it");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MemoryError"), "{}", String::from_utf8_lossy(&out.stderr));
+}
