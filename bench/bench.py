@@ -4,7 +4,8 @@ Run through `bench/run` (which builds mmarray and provides NumPy). Each
 operation runs in a fresh process per side; the table reports the
 operation's own time (after opening the file), the ratio NumPy / mmarray,
 the peak anonymous memory of each process (temporaries; the mapped file's
-page cache is not counted) and whether the results agree.
+page cache is not counted) and the largest relative difference between the
+two results.
 """
 import argparse
 import json
@@ -16,15 +17,14 @@ import tempfile
 import threading
 import time
 
-import numpy as np
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 CLI = os.path.join(TARGET, "release", "mmarray")
 OP = os.path.join(TARGET, "release", "examples", "bench_op")
 
-# NumPy's side: what a user writes on an np.memmap / np.load(mmap_mode='r').
+# NumPy's side: what a user writes on an np.memmap / np.load(mmap_mode=...).
+# `a` is the array; the code leaves its result in `r`.
 NUMPY_CODE = {
     "summary": "r = {'mean': float(a.mean()), 'std': float(a.std()), 'min': float(a.min()), 'max': float(a.max())}",
     "sum": "r = [float(a.sum())]",
@@ -34,7 +34,15 @@ NUMPY_CODE = {
     "max": "r = [float(a.max())]",
     "std_region": "r = [float(a[{region}].std())]",
     "meansq_steps": "r = (0.5 * np.mean(a ** 2, axis=(1, 2, 3))).tolist()",
+    "rolling_loop": "v = np.array([a[i:i + 200].var() for i in range(len(a) - 199)])\nr = [float(v[0]), float(v[len(v) // 2]), float(v[-1])]",
+    "rolling_swv": "from numpy.lib.stride_tricks import sliding_window_view as swv\nv = swv(a, 200).var(axis=-1)\nr = [float(v[0]), float(v[len(v) // 2]), float(v[-1])]",
+    "normalize": "reg = a[{region}]\nreg /= reg.max()\na.flush()\nr = None",
+    "contrast": "reg = a[{region}]\nreg[...] = np.clip(reg * 1.5, 0, 255)\na.flush()\nr = None",
+    "matvec": "v = a @ np.ones(a.shape[1], dtype=a.dtype)\nr = [float(v[0]), float(v[len(v) // 2]), float(v[-1])]",
 }
+
+# Operations that change the file open it read-write and are not repeated.
+WRITES = {"normalize", "contrast"}
 
 
 def parse_size(s):
@@ -75,34 +83,48 @@ def run_measured(cmd):
     out, err = proc.communicate()
     t.join()
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} failed: {err}")
+        last = (err.strip().splitlines() or ["failed"])[-1]
+        return {"seconds": float("nan"), "result": None, "error": last[:70]}, peak[0] / 1024
     return json.loads(out.strip().splitlines()[-1]), peak[0] / 1024
 
 
 def numpy_side(op, path, region):
     code = NUMPY_CODE[op].replace("{region}", region)
+    mode = "r+" if op in WRITES else "r"
     script = (
         "import json, time, numpy as np\n"
-        f"a = np.load({path!r}, mmap_mode='r')\n"
+        f"a = np.load({path!r}, mmap_mode={mode!r})\n"
         "t = time.perf_counter()\n"
         f"{code}\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, 'result': r}))\n"
     )
-    return run_measured([sys.executable, "-c", script])
+    # A data limit (half the RAM) makes a temporary too large for the
+    # machine fail at once with MemoryError instead of swapping.
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    return run_measured(["prlimit", f"--data={limit}", sys.executable, "-c", script])
 
 
 def mmarray_side(op, path, region):
-    extra = {"std_region": ["std", "--slice", region], "meansq_steps": ["meansq", "--axes", "1,2,3"]}
+    out = os.path.join(os.path.dirname(path), "rolling-out.npy")
+    extra = {
+        "std_region": ["std", "--slice", region],
+        "meansq_steps": ["meansq", "--axes", "1,2,3"],
+        "rolling_loop": ["rolling", "--window", "200", "--out", out],
+        "rolling_swv": ["rolling", "--window", "200", "--out", out],
+        "normalize": ["normalize", "--slice", region],
+        "contrast": ["contrast", "--slice", region],
+    }
     name, *flags = extra.get(op, [op])
-    cmd = [OP, name, path] + flags
-    out, peak = run_measured(cmd)
-    if op == "meansq_steps":
-        out["result"] = [0.5 * x for x in out["result"]]
-    return out, peak
+    res, peak = run_measured([OP, name, path] + flags)
+    if op == "meansq_steps" and res["result"] is not None:
+        res["result"] = [0.5 * x for x in res["result"]]
+    return res, peak
 
 
 def agree(a, b):
     """Largest relative difference between two results (dicts or lists)."""
+    if a is None or b is None:
+        return float("nan")
     if isinstance(a, dict):
         return max(agree(a[k], b[k]) for k in ("mean", "std", "min", "max"))
     if isinstance(a, list):
@@ -112,32 +134,44 @@ def agree(a, b):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--size", default="4GiB", help="data size per file (default 4GiB of float32)")
+    p.add_argument("--size", default="4GiB", help="size of the main files (default 4GiB of float32)")
     p.add_argument("--dir", default=None, help="where to write the data (default: a temp dir, deleted after)")
-    p.add_argument("--cold", action="store_true", help="also run every operation on a cold page cache")
+    p.add_argument("--cold", action="store_true", help="also run the read-only operations on a cold page cache")
     p.add_argument("--keep", action="store_true", help="keep the data files")
     args = p.parse_args()
     nbytes = parse_size(args.size)
     cols = 4096
     rows = max(1, nbytes // 4 // cols)
+    steps = max(1, nbytes // 4 // (100 * 500 * 500))
+    n_series = min(100_000_000, nbytes // 4)
     work = args.dir or tempfile.mkdtemp(prefix="mmarray-bench-")
     os.makedirs(work, exist_ok=True)
-    flat = os.path.join(work, "data.npy")
-    four = os.path.join(work, "steps.npy")
-    steps = max(1, nbytes // 4 // (100 * 500 * 500))
+    flat, four = os.path.join(work, "data.npy"), os.path.join(work, "steps.npy")
+    small, series = os.path.join(work, "series-50k.npy"), os.path.join(work, "series.npy")
+    image = os.path.join(work, "image.npy")
+    files = [flat, four, small, series, image, os.path.join(work, "rolling-out.npy")]
     try:
         t = time.perf_counter()
-        subprocess.run([CLI, "create", flat, "--dtype", "f4", "--shape", f"{rows},{cols}", "--fill", "random", "--seed", "1", "--force"], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([CLI, "create", four, "--dtype", "f4", "--shape", f"{steps},100,500,500", "--fill", "random", "--seed", "2", "--force"], check=True, stdout=subprocess.DEVNULL)
-        print(f"data: {flat} ({rows}x{cols} float32, {rows*cols*4/2**30:.2f} GiB) and {four} ({steps}x100x500x500), made in {time.perf_counter()-t:.1f} s")
+        for path, dtype, shape in [(flat, "f4", f"{rows},{cols}"), (four, "f4", f"{steps},100,500,500"),
+                                   (small, "f4", "50000"), (series, "f4", str(n_series)), (image, "u1", "2160,3840,3")]:
+            subprocess.run([CLI, "create", path, "--dtype", dtype, "--shape", shape, "--fill", "random", "--seed", "1",
+                            "--force"], check=True, stdout=subprocess.DEVNULL)
+        print(f"data: {rows}x{cols} float32 ({rows * cols * 4 / 2**30:.2f} GiB), {steps}x100x500x500 float32, series of "
+              f"50,000 and {n_series:,} float32, a 2160x3840 RGB uint8 image; made in {time.perf_counter() - t:.1f} s")
         region = f"{rows // 4}:{rows // 2}, 1000:3000"
-        ops = [("summary", flat), ("sum", flat), ("mean", flat), ("std", flat), ("min", flat), ("max", flat),
-               ("std_region", flat), ("meansq_steps", four)]
-        header = f"{'operation':<14} {'cache':<5} {'GiB':>6} {'numpy s':>8} {'mmarray s':>9} {'ratio':>6} {'np MiB':>8} {'mm MiB':>7} {'rel diff':>9}"
+        ops = [("summary", flat, region), ("sum", flat, region), ("mean", flat, region), ("std", flat, region),
+               ("min", flat, region), ("max", flat, region), ("std_region", flat, region),
+               ("meansq_steps", four, region), ("rolling_loop", small, ""), ("rolling_swv", small, ""),
+               ("rolling_swv", series, ""), ("normalize", flat, f"0:{min(rows, 8192)}"),
+               ("contrast", image, "0:1000, 0:1000"), ("matvec", flat, "")]
+        header = (f"{'operation':<14} {'cache':<5} {'GiB':>6} {'numpy s':>8} {'mmarray s':>9} {'ratio':>6} "
+                  f"{'np MiB':>8} {'mm MiB':>7} {'rel diff':>9}")
         print(header)
         print("-" * len(header))
         for cache in ["warm"] + (["cold"] if args.cold else []):
-            for op, path in ops:
+            for op, path, region_ in ops:
+                if cache == "cold" and (op in WRITES or op == "rolling_loop"):
+                    continue
                 size = os.path.getsize(path) / 2**30
                 if op == "std_region":
                     size = (rows // 4) * 2000 * 4 / 2**30
@@ -145,16 +179,18 @@ def main():
                 for side in (numpy_side, mmarray_side):
                     if cache == "cold":
                         evict(path)
-                    else:
-                        side(op, path, region)  # warm the cache and the code
-                    results.append(side(op, path, region))
+                    elif op not in WRITES:
+                        side(op, path, region_)  # warm the cache and the code
+                    results.append(side(op, path, region_))
                 (np_out, np_mem), (mm_out, mm_mem) = results
                 ratio = np_out["seconds"] / mm_out["seconds"]
                 diff = agree(np_out["result"], mm_out["result"])
-                print(f"{op:<14} {cache:<5} {size:>6.2f} {np_out['seconds']:>8.3f} {mm_out['seconds']:>9.3f} {ratio:>6.1f} {np_mem:>8.0f} {mm_mem:>7.0f} {diff:>9.1e}", flush=True)
+                note = f"  numpy: {np_out['error']}" if "error" in np_out else ""
+                print(f"{op:<14} {cache:<5} {size:>6.2f} {np_out['seconds']:>8.3f} {mm_out['seconds']:>9.3f} {ratio:>6.1f} "
+                      f"{np_mem:>8.0f} {mm_mem:>7.0f} {diff:>9.1e}{note}", flush=True)
     finally:
         if not args.keep:
-            for f in (flat, four):
+            for f in files:
                 if os.path.exists(f):
                     os.remove(f)
             if args.dir is None:

@@ -1,36 +1,84 @@
-//! One timed engine operation on a float32 `.npy` file, for `bench/run`:
+//! One timed engine operation on a `.npy` file, for `bench/run`:
 //!
-//! `bench_op OP FILE [--slice EXPR] [--axes A,B]`, where OP is `summary`
-//! (count, mean, std, min, max in one pass) or any statistic name (`sum`,
-//! `mean`, `std`, `var`, `min`, `max`, `meansq`, ...). Prints one JSON
-//! object: `seconds` (the operation alone, after opening) and `result`.
+//! - `bench_op summary FILE [--slice EXPR]`: count, mean, std, min, max in one pass
+//! - `bench_op STAT FILE [--slice EXPR] [--axes A,B]`: a statistic (`sum`, `std`, `meansq`, ...)
+//! - `bench_op rolling FILE --window W --out OUT.npy`: rolling variance into a new file
+//! - `bench_op normalize FILE --slice EXPR`: divide a region by its max, in place
+//! - `bench_op contrast FILE --slice EXPR`: `clip(region * 1.5, 0, 255)` in place (uint8)
+//! - `bench_op matvec FILE`: `A @ ones` for a 2-D matrix
+//!
+//! Prints one JSON object: `seconds` (the operation alone, after opening)
+//! and `result`.
 
 use std::time::Instant;
 
-use mmarray::compute::{reduce, summary, NanPolicy, ReduceOptions, Stat};
-use mmarray::{Advice, Mode, MmapArray, Selection};
+use mmarray::compute::{apply, matvec, reduce, rolling, rolling_into, summary, NanPolicy, ReduceOptions, RollingStat, Scalar, Stat, Step};
+use mmarray::{Advice, DType, Mode, MmapArray, NpyOptions, ScalarKind, Selection};
+use ndarray::{Array1, Ix1, Ix2};
+use serde_json::json;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [op, file, rest @ ..] = args.as_slice() else {
-        return Err("usage: bench_op OP FILE [--slice EXPR] [--axes A,B]".into());
+        return Err("usage: bench_op OP FILE [--slice EXPR] [--axes A,B] [--window W --out OUT]".into());
     };
-    let flag = |name: &str| rest.iter().position(|a| a == name).and_then(|i| rest.get(i + 1));
-    let a = MmapArray::open_npy(file, Mode::ReadOnly)?;
+    let flag = |name: &str| rest.iter().position(|a| a == name).and_then(|i| rest.get(i + 1)).map(String::as_str);
+    let sel = Selection::parse(flag("--slice").unwrap_or(""))?;
+    let writes = matches!(op.as_str(), "normalize" | "contrast");
+    let mut a = MmapArray::open_npy(file, if writes { Mode::ReadWrite } else { Mode::ReadOnly })?;
     a.advise(Advice::Sequential)?;
-    let view = Selection::parse(flag("--slice").map_or("", String::as_str))?.apply(a.view::<f32>()?)?;
-    let axes: Option<Vec<usize>> =
-        flag("--axes").map(|s| s.split(',').map(str::parse).collect()).transpose()?;
     let t = Instant::now();
-    let result: serde_json::Value = if op == "summary" {
-        let m = summary(&view, NanPolicy::Propagate);
-        serde_json::json!({"count": m.count(), "mean": m.mean(), "std": m.std(0.0), "min": m.min(), "max": m.max()})
-    } else {
-        let opts = ReduceOptions { axes, ..ReduceOptions::default() };
-        let r = reduce(&view, Stat::parse(op)?, &opts)?;
-        serde_json::json!(r.iter().copied().collect::<Vec<f64>>())
+    let result = match op.as_str() {
+        "summary" => {
+            let v = sel.apply(a.view::<f32>()?)?;
+            let m = summary(&v, NanPolicy::Propagate);
+            json!({"count": m.count(), "mean": m.mean(), "std": m.std(0.0), "min": m.min(), "max": m.max()})
+        }
+        "rolling" => {
+            let x = sel.apply(a.view::<f32>()?)?.into_dimensionality::<Ix1>()?;
+            let w: usize = flag("--window").ok_or("--window")?.parse()?;
+            let m = x.len() - w + 1;
+            if m < 1 << 24 {
+                // small outputs stay in memory
+                let v = rolling(x, w, RollingStat::Var, 0.0)?;
+                json!([v[0], v[m / 2], v[m - 1]])
+            } else {
+                // large ones go to a new mapped file
+                let mut out = NpyOptions::new(DType::native(ScalarKind::F64), &[m]).create(flag("--out").ok_or("--out")?)?;
+                rolling_into(x, w, RollingStat::Var, 0.0, out.view_mut::<f64>()?.into_dimensionality::<Ix1>()?)?;
+                let v = out.view::<f64>()?;
+                let r = json!([v[[0]], v[[m / 2]], v[[m - 1]]]);
+                out.close()?;
+                r
+            }
+        }
+        "normalize" => {
+            let region = sel.apply_mut(a.view_mut::<f32>()?)?;
+            apply(region, &[Step::Normalize])?;
+            a.flush()?;
+            json!(null)
+        }
+        "contrast" => {
+            let region = sel.apply_mut(a.view_mut::<u8>()?)?;
+            apply(region, &[Step::Mul(Scalar::Float(1.5)), Step::Clip(Scalar::Int(0), Scalar::Int(255))])?;
+            a.flush()?;
+            json!(null)
+        }
+        "matvec" => {
+            let m = a.view::<f32>()?.into_dimensionality::<Ix2>()?;
+            let y = matvec(m, Array1::ones(m.ncols()).view())?;
+            json!([y[0], y[y.len() / 2], y[y.len() - 1]])
+        }
+        stat => {
+            let v = sel.apply(a.view::<f32>()?)?;
+            let axes: Option<Vec<usize>> = flag("--axes").map(|s| s.split(',').map(str::parse).collect()).transpose()?;
+            let r = reduce(&v, Stat::parse(stat)?, &ReduceOptions { axes, ..ReduceOptions::default() })?;
+            json!(r.iter().copied().collect::<Vec<f64>>())
+        }
     };
     let seconds = t.elapsed().as_secs_f64();
-    println!("{}", serde_json::json!({"seconds": seconds, "result": result}));
+    println!("{}", json!({"seconds": seconds, "result": result}));
     Ok(())
 }

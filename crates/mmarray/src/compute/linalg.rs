@@ -20,13 +20,16 @@ const ROWS: usize = 256;
     "aarch64+neon"
 ))]
 fn dot<T: Real>(a: &[T], x: &[f64]) -> f64 {
-    const L: usize = 16;
+    const L: usize = 32;
     let mut s = [0.0f64; L];
     let (ac, xc) = (a.chunks_exact(L), x.chunks_exact(L));
     let (ar, xr) = (ac.remainder(), xc.remainder());
+    // Fused multiply-add where this clone's CPU has it (a constant per
+    // clone); elsewhere mul_add would be a slow library call.
+    let fma = multiversion::target::target_cfg_f!(target_feature = "fma");
     for (p, q) in ac.zip(xc) {
         for i in 0..L {
-            s[i] += p[i].to_f64() * q[i];
+            s[i] = if fma { p[i].to_f64().mul_add(q[i], s[i]) } else { s[i] + p[i].to_f64() * q[i] };
         }
     }
     for (p, q) in ar.iter().zip(xr) {
