@@ -86,3 +86,50 @@ print(json.dumps(out))
     check("b100", histogram(&bv, 100, Some((-50.0, 50.0))).unwrap());
     check("b3", histogram(&bv, 3, Some((-1.0, 1.0))).unwrap());
 }
+
+const RSS_CHILD: &str = "MMARRAY_RSS_CHILD_FILE";
+
+fn rss_file_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status.lines().find(|l| l.starts_with("RssFile:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap()
+}
+
+/// Runs in a child process (see `releasing_behind_keeps_the_resident_set_small`).
+#[test]
+fn rss_child() {
+    use mmarray::compute::{summary, with_hints, NanPolicy, StreamHints};
+    let Some(path) = std::env::var_os(RSS_CHILD) else { return };
+    let release = std::env::var("MMARRAY_RSS_RELEASE").is_ok();
+    let a = mmarray::MmapArray::open_npy(path, mmarray::Mode::ReadOnly).unwrap();
+    let v = a.view::<f32>().unwrap();
+    let before = rss_file_kib();
+    let hints = if release { StreamHints::larger_than_ram() } else { StreamHints::default() };
+    let m = with_hints(hints, || summary(&v, NanPolicy::Propagate));
+    assert_eq!(m.count(), v.len() as u64);
+    println!("RSS-GROWTH-KIB {}", rss_file_kib().saturating_sub(before));
+}
+
+#[test]
+fn releasing_behind_keeps_the_resident_set_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.npy");
+    let mut a = mmarray::NpyOptions::new(mmarray::DType::native(mmarray::ScalarKind::F32), &[32 << 20]).create(&path).unwrap();
+    a.fill_with(|i| i as f32).unwrap();
+    a.close().unwrap(); // 128 MiB
+    let growth = |release: bool| -> u64 {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "rss_child", "--nocapture", "--test-threads=1"]).env(RSS_CHILD, &path);
+        if release {
+            cmd.env("MMARRAY_RSS_RELEASE", "1");
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        let after = text.split("RSS-GROWTH-KIB ").nth(1).unwrap_or_else(|| panic!("{text}"));
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let kept = growth(false);
+    let released = growth(true);
+    assert!(kept > 100 << 10, "without hints the whole 128 MiB should become resident: {kept} KiB");
+    assert!(released < 32 << 10, "with release-behind the pass kept {released} KiB resident");
+}

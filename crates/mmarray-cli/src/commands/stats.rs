@@ -1,6 +1,6 @@
 //! `mmarray stats`: count, mean, std, var, min and max in one pass.
 
-use mmarray::compute::{quantile, summary, summary_along, Moments, NanPolicy, QuantileDtype, Real, Stat};
+use mmarray::compute::{quantile, summary, summary_along, with_hints, Moments, NanPolicy, QuantileDtype, Real, StreamHints, Stat};
 use mmarray::{f16, Advice, MmapArray, Mode, ScalarKind, Selection};
 use ndarray::{ArrayD, Dimension};
 use serde_json::{json, Value};
@@ -16,9 +16,13 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let a = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
     let selection = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
     let nan = if args.skipna { NanPolicy::Omit } else { NanPolicy::Propagate };
-    // One pass front to back: let the kernel read ahead.
+    // One pass front to back: let the kernel read ahead. A file that does
+    // not fit in the memory available is read ahead of the cursor and let
+    // go of behind it, so the pass neither stalls on every page nor pushes
+    // everything else out of memory.
     a.advise(Advice::Sequential)?;
-    let result = match a.dtype().kind() {
+    let hints = if a.nbytes() as u64 > available_memory() / 2 { StreamHints::larger_than_ram() } else { StreamHints::default() };
+    let result = with_hints(hints, || match a.dtype().kind() {
         ScalarKind::Bool => compute::<bool>(&a, &selection, args, nan),
         ScalarKind::I8 => compute::<i8>(&a, &selection, args, nan),
         ScalarKind::I16 => compute::<i16>(&a, &selection, args, nan),
@@ -32,9 +36,9 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
         ScalarKind::F32 => compute::<f32>(&a, &selection, args, nan),
         ScalarKind::F64 => compute::<f64>(&a, &selection, args, nan),
         ScalarKind::C64 | ScalarKind::C128 => {
-            return Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
+            Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
         }
-    }?;
+    })?;
     let text = if args.json { format!("{}\n", to_json(&result, args.ddof)?) } else { to_text(&result, args.ddof)? };
     print(&text)
 }
@@ -67,6 +71,17 @@ fn compute<T: Real>(a: &MmapArray, sel: &Selection, args: &StatsArgs, nan: NanPo
             Reduced::Along(summary_along(&view, &axes, nan)?)
         }
     })
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes (unbounded if unknown).
+fn available_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(u64::MAX, |kib| kib * 1024)
 }
 
 /// Parses `0`, `-1`, `0,2` against `ndim` (negative axes count from the end).

@@ -29,6 +29,7 @@
 mod downsample;
 mod elementwise;
 mod histogram;
+mod hints;
 mod linalg;
 mod moments;
 mod quantile;
@@ -41,6 +42,7 @@ use ndarray::{ArrayD, ArrayView, Dimension, IxDyn};
 pub use elementwise::{apply, fill, map_inplace, zip_inplace, Scalar, Step};
 pub use downsample::{downsample, Envelope};
 pub use histogram::{histogram, Histogram};
+pub use hints::{with_hints, Behind, StreamHints};
 pub use linalg::{matvec, rmatvec};
 pub use moments::{Moments, NanPolicy};
 pub use quantile::{median, quantile, QuantileDtype};

@@ -95,6 +95,13 @@ impl<'a, T: Real> Blocks<'a, T> {
         Self { walk, lane_len, chunks, items }
     }
 
+    /// The whole walk as one slice, when it is a single contiguous run
+    /// (then item `i` is elements `i*CHUNK..`).
+    fn contiguous(&self) -> Option<&'a [T]> {
+        let w = &self.walk.view;
+        if w.ndim() == 1 { w.to_slice() } else { None }
+    }
+
     /// Calls `f(block, base, step)` for work item `it`: a contiguous block
     /// whose element `j` has logical index `base + j·step` (strided lanes
     /// are copied into a buffer of at most one block).
@@ -146,7 +153,16 @@ pub(crate) fn fold_blocks<T: Real, A: Send + Sync + Clone>(
     }
     let blocks = Blocks::new(view, lstrides);
     let items = blocks.items;
-    let fold_range = |r: std::ops::Range<usize>| r.map(|it| blocks.visit(it, &block)).fold(empty.clone(), &merge);
+    let hints = super::hints::current();
+    let contiguous = blocks.contiguous().filter(|_| hints != super::hints::StreamHints::default());
+    let fold_range = |r: std::ops::Range<usize>| {
+        let (start, end) = (r.start * CHUNK, r.end * CHUNK);
+        let acc = r.map(|it| blocks.visit(it, &block)).fold(empty.clone(), &merge);
+        if let Some(all) = contiguous {
+            super::hints::around(hints, all, start.min(all.len()), end.min(all.len()) - start.min(all.len()));
+        }
+        acc
+    };
     if parallel && items > 1 {
         const GROUP: usize = 16;
         let partials: Vec<A> =
@@ -171,10 +187,16 @@ pub(crate) fn fold_blocks_unordered<T: Real, A: Send>(
     }
     let lstrides = vec![0; view.ndim()];
     let blocks = Blocks::new(view, lstrides);
+    let hints = super::hints::current();
+    let contiguous = blocks.contiguous().filter(|_| hints != super::hints::StreamHints::default());
     (0..blocks.items)
         .into_par_iter()
         .fold(&init, |mut acc, it| {
             blocks.visit(it, |xs, _, _| fold(&mut acc, xs));
+            if let Some(all) = contiguous {
+                let start = (it * CHUNK).min(all.len());
+                super::hints::around(hints, all, start, CHUNK.min(all.len() - start));
+            }
             acc
         })
         .reduce(&init, &merge)
