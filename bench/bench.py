@@ -39,10 +39,15 @@ NUMPY_CODE = {
     "normalize": "reg = a[{region}]\nreg /= reg.max()\na.flush()\nr = None",
     "contrast": "reg = a[{region}]\nreg[...] = np.clip(reg * 1.5, 0, 255)\na.flush()\nr = None",
     "matvec": "v = a @ np.ones(a.shape[1], dtype=a.dtype)\nr = [float(v[0]), float(v[len(v) // 2]), float(v[-1])]",
+    # 2000 scattered read-modify-writes at the positions bench_op uses.
+    "scatter": "f = a.reshape(-1)\ns = 12345\nfor _ in range(2000):\n    s = (s * 6364136223846793005 + 1442695040888963407) % 2**64\n    f[(s >> 11) % f.size] += 1\na.flush()\nr = None",
 }
+NUMPY_CODE["scatter_hint"] = NUMPY_CODE["scatter"]
 
 # Operations that change the file open it read-write and are not repeated.
-WRITES = {"normalize", "contrast"}
+WRITES = {"normalize", "contrast", "scatter", "scatter_hint"}
+# Operations measured on a cold page cache only (their point is I/O).
+ALWAYS_COLD = {"scatter", "scatter_hint"}
 
 
 def parse_size(s):
@@ -113,6 +118,8 @@ def mmarray_side(op, path, region):
         "rolling_swv": ["rolling", "--window", "200", "--out", out],
         "normalize": ["normalize", "--slice", region],
         "contrast": ["contrast", "--slice", region],
+        "scatter": ["scatter", "--count", "2000", "--advise", "normal"],
+        "scatter_hint": ["scatter", "--count", "2000", "--advise", "random"],
     }
     name, *flags = extra.get(op, [op])
     res, peak = run_measured([OP, name, path] + flags)
@@ -163,7 +170,8 @@ def main():
                ("min", flat, region), ("max", flat, region), ("std_region", flat, region),
                ("meansq_steps", four, region), ("rolling_loop", small, ""), ("rolling_swv", small, ""),
                ("rolling_swv", series, ""), ("normalize", flat, f"0:{min(rows, 8192)}"),
-               ("contrast", image, "0:1000, 0:1000"), ("matvec", flat, "")]
+               ("contrast", image, "0:1000, 0:1000"), ("matvec", flat, ""),
+               ("scatter", flat, ""), ("scatter_hint", flat, "")]
         header = (f"{'operation':<14} {'cache':<5} {'GiB':>6} {'numpy s':>8} {'mmarray s':>9} {'ratio':>6} "
                   f"{'np MiB':>8} {'mm MiB':>7} {'rel diff':>9}")
         print(header)
@@ -172,12 +180,13 @@ def main():
             for op, path, region_ in ops:
                 if cache == "cold" and (op in WRITES or op == "rolling_loop"):
                     continue
+                state = "cold" if op in ALWAYS_COLD else cache
                 size = os.path.getsize(path) / 2**30
                 if op == "std_region":
                     size = (rows // 4) * 2000 * 4 / 2**30
                 results = []
                 for side in (numpy_side, mmarray_side):
-                    if cache == "cold":
+                    if state == "cold":
                         evict(path)
                     elif op not in WRITES:
                         side(op, path, region_)  # warm the cache and the code
@@ -186,7 +195,7 @@ def main():
                 ratio = np_out["seconds"] / mm_out["seconds"]
                 diff = agree(np_out["result"], mm_out["result"])
                 note = f"  numpy: {np_out['error']}" if "error" in np_out else ""
-                print(f"{op:<14} {cache:<5} {size:>6.2f} {np_out['seconds']:>8.3f} {mm_out['seconds']:>9.3f} {ratio:>6.1f} "
+                print(f"{op:<14} {state:<5} {size:>6.2f} {np_out['seconds']:>8.3f} {mm_out['seconds']:>9.3f} {ratio:>6.1f} "
                       f"{np_mem:>8.0f} {mm_mem:>7.0f} {diff:>9.1e}{note}", flush=True)
     finally:
         if not args.keep:

@@ -6,6 +6,8 @@
 //! - `bench_op normalize FILE --slice EXPR`: divide a region by its max, in place
 //! - `bench_op contrast FILE --slice EXPR`: `clip(region * 1.5, 0, 255)` in place (uint8)
 //! - `bench_op matvec FILE`: `A @ ones` for a 2-D matrix
+//! - `bench_op scatter FILE --count N [--advise random|normal]`: N scattered
+//!   single-element read-modify-writes (x += 1) at pseudo-random positions
 //!
 //! Prints one JSON object: `seconds` (the operation alone, after opening)
 //! and `result`.
@@ -26,9 +28,9 @@ fn main() -> Res<()> {
     };
     let flag = |name: &str| rest.iter().position(|a| a == name).and_then(|i| rest.get(i + 1)).map(String::as_str);
     let sel = Selection::parse(flag("--slice").unwrap_or(""))?;
-    let writes = matches!(op.as_str(), "normalize" | "contrast");
+    let writes = matches!(op.as_str(), "normalize" | "contrast" | "scatter");
     let mut a = MmapArray::open_npy(file, if writes { Mode::ReadWrite } else { Mode::ReadOnly })?;
-    a.advise(Advice::Sequential)?;
+    a.advise(Advice::parse(flag("--advise").unwrap_or("sequential"))?)?;
     let t = Instant::now();
     let result = match op.as_str() {
         "summary" => {
@@ -63,6 +65,20 @@ fn main() -> Res<()> {
         "contrast" => {
             let region = sel.apply_mut(a.view_mut::<u8>()?)?;
             apply(region, &[Step::Mul(Scalar::Float(1.5)), Step::Clip(Scalar::Int(0), Scalar::Int(255))])?;
+            a.flush()?;
+            json!(null)
+        }
+        "scatter" => {
+            let n: usize = flag("--count").ok_or("--count")?.parse()?;
+            let mut v = a.view_mut::<f32>()?;
+            let flat = v.as_slice_memory_order_mut().ok_or("scatter needs a contiguous array")?;
+            let len = flat.len() as u64;
+            // The same positions as the NumPy side: a 64-bit LCG.
+            let mut state = 12345u64;
+            for _ in 0..n {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                flat[((state >> 11) % len) as usize] += 1.0;
+            }
             a.flush()?;
             json!(null)
         }
