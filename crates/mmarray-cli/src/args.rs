@@ -40,7 +40,7 @@ pub enum Command {
                             Integer literals (2) and float literals (2.0) differ on integer data, as in NumPy:\n\
                             uint8 data + 2 wraps around in uint8, uint8 data + 2.0 is computed in float64.")]
     Apply(ApplyArgs),
-    /// Rolling-window statistics of a 1-D array (or 1-D slice), in O(n), into a new .npy file.
+    /// Rolling-window statistics along an axis, in O(n), into a new .npy file.
     #[command(after_help = "Examples:\n  mmarray rolling series.npy --window 200 --stat var -o rolling_var.npy\n  \
                             mmarray rolling series.npy --window 50 --stat mean --pad -o smooth.npy\n\n\
                             Without --pad the output has n - window + 1 values, one per full window, as\n\
@@ -212,6 +212,10 @@ pub struct RollingArgs {
     /// Part of the array, in NumPy's syntax.
     #[arg(long, allow_hyphen_values = true)]
     pub slice: Option<String>,
+    /// Roll along this axis of N-d data (negative counts from the end); 1-D
+    /// data needs none. N-d results are built in memory before being written.
+    #[arg(long, allow_hyphen_values = true)]
+    pub axis: Option<isize>,
     /// Window length.
     #[arg(long)]
     pub window: usize,

@@ -291,3 +291,32 @@ fn reductions_use_bounded_memory_where_numpy_needs_a_full_temporary() {
     assert!(!out.status.success(), "the limit does not bite: NumPy's std passed under it");
     assert!(String::from_utf8_lossy(&out.stderr).contains("MemoryError"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn axis_variants_of_rolling_and_quantiles_match_numpy() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.npy");
+    create(&p, "f8", "30,40,5", 77);
+    let ps = p.display().to_string();
+    for (axis, stat) in [("0", "var"), ("-2", "max"), ("2", "sum")] {
+        let out = dir.path().join(format!("r{axis}.npy"));
+        mmarray().arg("rolling").arg(&p).args(["--axis", axis, "--window", "3", "--stat", stat, "-o"]).arg(&out).assert().success();
+        let code = format!(
+            "import numpy as np\nfrom numpy.lib.stride_tricks import sliding_window_view as swv\na = np.load({ps:?})\n\
+             ref = swv(a, 3, axis={axis}).{stat}(axis=-1)\ngot = np.load({:?})\nassert got.shape == ref.shape, (got.shape, ref.shape)\n\
+             assert np.allclose(got, ref, rtol=1e-12, atol=1e-12)\nprint('ok')",
+            out.display().to_string()
+        );
+        assert!(python(&code).starts_with("ok"), "rolling axis {axis} {stat}");
+    }
+    let out = mmarray().arg("stats").arg(&p).args(["--axis", "0,2", "--quantiles", "0.1,0.5", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: serde_json::Value = serde_json::from_str(&python(&format!(
+        "import numpy as np, json\na = np.load({ps:?})\nprint(json.dumps(np.quantile(a, [0.1, 0.5], axis=(0, 2)).tolist()))"
+    )))
+    .unwrap();
+    for (k, q) in ours["quantiles"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(q["value"], theirs[k], "q index {k}");
+    }
+}

@@ -1,6 +1,6 @@
 //! `mmarray rolling`: rolling-window statistics into a new `.npy` file.
 
-use mmarray::compute::{rolling_into, Real, RollingStat};
+use mmarray::compute::{rolling_along, rolling_into, Real, RollingStat};
 use mmarray::{f16, DType, MmapArray, Mode, NpyOptions, ScalarKind, Selection};
 use ndarray::{s, Ix1};
 
@@ -11,8 +11,26 @@ use crate::output::{print, CliError};
 fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) -> Result<usize, CliError> {
     let sel = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
     let view = sel.apply(input.view::<T>()?)?;
+    if !args.force && args.output.exists() {
+        return Err(format!("{}: already exists; pass --force to overwrite it", args.output.display()).into());
+    }
+    if let Some(axis) = args.axis.filter(|_| view.ndim() != 1) {
+        if args.pad {
+            return Err("--pad is for 1-D data".into());
+        }
+        let nd = view.ndim() as isize;
+        let ax = if axis < 0 { axis + nd } else { axis };
+        if !(0..nd).contains(&ax) {
+            return Err(format!("axis {axis} is out of bounds for array of dimension {nd}").into());
+        }
+        let r = rolling_along(view, ax.unsigned_abs(), args.window, stat, args.ddof)?;
+        let mut out = NpyOptions::new(DType::native(ScalarKind::F64), r.shape()).create(&args.output)?;
+        out.view_mut::<f64>()?.assign(&r);
+        out.close()?;
+        return Ok(r.len());
+    }
     let x = view.into_dimensionality::<Ix1>().map_err(|_| {
-        "rolling needs 1-D data; use --slice to pick one (e.g. --slice '0, :' for the first row)".to_string()
+        "N-d data needs --axis (or a 1-D --slice such as '0, :')".to_string()
     })?;
     let n = x.len();
     if args.window == 0 || args.window > n {
@@ -20,9 +38,6 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
     }
     let m = n - args.window + 1;
     let len = if args.pad { n } else { m };
-    if !args.force && args.output.exists() {
-        return Err(format!("{}: already exists; pass --force to overwrite it", args.output.display()).into());
-    }
     let mut out = NpyOptions::new(DType::native(ScalarKind::F64), &[len]).create(&args.output)?;
     {
         let mut o = out.view_mut::<f64>()?.into_dimensionality::<Ix1>()?;

@@ -1,6 +1,6 @@
 //! `mmarray stats`: count, mean, std, var, min and max in one pass.
 
-use mmarray::compute::{quantile, summary, summary_along, with_hints, Moments, NanPolicy, QuantileDtype, Real, StreamHints, Stat};
+use mmarray::compute::{quantile, quantile_along, summary, summary_along, with_hints, Moments, NanPolicy, QuantileDtype, Real, StreamHints, Stat};
 use mmarray::{f16, Advice, MmapArray, Mode, ScalarKind, Selection};
 use ndarray::{ArrayD, Dimension};
 use serde_json::{json, Value};
@@ -39,7 +39,7 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
             Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
         }
     })?;
-    let text = if args.json { format!("{}\n", to_json(&result, args.ddof)?) } else { to_text(&result, args.ddof)? };
+    let text = if args.json { format!("{}\n", to_json(&result, args.ddof, &args.quantiles)?) } else { to_text(&result, args.ddof)? };
     print(&text)
 }
 
@@ -47,7 +47,8 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
 /// one per output element with `--axis`.
 enum Reduced {
     All(Moments, Vec<(f64, f64)>),
-    Along(ArrayD<Moments>),
+    /// Per output element; quantiles have shape `(len(q), *output)`.
+    Along(ArrayD<Moments>, Option<ArrayD<f64>>),
 }
 
 fn compute<T: Real>(a: &MmapArray, sel: &Selection, args: &StatsArgs, nan: NanPolicy) -> Result<Reduced, CliError> {
@@ -63,12 +64,14 @@ fn compute<T: Real>(a: &MmapArray, sel: &Selection, args: &StatsArgs, nan: NanPo
             };
             Reduced::All(summary(&view, nan), qs)
         }
-        Some(_) if !args.quantiles.is_empty() => {
-            return Err("--quantiles with --axis is not supported yet: quantiles are of the whole selection".into())
-        }
         Some(spec) => {
             let axes = parse_axes(spec, view.ndim())?;
-            Reduced::Along(summary_along(&view, &axes, nan)?)
+            let qs = if args.quantiles.is_empty() {
+                None
+            } else {
+                Some(quantile_along(&view, &axes, &args.quantiles, nan, QuantileDtype::Float64)?)
+            };
+            Reduced::Along(summary_along(&view, &axes, nan)?, qs)
         }
     })
 }
@@ -114,7 +117,7 @@ fn nested(ms: &ArrayD<Moments>, f: &dyn Fn(&Moments) -> Result<Value, CliError>)
     ms.outer_iter().map(|sub| nested(&sub.to_owned(), f)).collect::<Result<Vec<_>, _>>().map(Value::Array)
 }
 
-fn to_json(r: &Reduced, ddof: f64) -> Result<Value, CliError> {
+fn to_json(r: &Reduced, ddof: f64, qs_asked: &[f64]) -> Result<Value, CliError> {
     let mut obj = serde_json::Map::new();
     for stat in REPORTED {
         // Counts are integers in JSON; everything else is a float.
@@ -124,9 +127,17 @@ fn to_json(r: &Reduced, ddof: f64) -> Result<Value, CliError> {
         };
         let v = match r {
             Reduced::All(m, _) => value(m)?,
-            Reduced::Along(ms) => nested(ms, &value)?,
+            Reduced::Along(ms, _) => nested(ms, &value)?,
         };
         obj.insert(stat.name().to_string(), v);
+    }
+    if let Reduced::Along(_, Some(qs)) = r {
+        let list: Vec<Value> = qs
+            .outer_iter()
+            .zip(qs_asked)
+            .map(|(vals, q)| json!({"q": q, "value": nested_f64(&vals.to_owned())}))
+            .collect();
+        obj.insert("quantiles".into(), Value::Array(list));
     }
     if let Reduced::All(_, qs) = r {
         if !qs.is_empty() {
@@ -148,7 +159,7 @@ fn to_text(r: &Reduced, ddof: f64) -> Result<String, CliError> {
                 out.push_str(&format!("q{:<5} {}\n", q, fmt(*v)));
             }
         }
-        Reduced::Along(ms) => {
+        Reduced::Along(ms, _) => {
             out.push_str(&format!("{:<16}", "index"));
             for stat in REPORTED {
                 out.push_str(&format!("{:>16}", stat.name()));
@@ -164,6 +175,14 @@ fn to_text(r: &Reduced, ddof: f64) -> Result<String, CliError> {
         }
     }
     Ok(out)
+}
+
+/// Nested lists of the values of `a`, shaped like it.
+fn nested_f64(a: &ArrayD<f64>) -> Value {
+    if a.ndim() == 0 {
+        return num(a.iter().next().copied().unwrap_or(f64::NAN));
+    }
+    Value::Array(a.outer_iter().map(|sub| nested_f64(&sub.to_owned())).collect())
 }
 
 /// Numbers as NumPy prints them: integers plainly, others to 8 significant digits.

@@ -45,10 +45,10 @@ pub use histogram::{histogram, Histogram};
 pub use hints::{with_hints, Behind, StreamHints};
 pub use linalg::{matvec, rmatvec};
 pub use moments::{Moments, NanPolicy};
-pub use quantile::{median, quantile, QuantileDtype};
+pub use quantile::{median, quantile, quantile_along, QuantileDtype};
 pub use real::Real;
 pub use reduce::CHUNK;
-pub use rolling::{rolling, rolling_into, RollingStat};
+pub use rolling::{rolling, rolling_along, rolling_into, RollingStat};
 
 use crate::error::{Error, ErrorKind, Result};
 use moments::Want;

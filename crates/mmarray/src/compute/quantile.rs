@@ -2,7 +2,8 @@
 //! passes that narrow a histogram of the values' ordered bit patterns down
 //! to the wanted ranks, then NumPy's interpolation.
 
-use ndarray::{ArrayView, Dimension};
+use ndarray::{ArrayD, ArrayView, Axis, Dimension, IxDyn};
+use rayon::prelude::*;
 
 use super::moments::NanPolicy;
 use super::real::Real;
@@ -276,6 +277,55 @@ pub fn median<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) ->
     })
 }
 
+/// [`quantile`] along `axes`: the result has shape `(len(qs), *kept)`, as
+/// `np.quantile(a, qs, axis=axes)` with a list of `qs`. Each output element
+/// is computed from its own region, in parallel.
+///
+/// # Errors
+/// As [`quantile`], and [`ErrorKind::InvalidArgument`] for an axis out of
+/// range or repeated.
+pub fn quantile_along<T: Real, D: Dimension>(
+    a: &ArrayView<'_, T, D>,
+    axes: &[usize],
+    qs: &[f64],
+    nan: NanPolicy,
+    dtype: QuantileDtype,
+) -> Result<ArrayD<f64>> {
+    let v = a.view().into_dyn();
+    let mut sorted = axes.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != axes.len() || sorted.iter().any(|&x| x >= v.ndim()) {
+        return Err(Error::new(ErrorKind::InvalidArgument, format!("invalid axes {axes:?} for an array of dimension {}", v.ndim())));
+    }
+    let kept: Vec<usize> = (0..v.ndim()).filter(|x| !sorted.contains(x)).collect();
+    let kept_shape: Vec<usize> = kept.iter().map(|&x| v.len_of(Axis(x))).collect();
+    let cells: usize = kept_shape.iter().product();
+    let per_cell: Vec<Vec<f64>> = (0..cells)
+        .into_par_iter()
+        .map(|pos| {
+            let mut sub = v.clone();
+            let mut rem = pos;
+            for (&ax, &len) in kept.iter().zip(&kept_shape).rev() {
+                sub.collapse_axis(Axis(ax), rem % len);
+                rem /= len;
+            }
+            quantile(&sub, qs, nan, dtype)
+        })
+        .collect::<Result<_>>()?;
+    let mut shape = vec![qs.len()];
+    shape.extend(&kept_shape);
+    let mut out = ArrayD::<f64>::zeros(IxDyn(&shape));
+    for (pos, values) in per_cell.iter().enumerate() {
+        for (qi, &x) in values.iter().enumerate() {
+            if let Some(slot) = out.index_axis_mut(Axis(0), qi).as_slice_mut().and_then(|s| s.get_mut(pos)) {
+                *slot = x;
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +364,17 @@ mod tests {
         let empty = ndarray::Array1::<f32>::zeros(0);
         assert!(median(&empty.view(), NanPolicy::Propagate).is_err());
         assert_eq!(median(&ndarray::array![4u8, 1, 3, 2].view(), NanPolicy::Propagate).unwrap(), 2.5);
+    }
+
+    #[test]
+    fn along_axes_has_numpys_shape() {
+        let a = ndarray::Array3::from_shape_fn((2, 3, 4), |(i, j, k)| (i * 12 + j * 4 + k) as f64);
+        let r = quantile_along(&a.view(), &[2], &[0.0, 1.0], NanPolicy::Propagate, QuantileDtype::Float64).unwrap();
+        assert_eq!(r.shape(), &[2, 2, 3]);
+        assert_eq!(r[[0, 1, 2]], 20.0);
+        assert_eq!(r[[1, 1, 2]], 23.0);
+        let r = quantile_along(&a.view(), &[0, 2], &[0.5], NanPolicy::Propagate, QuantileDtype::Float64).unwrap();
+        assert_eq!(r.shape(), &[1, 3]);
+        assert_eq!(r[[0, 0]], 7.5);
     }
 }

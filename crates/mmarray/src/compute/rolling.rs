@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use ndarray::{Array1, ArrayView1, ArrayViewMut1, Axis};
+use ndarray::{Array1, ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, Axis, Zip};
 use rayon::prelude::*;
 
 use super::real::Real;
@@ -117,6 +117,47 @@ pub fn rolling_into<T: Real>(
         }
     });
     Ok(())
+}
+
+/// [`rolling`] along `axis` of an N-d array: every lane along the axis is
+/// rolled independently (in parallel), and the output has `n - window + 1`
+/// along that axis, as `sliding_window_view(a, window, axis=axis).var(axis=-1)`.
+///
+/// ```
+/// use mmarray::compute::{rolling_along, RollingStat};
+/// let a = ndarray::array![[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]].into_dyn();
+/// let r = rolling_along(a.view(), 1, 2, RollingStat::Sum, 0.0)?;
+/// assert_eq!(r, ndarray::array![[3.0, 5.0], [30.0, 50.0]].into_dyn());
+/// # Ok::<(), mmarray::Error>(())
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`] for an axis out of range, a window of 0
+/// or longer than the axis.
+pub fn rolling_along<T: Real>(a: ArrayViewD<'_, T>, axis: usize, window: usize, stat: RollingStat, ddof: f64) -> Result<ArrayD<f64>> {
+    if axis >= a.ndim() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("axis {axis} is out of bounds for array of dimension {}", a.ndim()),
+        ));
+    }
+    let m = check(a.len_of(Axis(axis)), window)?;
+    let mut shape = a.shape().to_vec();
+    shape[axis] = m;
+    let mut out = ArrayD::<f64>::zeros(shape);
+    let mut failure = None;
+    let failed = std::sync::Mutex::new(&mut failure);
+    Zip::from(out.lanes_mut(Axis(axis))).and(a.lanes(Axis(axis))).par_for_each(|o, x| {
+        if let Err(e) = rolling_into(x, window, stat, ddof, o) {
+            if let Ok(mut f) = failed.lock() {
+                **f = Some(e);
+            }
+        }
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// Running sums of one window, shifted by `k` (a recent mean) so the
