@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: lints, Rust unit/integration/doc tests,
-# and the round trips against the real NumPy (pinned, in ./.venv).
+# the round trips against the real NumPy, and the Python package's pytest
+# suite (numpy's own memmap tests included). Python packages are pinned and
+# installed into ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NUMPY_VERSION=2.4.6
-if ! .venv/bin/python -c "import numpy, sys; sys.exit(numpy.__version__ != '$NUMPY_VERSION')" 2>/dev/null; then
+PINS=(numpy==2.4.6 maturin==1.16.0 pytest==9.2.0)
+if ! .venv/bin/python -c "import numpy, maturin, pytest, sys; sys.exit(numpy.__version__ != '2.4.6')" 2>/dev/null; then
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check "numpy==$NUMPY_VERSION"
+    .venv/bin/pip install --quiet --disable-pip-version-check "${PINS[@]}"
 fi
 export MMARRAY_TEST_PYTHON="$PWD/.venv/bin/python"
 
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The Python package: build the extension into the venv, then pytest.
+(cd python && VIRTUAL_ENV="$PWD/../.venv" ../.venv/bin/maturin develop --release --quiet --locked)
+.venv/bin/python -m pytest python/tests -q

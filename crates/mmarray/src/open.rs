@@ -120,7 +120,7 @@ impl RawOptions {
     ///   (nothing is left behind).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
         let path = path.as_ref();
-        let mut layout =
+        let layout =
             Layout { dtype: self.dtype, shape: self.shape.clone().unwrap_or_default(), order: self.order, offset: self.offset };
         if self.mode == Mode::Write {
             if self.shape.is_none() {
@@ -131,6 +131,33 @@ impl RawOptions {
             return MmapArray::map(path, file, layout, self.mode, Format::Raw, pre);
         }
         let file = open_existing(path, self.mode)?;
+        self.map_existing(file, path)
+    }
+
+    /// Maps an already open `file` (as `numpy.memmap` does for an open file
+    /// object); `label` names it in messages and [`MmapArray::path`]. The
+    /// file must be open for reading, and for writing in modes `r+`/`w+`.
+    /// Mode `w+` here never truncates (NumPy does not truncate a file object
+    /// either): like `r+`, it grows a short file, with the space reserved.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), except that nothing is created.
+    pub fn open_file(&self, file: File, label: impl AsRef<Path>) -> Result<MmapArray> {
+        let path = label.as_ref();
+        if self.mode == Mode::Write && self.shape.is_none() {
+            return Err(Error::at(ErrorKind::InvalidArgument, path, "shape must be given if mode == 'w+'"));
+        }
+        let meta = file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?;
+        if !meta.is_file() {
+            return Err(Error::at(ErrorKind::NotAFile, path, "is not a regular file"));
+        }
+        storage::lock_shared(&file);
+        self.map_existing(file, path)
+    }
+
+    fn map_existing(&self, file: File, path: &Path) -> Result<MmapArray> {
+        let mut layout =
+            Layout { dtype: self.dtype, shape: self.shape.clone().unwrap_or_default(), order: self.order, offset: self.offset };
         let len = file_len(&file, path)?;
         if self.shape.is_none() {
             layout.shape = vec![self.inferred_len(path, len)?];
@@ -138,7 +165,7 @@ impl RawOptions {
         let end = layout.checked_end(path)?;
         let mut pre = Preallocation::NotNeeded;
         if len < end {
-            if self.mode != Mode::ReadWrite {
+            if !self.mode.writes_to_file() {
                 return Err(Error::at(
                     ErrorKind::FileTooSmall,
                     path,

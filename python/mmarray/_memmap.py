@@ -1,0 +1,135 @@
+"""`mmarray.memmap`: `numpy.memmap` on a Rust mapping."""
+
+import operator
+import os
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["memmap"]
+
+_VALID_MODES = ["r", "c", "r+", "w+"]
+_MODE_EQUIVALENTS = {"readonly": "r", "copyonwrite": "c", "readwrite": "r+", "write": "w+"}
+
+
+class memmap(np.memmap):
+    """A memory-mapped array in a file on disk: `numpy.memmap`, drop-in.
+
+    Same signature, semantics and errors as `numpy.memmap` (it is a
+    subclass of it, and so of `numpy.ndarray`), with these differences, all
+    improvements:
+
+    - space is reserved on disk when the file is created or grown, so a full
+      disk is an ``OSError`` here, not a crash on some later write;
+    - ``flush(durable=True)`` also fsyncs, ``madvise(...)`` gives access
+      hints;
+    - a file that another mmarray array maps is never truncated (``w+``
+      raises ``OSError`` instead of crashing the other reader).
+
+    Examples
+    --------
+    >>> import numpy as np, mmarray, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "data.f32")
+    >>> a = mmarray.memmap(path, dtype="float32", mode="w+", shape=(3, 4))
+    >>> a[:] = np.arange(12).reshape(3, 4)
+    >>> a.flush()
+    >>> b = mmarray.memmap(path, dtype="float32", mode="r", shape=(3, 4))
+    >>> float(b[2, 3])
+    11.0
+    """
+
+    def __new__(subtype, filename, dtype=np.uint8, mode="r+", offset=0, shape=None, order="C"):
+        try:
+            mode = _MODE_EQUIVALENTS[mode]
+        except KeyError:
+            if mode not in _VALID_MODES:
+                all_modes = _VALID_MODES + list(_MODE_EQUIVALENTS.keys())
+                raise ValueError(f"mode must be one of {all_modes!r} (got {mode!r})") from None
+        if mode == "w+" and shape is None:
+            raise ValueError("shape must be given if mode == 'w+'")
+        descr = np.dtype(dtype)
+        itemsize = descr.itemsize
+
+        fileobj = filename if hasattr(filename, "read") else None
+        if fileobj is not None:
+            if hasattr(fileobj, "flush"):
+                fileobj.flush()
+            fd = fileobj.fileno()
+            flen = os.fstat(fd).st_size
+            name = getattr(fileobj, "name", None)
+            where = {"fd": fd, "label": name if isinstance(name, str) else None}
+        else:
+            path = os.fspath(filename)
+            flen = os.stat(path).st_size if mode != "w+" and os.path.exists(path) else 0
+            where = {"path": path}
+
+        if shape is None:
+            nbytes = flen - offset
+            if nbytes % itemsize:
+                raise ValueError("Size of available data is not a multiple of the data-type size.")
+            shape = (nbytes // itemsize,)
+        else:
+            if not isinstance(shape, (tuple, list)):
+                try:
+                    shape = [operator.index(shape)]
+                except TypeError:
+                    pass
+            shape = tuple(shape)
+        size = 1
+        for k in shape:
+            size *= int(k)
+        if size < 0:
+            raise ValueError("negative dimensions are not allowed")
+        if mode in ("r", "c") and flen == 0 and (fileobj is not None or os.path.exists(where["path"])):
+            raise ValueError("cannot mmap an empty file")
+
+        mapping = _core.Mapping.open(mode, int(offset), size * itemsize, **where)
+        self = np.ndarray.__new__(subtype, shape, dtype=descr, buffer=mapping, offset=0, order=order)
+        self._mmap = mapping
+        self.offset = offset
+        self.mode = mode
+        if isinstance(filename, os.PathLike):
+            self.filename = filename.resolve()
+        elif fileobj is not None:
+            name = getattr(fileobj, "name", None)
+            self.filename = os.path.abspath(name) if isinstance(name, str) else None
+        else:
+            self.filename = os.path.abspath(where["path"])
+        return self
+
+    def __array_wrap__(self, arr, context=None, return_scalar=False):
+        # As numpy.memmap: results of ufuncs and reductions are plain arrays
+        # or scalars, except for subclasses, which keep their type.
+        arr = np.ndarray.__array_wrap__(self, arr, context, return_scalar)
+        if self is arr or type(self) is not memmap:
+            return arr
+        if return_scalar:
+            return arr[()]
+        return arr.view(np.ndarray)
+
+    def __getitem__(self, index):
+        res = np.ndarray.__getitem__(self, index)
+        if type(res) is memmap and res._mmap is None:
+            return res.view(type=np.ndarray)
+        return res
+
+    def flush(self, durable=False):
+        """Write changes back to the file (as `numpy.memmap.flush`).
+
+        With ``durable=True``, also fsync the file, so the data survives a
+        power cut.
+        """
+        if self._mmap is not None:
+            self._mmap.flush(durable)
+
+    def madvise(self, advice):
+        """Tell the kernel how the file will be read: ``'normal'``,
+        ``'sequential'``, ``'random'`` or ``'willneed'``.
+
+        Random access to a large file is many times faster with ``'random'``
+        (no read-ahead of megabytes around every page touched).
+        """
+        if self._mmap is None:
+            raise ValueError("this array is not backed by a mapping")
+        self._mmap.madvise(advice)

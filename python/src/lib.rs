@@ -1,0 +1,168 @@
+//! `mmarray._core`: the Rust side of the Python package. It maps bytes of a
+//! file (with mmarray's preallocation, modes and errors) and exports them
+//! through the buffer protocol, so `numpy.ndarray.__new__(..., buffer=m)`
+//! builds an array on them exactly as `numpy.memmap` does on `mmap.mmap`.
+
+use std::fs::File;
+use std::os::raw::c_int;
+use std::path::PathBuf;
+
+use mmarray::{Advice, DType, ErrorKind, Mode, MmapArray, RawOptions, ScalarKind};
+use pyo3::exceptions::{PyBufferError, PyFileNotFoundError, PyIndexError, PyOSError, PyPermissionError, PyValueError};
+use pyo3::prelude::*;
+
+/// The Python exception for an mmarray error (the mapping NumPy users expect).
+fn to_py(e: mmarray::Error) -> PyErr {
+    let msg = e.to_string();
+    match e.kind() {
+        ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
+        ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
+        ErrorKind::IndexOutOfBounds => PyIndexError::new_err(msg),
+        ErrorKind::NotAFile | ErrorKind::NoSpace | ErrorKind::InUse | ErrorKind::Io => PyOSError::new_err(msg),
+        _ => PyValueError::new_err(msg),
+    }
+}
+
+/// A mapped range of a file's bytes, exported as a (possibly writable)
+/// one-dimensional byte buffer.
+#[pyclass(module = "mmarray._core")]
+struct Mapping {
+    array: MmapArray,
+    /// Buffers handed out and not yet released.
+    exports: usize,
+}
+
+#[pymethods]
+impl Mapping {
+    /// Maps `nbytes` bytes at `offset` of the file at `path` (or of the open
+    /// descriptor `fd`, which is duplicated), in NumPy's `mode`. `r+` grows
+    /// a short file and `w+` creates or (for a path) truncates it, with the
+    /// space reserved on disk.
+    #[staticmethod]
+    #[pyo3(signature = (mode, offset, nbytes, path=None, fd=None, label=None))]
+    fn open(mode: &str, offset: u64, nbytes: usize, path: Option<PathBuf>, fd: Option<c_int>, label: Option<String>) -> PyResult<Self> {
+        let mode = Mode::parse(mode).map_err(to_py)?;
+        let opts = RawOptions::new(DType::native(ScalarKind::U8)).mode(mode).offset(offset).shape(&[nbytes]);
+        let array = match (path, fd) {
+            (Some(path), _) => opts.open(path),
+            (None, Some(fd)) => {
+                // SAFETY: `fd` is the descriptor of a Python file object that
+                // the caller keeps open for the duration of this call; it is
+                // only borrowed to be duplicated, and the duplicate is owned
+                // by the returned File.
+                let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                let owned = rustix::io::fcntl_dupfd_cloexec(borrowed, 0).map_err(|e| PyOSError::new_err(e.to_string()))?;
+                opts.open_file(File::from(owned), label.unwrap_or_else(|| format!("<fd {fd}>")))
+            }
+            (None, None) => return Err(PyValueError::new_err("a path or a file descriptor is needed")),
+        }
+        .map_err(to_py)?;
+        Ok(Self { array, exports: 0 })
+    }
+
+    /// Writes changes back to the file (msync); with `durable`, also fsyncs
+    /// so they survive a power cut.
+    #[pyo3(signature = (durable=false))]
+    fn flush(&self, py: Python<'_>, durable: bool) -> PyResult<()> {
+        let array = &self.array;
+        py.detach(|| if durable { array.flush_durable() } else { array.flush() }).map_err(to_py)
+    }
+
+    /// Access-pattern advice: 'normal', 'sequential', 'random' or 'willneed'.
+    fn madvise(&self, advice: &str) -> PyResult<()> {
+        self.array.advise(Advice::parse(advice).map_err(to_py)?).map_err(to_py)
+    }
+
+    /// Bytes mapped.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.array.nbytes()
+    }
+
+    /// The mode ('r', 'r+', 'w+' or 'c').
+    #[getter]
+    fn mode(&self) -> &'static str {
+        self.array.mode().as_str()
+    }
+
+    /// Whether writes reach the array (every mode but 'r').
+    #[getter]
+    fn writable(&self) -> bool {
+        self.array.mode().is_writable()
+    }
+
+    /// Whether creating or growing the file reserved its space
+    /// ('reserved', 'not needed', or 'sparse' where the file system cannot).
+    #[getter]
+    fn preallocation(&self) -> &'static str {
+        match self.array.preallocation() {
+            mmarray::Preallocation::Reserved => "reserved",
+            mmarray::Preallocation::NotNeeded => "not needed",
+            mmarray::Preallocation::Sparse => "sparse",
+        }
+    }
+
+    /// Number of buffers currently exported.
+    #[getter]
+    fn exports(&self) -> usize {
+        self.exports
+    }
+
+    /// Exports the mapped bytes as a one-dimensional unsigned-byte buffer.
+    ///
+    /// # Safety
+    /// Called by Python with a valid `view` to fill.
+    unsafe fn __getbuffer__(mut slf: PyRefMut<'_, Self>, view: *mut pyo3::ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        if view.is_null() {
+            return Err(PyBufferError::new_err("view is null"));
+        }
+        let writable = slf.array.mode().is_writable();
+        if flags & pyo3::ffi::PyBUF_WRITABLE != 0 && !writable {
+            return Err(PyBufferError::new_err("the memmap was opened in mode 'r' (read-only)"));
+        }
+        let (ptr, len) = if writable {
+            let bytes = slf.array.as_bytes_mut().map_err(to_py)?;
+            (bytes.as_mut_ptr(), bytes.len())
+        } else {
+            let bytes = slf.array.as_bytes();
+            (bytes.as_ptr().cast_mut(), bytes.len())
+        };
+        slf.exports += 1;
+        let py = slf.py();
+        let obj = slf.into_pyobject(py)?;
+        // SAFETY: Python passed a valid, writable Py_buffer. The buffer
+        // points into the mapping, which lives as long as this object, and
+        // `obj` (a new reference stored in the view) keeps it alive until
+        // the buffer is released. shape/strides point into the view itself.
+        unsafe {
+            (*view).obj = obj.into_any().into_ptr();
+            (*view).buf = ptr.cast();
+            (*view).len = len as isize;
+            (*view).readonly = c_int::from(!writable);
+            (*view).itemsize = 1;
+            (*view).format = if flags & pyo3::ffi::PyBUF_FORMAT != 0 { c"B".as_ptr().cast_mut() } else { std::ptr::null_mut() };
+            (*view).ndim = 1;
+            (*view).shape = if flags & pyo3::ffi::PyBUF_ND != 0 { &raw mut (*view).len } else { std::ptr::null_mut() };
+            (*view).strides =
+                if flags & pyo3::ffi::PyBUF_STRIDES == pyo3::ffi::PyBUF_STRIDES { &raw mut (*view).itemsize } else { std::ptr::null_mut() };
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = std::ptr::null_mut();
+        }
+        Ok(())
+    }
+
+    /// Releases an exported buffer.
+    ///
+    /// # Safety
+    /// Called by Python with a view filled by `__getbuffer__`.
+    unsafe fn __releasebuffer__(&mut self, _view: *mut pyo3::ffi::Py_buffer) {
+        self.exports = self.exports.saturating_sub(1);
+    }
+}
+
+/// The compiled part of mmarray.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Mapping>()?;
+    Ok(())
+}

@@ -1,0 +1,165 @@
+"""mmarray.memmap: NumPy's behaviour, and the improvements over it."""
+
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+
+import mmarray
+
+
+@pytest.fixture
+def tmp(tmp_path):
+    return tmp_path
+
+
+def test_same_bytes_as_numpy_both_ways(tmp):
+    ours, theirs = tmp / "ours.f8", tmp / "theirs.f8"
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(50, 7))
+    a = mmarray.memmap(ours, dtype="<f8", mode="w+", shape=(50, 7), offset=13, order="F")
+    b = np.memmap(theirs, dtype="<f8", mode="w+", shape=(50, 7), offset=13, order="F")
+    a[:] = data
+    b[:] = data
+    a.flush()
+    b.flush()
+    assert ours.read_bytes() == theirs.read_bytes()
+    back = np.memmap(ours, dtype="<f8", mode="r", shape=(50, 7), offset=13, order="F")
+    np.testing.assert_array_equal(back, data)
+    mine = mmarray.memmap(theirs, dtype="<f8", mode="r", shape=(50, 7), offset=13, order="F")
+    np.testing.assert_array_equal(mine, data)
+    assert mine.strides == back.strides
+
+
+@pytest.mark.parametrize("dtype", ["u1", "<i4", ">i8", "<f4", ">f8", "<c16", "?", "S5", "<M8[s]", [("a", "<i4"), ("b", "<f8")]])
+def test_every_numpy_dtype_maps(tmp, dtype):
+    # mmarray maps bytes; NumPy's dtype machinery interprets them, so every
+    # dtype numpy.memmap takes works, structured and byte-swapped included.
+    path = tmp / "d.bin"
+    ref = np.zeros(6, dtype=dtype)
+    ref.view("u1")[:] = np.arange(ref.nbytes) % 251
+    ref.tofile(path)
+    m = mmarray.memmap(path, dtype=dtype, mode="r")
+    assert m.shape == (6,)
+    assert m.tobytes() == ref.tobytes()
+
+
+def test_modes(tmp):
+    path = tmp / "m.u1"
+    np.arange(10, dtype="u1").tofile(path)
+    r = mmarray.memmap(path, mode="r")
+    with pytest.raises(ValueError, match="read-only"):
+        r[0] = 1
+    c = mmarray.memmap(path, mode="c")
+    c[0] = 99
+    assert c[0] == 99
+    del c
+    assert path.read_bytes()[0] == 0, "copy-on-write changes reached the file"
+    w = mmarray.memmap(path, mode="r+")
+    w[1] = 77
+    w.flush(durable=True)
+    del w
+    assert path.read_bytes()[1] == 77
+    g = mmarray.memmap(path, mode="readwrite", shape=20)  # r+ grows the file
+    assert path.stat().st_size == 20
+    assert g.mode == "r+"
+    with pytest.raises(ValueError, match="mode must be one of"):
+        mmarray.memmap(path, mode="rw")
+    with pytest.raises(ValueError, match="shape must be given"):
+        mmarray.memmap(path, mode="w+")
+
+
+def test_space_is_reserved_not_sparse(tmp):
+    size = 8 << 20
+    ours = mmarray.memmap(tmp / "ours", mode="w+", shape=size)
+    theirs = np.memmap(tmp / "theirs", mode="w+", shape=size)
+    assert ours._mmap.preallocation in ("reserved", "sparse")
+    if ours._mmap.preallocation == "reserved":
+        assert os.stat(tmp / "ours").st_blocks * 512 >= size
+    # numpy.memmap leaves a sparse file that crashes on a full disk later
+    assert os.stat(tmp / "theirs").st_blocks * 512 < size
+    del ours, theirs
+
+
+def test_full_disk_is_an_oserror_at_creation(tmp):
+    mnt = tmp / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode != 0:
+        assert os.geteuid() != 0, "root could not mount a tmpfs"
+        pytest.skip("mounting a small file system needs root")
+    try:
+        with pytest.raises(OSError, match="not enough space"):
+            mmarray.memmap(mnt / "big", mode="w+", shape=4 << 20)
+        assert not (mnt / "big").exists()
+        ok = mmarray.memmap(mnt / "ok", mode="w+", shape=100_000)
+        ok[:] = 1
+        del ok
+    finally:
+        subprocess.run(["umount", str(mnt)])
+
+
+def test_errors_have_numpys_types(tmp):
+    with pytest.raises(FileNotFoundError):
+        mmarray.memmap(tmp / "missing", mode="r")
+    with pytest.raises(FileNotFoundError):
+        mmarray.memmap(tmp / "missing", mode="r+")
+    assert not (tmp / "missing").exists()
+    (tmp / "odd").write_bytes(b"x" * 10)
+    with pytest.raises(ValueError, match="multiple of the data-type size"):
+        mmarray.memmap(tmp / "odd", dtype="f8", mode="r")
+    with pytest.raises(ValueError):
+        mmarray.memmap(tmp / "odd", dtype="f8", mode="r", shape=(5,))
+    with pytest.raises(OSError):
+        mmarray.memmap(tmp, mode="r", shape=1)
+    assert (tmp / "odd").read_bytes() == b"x" * 10
+
+
+def test_overwriting_a_mapped_file_raises_instead_of_crashing(tmp):
+    path = tmp / "shared"
+    a = mmarray.memmap(path, dtype="f8", mode="w+", shape=1000)
+    a[:] = 1.0
+    with pytest.raises(OSError, match="mapped by another array"):
+        mmarray.memmap(path, dtype="f8", mode="w+", shape=10)
+    assert a.sum() == 1000.0
+    del a
+    mmarray.memmap(path, dtype="f8", mode="w+", shape=10)
+
+
+def test_madvise_and_flush(tmp):
+    a = mmarray.memmap(tmp / "h", dtype="f4", mode="w+", shape=(100, 100))
+    for advice in ["normal", "sequential", "random", "willneed"]:
+        a.madvise(advice)
+    with pytest.raises(ValueError, match="advice must be"):
+        a.madvise("dontneed")
+    a[5:10] = 3
+    a[5:10].flush()  # a view flushes the whole mapping, as numpy's does
+    a.flush(durable=True)
+    assert np.fromfile(tmp / "h", dtype="f4").reshape(100, 100)[7, 3] == 3
+
+
+def test_file_objects_named_and_unnamed(tmp):
+    with tempfile.TemporaryFile() as f:
+        m = mmarray.memmap(f, dtype="i2", mode="w+", shape=(4,))
+        m[:] = [1, 2, 3, 4]
+        m.flush()
+        f.seek(0)
+        assert np.frombuffer(f.read(), dtype="i2").tolist() == [1, 2, 3, 4]
+        assert m.filename is None
+    with open(tmp / "named", "wb+") as f:
+        m = mmarray.memmap(f, dtype="u1", mode="w+", shape=3)
+        assert m.filename == str(tmp / "named")
+
+
+def test_views_stay_mapped_and_copies_do_not(tmp):
+    a = mmarray.memmap(tmp / "v", dtype="f4", mode="w+", shape=(10, 10))
+    v = a[2:5, ::2]
+    assert type(v) is mmarray.memmap and v._mmap is a._mmap
+    v[:] = 7
+    assert a[3, 4] == 7
+    assert type(a + 1) is np.ndarray
+    assert type(a[[1, 2]]) is np.ndarray
+    assert isinstance(a.sum(), np.floating)
