@@ -114,6 +114,22 @@ class memmap(np.memmap):
             return res.view(type=np.ndarray)
         return res
 
+    def __reduce__(self):
+        """Pickle by reference: the file, mode, dtype, shape, strides and
+        offset, not the data, so the pickle stays small for any size and
+        the receiving process maps the same bytes. Arrays in mode 'c' (whose
+        changes exist only in this process), arrays not backed by a mapping
+        and arrays whose file is gone pickle by value, as plain ndarrays."""
+        m = self._mmap
+        if m is None or self.mode == "c" or self.filename is None or not os.path.exists(self.filename):
+            return np.array(self).__reduce__()
+        data = self.__array_interface__["data"][0]
+        view_offset = data - m.address
+        # Reopening in 'w+' would truncate the file: the receiver opens 'r+'.
+        mode = "r+" if self.mode == "w+" else self.mode
+        args = (os.fspath(self.filename), mode, m.offset, m.nbytes, self.dtype, self.shape, self.strides, view_offset, type(self))
+        return (_rebuild, args)
+
     def flush(self, durable=False):
         """Write changes back to the file (as `numpy.memmap.flush`).
 
@@ -133,3 +149,15 @@ class memmap(np.memmap):
         if self._mmap is None:
             raise ValueError("this array is not backed by a mapping")
         self._mmap.madvise(advice)
+
+
+def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset, cls=memmap):
+    """Unpickles a memmap pickled by reference: maps the same byte range of
+    the same file and rebuilds the same view on it."""
+    mapping = _core.Mapping.open(mode, offset, nbytes, path=filename)
+    self = np.ndarray.__new__(cls, shape, dtype=dtype, buffer=mapping, offset=view_offset, strides=strides)
+    self._mmap = mapping
+    self.offset = offset
+    self.mode = mode
+    self.filename = filename
+    return self

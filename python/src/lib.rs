@@ -102,6 +102,18 @@ impl Mapping {
         }
     }
 
+    /// Address of the first mapped byte (to locate views within the mapping).
+    #[getter]
+    fn address(&self) -> usize {
+        self.array.as_bytes().as_ptr() as usize
+    }
+
+    /// Byte offset of the mapped range in the file.
+    #[getter]
+    fn offset(&self) -> u64 {
+        self.array.offset()
+    }
+
     /// Number of buffers currently exported.
     #[getter]
     fn exports(&self) -> usize {

@@ -163,3 +163,48 @@ def test_views_stay_mapped_and_copies_do_not(tmp):
     assert type(a + 1) is np.ndarray
     assert type(a[[1, 2]]) is np.ndarray
     assert isinstance(a.sum(), np.floating)
+
+
+def _add_one_to_quarter(args):
+    """Worker: adds 1 to its quarter of a shared file (pickled by reference)."""
+    arr, q = args
+    n = arr.shape[0] // 4
+    arr[q * n:(q + 1) * n] += 1
+    arr.flush()
+    return q
+
+
+def test_pickles_by_reference(tmp):
+    path = tmp / "big.f4"
+    a = mmarray.memmap(path, dtype="f4", mode="w+", shape=(4096, 1024))  # 16 MiB
+    a[:] = 2.0
+    blob = pickle.dumps(a)
+    assert len(blob) < 1024, f"pickle of {len(blob)} bytes"
+    b = pickle.loads(blob)
+    assert type(b) is mmarray.memmap and b.mode == "r+" and b.shape == a.shape
+    b[0, 0] = 5
+    assert a[0, 0] == 5, "the unpickled array maps the same bytes"
+    view = a[100:200:3, ::-2]
+    v = pickle.loads(pickle.dumps(view))
+    np.testing.assert_array_equal(v, view)
+    assert v.strides == view.strides
+    v[1, 1] = -1
+    assert view[1, 1] == -1
+    # copy-on-write arrays pickle by value
+    c = mmarray.memmap(path, dtype="f4", mode="c", shape=(4096, 1024))
+    c[0, 0] = 99
+    cv = pickle.loads(pickle.dumps(c[:2]))
+    assert type(cv) is np.ndarray and cv[0, 0] == 99
+
+
+def test_four_processes_write_disjoint_quarters(tmp):
+    import multiprocessing
+
+    path = tmp / "shared.f8"
+    a = mmarray.memmap(path, dtype="f8", mode="w+", shape=(400_000,))
+    a[:] = np.arange(400_000)
+    a.flush()
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        assert sorted(pool.map(_add_one_to_quarter, [(a, q) for q in range(4)])) == [0, 1, 2, 3]
+    check = np.fromfile(path, dtype="f8")
+    np.testing.assert_array_equal(check, np.arange(400_000) + 1)
