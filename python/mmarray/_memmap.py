@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from . import _core
+from . import _core, _engine
 
 __all__ = ["memmap"]
 
@@ -113,6 +113,64 @@ class memmap(np.memmap):
         if type(res) is memmap and res._mmap is None:
             return res.view(type=np.ndarray)
         return res
+
+    def __array_function__(self, func, types, args, kwargs):
+        # Subclasses keep numpy.memmap's behaviour (their results stay of
+        # their class), so only mmarray.memmap itself takes the engine.
+        impl = _engine.HANDLED.get(func) if type(self) is memmap else None
+        if impl is not None:
+            result = impl(*args, **kwargs)
+            if result is not _engine.FALLBACK:
+                return result
+        return super().__array_function__(func, types, args, kwargs)
+
+    def _engine_method(self, name, *args, **kwargs):
+        impl = _engine.HANDLED[_engine.METHODS[name]]
+        result = impl(self, *args, **kwargs) if type(self) is memmap else _engine.FALLBACK
+        if result is _engine.FALLBACK:
+            return getattr(np.ndarray, name)(self, *args, **kwargs)
+        return result
+
+    def sum(self, *args, **kwargs):
+        return self._engine_method("sum", *args, **kwargs)
+
+    def mean(self, *args, **kwargs):
+        return self._engine_method("mean", *args, **kwargs)
+
+    def var(self, *args, **kwargs):
+        return self._engine_method("var", *args, **kwargs)
+
+    def std(self, *args, **kwargs):
+        return self._engine_method("std", *args, **kwargs)
+
+    def min(self, *args, **kwargs):
+        return self._engine_method("min", *args, **kwargs)
+
+    def max(self, *args, **kwargs):
+        return self._engine_method("max", *args, **kwargs)
+
+    def argmin(self, *args, **kwargs):
+        return self._engine_method("argmin", *args, **kwargs)
+
+    def argmax(self, *args, **kwargs):
+        return self._engine_method("argmax", *args, **kwargs)
+
+    def _inplace(self, op, other, numpy_op):
+        if type(self) is not memmap or _engine.inplace(self, op, other) is _engine.FALLBACK:
+            return numpy_op(self, other)
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace("add", other, np.ndarray.__iadd__)
+
+    def __isub__(self, other):
+        return self._inplace("sub", other, np.ndarray.__isub__)
+
+    def __imul__(self, other):
+        return self._inplace("mul", other, np.ndarray.__imul__)
+
+    def __itruediv__(self, other):
+        return self._inplace("div", other, np.ndarray.__itruediv__)
 
     def __reduce__(self):
         """Pickle by reference: the file, mode, dtype, shape, strides and

@@ -3,6 +3,8 @@
 //! through the buffer protocol, so `numpy.ndarray.__new__(..., buffer=m)`
 //! builds an array on them exactly as `numpy.memmap` does on `mmap.mmap`.
 
+mod engine;
+
 use std::fs::File;
 use std::os::raw::c_int;
 use std::path::PathBuf;
@@ -176,5 +178,9 @@ impl Mapping {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Mapping>()?;
+    m.add_function(wrap_pyfunction!(engine::reduce, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::quantile, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::median, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::apply, m)?)?;
     Ok(())
 }

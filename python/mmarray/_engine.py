@@ -1,0 +1,201 @@
+"""NumPy functions on mmarray.memmap run by the Rust engine: parallel,
+memory-bounded, with the GIL released. Anything the engine does not handle
+(a dtype, a keyword, an edge case) falls back to NumPy itself, so results and
+errors are NumPy's."""
+
+import operator
+
+import numpy as np
+
+from . import _core
+
+# Returned by an implementation that leaves the call to NumPy.
+FALLBACK = object()
+_NO_VALUE = np._NoValue
+
+
+def _eligible(a, kinds="biuf"):
+    return (
+        isinstance(a, np.ndarray)
+        and a.dtype.kind in kinds
+        and a.dtype.isnative
+        and a.flags.aligned
+        and a.size > 0
+    )
+
+
+def _axes(axis, ndim):
+    """Sorted non-negative axes, None for all, or FALLBACK if NumPy should
+    report the problem."""
+    if axis is None:
+        return None
+    try:
+        items = axis if isinstance(axis, tuple) else (operator.index(axis),)
+        out = sorted(operator.index(x) + (ndim if operator.index(x) < 0 else 0) for x in items)
+    except TypeError:
+        return FALLBACK
+    if any(x < 0 or x >= ndim for x in out) or len(set(out)) != len(out):
+        return FALLBACK
+    return out
+
+
+def _finish(a, value, dtype, axes, keepdims, out):
+    if axes is None:
+        res = np.asarray(value).astype(dtype)
+        if keepdims:
+            res = res.reshape((1,) * a.ndim)
+        else:
+            res = res[()]
+    else:
+        res = np.asarray(value).astype(dtype, copy=False)
+        if keepdims:
+            res = np.expand_dims(res, tuple(axes))
+        elif res.ndim == 0:
+            res = res[()]  # every axis reduced: a scalar, as NumPy returns
+    if out is not None:
+        out[...] = res
+        return out
+    return res
+
+
+def _float_result(a, dtype):
+    if dtype is not None:
+        return np.dtype(dtype)
+    return a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _reduction(stat, skipna=False):
+    """An implementation of a NumPy reduction (sum, mean, var, std, min,
+    max and their nan-variants)."""
+
+    def impl(a, axis=None, dtype=None, out=None, keepdims=False, ddof=0, where=True, initial=_NO_VALUE, **kwargs):
+        if kwargs or where is not True or initial is not _NO_VALUE or not _eligible(a):
+            return FALLBACK
+        axes = _axes(axis, a.ndim)
+        if axes is FALLBACK:
+            return FALLBACK
+        if stat in ("sum",):
+            # Integer sums are exact and wrap in NumPy; the engine sums in
+            # float64, so it takes float data only.
+            if a.dtype.kind != "f" and (dtype is None or np.dtype(dtype).kind != "f"):
+                return FALLBACK
+            rdtype = np.dtype(dtype) if dtype is not None else a.dtype
+        elif stat in ("min", "max"):
+            if dtype is not None or (a.dtype.kind in "iu" and a.dtype.itemsize == 8):
+                return FALLBACK
+            rdtype = a.dtype
+        else:
+            rdtype = _float_result(a, dtype)
+        value = _core.reduce(a, stat, axes, float(ddof), skipna)
+        return _finish(a, value, rdtype, axes, keepdims, out)
+
+    return impl
+
+
+def _arg(stat, skipna=False):
+    def impl(a, axis=None, out=None, *, keepdims=False):
+        if not _eligible(a):
+            return FALLBACK
+        axes = _axes(axis, a.ndim)
+        if axes is FALLBACK or (axes is not None and len(axes) != 1):
+            return FALLBACK
+        value = _core.reduce(a, stat, axes, 0.0, skipna)
+        return _finish(a, value, np.dtype(np.intp), axes, keepdims, out)
+
+    return impl
+
+
+def _median(skipna):
+    def impl(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+        if axis is not None or out is not None or keepdims or not _eligible(a):
+            return FALLBACK
+        value = _core.median(a, skipna)
+        return (a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)).type(value)
+
+    return impl
+
+
+def _quantile(skipna, scale):
+    def impl(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None, interpolation=None):
+        if axis is not None or out is not None or keepdims or method != "linear" or weights is not None or interpolation is not None:
+            return FALLBACK
+        if not _eligible(a):
+            return FALLBACK
+        scalar = isinstance(q, (int, float))
+        qs = np.asarray(q, dtype=np.float64) / scale
+        if qs.ndim > 1 or not np.all((qs >= 0) & (qs <= 1)):
+            return FALLBACK
+        values = _core.quantile(a, qs.reshape(-1).tolist(), skipna, scalar)
+        if scalar:
+            return (a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)).type(values[0])
+        return np.asarray(values, dtype=np.float64).reshape(qs.shape)
+
+    return impl
+
+
+def _python_scalar_fits(a, x):
+    """Whether NumPy would compute `a <op>= x` in a's own type (NEP 50):
+    a Python int on any numeric array (within range for integers), a
+    Python float on a float array."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    if a.dtype.kind == "f":
+        return True
+    if isinstance(x, float):
+        return False
+    info = np.iinfo(a.dtype)
+    return info.min <= x <= info.max
+
+
+def _clip(a, a_min=_NO_VALUE, a_max=_NO_VALUE, out=None, *, min=_NO_VALUE, max=_NO_VALUE, **kwargs):
+    lo = a_min if a_min is not _NO_VALUE else min
+    hi = a_max if a_max is not _NO_VALUE else max
+    if kwargs or out is not a or lo is _NO_VALUE or hi is _NO_VALUE or lo is None or hi is None:
+        return FALLBACK
+    if not (_eligible(a, "iuf") and a.flags.writeable and _python_scalar_fits(a, lo) and _python_scalar_fits(a, hi)):
+        return FALLBACK
+    _core.apply(a, [("clip", lo, hi)])
+    return a
+
+
+def inplace(a, op, x):
+    """`a op= x` by the engine, or FALLBACK."""
+    if not (_eligible(a, "iuf") and a.flags.writeable and _python_scalar_fits(a, x)):
+        return FALLBACK
+    if op == "div" and a.dtype.kind != "f":
+        return FALLBACK  # NumPy refuses to store a true division in integers
+    _core.apply(a, [(op, x)])
+    return a
+
+
+HANDLED = {
+    np.sum: _reduction("sum"),
+    np.mean: _reduction("mean"),
+    np.var: _reduction("var"),
+    np.std: _reduction("std"),
+    np.min: _reduction("min"),
+    np.max: _reduction("max"),
+    np.amin: _reduction("min"),
+    np.amax: _reduction("max"),
+    np.nansum: _reduction("sum", True),
+    np.nanmean: _reduction("mean", True),
+    np.nanvar: _reduction("var", True),
+    np.nanstd: _reduction("std", True),
+    np.nanmin: _reduction("min", True),
+    np.nanmax: _reduction("max", True),
+    np.argmin: _arg("argmin"),
+    np.argmax: _arg("argmax"),
+    np.nanargmin: _arg("argmin", True),
+    np.nanargmax: _arg("argmax", True),
+    np.median: _median(False),
+    np.nanmedian: _median(True),
+    np.quantile: _quantile(False, 1.0),
+    np.nanquantile: _quantile(True, 1.0),
+    np.percentile: _quantile(False, 100.0),
+    np.nanpercentile: _quantile(True, 100.0),
+    np.clip: _clip,
+}
+
+# Which engine implementation serves each ndarray method.
+METHODS = {"sum": np.sum, "mean": np.mean, "var": np.var, "std": np.std, "min": np.min, "max": np.max,
+           "argmin": np.argmin, "argmax": np.argmax, "clip": np.clip}

@@ -1,0 +1,122 @@
+//! The compute engine for Python: reductions, quantiles and in-place steps
+//! on NumPy arrays (mapped or not), run with the GIL released.
+
+use mmarray::compute::{self, NanPolicy, QuantileDtype, ReduceOptions, Scalar, Stat, Step};
+use mmarray::f16;
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::to_py;
+
+/// Runs `$body` with `$v` a read-only `ArrayViewD<$T>` of `$obj`, for each
+/// element type the engine supports; a `TypeError` for the others (the
+/// Python side then falls back to NumPy).
+macro_rules! typed_view {
+    ($obj:expr, |$v:ident : $T:ident| $body:expr) => {{
+        let obj = $obj;
+        typed_view!(@try obj, $v, $T, $body, f64, f32, f16, i8, i16, i32, i64, u8, u16, u32, u64, bool)
+    }};
+    (@try $obj:ident, $v:ident, $T:ident, $body:expr, $($t:ty),*) => {{
+        $(
+            if let Ok(x) = $obj.cast::<PyArrayDyn<$t>>() {
+                #[allow(dead_code)]
+                type $T = $t;
+                let guard = x.try_readonly().map_err(|e| PyValueError::new_err(e.to_string()))?;
+                let $v = guard.as_array();
+                return $body;
+            }
+        )*
+        Err(PyTypeError::new_err("dtype not handled by the mmarray engine"))
+    }};
+}
+
+/// As `typed_view!` for a writable view (floats and integers).
+macro_rules! typed_view_mut {
+    ($obj:expr, |$v:ident : $T:ident| $body:expr) => {{
+        let obj = $obj;
+        typed_view_mut!(@try obj, $v, $T, $body, f64, f32, f16, i8, i16, i32, i64, u8, u16, u32, u64)
+    }};
+    (@try $obj:ident, $v:ident, $T:ident, $body:expr, $($t:ty),*) => {{
+        $(
+            if let Ok(x) = $obj.cast::<PyArrayDyn<$t>>() {
+                #[allow(dead_code)]
+                type $T = $t;
+                let mut guard = x.try_readwrite().map_err(|e| PyValueError::new_err(e.to_string()))?;
+                let $v = guard.as_array_mut();
+                return $body;
+            }
+        )*
+        Err(PyTypeError::new_err("dtype not handled by the mmarray engine"))
+    }};
+}
+
+fn policy(skipna: bool) -> NanPolicy {
+    if skipna { NanPolicy::Omit } else { NanPolicy::Propagate }
+}
+
+/// `stat` of `a` over `axes` (all if None), in float64: a float, or a
+/// float64 array of the reduced shape.
+#[pyfunction]
+#[pyo3(signature = (a, stat, axes=None, ddof=0.0, skipna=false))]
+pub fn reduce(py: Python<'_>, a: &Bound<'_, PyAny>, stat: &str, axes: Option<Vec<usize>>, ddof: f64, skipna: bool) -> PyResult<Py<PyAny>> {
+    let stat = Stat::parse(stat).map_err(to_py)?;
+    let whole = axes.is_none();
+    let opts = ReduceOptions { axes, keepdims: false, ddof, nan: policy(skipna) };
+    typed_view!(a, |v: T| {
+        let r = py.detach(|| compute::reduce(&v, stat, &opts)).map_err(to_py)?;
+        if whole {
+            Ok(r.iter().next().copied().unwrap_or(f64::NAN).into_pyobject(py)?.into_any().unbind())
+        } else {
+            Ok(r.into_pyarray(py).into_any().unbind())
+        }
+    })
+}
+
+/// Exact quantiles `qs` of all of `a`; `element_type` interpolates in the
+/// data's float type (NumPy's behaviour for a scalar `q`).
+#[pyfunction]
+#[pyo3(signature = (a, qs, skipna=false, element_type=false))]
+pub fn quantile(py: Python<'_>, a: &Bound<'_, PyAny>, qs: Vec<f64>, skipna: bool, element_type: bool) -> PyResult<Vec<f64>> {
+    let dtype = if element_type { QuantileDtype::ElementType } else { QuantileDtype::Float64 };
+    typed_view!(a, |v: T| py.detach(|| compute::quantile(&v, &qs, policy(skipna), dtype)).map_err(to_py))
+}
+
+/// The median of all of `a`, as `np.median`.
+#[pyfunction]
+#[pyo3(signature = (a, skipna=false))]
+pub fn median(py: Python<'_>, a: &Bound<'_, PyAny>, skipna: bool) -> PyResult<f64> {
+    typed_view!(a, |v: T| py.detach(|| compute::median(&v, policy(skipna))).map_err(to_py))
+}
+
+fn scalar(obj: &Bound<'_, PyAny>) -> PyResult<Scalar> {
+    if obj.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(PyTypeError::new_err("bool scalars are not handled"));
+    }
+    if obj.is_instance_of::<pyo3::types::PyInt>() {
+        return obj.extract::<i64>().map(Scalar::Int).map_err(|_| PyValueError::new_err("integer out of range"));
+    }
+    Ok(Scalar::Float(obj.extract::<f64>()?))
+}
+
+/// Applies `steps` (tuples `("add"|"sub"|"mul"|"div", x)`, `("clip", lo,
+/// hi)`, `("normalize",)`) to `a` in place, in parallel.
+#[pyfunction]
+pub fn apply(py: Python<'_>, a: &Bound<'_, PyAny>, steps: Vec<Bound<'_, PyTuple>>) -> PyResult<()> {
+    let mut parsed = Vec::with_capacity(steps.len());
+    for t in &steps {
+        let op: String = t.get_item(0)?.extract()?;
+        let step = match op.as_str() {
+            "add" => Step::Add(scalar(&t.get_item(1)?)?),
+            "sub" => Step::Sub(scalar(&t.get_item(1)?)?),
+            "mul" => Step::Mul(scalar(&t.get_item(1)?)?),
+            "div" => Step::Div(scalar(&t.get_item(1)?)?),
+            "clip" => Step::Clip(scalar(&t.get_item(1)?)?, scalar(&t.get_item(2)?)?),
+            "normalize" => Step::Normalize,
+            _ => return Err(PyValueError::new_err(format!("unknown step {op:?}"))),
+        };
+        parsed.push(step);
+    }
+    typed_view_mut!(a, |v: T| py.detach(|| compute::apply(v, &parsed)).map_err(to_py))
+}

@@ -1,0 +1,177 @@
+"""NumPy's functions and methods on mmarray.memmap run the Rust engine and
+give NumPy's results (values, dtypes, classes and shapes)."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+import mmarray
+from mmarray import _engine
+
+DTYPES = ["f4", "f8", "f2", "i2", "i4", "u1", "i8", "?"]
+SHAPES = [(7,), (30, 40), (5, 6, 7)]
+SLICES = {1: [np.s_[:], np.s_[::-2], np.s_[3:]], 2: [np.s_[:, :], np.s_[::3, 5:-5], np.s_[::-1, ::2]], 3: [np.s_[...], np.s_[1:, ::-2, 2:]]}
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts calls into the engine, to prove it ran."""
+    counter = {"n": 0}
+    for name in ["reduce", "quantile", "median", "apply"]:
+        real = getattr(_engine._core, name)
+
+        def spy(*args, _real=real, **kwargs):
+            counter["n"] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(_engine._core, name, spy)
+    return counter
+
+
+def make(tmp_path, dtype, shape, nans=False):
+    rng = np.random.default_rng(abs(hash((dtype, shape))) % 2**32)
+    data = (rng.normal(size=shape) * 50).astype(dtype) if dtype != "?" else rng.random(shape) > 0.5
+    if nans and np.dtype(dtype).kind == "f":
+        data.reshape(-1)[::7] = np.nan
+    m = mmarray.memmap(tmp_path / f"{dtype}-{len(shape)}.bin", dtype=dtype, mode="w+", shape=shape)
+    m[...] = data
+    return m, data
+
+
+def same(got, want, dtype, exact=None):
+    """`got` has the class, dtype and shape of NumPy's `want`, and the value
+    of `exact` (NumPy's answer computed in float64, which the engine matches
+    more closely than NumPy's float16/float32 accumulators) to within the
+    rounding of the output type."""
+    assert type(got) is type(want), (type(got), type(want))
+    if isinstance(want, (np.ndarray, np.generic)):
+        assert np.asarray(got).dtype == np.asarray(want).dtype, (np.asarray(got).dtype, np.asarray(want).dtype)
+        assert np.shape(got) == np.shape(want)
+    ref = want if exact is None else exact
+    tol = {"f2": 1e-3, "f4": 1e-6}.get(dtype, 1e-9)
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64), rtol=tol, atol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_reductions_equal_numpy(tmp_path, calls, dtype, shape):
+    m, data = make(tmp_path, dtype, shape)
+    funcs = [np.sum, np.mean, np.var, np.std, np.min, np.max]
+    for sl in SLICES[len(shape)]:
+        a, ref = m[sl], data[sl]
+        for axis in [None, 0, -1] + ([(0, 1)] if len(shape) > 1 else []):
+            for f, keepdims in itertools.product(funcs, [False, True]):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    want = f(ref, axis=axis, keepdims=keepdims)
+                    exact = f(ref.astype(np.float64), axis=axis, keepdims=keepdims) if ref.dtype.kind == "f" else None
+                same(f(a, axis=axis, keepdims=keepdims), want, dtype, exact)
+            for ddof in [0, 1]:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    exact = ref.astype(np.float64).std(axis=axis, ddof=ddof) if ref.dtype.kind == "f" else None
+                    same(a.std(axis=axis, ddof=ddof), ref.std(axis=axis, ddof=ddof), dtype, exact)
+                same(np.var(a, axis=axis, ddof=ddof, dtype=np.float64), np.var(ref, axis=axis, ddof=ddof, dtype=np.float64), "f8")
+            if not isinstance(axis, tuple):
+                same(a.argmax(axis=axis), ref.argmax(axis=axis), dtype)
+                same(np.argmin(a, axis=axis), np.argmin(ref, axis=axis), dtype)
+        same(a.mean(), ref.mean(), dtype, ref.astype(np.float64).mean() if ref.dtype.kind == "f" else None)
+    assert calls["n"] > 0
+
+
+@pytest.mark.parametrize("dtype", ["f4", "f8"])
+def test_nan_variants_equal_numpy(tmp_path, calls, dtype):
+    m, data = make(tmp_path, dtype, (40, 30), nans=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for f in [np.nansum, np.nanmean, np.nanvar, np.nanstd, np.nanmin, np.nanmax, np.sum, np.mean, np.max]:
+            for axis in [None, 0, 1]:
+                same(f(m, axis=axis), f(data, axis=axis), dtype, f(data.astype(np.float64), axis=axis))
+        for f in [np.nanargmin, np.nanargmax]:
+            same(f(m), f(data), dtype)
+        same(np.nanmedian(m), np.nanmedian(data), dtype)
+        same(np.nanquantile(m, 0.3), np.nanquantile(data, 0.3), dtype)
+    assert calls["n"] > 0
+
+
+@pytest.mark.parametrize("dtype", ["f4", "f8", "i4", "u1", "f2"])
+def test_order_statistics_are_identical(tmp_path, calls, dtype):
+    m, data = make(tmp_path, dtype, (101, 13))
+    for a, ref in [(m, data), (m[::2, 3:], data[::2, 3:])]:
+        assert np.median(a) == np.median(ref)
+        assert type(np.median(a)) is type(np.median(ref))
+        for q in [0.0, 0.25, 0.5, 0.9, 1.0]:
+            got, want = np.quantile(a, q), np.quantile(ref, q)
+            assert got == want and type(got) is type(want), (q, got, want)
+        np.testing.assert_array_equal(np.quantile(a, [0.1, 0.5]), np.quantile(ref, [0.1, 0.5]))
+        np.testing.assert_array_equal(np.percentile(a, [5, 95]), np.percentile(ref, [5, 95]))
+    assert calls["n"] > 0
+
+
+def test_out_and_dtype_arguments(tmp_path, calls):
+    m, data = make(tmp_path, "f4", (20, 30))
+    out = np.empty(30, dtype=np.float64)
+    assert np.mean(m, axis=0, out=out) is out
+    np.testing.assert_allclose(out, data.mean(axis=0, dtype=np.float64), rtol=1e-6)
+    assert np.sum(m, dtype=np.float64).dtype == np.float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.mean(m, where=data > 0) == pytest.approx(np.mean(data, where=data > 0), rel=1e-6)  # NumPy's path
+    with pytest.raises(np.exceptions.AxisError):
+        np.sum(m, axis=5)
+
+
+def test_inplace_arithmetic_matches_numpy(tmp_path, calls):
+    for dtype, ops in [("f4", [("add", 1.5), ("mul", 3), ("div", 7), ("sub", 2)]), ("u1", [("add", 7), ("mul", 3), ("sub", 250)]), ("i2", [("mul", -3), ("add", 100)])]:
+        m, data = make(tmp_path, dtype, (50, 20))
+        ref = data.copy()
+        region = np.s_[5:45:2, ::-1]
+        for op, x in ops:
+            r = m[region]
+            if op == "add":
+                r += x
+                ref[region] += x
+            elif op == "sub":
+                r -= x
+                ref[region] -= x
+            elif op == "mul":
+                r *= x
+                ref[region] *= x
+            else:
+                r /= x
+                ref[region] /= x
+        np.testing.assert_array_equal(np.asarray(m), ref)
+    assert calls["n"] > 0
+    # what NumPy refuses, mmarray refuses the same way
+    m, _ = make(tmp_path, "u1", (4,))
+    with pytest.raises(OverflowError):
+        m += 300
+    with pytest.raises(np._core._exceptions._UFuncOutputCastingError):
+        m *= 1.5
+
+
+def test_clip_in_place(tmp_path, calls):
+    m, data = make(tmp_path, "u1", (60, 40))
+    ref = data.copy()
+    region = m[10:50, 5:35]
+    np.clip(region, 20, 200, out=region)
+    np.clip(ref[10:50, 5:35], 20, 200, out=ref[10:50, 5:35])
+    np.testing.assert_array_equal(np.asarray(m), ref)
+    # the image workload, as NumPy users write it
+    r = m[0:30, 0:30]
+    r[...] = np.clip(r * 1.5, 0, 255)
+    rr = ref[0:30, 0:30]
+    rr[...] = np.clip(rr * 1.5, 0, 255)
+    np.testing.assert_array_equal(np.asarray(m), ref)
+    assert calls["n"] > 0
+
+
+def test_read_only_and_subclasses_keep_numpys_behaviour(tmp_path):
+    m, data = make(tmp_path, "f8", (10,))
+    m.flush()
+    r = mmarray.memmap(m.filename, dtype="f8", mode="r", shape=(10,))
+    with pytest.raises(ValueError, match="read-only"):
+        r += 1
+    assert r.sum() == pytest.approx(data.sum())
