@@ -4,7 +4,32 @@ RAM, with a parallel Rust engine.
 ``mmarray.memmap`` is a drop-in for ``numpy.memmap``.
 """
 
+from ._functions import (
+    as_linear_operator,
+    downsample,
+    rolling_max,
+    rolling_mean,
+    rolling_min,
+    rolling_std,
+    rolling_sum,
+    rolling_var,
+    stats,
+)
 from ._memmap import memmap
+from ._npy import load, open_memmap
 
-__all__ = ["memmap"]
+__all__ = [
+    "as_linear_operator",
+    "downsample",
+    "load",
+    "memmap",
+    "open_memmap",
+    "rolling_max",
+    "rolling_mean",
+    "rolling_min",
+    "rolling_std",
+    "rolling_sum",
+    "rolling_var",
+    "stats",
+]
 __version__ = "0.1.0"

@@ -172,6 +172,13 @@ class memmap(np.memmap):
     def __itruediv__(self, other):
         return self._inplace("div", other, np.ndarray.__itruediv__)
 
+    def as_linear_operator(self):
+        """This 2-D matrix as a `scipy.sparse.linalg.LinearOperator` whose
+        products run the parallel engine (see `mmarray.as_linear_operator`)."""
+        from ._functions import as_linear_operator
+
+        return as_linear_operator(self)
+
     def __reduce__(self):
         """Pickle by reference: the file, mode, dtype, shape, strides and
         offset, not the data, so the pickle stays small for any size and

@@ -120,3 +120,50 @@ pub fn apply(py: Python<'_>, a: &Bound<'_, PyAny>, steps: Vec<Bound<'_, PyTuple>
     }
     typed_view_mut!(a, |v: T| py.detach(|| compute::apply(v, &parsed)).map_err(to_py))
 }
+
+/// Rolling `stat` over windows of `window` along `axis`, in float64.
+#[pyfunction]
+#[pyo3(signature = (a, window, stat, axis=0, ddof=0.0))]
+pub fn rolling(py: Python<'_>, a: &Bound<'_, PyAny>, window: usize, stat: &str, axis: usize, ddof: f64) -> PyResult<Py<PyAny>> {
+    let stat = compute::RollingStat::parse(stat).map_err(to_py)?;
+    typed_view!(a, |v: T| {
+        let r = py.detach(|| compute::rolling_along(v.view(), axis, window, stat, ddof)).map_err(to_py)?;
+        Ok(r.into_pyarray(py).into_any().unbind())
+    })
+}
+
+/// The min/max/first/last envelope of a 1-D array in `bins` bins:
+/// `(start, min, max, first, last)` arrays.
+#[pyfunction]
+pub fn downsample(py: Python<'_>, a: &Bound<'_, PyAny>, bins: usize) -> PyResult<Py<PyAny>> {
+    typed_view!(a, |v: T| {
+        let x = v.into_dimensionality::<ndarray::Ix1>().map_err(|_| PyValueError::new_err("downsample needs a 1-D array"))?;
+        let e = py.detach(|| compute::downsample(x, bins)).map_err(to_py)?;
+        let start: Vec<u64> = e.start.iter().map(|&s| s as u64).collect();
+        let t = (start.into_pyarray(py), e.min.into_pyarray(py), e.max.into_pyarray(py), e.first.into_pyarray(py), e.last.into_pyarray(py));
+        Ok(t.into_pyobject(py)?.into_any().unbind())
+    })
+}
+
+/// Count, NaN count, sum, mean, var, std, min and max in one pass:
+/// `(count, nan_count, sum, mean, var, std, min, max)`.
+#[pyfunction]
+#[pyo3(signature = (a, ddof=0.0, skipna=false))]
+pub fn stats(py: Python<'_>, a: &Bound<'_, PyAny>, ddof: f64, skipna: bool) -> PyResult<(u64, u64, f64, f64, f64, f64, f64, f64)> {
+    typed_view!(a, |v: T| {
+        let m = py.detach(|| compute::summary(&v, policy(skipna)));
+        Ok((m.count(), m.nan_count(), m.sum(), m.mean(), m.var(ddof), m.std(ddof), m.min().unwrap_or(f64::NAN), m.max().unwrap_or(f64::NAN)))
+    })
+}
+
+/// `A @ x` (or `A.T @ x` with `transpose`) for a 2-D `A`, in float64.
+#[pyfunction]
+#[pyo3(signature = (a, x, transpose=false))]
+pub fn matvec(py: Python<'_>, a: &Bound<'_, PyAny>, x: numpy::PyReadonlyArray1<'_, f64>, transpose: bool) -> PyResult<Py<PyAny>> {
+    let x = x.as_array();
+    typed_view!(a, |v: T| {
+        let m = v.into_dimensionality::<ndarray::Ix2>().map_err(|_| PyValueError::new_err("matvec needs a 2-D matrix"))?;
+        let y = py.detach(|| if transpose { compute::rmatvec(m, x) } else { compute::matvec(m, x) }).map_err(to_py)?;
+        Ok(y.into_pyarray(py).into_any().unbind())
+    })
+}

@@ -182,5 +182,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine::quantile, m)?)?;
     m.add_function(wrap_pyfunction!(engine::median, m)?)?;
     m.add_function(wrap_pyfunction!(engine::apply, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::rolling, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::downsample, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::stats, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::matvec, m)?)?;
     Ok(())
 }

@@ -1,0 +1,108 @@
+"""The engine for any array, mapped or not: rolling windows, plotting
+envelopes, one-pass statistics, and a SciPy linear operator."""
+
+import numpy as np
+
+from . import _core
+
+__all__ = [
+    "as_linear_operator",
+    "downsample",
+    "rolling_max",
+    "rolling_mean",
+    "rolling_min",
+    "rolling_std",
+    "rolling_sum",
+    "rolling_var",
+    "stats",
+]
+
+
+def _engine_array(a):
+    """`a` as an array the engine reads in place (converted only if its
+    dtype, byte order or alignment needs it)."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf" or not a.dtype.isnative or not a.flags.aligned:
+        a = np.ascontiguousarray(a, dtype=np.float64)
+    return a
+
+
+def _rolling(stat):
+    def f(a, window, axis=0, ddof=0):
+        a = _engine_array(a)
+        axis = axis + a.ndim if axis < 0 else axis
+        if not 0 <= axis < a.ndim:
+            raise np.exceptions.AxisError(axis, a.ndim)
+        return _core.rolling(a, int(window), stat, axis, float(ddof))
+
+    f.__name__ = f"rolling_{stat}"
+    f.__doc__ = f"""Rolling {stat} over windows of ``window`` along ``axis``, in O(n).
+
+    The result has ``n - window + 1`` values along ``axis`` (one per full
+    window), in float64, equal to
+    ``sliding_window_view(a, window, axis=axis).{stat}(axis=-1)``
+    {"(with ``ddof``)" if stat in ("var", "std") else ""} without its
+    window-sized temporaries.
+
+    >>> import mmarray, numpy as np
+    >>> mmarray.rolling_{stat}(np.arange(5.0), 2).shape
+    (4,)
+    """
+    return f
+
+
+rolling_sum = _rolling("sum")
+rolling_mean = _rolling("mean")
+rolling_var = _rolling("var")
+rolling_std = _rolling("std")
+rolling_min = _rolling("min")
+rolling_max = _rolling("max")
+
+
+def downsample(a, n_bins):
+    """The min/max envelope of a 1-D series in ``n_bins`` bins, for
+    plotting a long series without losing its peaks (the M4 method).
+
+    Returns a dict of arrays: ``start`` (first index of each bin), ``min``,
+    ``max``, ``first`` and ``last``.
+
+    >>> import mmarray, numpy as np
+    >>> x = np.zeros(1000); x[500] = 9.0
+    >>> float(mmarray.downsample(x, 10)["max"].max())
+    9.0
+    """
+    start, lo, hi, first, last = _core.downsample(_engine_array(a), int(n_bins))
+    return {"start": start, "min": lo, "max": hi, "first": first, "last": last}
+
+
+def stats(a, ddof=0, skipna=False):
+    """Count, NaN count, sum, mean, var, std, min and max in one parallel
+    pass over ``a``, as a dict of floats.
+
+    >>> import mmarray, numpy as np
+    >>> mmarray.stats(np.array([1.0, 2.0, 3.0]))["mean"]
+    2.0
+    """
+    keys = ("count", "nan_count", "sum", "mean", "var", "std", "min", "max")
+    return dict(zip(keys, _core.stats(_engine_array(a), float(ddof), bool(skipna))))
+
+
+def as_linear_operator(a):
+    """A `scipy.sparse.linalg.LinearOperator` for the 2-D matrix ``a``
+    whose ``matvec`` and ``rmatvec`` run the parallel engine on ``a`` in
+    place, so iterative solvers (``cg``, ``gmres``) work on matrices that do
+    not fit in RAM.
+    """
+    from scipy.sparse.linalg import LinearOperator
+
+    m = _engine_array(a)
+    if m.ndim != 2:
+        raise ValueError(f"a linear operator needs a 2-D matrix, got {m.ndim} dimensions")
+
+    def mv(x):
+        return _core.matvec(m, np.ascontiguousarray(np.ravel(x), dtype=np.float64))
+
+    def rmv(x):
+        return _core.matvec(m, np.ascontiguousarray(np.ravel(x), dtype=np.float64), transpose=True)
+
+    return LinearOperator(m.shape, matvec=mv, rmatvec=rmv, dtype=np.float64)

@@ -1,0 +1,93 @@
+"""`.npy` files: `open_memmap` and `load`, as NumPy's, on mmarray.memmap."""
+
+import io
+import os
+
+import numpy as np
+from numpy.lib import format as _format
+
+from ._memmap import memmap
+
+try:  # NumPy 2 keeps the header writer open_memmap uses here
+    from numpy.lib._format_impl import _read_array_header, _write_array_header
+except ImportError:  # NumPy 1.x
+    from numpy.lib.format import _read_array_header, _write_array_header
+
+__all__ = ["load", "open_memmap"]
+
+_MAX_HEADER_SIZE = 10000
+
+
+def _read_header(path, max_header_size):
+    with open(path, "rb") as fp:
+        version = _format.read_magic(fp)
+        shape, fortran_order, dtype = _read_array_header(fp, version, max_header_size=max_header_size)
+        return shape, fortran_order, dtype, fp.tell()
+
+
+def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False, version=None, *,
+                max_header_size=_MAX_HEADER_SIZE):
+    """Open a `.npy` file as a memory-mapped array: NumPy's
+    `numpy.lib.format.open_memmap`, on `mmarray.memmap`.
+
+    ``mode='w+'`` creates (or overwrites) the file with a header for
+    ``dtype``, ``shape`` and ``fortran_order``, reserving its space on disk;
+    the other modes read the header of an existing file. A file shorter than
+    its header says is an error (NumPy would extend it in ``r+``).
+
+    Examples
+    --------
+    >>> import mmarray, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.npy")
+    >>> a = mmarray.open_memmap(p, mode="w+", dtype="float32", shape=(2, 3))
+    >>> a[:] = 1.5
+    >>> del a
+    >>> float(mmarray.open_memmap(p, mode="r").sum())
+    9.0
+    """
+    if hasattr(filename, "read"):
+        raise ValueError("Filename must be a string or a path-like object.  Memmap cannot use existing file handles.")
+    path = os.fspath(filename)
+    if "w" in mode:
+        dtype = np.dtype(dtype)
+        if dtype.hasobject:
+            raise ValueError("Array can't be memory-mapped: Python objects in dtype.")
+        shape = tuple(shape)
+        header = {"descr": _format.dtype_to_descr(dtype), "fortran_order": fortran_order, "shape": shape}
+        buf = io.BytesIO()
+        _write_array_header(buf, header, version)
+        head = buf.getvalue()
+        order = "F" if fortran_order else "C"
+        m = memmap(path, dtype=dtype, mode="w+", offset=len(head), shape=shape, order=order)
+        with open(path, "r+b") as fp:
+            fp.write(head)
+        return m
+    shape, fortran_order, dtype, offset = _read_header(path, max_header_size)
+    if dtype.hasobject:
+        raise ValueError("Array can't be memory-mapped: Python objects in dtype.")
+    need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = os.path.getsize(path)
+    if size < need:
+        raise ValueError(
+            f"{path}: truncated .npy file: the header says shape {shape} of {dtype.str} "
+            f"({need} bytes with the {offset}-byte header), but the file has {size} bytes"
+        )
+    return memmap(path, dtype=dtype, shape=shape, order="F" if fortran_order else "C", mode=mode, offset=offset)
+
+
+def load(file, mmap_mode=None, allow_pickle=False, fix_imports=True, encoding="ASCII", *, max_header_size=_MAX_HEADER_SIZE):
+    """`numpy.load`, with `.npy` files memory-mapped by mmarray when
+    `mmap_mode` is given.
+
+    Unlike NumPy, ``mmap_mode='w+'`` on an existing `.npy` file does not
+    truncate it (NumPy's destroys the data): it opens it for reading and
+    writing, as ``'r+'``.
+    """
+    if mmap_mode is not None and not hasattr(file, "read"):
+        with open(os.fspath(file), "rb") as fp:
+            magic = fp.read(len(_format.MAGIC_PREFIX))
+        if magic == _format.MAGIC_PREFIX:
+            mode = "r+" if mmap_mode in ("w+", "write") else mmap_mode
+            return open_memmap(file, mode=mode, max_header_size=max_header_size)
+    return np.load(file, mmap_mode=mmap_mode, allow_pickle=allow_pickle, fix_imports=fix_imports,
+                   encoding=encoding, max_header_size=max_header_size)
