@@ -145,11 +145,13 @@ pub fn downsample(py: Python<'_>, a: &Bound<'_, PyAny>, bins: usize) -> PyResult
     })
 }
 
-/// Count, NaN count, sum, mean, var, std, min and max in one pass:
 /// `(count, nan_count, sum, mean, var, std, min, max)`.
+type Summary = (u64, u64, f64, f64, f64, f64, f64, f64);
+
+/// Count, NaN count, sum, mean, var, std, min and max in one pass.
 #[pyfunction]
 #[pyo3(signature = (a, ddof=0.0, skipna=false))]
-pub fn stats(py: Python<'_>, a: &Bound<'_, PyAny>, ddof: f64, skipna: bool) -> PyResult<(u64, u64, f64, f64, f64, f64, f64, f64)> {
+pub fn stats(py: Python<'_>, a: &Bound<'_, PyAny>, ddof: f64, skipna: bool) -> PyResult<Summary> {
     typed_view!(a, |v: T| {
         let m = py.detach(|| compute::summary(&v, policy(skipna)));
         Ok((m.count(), m.nan_count(), m.sum(), m.mean(), m.var(ddof), m.std(ddof), m.min().unwrap_or(f64::NAN), m.max().unwrap_or(f64::NAN)))
