@@ -98,6 +98,42 @@ class memmap(np.memmap):
             self.filename = os.path.abspath(where["path"])
         return self
 
+    def _check_open(self):
+        m = self.__dict__.get("_mmap")
+        if m is not None and m.closed:
+            raise ValueError(f"I/O operation on closed memmap ({self.filename})")
+
+    def close(self):
+        """Flush and release the file now (NumPy's memmap has no way to).
+
+        Afterwards the file can be deleted or overwritten and its lock is
+        gone; indexing, NumPy functions, reductions, ``flush`` and pickling
+        on this array (or any view of it) raise ``ValueError``. Anything
+        that still reads the old memory sees zeros: it never crashes.
+        """
+        if self._mmap is not None:
+            self._mmap.close()
+
+    @property
+    def closed(self):
+        """Whether `close()` was called on this array or a view of it."""
+        m = self.__dict__.get("_mmap")
+        return m is not None and m.closed
+
+    def __repr__(self):
+        if self.closed:
+            return f"<closed mmarray.memmap of {self.filename}>"
+        return super().__repr__()
+
+    def __str__(self):
+        if self.closed:
+            return self.__repr__()
+        return super().__str__()
+
+    def __setitem__(self, index, value):
+        self._check_open()
+        np.ndarray.__setitem__(self, index, value)
+
     def __array_wrap__(self, arr, context=None, return_scalar=False):
         # As numpy.memmap: results of ufuncs and reductions are plain arrays
         # or scalars, except for subclasses, which keep their type.
@@ -109,12 +145,16 @@ class memmap(np.memmap):
         return arr.view(np.ndarray)
 
     def __getitem__(self, index):
+        self._check_open()
         res = np.ndarray.__getitem__(self, index)
         if type(res) is memmap and res._mmap is None:
             return res.view(type=np.ndarray)
         return res
 
     def __array_function__(self, func, types, args, kwargs):
+        for arg in args:
+            if isinstance(arg, memmap):
+                arg._check_open()
         # Subclasses keep numpy.memmap's behaviour (their results stay of
         # their class), so only mmarray.memmap itself takes the engine.
         impl = _engine.HANDLED.get(func) if type(self) is memmap else None
@@ -125,6 +165,7 @@ class memmap(np.memmap):
         return super().__array_function__(func, types, args, kwargs)
 
     def _engine_method(self, name, *args, **kwargs):
+        self._check_open()
         impl = _engine.HANDLED[_engine.METHODS[name]]
         result = impl(self, *args, **kwargs) if type(self) is memmap else _engine.FALLBACK
         if result is _engine.FALLBACK:
@@ -156,6 +197,7 @@ class memmap(np.memmap):
         return self._engine_method("argmax", *args, **kwargs)
 
     def _inplace(self, op, other, numpy_op):
+        self._check_open()
         if type(self) is not memmap or _engine.inplace(self, op, other) is _engine.FALLBACK:
             return numpy_op(self, other)
         return self
@@ -185,6 +227,7 @@ class memmap(np.memmap):
         the receiving process maps the same bytes. Arrays in mode 'c' (whose
         changes exist only in this process), arrays not backed by a mapping
         and arrays whose file is gone pickle by value, as plain ndarrays."""
+        self._check_open()
         m = self._mmap
         if m is None or self.mode == "c" or self.filename is None or not os.path.exists(self.filename):
             return np.array(self).__reduce__()
@@ -213,6 +256,7 @@ class memmap(np.memmap):
         """
         if self._mmap is None:
             raise ValueError("this array is not backed by a mapping")
+        self._check_open()
         self._mmap.madvise(advice)
 
 

@@ -66,8 +66,25 @@ impl Mapping {
     /// so they survive a power cut.
     #[pyo3(signature = (durable=false))]
     fn flush(&self, py: Python<'_>, durable: bool) -> PyResult<()> {
+        if self.array.is_closed() {
+            return Err(PyValueError::new_err("I/O operation on a closed memmap"));
+        }
         let array = &self.array;
         py.detach(|| if durable { array.flush_durable() } else { array.flush() }).map_err(to_py)
+    }
+
+    /// Flushes, then releases the file: its pages are replaced by read-only
+    /// zero pages (arrays still pointing there read zeros, never crash) and
+    /// the descriptor and lock are closed. Idempotent.
+    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+        let array = &mut self.array;
+        py.detach(|| array.close_in_place()).map_err(to_py)
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.array.is_closed()
     }
 
     /// Access-pattern advice: 'normal', 'sequential', 'random' or 'willneed'.
@@ -129,6 +146,9 @@ impl Mapping {
     unsafe fn __getbuffer__(mut slf: PyRefMut<'_, Self>, view: *mut pyo3::ffi::Py_buffer, flags: c_int) -> PyResult<()> {
         if view.is_null() {
             return Err(PyBufferError::new_err("view is null"));
+        }
+        if slf.array.is_closed() {
+            return Err(PyBufferError::new_err("the memmap was closed"));
         }
         let writable = slf.array.mode().is_writable();
         if flags & pyo3::ffi::PyBUF_WRITABLE != 0 && !writable {

@@ -208,3 +208,24 @@ def test_four_processes_write_disjoint_quarters(tmp):
         assert sorted(pool.map(_add_one_to_quarter, [(a, q) for q in range(4)])) == [0, 1, 2, 3]
     check = np.fromfile(path, dtype="f8")
     np.testing.assert_array_equal(check, np.arange(400_000) + 1)
+
+
+def test_close_releases_the_file_and_later_access_raises(tmp):
+    path = tmp / "c.f8"
+    a = mmarray.memmap(path, dtype="f8", mode="w+", shape=(1000,))
+    a[:] = 3.0
+    view = a[10:20]
+    a.close()
+    assert a.closed and view.closed
+    for action in [lambda: a[0], lambda: view[0], lambda: a.sum(), lambda: np.mean(a), lambda: a.flush(),
+                   lambda: pickle.dumps(a), lambda: a.__setitem__(0, 1.0)]:
+        with pytest.raises(ValueError, match="closed memmap"):
+            action()
+    assert "closed" in repr(a)
+    assert np.fromfile(path, dtype="f8").sum() == 3000.0, "close flushed first"
+    # the lock is released: the file can be overwritten while `a` exists
+    b = mmarray.memmap(path, dtype="f8", mode="w+", shape=(10,))
+    b[:] = 1
+    a.close()  # twice is fine
+    # and paths that bypass Python read zeros instead of crashing
+    assert np.asarray(a).tobytes() == bytes(8000)

@@ -168,7 +168,8 @@ pub fn shape_repr(shape: &[usize]) -> String {
 /// path then fails with [`ErrorKind::NotFound`].
 pub struct MmapArray {
     path: PathBuf,
-    file: File,
+    /// `None` once closed in place.
+    file: Option<File>,
     map: Mapping,
     layout: Layout,
     mode: Mode,
@@ -206,7 +207,7 @@ impl MmapArray {
                 }
             }
         };
-        Ok(Self { path: path.to_path_buf(), file, map, layout, mode, format, preallocation })
+        Ok(Self { path: path.to_path_buf(), file: Some(file), map, layout, mode, format, preallocation })
     }
 
     // ----- attributes -------------------------------------------------------
@@ -309,6 +310,9 @@ impl MmapArray {
     /// # Errors
     /// [`ErrorKind::ReadOnly`] in mode `r`.
     pub fn as_bytes_mut(&mut self) -> Result<&mut [u8]> {
+        if self.file.is_none() {
+            return Err(closed(&self.path));
+        }
         match &mut self.map {
             Mapping::Empty => Ok(&mut []),
             Mapping::ReadOnly(_) => Err(read_only(&self.path)),
@@ -319,6 +323,9 @@ impl MmapArray {
     // ----- typed access -----------------------------------------------------
 
     fn check_kind<T: Element>(&self) -> Result<()> {
+        if self.file.is_none() {
+            return Err(closed(&self.path));
+        }
         if T::KIND == self.layout.dtype.kind() {
             return Ok(());
         }
@@ -560,7 +567,7 @@ impl MmapArray {
 
     fn shared(&self) -> Option<&MmapMut> {
         match &self.map {
-            Mapping::Shared(m) => Some(m),
+            Mapping::Shared(m) if self.file.is_some() => Some(m),
             _ => None,
         }
     }
@@ -621,7 +628,10 @@ impl MmapArray {
             return Ok(());
         }
         self.flush()?;
-        self.file.sync_all().map_err(|e| Error::io(&self.path, "fsync failed", e))
+        match &self.file {
+            Some(f) => f.sync_all().map_err(|e| Error::io(&self.path, "fsync failed", e)),
+            None => Err(closed(&self.path)),
+        }
     }
 
     /// Flushes and unmaps the array, reporting any write error (which a drop
@@ -633,6 +643,58 @@ impl MmapArray {
         let result = self.flush();
         self.map = Mapping::Empty;
         result
+    }
+
+    /// Whether [`close_in_place`](Self::close_in_place) was called.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.file.is_none()
+    }
+
+    /// Flushes, then lets go of the file while keeping the address range
+    /// valid: the mapped pages are replaced by read-only zero pages and the
+    /// file descriptor (with its lock) is closed, so the file can be
+    /// deleted, overwritten or its space reclaimed. Any pointer into the data
+    /// that outlives this call (held by foreign code, such as a NumPy array
+    /// built on the buffer) reads zeros instead of crashing; writing through
+    /// one is a fault, as for any read-only memory. Typed access afterwards
+    /// fails with [`ErrorKind::Closed`]. The address range itself is
+    /// released when the array is dropped.
+    ///
+    /// For bindings whose arrays can outlive an explicit close; Rust code
+    /// should use [`close`](Self::close).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if the flush fails (nothing is released then).
+    pub fn close_in_place(&mut self) -> Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        self.flush()?;
+        let bytes = self.as_bytes();
+        if !bytes.is_empty() {
+            let page = rustix::param::page_size();
+            let start = bytes.as_ptr() as usize;
+            let aligned = start & !(page - 1);
+            let len = start + bytes.len() - aligned;
+            // SAFETY: [aligned, aligned + len) is exactly the page range of
+            // this array's own mapping (memmap2 maps from the page holding
+            // the first byte), and `&mut self` guarantees no Rust reference
+            // into it exists. MAP_FIXED replaces those pages atomically with
+            // anonymous zero pages, so the range stays mapped for any
+            // foreign pointer; memmap2 still unmaps it when `self` drops.
+            unsafe {
+                rustix::mm::mmap_anonymous(
+                    aligned as *mut std::ffi::c_void,
+                    len,
+                    rustix::mm::ProtFlags::READ,
+                    rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::FIXED,
+                )
+            }
+            .map_err(|e| Error::io(&self.path, "cannot release the mapping", std::io::Error::from(e)))?;
+        }
+        self.file = None;
+        Ok(())
     }
 
     // ----- hints ------------------------------------------------------------
@@ -707,6 +769,10 @@ pub(crate) fn element_strides(shape: &[usize], order: Order) -> Vec<isize> {
         Order::F => (0..shape.len()).for_each(&mut set),
     }
     strides
+}
+
+fn closed(path: &Path) -> Error {
+    Error::at(ErrorKind::Closed, path, "the array was closed")
 }
 
 fn read_only(path: &Path) -> Error {

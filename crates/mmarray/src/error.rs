@@ -42,6 +42,8 @@ pub enum ErrorKind {
     /// The file is mapped by another array (in this or another process), so
     /// truncating it now would crash that process's next access.
     InUse,
+    /// The array was closed with [`MmapArray::close_in_place`](crate::MmapArray::close_in_place).
+    Closed,
     /// Any other input/output error reported by the operating system.
     Io,
 }
@@ -62,6 +64,7 @@ impl ErrorKind {
             | Self::DtypeMismatch
             | Self::ByteOrder
             | Self::Misaligned
+            | Self::Closed
             | Self::ReadOnly => "ValueError",
         }
     }

@@ -189,3 +189,27 @@ fn overwriting_a_mapped_file_is_refused_instead_of_crashing_its_reader() {
     let a = NpyOptions::new(f64s(), &[10]).create(&path).unwrap();
     assert_eq!(a.len(), 10);
 }
+
+#[test]
+fn close_in_place_releases_the_file_but_keeps_addresses_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.npy");
+    let mut a = NpyOptions::new(f64s(), &[5000]).create(&path).unwrap();
+    a.view_mut::<f64>().unwrap().fill(4.0);
+    let raw = a.as_bytes().as_ptr();
+    a.close_in_place().unwrap();
+    assert!(a.is_closed());
+    assert_eq!(a.view::<f64>().unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(a.get::<f64>(&[0]).unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(a.as_bytes_mut().unwrap_err().kind(), ErrorKind::Closed);
+    // the data reached the file before the release
+    let b = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
+    assert_eq!(b.view::<f64>().unwrap().sum(), 20000.0);
+    drop(b);
+    // the same addresses still read (zeros), they do not fault
+    assert_eq!(a.as_bytes().as_ptr(), raw);
+    assert!(a.as_bytes().iter().all(|&x| x == 0));
+    // and the lock is gone: the file can be overwritten now
+    NpyOptions::new(f64s(), &[3]).create(&path).unwrap();
+    a.close_in_place().unwrap(); // twice is fine
+}
