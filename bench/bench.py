@@ -109,6 +109,20 @@ def numpy_side(op, path, region):
     return run_measured(["prlimit", f"--data={limit}", sys.executable, "-c", script])
 
 
+def python_side(op, path, region):
+    """The same NumPy code, on mmarray.memmap instead of np.memmap."""
+    code = NUMPY_CODE[op].replace("{region}", region)
+    mode = "r+" if op in WRITES else "r"
+    script = (
+        "import json, time, numpy as np, mmarray\n"
+        f"a = mmarray.load({path!r}, mmap_mode={mode!r})\n"
+        "t = time.perf_counter()\n"
+        f"{code}\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'result': r}))\n"
+    )
+    return run_measured([sys.executable, "-c", script])
+
+
 def mmarray_side(op, path, region):
     out = os.path.join(os.path.dirname(path), "rolling-out.npy")
     extra = {
@@ -171,7 +185,8 @@ def main():
                ("meansq_steps", four, region), ("rolling_loop", small, ""), ("rolling_swv", small, ""),
                ("rolling_swv", series, ""), ("normalize", flat, f"0:{min(rows, 8192)}"),
                ("contrast", image, "0:1000, 0:1000"), ("matvec", flat, ""),
-               ("scatter", flat, ""), ("scatter_hint", flat, "")]
+               ("scatter", flat, ""), ("scatter_hint", flat, ""),
+               ("py:std", flat, region), ("py:summary", flat, region), ("py:meansq_steps", four, region)]
         header = (f"{'operation':<14} {'cache':<5} {'GiB':>6} {'numpy s':>8} {'mmarray s':>9} {'ratio':>6} "
                   f"{'np MiB':>8} {'mm MiB':>7} {'rel diff':>9}")
         print(header)
@@ -185,7 +200,12 @@ def main():
                 if op == "std_region":
                     size = (rows // 4) * 2000 * 4 / 2**30
                 results = []
-                for side in (numpy_side, mmarray_side):
+                sides = (numpy_side, mmarray_side)
+                if op.startswith("py:"):
+                    # NumPy's code on np.memmap vs the same code on mmarray.memmap
+                    op = op[3:]
+                    sides = (numpy_side, python_side)
+                for side in sides:
                     if state == "cold":
                         evict(path)
                     elif op not in WRITES:
@@ -195,7 +215,8 @@ def main():
                 ratio = np_out["seconds"] / mm_out["seconds"]
                 diff = agree(np_out["result"], mm_out["result"])
                 note = f"  numpy: {np_out['error']}" if "error" in np_out else ""
-                print(f"{op:<14} {state:<5} {size:>6.2f} {np_out['seconds']:>8.3f} {mm_out['seconds']:>9.3f} {ratio:>6.1f} "
+                label = op if sides[1] is mmarray_side else f"{op} (py)"
+                print(f"{label:<14} {state:<5} {size:>6.2f} {np_out['seconds']:>8.3f} {mm_out['seconds']:>9.3f} {ratio:>6.1f} "
                       f"{np_mem:>8.0f} {mm_mem:>7.0f} {diff:>9.1e}{note}", flush=True)
     finally:
         if not args.keep:

@@ -14,6 +14,7 @@ from ._functions import (
     rolling_sum,
     rolling_var,
     stats,
+    to_dask,
 )
 from ._memmap import memmap
 from ._npy import load, open_memmap
@@ -31,5 +32,6 @@ __all__ = [
     "rolling_sum",
     "rolling_var",
     "stats",
+    "to_dask",
 ]
 __version__ = "0.1.0"
