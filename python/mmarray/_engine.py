@@ -74,7 +74,12 @@ def _reduction(stat, skipna=False):
         axes = _axes(axis, a.ndim)
         if axes is FALLBACK:
             return FALLBACK
-        if stat in ("sum",):
+        if stat == "ptp":
+            # ptp keeps the dtype, and integer subtraction wraps in NumPy
+            if a.dtype.kind != "f" or dtype is not None:
+                return FALLBACK
+            rdtype = a.dtype
+        elif stat in ("sum",):
             # Integer sums are exact and wrap in NumPy; the engine sums in
             # float64, so it takes float data only.
             if a.dtype.kind != "f" and (dtype is None or np.dtype(dtype).kind != "f"):
@@ -131,6 +136,22 @@ def _quantile(skipna, scale):
         return np.asarray(values, dtype=np.float64).reshape(qs.shape)
 
     return impl
+
+
+def _histogram(a, bins=10, range=None, density=None, weights=None):
+    # Float64 and integer data only: NumPy bins float16/float32 data in
+    # their own precision, where the engine uses float64.
+    if density or weights is not None or not _eligible(a) or a.dtype.kind not in "iuf" or a.dtype.kind == "f" and a.dtype.itemsize != 8:
+        return FALLBACK
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        return FALLBACK
+    if range is not None:
+        lo, hi = range
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
+            return FALLBACK
+        range = (float(lo), float(hi))
+    counts, edges = _core.histogram(a, bins, range)
+    return counts.astype(np.intp), edges
 
 
 def _python_scalar_fits(a, x):
@@ -194,6 +215,8 @@ HANDLED = {
     np.percentile: _quantile(False, 100.0),
     np.nanpercentile: _quantile(True, 100.0),
     np.clip: _clip,
+    np.ptp: _reduction("ptp"),
+    np.histogram: _histogram,
 }
 
 # Which engine implementation serves each ndarray method.

@@ -169,3 +169,15 @@ pub fn matvec(py: Python<'_>, a: &Bound<'_, PyAny>, x: numpy::PyReadonlyArray1<'
         Ok(y.into_pyarray(py).into_any().unbind())
     })
 }
+
+/// `np.histogram(a, bins, range)` counts (int64) and edges (float64);
+/// `range` None takes the data's min and max.
+#[pyfunction]
+#[pyo3(signature = (a, bins, range=None))]
+pub fn histogram(py: Python<'_>, a: &Bound<'_, PyAny>, bins: usize, range: Option<(f64, f64)>) -> PyResult<Py<PyAny>> {
+    typed_view!(a, |v: T| {
+        let h = py.detach(|| compute::histogram(&v, bins, range)).map_err(to_py)?;
+        let counts: Vec<i64> = h.counts.iter().map(|&c| c as i64).collect();
+        Ok((counts.into_pyarray(py), h.edges.into_pyarray(py)).into_pyobject(py)?.into_any().unbind())
+    })
+}

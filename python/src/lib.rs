@@ -206,5 +206,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine::downsample, m)?)?;
     m.add_function(wrap_pyfunction!(engine::stats, m)?)?;
     m.add_function(wrap_pyfunction!(engine::matvec, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::histogram, m)?)?;
     Ok(())
 }

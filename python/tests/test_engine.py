@@ -175,3 +175,21 @@ def test_read_only_and_subclasses_keep_numpys_behaviour(tmp_path):
     with pytest.raises(ValueError, match="read-only"):
         r += 1
     assert r.sum() == pytest.approx(data.sum())
+
+
+def test_ptp_and_histogram(tmp_path, calls):
+    m, data = make(tmp_path, "f8", (300, 20))
+    same(np.ptp(m), np.ptp(data), "f8")
+    same(np.ptp(m, axis=0), np.ptp(data, axis=0), "f8")
+    for bins, rng in [(10, None), (37, (-50.0, 80.0)), (5, (0, 0))]:
+        c, e = np.histogram(m, bins, rng)
+        c2, e2 = np.histogram(data, bins, rng)
+        np.testing.assert_array_equal(c, c2)
+        np.testing.assert_array_equal(e, e2)
+        assert c.dtype == c2.dtype and e.dtype == e2.dtype
+    mi, di = make(tmp_path, "i2", (100,))
+    c, e = np.histogram(mi, 7)
+    c2, e2 = np.histogram(di, 7)
+    np.testing.assert_array_equal(c, c2)
+    np.testing.assert_array_equal(e, e2)
+    assert calls["n"] > 0
