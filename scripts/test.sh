@@ -17,5 +17,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 
 # The Python package: build the extension into the venv, then pytest.
-(cd python && VIRTUAL_ENV="$PWD/../.venv" ../.venv/bin/maturin develop --release --quiet --locked)
+# (the dev profile reuses what cargo test just compiled)
+(cd python && VIRTUAL_ENV="$PWD/../.venv" ../.venv/bin/maturin develop --quiet --locked)
 .venv/bin/python -m pytest python/tests -q
