@@ -229,3 +229,20 @@ def test_close_releases_the_file_and_later_access_raises(tmp):
     a.close()  # twice is fine
     # and paths that bypass Python read zeros instead of crashing
     assert np.asarray(a).tobytes() == bytes(8000)
+
+
+def _column_sum(args):
+    arr, j = args
+    return float(arr[:, j].sum())
+
+
+def test_concurrent_futures_process_pool_gets_the_mapping(tmp):
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    a = mmarray.memmap(tmp / "cf.f8", dtype="f8", mode="w+", shape=(1000, 8))
+    a[:] = np.arange(8.0)
+    a.flush()
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as ex:
+        sums = list(ex.map(_column_sum, [(a, j) for j in range(8)]))
+    assert sums == [1000.0 * j for j in range(8)]
