@@ -13,12 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 const ROWS: usize = 256;
 
 /// `Σ a[j]·x[j]` in `f64`, in vector lanes.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
+#[multiversion(targets = "simd")]
 fn dot<T: Real>(a: &[T], x: &[f64]) -> f64 {
     const L: usize = 32;
     let mut s = [0.0f64; L];
@@ -39,12 +34,7 @@ fn dot<T: Real>(a: &[T], x: &[f64]) -> f64 {
 }
 
 /// `y += w · a` for one row `a`.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
+#[multiversion(targets = "simd")]
 fn axpy<T: Real>(y: &mut [f64], w: f64, a: &[T]) {
     for (yi, ai) in y.iter_mut().zip(a) {
         *yi += w * ai.to_f64();

@@ -266,12 +266,7 @@ const LANES: usize = 16;
 /// Sum, min and max of `xs`, assuming no NaN: the fast path. A NaN makes
 /// the sum NaN, which sends the block to [`block_basic`]. Thirty-two `f64`
 /// lanes keep four vector accumulators busy.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
+#[multiversion(targets = "simd")]
 fn block_fast<T: Real>(xs: &[T]) -> (f64, f64, f64) {
     const W: usize = 2 * LANES;
     let Some(&first) = xs.first() else { return (0.0, f64::INFINITY, f64::NEG_INFINITY) };
@@ -309,12 +304,7 @@ fn block_fast<T: Real>(xs: &[T]) -> (f64, f64, f64) {
 
 /// Min and max of `xs` in the element type, and whether it holds a NaN
 /// (then the careful path takes the block).
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
+#[multiversion(targets = "simd")]
 fn block_extrema<T: Real>(xs: &[T]) -> Option<(f64, f64)> {
     const W: usize = 4 * LANES;
     let &first = xs.first()?;
@@ -355,12 +345,7 @@ fn block_extrema<T: Real>(xs: &[T]) -> Option<(f64, f64)> {
 /// with `k` a guess of the block's mean. Then `M2 = Σ(x-k)² - (Σ(x-k))²/n`;
 /// the caller checks that the guess was close enough for that difference
 /// to be accurate and redoes the block in two passes when it was not.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
+#[multiversion(targets = "simd")]
 fn block_shifted<T: Real>(xs: &[T], k: f64) -> (f64, f64, f64, f64) {
     const W: usize = 2 * LANES;
     let Some(&first) = xs.first() else { return (0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY) };
@@ -393,12 +378,7 @@ fn block_shifted<T: Real>(xs: &[T], k: f64) -> (f64, f64, f64, f64) {
 }
 
 /// `Σ (x - mean)²` for a block without NaN.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
+#[multiversion(targets = "simd")]
 fn block_m2_fast<T: Real>(xs: &[T], mean: f64) -> f64 {
     const W: usize = 2 * LANES;
     let mut s = [0.0f64; W];
@@ -418,14 +398,10 @@ fn block_m2_fast<T: Real>(xs: &[T], mean: f64) -> f64 {
 }
 
 /// Sum, NaN count, min and max of the non-NaN values of `xs`, in `f64`
-/// lanes the compiler vectorizes; compiled for AVX-512, AVX2 and SSE4.1 and
-/// chosen at run time.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
+/// lanes the compiler vectorizes. Like every kernel here it is compiled for
+/// multiversion's "simd" target set (x86-64-v4 with AVX-512, v3 with AVX2,
+/// older SSE levels, NEON...) and the best one is chosen at run time.
+#[multiversion(targets = "simd")]
 fn block_basic<T: Real>(xs: &[T]) -> (f64, u64, f64, f64) {
     let mut s = [0.0f64; LANES];
     let mut nan = [0u64; LANES];
@@ -471,12 +447,7 @@ fn block_basic<T: Real>(xs: &[T]) -> (f64, u64, f64, f64) {
 }
 
 /// `Σ (x - mean)²` over the non-NaN values of `xs`.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
+#[multiversion(targets = "simd")]
 fn block_m2<T: Real>(xs: &[T], mean: f64) -> f64 {
     let mut s = [0.0f64; LANES];
     let chunks = xs.chunks_exact(LANES);
@@ -500,12 +471,7 @@ fn block_m2<T: Real>(xs: &[T], mean: f64) -> f64 {
 /// Position of the first (or, `backwards`, the last) element equal to
 /// `target` (NaN matches NaN). Whole lane groups are tested at once and only
 /// the group holding a match is scanned.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
+#[multiversion(targets = "simd")]
 fn find<T: Real>(xs: &[T], target: f64, backwards: bool) -> Option<usize> {
     let want_nan = target.is_nan();
     let hit = |v: &T| {
