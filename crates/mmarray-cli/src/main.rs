@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod dispatch;
 mod input;
 mod output;
 

@@ -2,9 +2,10 @@
 
 use clap::ArgMatches;
 use mmarray::compute::{apply, Real, Scalar, Step};
-use mmarray::{f16, shape_repr, MmapArray, Mode, ScalarKind, Selection};
+use mmarray::{shape_repr, MmapArray, Mode, ScalarKind, Selection};
 
 use crate::args::ApplyArgs;
+use crate::dispatch::with_real_type;
 use crate::input::open_input;
 use crate::output::{print, CliError};
 
@@ -50,22 +51,11 @@ pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
     let steps = ordered_steps(args, matches)?;
     let sel = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
     let mut a = open_input(&args.file, &args.raw, Mode::ReadWrite)?;
-    let shape = match a.dtype().kind() {
-        ScalarKind::I8 => run_typed::<i8>(&mut a, &sel, &steps),
-        ScalarKind::I16 => run_typed::<i16>(&mut a, &sel, &steps),
-        ScalarKind::I32 => run_typed::<i32>(&mut a, &sel, &steps),
-        ScalarKind::I64 => run_typed::<i64>(&mut a, &sel, &steps),
-        ScalarKind::U8 => run_typed::<u8>(&mut a, &sel, &steps),
-        ScalarKind::U16 => run_typed::<u16>(&mut a, &sel, &steps),
-        ScalarKind::U32 => run_typed::<u32>(&mut a, &sel, &steps),
-        ScalarKind::U64 => run_typed::<u64>(&mut a, &sel, &steps),
-        ScalarKind::F16 => run_typed::<f16>(&mut a, &sel, &steps),
-        ScalarKind::F32 => run_typed::<f32>(&mut a, &sel, &steps),
-        ScalarKind::F64 => run_typed::<f64>(&mut a, &sel, &steps),
-        ScalarKind::Bool | ScalarKind::C64 | ScalarKind::C128 => {
-            return Err(format!("{}: apply does not support '{}' data", a.path().display(), a.dtype()).into())
-        }
-    }?;
+    let unsupported = || format!("{}: apply does not support '{}' data", a.path().display(), a.dtype());
+    if a.dtype().kind() == ScalarKind::Bool {
+        return Err(unsupported().into());
+    }
+    let shape = with_real_type!(a.dtype().kind(), run_typed(&mut a, &sel, &steps), complex => Err(unsupported().into()))?;
     a.close()?;
     print(&format!("{}: applied {} step(s) to a region of shape {}\n", args.file.display(), steps.len(), shape_repr(&shape)))
 }

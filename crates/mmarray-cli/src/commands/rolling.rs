@@ -1,10 +1,11 @@
 //! `mmarray rolling`: rolling-window statistics into a new `.npy` file.
 
 use mmarray::compute::{rolling_along, rolling_into, Real, RollingStat};
-use mmarray::{f16, DType, MmapArray, Mode, NpyOptions, ScalarKind, Selection};
+use mmarray::{DType, MmapArray, Mode, NpyOptions, ScalarKind, Selection};
 use ndarray::{s, Ix1};
 
 use crate::args::RollingArgs;
+use crate::dispatch::with_real_type;
 use crate::input::open_input;
 use crate::output::{print, CliError};
 
@@ -52,23 +53,9 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
 pub fn run(args: &RollingArgs) -> Result<(), CliError> {
     let stat = RollingStat::parse(&args.stat)?;
     let input = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
-    let len = match input.dtype().kind() {
-        ScalarKind::Bool => run_typed::<bool>(&input, args, stat),
-        ScalarKind::I8 => run_typed::<i8>(&input, args, stat),
-        ScalarKind::I16 => run_typed::<i16>(&input, args, stat),
-        ScalarKind::I32 => run_typed::<i32>(&input, args, stat),
-        ScalarKind::I64 => run_typed::<i64>(&input, args, stat),
-        ScalarKind::U8 => run_typed::<u8>(&input, args, stat),
-        ScalarKind::U16 => run_typed::<u16>(&input, args, stat),
-        ScalarKind::U32 => run_typed::<u32>(&input, args, stat),
-        ScalarKind::U64 => run_typed::<u64>(&input, args, stat),
-        ScalarKind::F16 => run_typed::<f16>(&input, args, stat),
-        ScalarKind::F32 => run_typed::<f32>(&input, args, stat),
-        ScalarKind::F64 => run_typed::<f64>(&input, args, stat),
-        ScalarKind::C64 | ScalarKind::C128 => {
-            return Err(format!("{}: rolling statistics of complex data are not supported", input.path().display()).into())
-        }
-    }?;
+    let len = with_real_type!(input.dtype().kind(), run_typed(&input, args, stat), complex => {
+        Err(format!("{}: rolling statistics of complex data are not supported", input.path().display()).into())
+    })?;
     print(&format!(
         "wrote {}: rolling {} over windows of {}, {len} values (float64)\n",
         args.output.display(),

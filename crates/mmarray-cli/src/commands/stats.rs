@@ -1,11 +1,12 @@
 //! `mmarray stats`: count, mean, std, var, min and max in one pass.
 
 use mmarray::compute::{quantile, quantile_along, summary, summary_along, with_hints, Moments, NanPolicy, QuantileDtype, Real, StreamHints, Stat};
-use mmarray::{f16, Advice, MmapArray, Mode, ScalarKind, Selection};
+use mmarray::{Advice, MmapArray, Mode, Selection};
 use ndarray::{ArrayD, Dimension};
 use serde_json::{json, Value};
 
 use crate::args::StatsArgs;
+use crate::dispatch::with_real_type;
 use crate::input::open_input;
 use crate::output::{print, CliError};
 
@@ -22,22 +23,10 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     // everything else out of memory.
     a.advise(Advice::Sequential)?;
     let hints = if a.nbytes() as u64 > available_memory() / 2 { StreamHints::larger_than_ram() } else { StreamHints::default() };
-    let result = with_hints(hints, || match a.dtype().kind() {
-        ScalarKind::Bool => compute::<bool>(&a, &selection, args, nan),
-        ScalarKind::I8 => compute::<i8>(&a, &selection, args, nan),
-        ScalarKind::I16 => compute::<i16>(&a, &selection, args, nan),
-        ScalarKind::I32 => compute::<i32>(&a, &selection, args, nan),
-        ScalarKind::I64 => compute::<i64>(&a, &selection, args, nan),
-        ScalarKind::U8 => compute::<u8>(&a, &selection, args, nan),
-        ScalarKind::U16 => compute::<u16>(&a, &selection, args, nan),
-        ScalarKind::U32 => compute::<u32>(&a, &selection, args, nan),
-        ScalarKind::U64 => compute::<u64>(&a, &selection, args, nan),
-        ScalarKind::F16 => compute::<f16>(&a, &selection, args, nan),
-        ScalarKind::F32 => compute::<f32>(&a, &selection, args, nan),
-        ScalarKind::F64 => compute::<f64>(&a, &selection, args, nan),
-        ScalarKind::C64 | ScalarKind::C128 => {
+    let result = with_hints(hints, || {
+        with_real_type!(a.dtype().kind(), compute(&a, &selection, args, nan), complex => {
             Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
-        }
+        })
     })?;
     let text = if args.json { format!("{}\n", to_json(&result, args.ddof, &args.quantiles)?) } else { to_text(&result, args.ddof)? };
     print(&text)
