@@ -6,6 +6,7 @@ mod commands;
 mod dispatch;
 mod input;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    progress::set_quiet(cli.quiet);
     match commands::run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -193,3 +193,19 @@ fn file_size_limit_fails_cleanly_at_creation() {
     assert!(err.contains("not enough space") && err.contains("need 8000128 bytes"), "{err}");
     assert!(!p.exists(), "a half-made file was left behind");
 }
+
+#[test]
+fn progress_stays_off_pipes_and_json() {
+    // Standard error is a pipe here: no bar may be drawn on it, and stdout
+    // holds exactly the JSON.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.npy");
+    let out = mmarray().args(["create", "--dtype", "f4", "--shape", "3000000", "--fill", "random"]).arg(&p).output().unwrap();
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = mmarray().arg("stats").arg(&p).arg("--json").output().unwrap();
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap();
+    mmarray().args(["--quiet", "info"]).arg(&p).assert().success();
+    mmarray().arg("info").arg(&p).arg("-q").assert().success();
+}

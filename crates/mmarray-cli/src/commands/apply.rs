@@ -55,7 +55,10 @@ pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
     if a.dtype().kind() == ScalarKind::Bool {
         return Err(unsupported().into());
     }
-    let shape = with_real_type!(a.dtype().kind(), run_typed(&mut a, &sel, &steps), complex => Err(unsupported().into()))?;
+    let bar = crate::progress::spinner(&format!("applying {} step(s) to {}", steps.len(), args.file.display()));
+    let shape = with_real_type!(a.dtype().kind(), run_typed(&mut a, &sel, &steps), complex => Err(unsupported().into()));
+    bar.finish_and_clear();
+    let shape = shape?;
     a.close()?;
     print(&format!("{}: applied {} step(s) to a region of shape {}\n", args.file.display(), steps.len(), shape_repr(&shape)))
 }

@@ -28,10 +28,13 @@ pub fn run(args: &ConvertArgs) -> Result<(), CliError> {
         RawOptions::new(dtype).mode(Mode::Write).shape(&shape).order(order).open(&args.output)?
     };
     let src = input.as_bytes();
+    let bar = crate::progress::bytes(src.len() as u64, &format!("converting {}", args.input.display()));
     let dst = out.as_bytes_mut()?;
     for (d, s) in dst.chunks_mut(CHUNK).zip(src.chunks(CHUNK)) {
         d.copy_from_slice(s);
+        bar.inc(s.len() as u64);
     }
+    bar.finish_and_clear();
     out.close()?;
     let how = if npy {
         String::new()

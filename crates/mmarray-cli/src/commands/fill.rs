@@ -80,14 +80,34 @@ impl FillValue for Complex64 {
 }
 
 fn fill_typed<T: FillValue>(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<(), CliError> {
+    if fill == Fill::Zeros {
+        return Ok(());
+    }
+    let size = a.dtype().itemsize() as u64;
+    let bar = crate::progress::bytes(a.nbytes() as u64, &format!("filling {}", a.path().display()));
+    // Report every 1 Mi elements: cheap next to the fill itself.
+    let tick = |i: usize| {
+        if i % (1 << 20) == 0 {
+            bar.set_position(i as u64 * size);
+        }
+    };
     match fill {
         Fill::Zeros => {}
-        Fill::Arange => a.fill_with(T::arange)?,
+        Fill::Arange => a.fill_with(|i| {
+            tick(i);
+            T::arange(i)
+        })?,
         Fill::Random => {
             let mut rng = StdRng::seed_from_u64(seed);
-            a.fill_with(|_| T::random(&mut rng))?;
+            let mut n = 0usize;
+            a.fill_with(|_| {
+                tick(n);
+                n += 1;
+                T::random(&mut rng)
+            })?;
         }
     }
+    bar.finish_and_clear();
     Ok(())
 }
 

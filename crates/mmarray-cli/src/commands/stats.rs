@@ -23,11 +23,14 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     // everything else out of memory.
     a.advise(Advice::Sequential)?;
     let hints = if a.nbytes() as u64 > available_memory() / 2 { StreamHints::larger_than_ram() } else { StreamHints::default() };
+    let bar = crate::progress::spinner(&format!("computing statistics of {}", a.path().display()));
     let result = with_hints(hints, || {
         with_real_type!(a.dtype().kind(), compute(&a, &selection, args, nan), complex => {
             Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
         })
-    })?;
+    });
+    bar.finish_and_clear();
+    let result = result?;
     let text = if args.json { format!("{}\n", to_json(&result, args.ddof, &args.quantiles)?) } else { to_text(&result, args.ddof)? };
     print(&text)
 }
