@@ -50,6 +50,10 @@ pub enum Command {
                             NumPy's sliding_window_view(x, window).var(axis=-1); with --pad it has n values,\n\
                             the first window - 1 of them NaN, as pandas' rolling(window).var(ddof=0).")]
     Rolling(RollingArgs),
+    /// Print values the way NumPy prints arrays (large ones summarised with ...).
+    #[command(after_help = "Examples:\n  mmarray show grid.npy\n  mmarray show grid.npy --slice '0:5, ::100' --precision 3\n  \
+                            mmarray show small.npy --full | less")]
+    Show(ShowArgs),
 }
 
 /// How to read a raw file; not needed for .npy files.
@@ -237,6 +241,25 @@ pub struct RollingArgs {
     /// Overwrite the output if it exists.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `mmarray show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The array file.
+    pub file: PathBuf,
+    /// How to read it, if it is raw.
+    #[command(flatten)]
+    pub raw: RawArgs,
+    /// Part of the array, in NumPy's syntax.
+    #[arg(long, allow_hyphen_values = true)]
+    pub slice: Option<String>,
+    /// Print every value (default: arrays of over 1000 values are summarised).
+    #[arg(long)]
+    pub full: bool,
+    /// Digits after the decimal point at most, as NumPy's precision.
+    #[arg(long, default_value_t = 8)]
+    pub precision: usize,
 }
 
 /// `mmarray convert`.

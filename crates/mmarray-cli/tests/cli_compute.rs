@@ -320,3 +320,49 @@ fn axis_variants_of_rolling_and_quantiles_match_numpy() {
         assert_eq!(q["value"], theirs[k], "q index {k}");
     }
 }
+
+#[test]
+fn show_prints_like_numpy_str() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import numpy as np, sys, json
+d = sys.argv[1]
+arrs = {
+    'a': np.arange(12.).reshape(3, 4), 'b': np.array([1.5, 2.25, -3.0]), 'c': np.array([1e-5, 1.0, 3.5]),
+    'd': np.array([1e9, 2.0]), 'e': np.arange(2000, dtype=np.int32), 'f': np.arange(24).reshape(2, 3, 4),
+    'g': np.array([np.nan, 1.0, np.inf]), 'h': np.array([True, False]), 'i': np.linspace(0, 1, 7, dtype=np.float32),
+    'j': np.arange(3000.).reshape(1000, 3), 'k': np.array(3.5), 'l': np.arange(30.), 'm': np.arange(-50, 50, dtype=np.int8),
+    'n': np.random.default_rng(0).random((40, 50)), 'o': np.arange(100000, dtype=np.uint16).reshape(100, 1000),
+}
+out = {}
+for k, a in arrs.items():
+    np.save(f'{d}/{k}.npy', a)
+    out[k] = str(a)
+with np.printoptions(precision=3):
+    out['n3'] = str(arrs['n'])
+print(json.dumps(out))
+"#;
+    let out = StdCommand::new(common::python()).args(["-c", script]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let want: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (k, v) in want.as_object().unwrap() {
+        let (name, extra): (&str, &[&str]) = if k == "n3" { ("n", &["--precision", "3"]) } else { (k.as_str(), &[]) };
+        let got = mmarray().arg("show").arg(dir.path().join(format!("{name}.npy"))).args(extra).output().unwrap();
+        assert!(got.status.success(), "{k}: {}", String::from_utf8_lossy(&got.stderr));
+        assert_eq!(String::from_utf8(got.stdout).unwrap(), format!("{}\n", v.as_str().unwrap()), "array {k}");
+    }
+    // a closed pipe ends the command quietly
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("mmarray"))
+        .arg("show")
+        .arg(dir.path().join("o.npy"))
+        .arg("--full")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success() && err.is_empty(), "{status:?} {err}");
+}

@@ -6,6 +6,7 @@ mod create;
 mod fill;
 mod info;
 mod rolling;
+mod show;
 mod stats;
 
 use crate::args::{Cli, Command};
@@ -21,5 +22,6 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), CliError> {
         Command::Convert(a) => convert::run(&a),
         Command::Stats(a) => stats::run(&a),
         Command::Rolling(a) => rolling::run(&a),
+        Command::Show(a) => show::run(&a),
     }
 }

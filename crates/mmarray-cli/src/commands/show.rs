@@ -1,0 +1,314 @@
+//! `mmarray show`: print values the way NumPy prints arrays (`str(a)`):
+//! one common float format, right-aligned columns, long rows wrapped at 75
+//! characters, arrays over 1000 elements summarised with `...`.
+
+use mmarray::compute::Real;
+use mmarray::{Complex32, Complex64, Mode, ScalarKind, Selection};
+use ndarray::{ArrayViewD, Axis};
+
+use crate::args::ShowArgs;
+use crate::input::open_input;
+use crate::output::{print, CliError};
+
+const LINE_WIDTH: usize = 75;
+const THRESHOLD: usize = 1000;
+const EDGE_ITEMS: usize = 3;
+
+/// One printable value: its shortest round-trip text in its own type.
+#[derive(Clone, Debug)]
+enum Value {
+    Float { x: f64, text: String, sci: String },
+    Int(String),
+    Bool(bool),
+    Complex(Box<(Value, Value)>),
+}
+
+fn float_value<T: std::fmt::Display + std::fmt::LowerExp + Copy + Into<f64>>(v: T) -> Value {
+    Value::Float { x: v.into(), text: format!("{v}"), sci: format!("{v:e}") }
+}
+
+/// The array as nested rows of values, with `None` standing for `...`.
+enum Tree {
+    Leaf(Option<Value>),
+    Node(Vec<Tree>),
+}
+
+fn build<T: Copy>(v: &ArrayViewD<'_, T>, summarize: bool, conv: &dyn Fn(T) -> Value) -> Tree {
+    if v.ndim() == 0 {
+        return Tree::Leaf(v.iter().next().map(|&x| conv(x)));
+    }
+    let n = v.len_of(Axis(0));
+    let mut items = Vec::new();
+    let push = |i: usize, items: &mut Vec<Tree>| items.push(build(&v.index_axis(Axis(0), i), summarize, conv));
+    if summarize && n > 2 * EDGE_ITEMS {
+        (0..EDGE_ITEMS).for_each(|i| push(i, &mut items));
+        items.push(Tree::Leaf(None));
+        (n - EDGE_ITEMS..n).for_each(|i| push(i, &mut items));
+    } else {
+        (0..n).for_each(|i| push(i, &mut items));
+    }
+    Tree::Node(items)
+}
+
+fn leaves<'a>(t: &'a Tree, out: &mut Vec<&'a Value>) {
+    match t {
+        Tree::Leaf(Some(v)) => out.push(v),
+        Tree::Leaf(None) => {}
+        Tree::Node(items) => items.iter().for_each(|i| leaves(i, out)),
+    }
+}
+
+/// NumPy's float format for a set of values: positional, or scientific when
+/// the magnitudes span too much (`maxprec` mode, `precision` digits).
+struct FloatFormat {
+    sci: bool,
+    frac: usize,
+    int_width: usize,
+    exp_digits: usize,
+    precision: usize,
+}
+
+fn split_positional(text: &str, precision: usize) -> (String, String) {
+    let rounded;
+    let text = match text.split_once('.') {
+        Some((_, f)) if f.len() > precision => {
+            let x: f64 = text.parse().unwrap_or(0.0);
+            rounded = format!("{x:.precision$}");
+            rounded.trim_end_matches('0').to_string()
+        }
+        _ => text.to_string(),
+    };
+    match text.split_once('.') {
+        Some((i, f)) => (i.to_string(), f.to_string()),
+        None => (text, String::new()),
+    }
+}
+
+fn split_sci(sci: &str, precision: usize) -> (String, i32) {
+    let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits = mant.split_once('.').map_or(0, |(_, f)| f.len());
+    if digits > precision {
+        let m: f64 = mant.parse().unwrap_or(0.0);
+        let r = format!("{m:.precision$}");
+        return (r.trim_end_matches('0').to_string(), exp);
+    }
+    (mant.to_string(), exp)
+}
+
+impl FloatFormat {
+    fn new(values: &[f64], texts: &[(&str, &str)], precision: usize) -> Self {
+        let finite: Vec<f64> = values.iter().copied().filter(|x| x.is_finite() && *x != 0.0).map(f64::abs).collect();
+        let sci = !finite.is_empty() && {
+            let max = finite.iter().copied().fold(0.0, f64::max);
+            let min = finite.iter().copied().fold(f64::INFINITY, f64::min);
+            max >= 1e8 || min < 1e-4 || max / min > 1e3
+        };
+        let (mut frac, mut int_width, mut exp_digits) = (0, 0, 2);
+        for ((text, s), x) in texts.iter().zip(values) {
+            if !x.is_finite() {
+                continue;
+            }
+            if sci {
+                let (m, e) = split_sci(s, precision);
+                frac = frac.max(m.split_once('.').map_or(0, |(_, f)| f.len()));
+                int_width = int_width.max(m.split_once('.').map_or(m.len(), |(i, _)| i.len()));
+                exp_digits = exp_digits.max(e.unsigned_abs().to_string().len());
+            } else {
+                let (i, f) = split_positional(text, precision);
+                frac = frac.max(f.len());
+                int_width = int_width.max(i.len());
+            }
+        }
+        Self { sci, frac, int_width, exp_digits, precision }
+    }
+
+    fn format(&self, x: f64, text: &str, sci_text: &str) -> String {
+        if x.is_nan() {
+            return "nan".into();
+        }
+        if x.is_infinite() {
+            return if x > 0.0 { "inf".into() } else { "-inf".into() };
+        }
+        if self.sci {
+            let (m, e) = split_sci(sci_text, self.precision);
+            let (i, f) = m.split_once('.').unwrap_or((&m, ""));
+            let sign = if e < 0 { '-' } else { '+' };
+            format!(
+                "{i:>iw$}.{f:0<fw$}e{sign}{:0>ew$}",
+                e.unsigned_abs(),
+                iw = self.int_width,
+                fw = self.frac,
+                ew = self.exp_digits
+            )
+        } else {
+            let (i, f) = split_positional(text, self.precision);
+            format!("{i:>iw$}.{f:<fw$}", iw = self.int_width, fw = self.frac)
+        }
+    }
+}
+
+fn render(tree: &Tree, fmt: &dyn Fn(&Value) -> String, width: usize, indent: usize, depth: usize, out: &mut String) {
+    match tree {
+        Tree::Leaf(Some(v)) => out.push_str(&format!("{:>width$}", fmt(v))),
+        Tree::Leaf(None) => out.push_str("..."),
+        Tree::Node(items) => {
+            out.push('[');
+            let innermost = items.iter().all(|t| matches!(t, Tree::Leaf(_)));
+            if innermost {
+                let mut line = indent + 1;
+                for (k, item) in items.iter().enumerate() {
+                    let mut s = String::new();
+                    render(item, fmt, width, indent + 1, depth + 1, &mut s);
+                    if k > 0 {
+                        if line + 1 + s.len() + 1 > LINE_WIDTH {
+                            // as NumPy: a wrapped line loses its trailing padding
+                            let kept = out.trim_end_matches(' ').len();
+                            out.truncate(kept);
+                            out.push('\n');
+                            out.push_str(&" ".repeat(indent + 1));
+                            line = indent + 1;
+                        } else {
+                            out.push(' ');
+                            line += 1;
+                        }
+                    }
+                    line += s.len();
+                    out.push_str(&s);
+                }
+            } else {
+                for (k, item) in items.iter().enumerate() {
+                    if k > 0 {
+                        // NumPy separates blocks of dimension d by d-1 blank lines
+                        let gap = subdims(item).max(1);
+                        out.push_str(&"\n".repeat(gap));
+                        out.push_str(&" ".repeat(indent + 1));
+                    }
+                    render(item, fmt, width, indent + 1, depth + 1, out);
+                }
+            }
+            out.push(']');
+        }
+    }
+}
+
+/// Depth of the nested rows below `t` (1 for a row of values).
+fn subdims(t: &Tree) -> usize {
+    match t {
+        Tree::Leaf(_) => 0,
+        Tree::Node(items) => 1 + items.iter().map(subdims).max().unwrap_or(0),
+    }
+}
+
+fn show<T: Copy>(a: &mmarray::MmapArray, args: &ShowArgs, conv: &dyn Fn(T) -> Value) -> Result<String, CliError>
+where
+    T: mmarray::Element,
+{
+    let sel = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
+    let owned;
+    let view = match a.view::<T>() {
+        Ok(v) => sel.apply(v)?,
+        // non-native byte order or misalignment: read a copy of the selection
+        Err(_) => {
+            owned = a.to_array::<T>()?;
+            sel.apply(owned.view())?
+        }
+    };
+    let summarize = !args.full && view.len() > THRESHOLD;
+    let tree = build(&view, summarize, conv);
+    let mut vals = Vec::new();
+    leaves(&tree, &mut vals);
+    let precision = args.precision;
+    // One float format for all the floats (real and imaginary parts apart).
+    let floats = |pick: &dyn Fn(&Value) -> Option<(f64, String, String)>| {
+        let parts: Vec<(f64, String, String)> = vals.iter().filter_map(|v| pick(v)).collect();
+        let xs: Vec<f64> = parts.iter().map(|p| p.0).collect();
+        let texts: Vec<(&str, &str)> = parts.iter().map(|p| (p.1.as_str(), p.2.as_str())).collect();
+        FloatFormat::new(&xs, &texts, precision)
+    };
+    let as_float = |v: &Value| match v {
+        Value::Float { x, text, sci } => Some((*x, text.clone(), sci.clone())),
+        _ => None,
+    };
+    let real_fmt = floats(&|v| match v {
+        Value::Complex(c) => as_float(&c.0),
+        other => as_float(other),
+    });
+    let imag_fmt = floats(&|v| match v {
+        Value::Complex(c) => as_float(&c.1),
+        _ => None,
+    });
+    let fmt = |v: &Value| -> String {
+        match v {
+            Value::Float { x, text, sci } => real_fmt.format(*x, text, sci),
+            Value::Int(s) => s.clone(),
+            Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+            Value::Complex(c) => {
+                let re = match &c.0 {
+                    Value::Float { x, text, sci } => real_fmt.format(*x, text, sci),
+                    _ => String::new(),
+                };
+                let im = match &c.1 {
+                    Value::Float { x, text, sci } => {
+                        let s = imag_fmt.format(x.abs(), text.trim_start_matches('-'), sci.trim_start_matches('-'));
+                        format!("{}{}j", if *x < 0.0 { '-' } else { '+' }, s.trim_start())
+                    }
+                    _ => String::new(),
+                };
+                format!("{re}{im}")
+            }
+        }
+    };
+    let width = vals.iter().map(|v| fmt(v).len()).max().unwrap_or(0).max(if summarize { 3 } else { 0 });
+    let mut out = String::new();
+    if view.ndim() == 0 {
+        out.push_str(&vals.first().map(|v| fmt(v).trim().to_string()).unwrap_or_default());
+    } else {
+        render(&tree, &fmt, width, 0, 0, &mut out);
+    }
+    out.push('\n');
+    Ok(out)
+}
+
+fn real<T: Real + std::fmt::Display>(v: T) -> Value {
+    if T::IS_FLOAT {
+        let x = v.to_f64();
+        // the shortest text that round-trips in the element's own type
+        let text = format!("{v}");
+        let sci = match T::KIND {
+            ScalarKind::F32 => format!("{:e}", x as f32),
+            ScalarKind::F16 => format!("{:e}", x as f32),
+            _ => format!("{x:e}"),
+        };
+        Value::Float { x, text, sci }
+    } else if T::KIND == ScalarKind::Bool {
+        Value::Bool(v.to_f64() != 0.0)
+    } else {
+        Value::Int(format!("{v}"))
+    }
+}
+
+pub fn run(args: &ShowArgs) -> Result<(), CliError> {
+    let a = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
+    let text = match a.dtype().kind() {
+        ScalarKind::Bool => show::<bool>(&a, args, &real),
+        ScalarKind::I8 => show::<i8>(&a, args, &real),
+        ScalarKind::I16 => show::<i16>(&a, args, &real),
+        ScalarKind::I32 => show::<i32>(&a, args, &real),
+        ScalarKind::I64 => show::<i64>(&a, args, &real),
+        ScalarKind::U8 => show::<u8>(&a, args, &real),
+        ScalarKind::U16 => show::<u16>(&a, args, &real),
+        ScalarKind::U32 => show::<u32>(&a, args, &real),
+        ScalarKind::U64 => show::<u64>(&a, args, &real),
+        ScalarKind::F16 => show::<mmarray::f16>(&a, args, &real),
+        ScalarKind::F32 => show::<f32>(&a, args, &real),
+        ScalarKind::F64 => show::<f64>(&a, args, &real),
+        ScalarKind::C64 => show::<Complex32>(&a, args, &|c: Complex32| {
+            Value::Complex(Box::new((float_value(c.re), float_value(c.im))))
+        }),
+        ScalarKind::C128 => show::<Complex64>(&a, args, &|c: Complex64| {
+            Value::Complex(Box::new((float_value(c.re), float_value(c.im))))
+        }),
+    }?;
+    print(&text)
+}
