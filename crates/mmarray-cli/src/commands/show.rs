@@ -27,6 +27,9 @@ fn float_value<T: std::fmt::Display + std::fmt::LowerExp + Copy + Into<f64>>(v: 
     Value::Float { x: v.into(), text: format!("{v}"), sci: format!("{v:e}") }
 }
 
+/// A float, its shortest positional text and its shortest scientific text.
+type FloatText = (f64, String, String);
+
 /// The array as nested rows of values, with `None` standing for `...`.
 enum Tree {
     Leaf(Option<Value>),
@@ -148,7 +151,7 @@ impl FloatFormat {
     }
 }
 
-fn render(tree: &Tree, fmt: &dyn Fn(&Value) -> String, width: usize, indent: usize, depth: usize, out: &mut String) {
+fn render(tree: &Tree, fmt: &dyn Fn(&Value) -> String, width: usize, indent: usize, out: &mut String) {
     match tree {
         Tree::Leaf(Some(v)) => out.push_str(&format!("{:>width$}", fmt(v))),
         Tree::Leaf(None) => out.push_str("..."),
@@ -159,7 +162,7 @@ fn render(tree: &Tree, fmt: &dyn Fn(&Value) -> String, width: usize, indent: usi
                 let mut line = indent + 1;
                 for (k, item) in items.iter().enumerate() {
                     let mut s = String::new();
-                    render(item, fmt, width, indent + 1, depth + 1, &mut s);
+                    render(item, fmt, width, indent + 1, &mut s);
                     if k > 0 {
                         if line + 1 + s.len() + 1 > LINE_WIDTH {
                             // as NumPy: a wrapped line loses its trailing padding
@@ -184,7 +187,7 @@ fn render(tree: &Tree, fmt: &dyn Fn(&Value) -> String, width: usize, indent: usi
                         out.push_str(&"\n".repeat(gap));
                         out.push_str(&" ".repeat(indent + 1));
                     }
-                    render(item, fmt, width, indent + 1, depth + 1, out);
+                    render(item, fmt, width, indent + 1, out);
                 }
             }
             out.push(']');
@@ -200,10 +203,7 @@ fn subdims(t: &Tree) -> usize {
     }
 }
 
-fn show<T: Copy>(a: &mmarray::MmapArray, args: &ShowArgs, conv: &dyn Fn(T) -> Value) -> Result<String, CliError>
-where
-    T: mmarray::Element,
-{
+fn show<T: mmarray::Element>(a: &mmarray::MmapArray, args: &ShowArgs, conv: &dyn Fn(T) -> Value) -> Result<String, CliError> {
     let sel = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
     let owned;
     let view = match a.view::<T>() {
@@ -220,8 +220,8 @@ where
     leaves(&tree, &mut vals);
     let precision = args.precision;
     // One float format for all the floats (real and imaginary parts apart).
-    let floats = |pick: &dyn Fn(&Value) -> Option<(f64, String, String)>| {
-        let parts: Vec<(f64, String, String)> = vals.iter().filter_map(|v| pick(v)).collect();
+    let floats = |pick: &dyn Fn(&Value) -> Option<FloatText>| {
+        let parts: Vec<FloatText> = vals.iter().filter_map(|v| pick(v)).collect();
         let xs: Vec<f64> = parts.iter().map(|p| p.0).collect();
         let texts: Vec<(&str, &str)> = parts.iter().map(|p| (p.1.as_str(), p.2.as_str())).collect();
         FloatFormat::new(&xs, &texts, precision)
@@ -264,7 +264,7 @@ where
     if view.ndim() == 0 {
         out.push_str(&vals.first().map(|v| fmt(v).trim().to_string()).unwrap_or_default());
     } else {
-        render(&tree, &fmt, width, 0, 0, &mut out);
+        render(&tree, &fmt, width, 0, &mut out);
     }
     out.push('\n');
     Ok(out)
