@@ -54,6 +54,13 @@ pub enum Command {
     #[command(after_help = "Examples:\n  mmarray show grid.npy\n  mmarray show grid.npy --slice '0:5, ::100' --precision 3\n  \
                             mmarray show small.npy --full | less")]
     Show(ShowArgs),
+    /// Draw an array to PNG or SVG: a line chart (1-D), a heat map (2-D), an
+    /// RGB image (uint8 with 3 or 4 channels), or a statistic per index.
+    #[command(after_help = "Examples:\n  mmarray plot series.npy -o series.png\n  \
+                            mmarray plot grid.npy --slice '0:1000, 0:1000' --cmap gray -o grid.png\n  \
+                            mmarray plot image.npy --slice '0:500, 0:500' -o crop.png\n  \
+                            mmarray plot velocities.npy --stat meansq --axis 1,2,3 -o energy.png")]
+    Plot(PlotArgs),
 }
 
 /// How to read a raw file; not needed for .npy files.
@@ -241,6 +248,46 @@ pub struct RollingArgs {
     /// Overwrite the output if it exists.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `mmarray plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// The array file.
+    pub file: PathBuf,
+    /// How to read it, if it is raw.
+    #[command(flatten)]
+    pub raw: RawArgs,
+    /// Part of the array, in NumPy's syntax.
+    #[arg(long, allow_hyphen_values = true)]
+    pub slice: Option<String>,
+    /// The picture to write (.png or .svg).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Plot this statistic (mean, std, max, meansq, ...) reduced over --axis.
+    #[arg(long)]
+    pub stat: Option<String>,
+    /// The axes --stat reduces, comma-separated.
+    #[arg(long, allow_hyphen_values = true)]
+    pub axis: Option<String>,
+    /// Colour map of heat maps: viridis or gray.
+    #[arg(long, default_value = "viridis")]
+    pub cmap: String,
+    /// Value at the bottom of the colour map (default: the data's minimum).
+    #[arg(long, allow_hyphen_values = true)]
+    pub vmin: Option<f64>,
+    /// Value at the top of the colour map (default: the data's maximum).
+    #[arg(long, allow_hyphen_values = true)]
+    pub vmax: Option<f64>,
+    /// Chart width in pixels.
+    #[arg(long, default_value_t = 1000)]
+    pub width: u32,
+    /// Chart height in pixels.
+    #[arg(long, default_value_t = 600)]
+    pub height: u32,
+    /// Largest side of an RGB image, in pixels (larger ones are scaled down by strides).
+    #[arg(long, default_value_t = 4096)]
+    pub max_size: u32,
 }
 
 /// `mmarray show`.

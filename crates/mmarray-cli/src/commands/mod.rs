@@ -5,6 +5,7 @@ mod convert;
 mod create;
 mod fill;
 mod info;
+mod plot;
 mod rolling;
 mod show;
 mod stats;
@@ -23,5 +24,6 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), CliError> {
         Command::Stats(a) => stats::run(&a),
         Command::Rolling(a) => rolling::run(&a),
         Command::Show(a) => show::run(&a),
+        Command::Plot(a) => plot::run(&a),
     }
 }

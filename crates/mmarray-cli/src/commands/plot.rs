@@ -1,0 +1,272 @@
+//! `mmarray plot`: a PNG or SVG picture of an array (plotters, with the
+//! DejaVu font embedded from its crate: no system fonts needed).
+//!
+//! - 1-D data: a line chart; series longer than the chart is wide are drawn
+//!   from the engine's min/max/first/last envelope per pixel column (M4), so
+//!   every peak survives and a billion points cost one pass.
+//! - 2-D data: a heat map with a colour bar; large arrays are subsampled by
+//!   strides (every k-th row and column) to the chart's size.
+//! - 3-D uint8 data whose last axis has 3 or 4 entries: an RGB(A) image at
+//!   the slice's resolution (scaled down by strides to `--max-size`).
+//! - `--stat S --axis A`: the statistic reduced over the axes `A`, as a line
+//!   chart over the remaining axis (e.g. the mean kinetic energy per step).
+
+use std::path::Path;
+use std::sync::Once;
+
+use mmarray::compute::{downsample, reduce, Real, ReduceOptions, Stat};
+use mmarray::{MmapArray, Mode, ScalarKind, Selection};
+use ndarray::{ArrayViewD, Axis, Ix1};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::{BlackWhite, ViridisRGB};
+
+use crate::args::PlotArgs;
+use crate::dispatch::with_real_type;
+use crate::input::open_input;
+use crate::output::{print, CliError};
+
+/// What gets drawn.
+enum Picture {
+    /// (x, y) points of a line chart.
+    Series { points: Vec<(f64, f64)>, xlabel: String, ylabel: String },
+    /// Values of a 2-D array (row-major), one cell per `stride` rows/cols.
+    Grid { rows: usize, cols: usize, stride: usize, values: Vec<f64> },
+    /// RGB(A) pixels, row-major, `channels` bytes each.
+    Image { width: usize, height: usize, channels: usize, pixels: Vec<u8> },
+}
+
+fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+fn parse_axes(spec: &str, ndim: usize) -> Result<Vec<usize>, CliError> {
+    spec.split(',')
+        .map(|t| {
+            let a: isize = t.trim().parse().map_err(|_| format!("invalid --axis {spec:?}"))?;
+            let b = if a < 0 { a + ndim as isize } else { a };
+            if (0..ndim as isize).contains(&b) {
+                Ok(b.unsigned_abs())
+            } else {
+                Err(format!("axis {a} is out of bounds for array of dimension {ndim}").into())
+            }
+        })
+        .collect()
+}
+
+fn collect<T: Real>(a: &MmapArray, args: &PlotArgs) -> Result<Picture, CliError> {
+    let view: ArrayViewD<'_, T> = Selection::parse(args.slice.as_deref().unwrap_or(""))?.apply(a.view::<T>()?)?;
+    if let Some(stat) = &args.stat {
+        let stat = Stat::parse(stat)?;
+        let axes = parse_axes(args.axis.as_deref().ok_or("--stat needs --axis (the axes to reduce)")?, view.ndim())?;
+        let r = reduce(&view, stat, &ReduceOptions::along(&axes))?;
+        if r.ndim() != 1 {
+            return Err(format!("--stat over axes {axes:?} leaves {} dimensions; a line chart needs 1", r.ndim()).into());
+        }
+        let points = r.iter().enumerate().map(|(i, &y)| (i as f64, y)).collect();
+        return Ok(Picture::Series { points, xlabel: "index".into(), ylabel: stat.name().into() });
+    }
+    match view.ndim() {
+        1 => {
+            let x = view.into_dimensionality::<Ix1>()?;
+            let n = x.len();
+            let points = if n <= 2 * args.width as usize {
+                x.iter().enumerate().map(|(i, v)| (i as f64, v.to_f64())).collect()
+            } else {
+                let e = downsample(x, args.width as usize)?;
+                let mut p = Vec::with_capacity(4 * e.start.len());
+                for k in 0..e.start.len() {
+                    let s = e.start[k] as f64;
+                    p.extend([(s, e.first[k]), (s, e.min[k]), (s, e.max[k]), (s, e.last[k])]);
+                }
+                p
+            };
+            Ok(Picture::Series { points, xlabel: "index".into(), ylabel: "value".into() })
+        }
+        2 => {
+            let (r, c) = (view.len_of(Axis(0)), view.len_of(Axis(1)));
+            let stride = r.div_ceil(args.height as usize).max(c.div_ceil(args.width as usize)).max(1);
+            let sub = view.slice_each_axis(|_| ndarray::Slice::new(0, None, stride as isize));
+            let values = sub.iter().map(|v| v.to_f64()).collect();
+            Ok(Picture::Grid { rows: sub.len_of(Axis(0)), cols: sub.len_of(Axis(1)), stride, values })
+        }
+        n => Err(format!(
+            "{n}-D data: pick a 1-D or 2-D part with --slice (e.g. --slice '0, ...'), or reduce with --stat and --axis"
+        )
+        .into()),
+    }
+}
+
+fn collect_image(a: &MmapArray, args: &PlotArgs) -> Result<Option<Picture>, CliError> {
+    if a.dtype().kind() != ScalarKind::U8 || args.stat.is_some() {
+        return Ok(None);
+    }
+    let view = Selection::parse(args.slice.as_deref().unwrap_or(""))?.apply(a.view::<u8>()?)?;
+    let shape = view.shape().to_vec();
+    if shape.len() != 3 || !(shape[2] == 3 || shape[2] == 4) {
+        return Ok(None);
+    }
+    let stride = shape[0].max(shape[1]).div_ceil(args.max_size as usize).max(1);
+    let sub = view.slice_each_axis(|ax| ndarray::Slice::new(0, None, if ax.axis.index() < 2 { stride as isize } else { 1 }));
+    Ok(Some(Picture::Image {
+        height: sub.len_of(Axis(0)),
+        width: sub.len_of(Axis(1)),
+        channels: shape[2],
+        pixels: sub.iter().copied().collect(),
+    }))
+}
+
+fn err(e: impl std::fmt::Display) -> CliError {
+    format!("drawing failed: {e}").into()
+}
+
+fn finite_range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = vals.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    if lo > hi {
+        return None;
+    }
+    Some(if lo == hi { (lo - 0.5, hi + 0.5) } else { (lo, hi) })
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, pic: &Picture, title: &str, args: &PlotArgs) -> Result<(), CliError> {
+    root.fill(&WHITE).map_err(err)?;
+    match pic {
+        Picture::Image { width, height, channels, pixels } => {
+            for y in 0..*height {
+                for x in 0..*width {
+                    let p = &pixels[(y * width + x) * channels..];
+                    let alpha = if *channels == 4 { f64::from(p[3]) / 255.0 } else { 1.0 };
+                    root.draw_pixel((x as i32, y as i32), &RGBColor(p[0], p[1], p[2]).mix(alpha)).map_err(err)?;
+                }
+            }
+        }
+        Picture::Series { points, xlabel, ylabel } => {
+            let (x0, x1) = finite_range(points.iter().map(|p| p.0)).unwrap_or((0.0, 1.0));
+            let (y0, y1) = finite_range(points.iter().map(|p| p.1)).ok_or("nothing to draw: every value is NaN or infinite")?;
+            let pad = (y1 - y0) * 0.05;
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, ("sans-serif", 20))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc(xlabel.as_str())
+                .y_desc(ylabel.as_str())
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .label_style(("sans-serif", 14))
+                .draw()
+                .map_err(err)?;
+            let finite = points.iter().copied().filter(|p| p.1.is_finite());
+            chart.draw_series(LineSeries::new(finite, &RGBColor(31, 119, 180))).map_err(err)?;
+        }
+        Picture::Grid { rows, cols, stride, values } => {
+            let (auto_lo, auto_hi) = finite_range(values.iter().copied()).ok_or("nothing to draw: every value is NaN or infinite")?;
+            let (lo, hi) = (args.vmin.unwrap_or(auto_lo), args.vmax.unwrap_or(auto_hi));
+            let color = |v: f64| -> RGBColor {
+                if !v.is_finite() {
+                    return RGBColor(255, 255, 255);
+                }
+                let h = (((v - lo) / (hi - lo)).clamp(0.0, 1.0)) as f32;
+                if args.cmap == "gray" { BlackWhite.get_color(h) } else { ViridisRGB.get_color(h) }
+            };
+            let (w, _) = root.dim_in_pixel();
+            let (main, bar) = root.split_horizontally(w.saturating_sub(120));
+            let (r, c, s) = (*rows as f64, *cols as f64, *stride as f64);
+            let mut chart = ChartBuilder::on(&main)
+                .caption(title, ("sans-serif", 20))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0.0..c * s, (r * s)..0.0)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_desc("column")
+                .y_desc("row")
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| format!("{v:.0}"))
+                .label_style(("sans-serif", 14))
+                .draw()
+                .map_err(err)?;
+            chart
+                .draw_series((0..*rows).flat_map(|i| {
+                    (0..*cols).map(move |j| (i, j))
+                }).map(|(i, j)| {
+                    let (y, x) = (i as f64 * s, j as f64 * s);
+                    Rectangle::new([(x, y), (x + s, y + s)], color(values[i * cols + j]).filled())
+                }))
+                .map_err(err)?;
+            // the colour bar, low values at the bottom
+            let mut cb = ChartBuilder::on(&bar)
+                .margin_top(44)
+                .margin_bottom(52)
+                .margin_left(10)
+                .right_y_label_area_size(80)
+                .build_cartesian_2d(0.0..1.0, lo..hi)
+                .map_err(err)?;
+            cb.configure_mesh()
+                .disable_mesh()
+                .disable_x_axis()
+                .y_labels(6)
+                .y_label_style(("sans-serif", 14))
+                .y_label_formatter(&|v| format!("{v:.3}"))
+                .draw()
+                .map_err(err)?;
+            let steps = 100;
+            cb.draw_series((0..steps).map(|k| {
+                let a = lo + (hi - lo) * k as f64 / steps as f64;
+                let b = lo + (hi - lo) * (k + 1) as f64 / steps as f64;
+                Rectangle::new([(0.0, a), (1.0, b)], color((a + b) / 2.0).filled())
+            }))
+            .map_err(err)?;
+        }
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+pub fn run(args: &PlotArgs) -> Result<(), CliError> {
+    register_fonts();
+    let ext = args.output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if !matches!(ext.as_deref(), Some("png" | "svg")) {
+        return Err(format!("{}: the output must end in .png or .svg", args.output.display()).into());
+    }
+    if args.cmap != "viridis" && args.cmap != "gray" {
+        return Err(format!("unknown --cmap {:?}: use viridis or gray", args.cmap).into());
+    }
+    let a = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
+    let bar = crate::progress::spinner(&format!("plotting {}", a.path().display()));
+    let pic = match collect_image(&a, args)? {
+        Some(p) => p,
+        None => with_real_type!(a.dtype().kind(), collect(&a, args), complex => {
+            Err(format!("{}: plotting complex data is not supported", a.path().display()).into())
+        })?,
+    };
+    let title = match &args.slice {
+        Some(s) => format!("{} [{s}]", file_name(&args.file)),
+        None => file_name(&args.file),
+    };
+    let (w, h) = match &pic {
+        Picture::Image { width, height, .. } => (*width as u32, *height as u32),
+        _ => (args.width, args.height),
+    };
+    if ext.as_deref() == Some("svg") {
+        draw(&SVGBackend::new(&args.output, (w, h)).into_drawing_area(), &pic, &title, args)?;
+    } else {
+        draw(&BitMapBackend::new(&args.output, (w, h)).into_drawing_area(), &pic, &title, args)?;
+    }
+    bar.finish_and_clear();
+    print(&format!("wrote {} ({w}x{h})\n", args.output.display()))
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+}

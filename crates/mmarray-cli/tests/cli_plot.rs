@@ -1,0 +1,73 @@
+//! `mmarray plot`: valid pictures of the right size that are not blank.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn mmarray() -> Command {
+    Command::cargo_bin("mmarray").unwrap()
+}
+
+/// Width, height and the number of distinct colours of a PNG.
+fn decode(path: &Path) -> (u32, u32, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = info.color_type.samples();
+    let mut colours: Vec<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+    colours.sort_unstable();
+    colours.dedup();
+    (info.width, info.height, colours.len())
+}
+
+fn create(path: &Path, dtype: &str, shape: &str) {
+    mmarray().args(["create", "--dtype", dtype, "--shape", shape, "--fill", "random"]).arg(path).assert().success();
+}
+
+#[test]
+fn plots_every_kind_of_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(&d.join("series.npy"), "f4", "300000");
+    create(&d.join("grid.npy"), "f8", "300,500");
+    create(&d.join("img.npy"), "u1", "120,160,3");
+    create(&d.join("steps.npy"), "f4", "20,4,10,10");
+
+    let cases: &[(&str, &[&str], u32, u32)] = &[
+        ("series.npy", &[], 1000, 600),
+        ("series.npy", &["--slice", "1000:1500", "--width", "640", "--height", "400"], 640, 400),
+        ("grid.npy", &["--cmap", "gray", "--vmin", "0.2", "--vmax", "0.8"], 1000, 600),
+        ("img.npy", &[], 160, 120),
+        ("img.npy", &["--max-size", "80"], 80, 60),
+        ("steps.npy", &["--stat", "meansq", "--axis", "1,2,3"], 1000, 600),
+        ("grid.npy", &["--slice", "5"], 1000, 600),
+    ];
+    for (i, (file, extra, w, h)) in cases.iter().enumerate() {
+        let out = d.join(format!("p{i}.png"));
+        mmarray().arg("plot").arg(d.join(file)).args(*extra).arg("-o").arg(&out).assert().success();
+        let (pw, ph, colours) = decode(&out);
+        assert_eq!((pw, ph), (*w, *h), "case {i}: {file} {extra:?}");
+        assert!(colours > 20, "case {i}: {file} {extra:?} looks blank ({colours} colours)");
+    }
+    let svg = d.join("grid.svg");
+    mmarray().arg("plot").arg(d.join("grid.npy")).arg("-o").arg(&svg).assert().success();
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+}
+
+#[test]
+fn plot_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(&d.join("c.npy"), "f4", "4,5,6");
+    for (args, needle) in [
+        (vec!["-o", "x.jpg"], "must end in .png or .svg"),
+        (vec!["-o", "x.png"], "3-D data: pick a 1-D or 2-D part"),
+        (vec!["-o", "x.png", "--stat", "mean"], "--stat needs --axis"),
+        (vec!["-o", "x.png", "--cmap", "jet", "--slice", "0"], "unknown --cmap"),
+    ] {
+        let out = mmarray().current_dir(d).arg("plot").arg(d.join("c.npy")).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
