@@ -61,6 +61,10 @@ pub enum Command {
                             mmarray plot image.npy --slice '0:500, 0:500' -o crop.png\n  \
                             mmarray plot velocities.npy --stat meansq --axis 1,2,3 -o energy.png")]
     Plot(PlotArgs),
+    /// Run the classic memmap workloads end to end, timed and checked: a
+    /// table on stdout, report.md and pictures in DIR.
+    #[command(after_help = "Examples:\n  mmarray demo\n  mmarray demo --size large --dir /data/demo --keep")]
+    Demo(DemoArgs),
 }
 
 /// How to read a raw file; not needed for .npy files.
@@ -288,6 +292,32 @@ pub struct PlotArgs {
     /// Largest side of an RGB image, in pixels (larger ones are scaled down by strides).
     #[arg(long, default_value_t = 4096)]
     pub max_size: u32,
+}
+
+/// How big the demo's data is.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum DemoSize {
+    /// Seconds, a few MiB of disk (the default).
+    #[default]
+    Small,
+    /// Tens of seconds, under 1 GiB of disk.
+    Medium,
+    /// The workloads at their classic sizes (a 5000x5000 grid, a 5 GB 4-D array).
+    Large,
+}
+
+/// `mmarray demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write data, report.md and pictures (default: ./mmarray-demo).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// How big the data is.
+    #[arg(long, value_enum, default_value_t)]
+    pub size: DemoSize,
+    /// Keep the data files (report.md and the pictures are always kept).
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// `mmarray show`.

@@ -71,3 +71,22 @@ fn plot_errors_are_clear() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn the_demo_runs_and_checks_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mmarray().args(["demo", "--size", "small", "--dir"]).arg(dir.path()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for needle in ["1 grid", "2 simulation", "3 image", "4 time series", "5 access", "6 workers", "7 solver", "max after = 1", "residual"] {
+        assert!(text.contains(needle), "{needle:?} missing from the demo's table:\n{text}");
+    }
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains("| workload | operation |") && report.contains("![Mean kinetic energy per time step](kinetic_energy.png)"));
+    for png in ["kinetic_energy.png", "image_crop.png", "rolling_variance.png"] {
+        let (w, h, colours) = decode(&dir.path().join(png));
+        assert!(w > 100 && h > 100 && colours > 10, "{png}: {w}x{h}, {colours} colours");
+    }
+    // data files are deleted without --keep
+    assert!(!dir.path().join("grid.npy").exists());
+}

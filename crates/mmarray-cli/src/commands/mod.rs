@@ -2,6 +2,7 @@
 
 mod apply;
 mod convert;
+mod demo;
 mod create;
 mod fill;
 mod info;
@@ -25,5 +26,6 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), CliError> {
         Command::Rolling(a) => rolling::run(&a),
         Command::Show(a) => show::run(&a),
         Command::Plot(a) => plot::run(&a),
+        Command::Demo(a) => demo::run(&a),
     }
 }

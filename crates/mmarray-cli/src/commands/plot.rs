@@ -132,7 +132,14 @@ fn finite_range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     Some(if lo == hi { (lo - 0.5, hi + 0.5) } else { (lo, hi) })
 }
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, pic: &Picture, title: &str, args: &PlotArgs) -> Result<(), CliError> {
+/// How heat maps are coloured.
+struct Style<'a> {
+    cmap: &'a str,
+    vmin: Option<f64>,
+    vmax: Option<f64>,
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, pic: &Picture, title: &str, args: &Style<'_>) -> Result<(), CliError> {
     root.fill(&WHITE).map_err(err)?;
     match pic {
         Picture::Image { width, height, channels, pixels } => {
@@ -258,10 +265,11 @@ pub fn run(args: &PlotArgs) -> Result<(), CliError> {
         Picture::Image { width, height, .. } => (*width as u32, *height as u32),
         _ => (args.width, args.height),
     };
+    let style = Style { cmap: &args.cmap, vmin: args.vmin, vmax: args.vmax };
     if ext.as_deref() == Some("svg") {
-        draw(&SVGBackend::new(&args.output, (w, h)).into_drawing_area(), &pic, &title, args)?;
+        draw(&SVGBackend::new(&args.output, (w, h)).into_drawing_area(), &pic, &title, &style)?;
     } else {
-        draw(&BitMapBackend::new(&args.output, (w, h)).into_drawing_area(), &pic, &title, args)?;
+        draw(&BitMapBackend::new(&args.output, (w, h)).into_drawing_area(), &pic, &title, &style)?;
     }
     bar.finish_and_clear();
     print(&format!("wrote {} ({w}x{h})\n", args.output.display()))
@@ -269,4 +277,19 @@ pub fn run(args: &PlotArgs) -> Result<(), CliError> {
 
 fn file_name(p: &Path) -> String {
     p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Writes a 1000x600 line chart of `points` to the PNG at `path`.
+pub fn line_png(path: &Path, title: &str, xlabel: &str, ylabel: &str, points: Vec<(f64, f64)>) -> Result<(), CliError> {
+    register_fonts();
+    let pic = Picture::Series { points, xlabel: xlabel.into(), ylabel: ylabel.into() };
+    let style = Style { cmap: "viridis", vmin: None, vmax: None };
+    draw(&BitMapBackend::new(path, (1000, 600)).into_drawing_area(), &pic, title, &style)
+}
+
+/// Writes RGB pixels (row-major, 3 bytes each) to the PNG at `path`.
+pub fn rgb_png(path: &Path, width: usize, height: usize, pixels: Vec<u8>) -> Result<(), CliError> {
+    let pic = Picture::Image { width, height, channels: 3, pixels };
+    let style = Style { cmap: "viridis", vmin: None, vmax: None };
+    draw(&BitMapBackend::new(path, (width as u32, height as u32)).into_drawing_area(), &pic, "", &style)
 }
