@@ -1,7 +1,8 @@
 //! Progress bars on standard error: drawn only when it is a terminal (so
 //! pipes, logs and `--json` output stay clean), silenced by `--quiet`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -44,4 +45,25 @@ pub fn spinner(what: &str) -> ProgressBar {
     bar.set_message(what.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// Runs `f` (engine work) under a byte bar fed by the engine's progress
+/// counter: bytes done, throughput and ETA against `total`.
+pub fn engine<R: Send>(total: u64, what: &str, f: impl FnOnce() -> R + Send) -> R {
+    let bar = bytes(total, what);
+    let done = Arc::new(AtomicU64::new(0));
+    let finished = AtomicBool::new(false);
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !finished.load(Ordering::Relaxed) {
+                bar.set_position(done.load(Ordering::Relaxed).min(total));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let out = mmarray::compute::with_progress(done.clone(), f);
+        finished.store(true, Ordering::Relaxed);
+        out
+    });
+    bar.finish_and_clear();
+    out
 }

@@ -53,11 +53,12 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
 pub fn run(args: &RollingArgs) -> Result<(), CliError> {
     let stat = RollingStat::parse(&args.stat)?;
     let input = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
-    let bar = crate::progress::spinner(&format!("rolling {} over {}", args.stat, input.path().display()));
-    let len = with_real_type!(input.dtype().kind(), run_typed(&input, args, stat), complex => {
-        Err(format!("{}: rolling statistics of complex data are not supported", input.path().display()).into())
+    let what = format!("rolling {} over {}", args.stat, input.path().display());
+    let len = crate::progress::engine(input.nbytes() as u64, &what, || {
+        with_real_type!(input.dtype().kind(), run_typed(&input, args, stat), complex => {
+            Err(format!("{}: rolling statistics of complex data are not supported", input.path().display()).into())
+        })
     });
-    bar.finish_and_clear();
     let len = len?;
     print(&format!(
         "wrote {}: rolling {} over windows of {}, {len} values (float64)\n",

@@ -23,13 +23,16 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     // everything else out of memory.
     a.advise(Advice::Sequential)?;
     let hints = if a.nbytes() as u64 > available_memory() / 2 { StreamHints::larger_than_ram() } else { StreamHints::default() };
-    let bar = crate::progress::spinner(&format!("computing statistics of {}", a.path().display()));
-    let result = with_hints(hints, || {
-        with_real_type!(a.dtype().kind(), compute(&a, &selection, args, nan), complex => {
-            Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
+    // one pass, and a few more for quantiles (an estimate, for the ETA)
+    let passes = if args.quantiles.is_empty() { 1 } else { 4 };
+    let what = format!("statistics of {}", a.path().display());
+    let result = crate::progress::engine(a.nbytes() as u64 * passes, &what, || {
+        with_hints(hints, || {
+            with_real_type!(a.dtype().kind(), compute(&a, &selection, args, nan), complex => {
+                Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
+            })
         })
     });
-    bar.finish_and_clear();
     let result = result?;
     let text = if args.json { format!("{}\n", to_json(&result, args.ddof, &args.quantiles)?) } else { to_text(&result, args.ddof)? };
     print(&text)

@@ -3,7 +3,9 @@
 //! than RAM neither waits on every page nor pushes everything else out of
 //! memory and grows the process's resident size without bound.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// What happens to pages once a pass has processed them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,5 +97,40 @@ pub(crate) fn around<T>(hints: StreamHints, all: &[T], start: usize, len: usize)
         Behind::Keep => {}
         Behind::Cold => advise(done, rustix::mm::Advice::LinuxCold),
         Behind::Release => advise(done, rustix::mm::Advice::LinuxPageOut),
+    }
+}
+
+thread_local! {
+    static PROGRESS: RefCell<Option<Arc<AtomicU64>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `counter` receiving the number of bytes each pass of the
+/// engine has processed so far (from any thread), so a caller can show
+/// progress (bytes done, throughput, ETA) from another thread.
+///
+/// ```
+/// use std::sync::{atomic::{AtomicU64, Ordering}, Arc};
+/// use mmarray::compute::{summary, with_progress, NanPolicy};
+/// let a = ndarray::Array1::<f64>::ones(100_000);
+/// let done = Arc::new(AtomicU64::new(0));
+/// with_progress(done.clone(), || summary(&a.view(), NanPolicy::Propagate));
+/// assert_eq!(done.load(Ordering::Relaxed), 800_000);
+/// ```
+pub fn with_progress<R>(counter: Arc<AtomicU64>, f: impl FnOnce() -> R) -> R {
+    let old = PROGRESS.with(|p| p.replace(Some(counter)));
+    let out = f();
+    PROGRESS.with(|p| *p.borrow_mut() = old);
+    out
+}
+
+/// The progress counter in force on this thread, if any.
+pub(crate) fn progress() -> Option<Arc<AtomicU64>> {
+    PROGRESS.with(|p| p.borrow().clone())
+}
+
+/// Adds `bytes` to `counter`, if there is one.
+pub(crate) fn report(counter: Option<&Arc<AtomicU64>>, bytes: usize) {
+    if let Some(c) = counter {
+        c.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 }

@@ -42,7 +42,7 @@ use ndarray::{ArrayD, ArrayView, Dimension, IxDyn};
 pub use elementwise::{apply, fill, map_inplace, zip_inplace, Scalar, Step};
 pub use downsample::{downsample, Envelope};
 pub use histogram::{histogram, Histogram};
-pub use hints::{with_hints, Behind, StreamHints};
+pub use hints::{with_hints, with_progress, Behind, StreamHints};
 pub use linalg::{matvec, rmatvec};
 pub use moments::{Moments, NanPolicy};
 pub use quantile::{median, quantile, quantile_along, QuantileDtype};

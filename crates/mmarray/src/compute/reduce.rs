@@ -154,10 +154,18 @@ pub(crate) fn fold_blocks<T: Real, A: Send + Sync + Clone>(
     let blocks = Blocks::new(view, lstrides);
     let items = blocks.items;
     let hints = super::hints::current();
+    let progress = super::hints::progress();
     let contiguous = blocks.contiguous().filter(|_| hints != super::hints::StreamHints::default());
     let fold_range = |r: std::ops::Range<usize>| {
         let (start, end) = (r.start * CHUNK, r.end * CHUNK);
-        let acc = r.map(|it| blocks.visit(it, &block)).fold(empty.clone(), &merge);
+        let acc = r
+            .map(|it| {
+                blocks.visit(it, |xs, base, step| {
+                    super::hints::report(progress.as_ref(), std::mem::size_of_val(xs));
+                    block(xs, base, step)
+                })
+            })
+            .fold(empty.clone(), &merge);
         if let Some(all) = contiguous {
             super::hints::around(hints, all, start.min(all.len()), end.min(all.len()) - start.min(all.len()));
         }
@@ -188,11 +196,15 @@ pub(crate) fn fold_blocks_unordered<T: Real, A: Send>(
     let lstrides = vec![0; view.ndim()];
     let blocks = Blocks::new(view, lstrides);
     let hints = super::hints::current();
+    let progress = super::hints::progress();
     let contiguous = blocks.contiguous().filter(|_| hints != super::hints::StreamHints::default());
     (0..blocks.items)
         .into_par_iter()
         .fold(&init, |mut acc, it| {
-            blocks.visit(it, |xs, _, _| fold(&mut acc, xs));
+            blocks.visit(it, |xs, _, _| {
+                super::hints::report(progress.as_ref(), std::mem::size_of_val(xs));
+                fold(&mut acc, xs);
+            });
             if let Some(all) = contiguous {
                 let start = (it * CHUNK).min(all.len());
                 super::hints::around(hints, all, start, CHUNK.min(all.len() - start));

@@ -109,8 +109,10 @@ pub fn rolling_into<T: Real>(
     // Each task computes a segment of outputs long enough that its warm-up
     // (one window) is cheap next to it.
     let segment = SEGMENT.max(4 * window);
+    let progress = super::hints::progress();
     out.axis_chunks_iter_mut(Axis(0), segment).into_par_iter().enumerate().for_each(|(k, mut seg)| {
         let start = k * segment;
+        super::hints::report(progress.as_ref(), seg.len() * std::mem::size_of::<T>());
         match stat {
             RollingStat::Min | RollingStat::Max => extremes(&x, start, window, stat == RollingStat::Max, &mut seg),
             _ => moments(&x, start, window, stat, ddof, &mut seg),
