@@ -191,24 +191,26 @@ impl Moments {
         if self.count == 0 { f64::NAN } else { self.sum_sq() / self.count as f64 }
     }
 
-    /// The minimum, or `None` if there are no values (NumPy raises).
-    #[must_use]
-    pub fn min(&self) -> Option<f64> {
+    /// `v` (the min or max) as reported: NaN when NaNs poison the result,
+    /// `None` for no values.
+    fn extreme(&self, v: f64) -> Option<f64> {
         if self.poisoned() {
             Some(f64::NAN)
         } else {
-            (self.count > 0).then_some(self.min)
+            (self.count > 0).then_some(v)
         }
+    }
+
+    /// The minimum, or `None` if there are no values (NumPy raises).
+    #[must_use]
+    pub fn min(&self) -> Option<f64> {
+        self.extreme(self.min)
     }
 
     /// The maximum, or `None` if there are no values.
     #[must_use]
     pub fn max(&self) -> Option<f64> {
-        if self.poisoned() {
-            Some(f64::NAN)
-        } else {
-            (self.count > 0).then_some(self.max)
-        }
+        self.extreme(self.max)
     }
 
     /// `max - min` (NumPy's `ptp`), or `None` if there are no values.
@@ -217,30 +219,31 @@ impl Moments {
         Some(self.max()? - self.min()?)
     }
 
+    /// The position `at` (of the min or max) as reported: the first NaN's
+    /// when NaNs poison the result, `None` for no values or untracked
+    /// positions.
+    fn position(&self, at: u64) -> Option<u64> {
+        if !self.positions {
+            None
+        } else if self.poisoned() {
+            Some(self.first_nan)
+        } else {
+            (self.count > 0).then_some(at)
+        }
+    }
+
     /// Logical index of the first minimum (of the first NaN, when NaNs
     /// propagate), or `None` if there are no values or positions were not
     /// tracked (see [`summary`](super::summary)).
     #[must_use]
     pub fn argmin(&self) -> Option<u64> {
-        if !self.positions {
-            return None;
-        }
-        if self.poisoned() {
-            return Some(self.first_nan);
-        }
-        (self.count > 0).then_some(self.argmin)
+        self.position(self.argmin)
     }
 
     /// Logical index of the first maximum (or first NaN), or `None`.
     #[must_use]
     pub fn argmax(&self) -> Option<u64> {
-        if !self.positions {
-            return None;
-        }
-        if self.poisoned() {
-            return Some(self.first_nan);
-        }
-        (self.count > 0).then_some(self.argmax)
+        self.position(self.argmax)
     }
 
     /// The NaN policy this accumulator reports with.
