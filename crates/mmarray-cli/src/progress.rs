@@ -36,14 +36,14 @@ pub fn bytes(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// A spinner with the elapsed time, for work whose progress cannot be
-/// counted from outside (one parallel engine pass).
-pub fn spinner(what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, target());
-    let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner());
+/// A bar over `total` steps (with elapsed time and ETA).
+pub fn steps(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), target());
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed}, ETA {eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
     bar.set_style(style);
     bar.set_message(what.to_string());
-    bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
 

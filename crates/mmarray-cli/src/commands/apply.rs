@@ -51,14 +51,19 @@ pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
     let steps = ordered_steps(args, matches)?;
     let sel = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
     let mut a = open_input(&args.file, &args.raw, Mode::ReadWrite)?;
-    let unsupported = || format!("{}: apply does not support '{}' data", a.path().display(), a.dtype());
+    let unsupported_msg = format!("{}: apply does not support '{}' data", a.path().display(), a.dtype());
+    let unsupported = || unsupported_msg.clone();
     if a.dtype().kind() == ScalarKind::Bool {
         return Err(unsupported().into());
     }
-    let bar = crate::progress::spinner(&format!("applying {} step(s) to {}", steps.len(), args.file.display()));
-    let shape = with_real_type!(a.dtype().kind(), run_typed(&mut a, &sel, &steps), complex => Err(unsupported().into()));
-    bar.finish_and_clear();
-    let shape = shape?;
+    // each Normalize adds a read pass before the writing one
+    let passes = 1 + steps.iter().filter(|s| **s == Step::Normalize).count() as u64;
+    let what = format!("applying {} step(s) to {}", steps.len(), args.file.display());
+    let total = a.nbytes() as u64 * passes;
+    let kind = a.dtype().kind();
+    let shape = crate::progress::engine(total, &what, || {
+        with_real_type!(kind, run_typed(&mut a, &sel, &steps), complex => Err(unsupported().into()))
+    })?;
     a.close()?;
     print(&format!("{}: applied {} step(s) to a region of shape {}\n", args.file.display(), steps.len(), shape_repr(&shape)))
 }

@@ -382,16 +382,15 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: cannot create the directory: {e}", dir.display()))?;
     let sc = scale(args.size);
     let mut d = Demo { dir: dir.clone(), rows: Vec::new(), failures: Vec::new(), files: Vec::new(), pictures: Vec::new() };
-    let bar = crate::progress::spinner("running the demo workloads");
-    let result = (|| -> Result<(), CliError> {
-        grid_workload(&mut d, &sc)?;
-        simulation_workload(&mut d, &sc)?;
-        image_workload(&mut d, &sc)?;
-        series_workload(&mut d, &sc)?;
-        access_workload(&mut d, &sc)?;
-        workers_workload(&mut d, &sc)?;
-        solver_workload(&mut d, &sc)
-    })();
+    type Workload = fn(&mut Demo, &Scale) -> Result<(), CliError>;
+    let workloads: [Workload; 7] =
+        [grid_workload, simulation_workload, image_workload, series_workload, access_workload, workers_workload, solver_workload];
+    let bar = crate::progress::steps(workloads.len() as u64, "demo workloads");
+    let result = workloads.iter().try_for_each(|w| {
+        w(&mut d, &sc)?;
+        bar.inc(1);
+        Ok::<(), CliError>(())
+    });
     bar.finish_and_clear();
     if !args.keep {
         for f in &d.files {

@@ -250,11 +250,13 @@ pub fn run(args: &PlotArgs) -> Result<(), CliError> {
         return Err(format!("unknown --cmap {:?}: use viridis or gray", args.cmap).into());
     }
     let a = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
-    let bar = crate::progress::spinner(&format!("plotting {}", a.path().display()));
+    let what = format!("plotting {}", a.path().display());
     let pic = match collect_image(&a, args)? {
         Some(p) => p,
-        None => with_real_type!(a.dtype().kind(), collect(&a, args), complex => {
-            Err(format!("{}: plotting complex data is not supported", a.path().display()).into())
+        None => crate::progress::engine(a.nbytes() as u64, &what, || {
+            with_real_type!(a.dtype().kind(), collect(&a, args), complex => {
+                Err(format!("{}: plotting complex data is not supported", a.path().display()).into())
+            })
         })?,
     };
     let title = match &args.slice {
@@ -271,7 +273,6 @@ pub fn run(args: &PlotArgs) -> Result<(), CliError> {
     } else {
         draw(&BitMapBackend::new(&args.output, (w, h)).into_drawing_area(), &pic, &title, &style)?;
     }
-    bar.finish_and_clear();
     print(&format!("wrote {} ({w}x{h})\n", args.output.display()))
 }
 

@@ -46,12 +46,14 @@ pub fn downsample<T: Real>(x: ArrayView1<'_, T>, bins: usize) -> Result<Envelope
     let n = x.len();
     let bins = bins.min(n);
     let want = Want { m2: false, arg: false, extrema_only: true };
+    let progress = super::hints::progress();
     let per_bin: Vec<(usize, f64, f64, f64, f64)> = (0..bins)
         .into_par_iter()
         .map(|b| {
             let (lo, hi) = (b * n / bins, (b + 1) * n / bins);
             let seg = x.slice(s![lo..hi]);
             let m = reduce_all(seg.into_dyn(), vec![1], want, NanPolicy::Omit, false);
+            super::hints::report(progress.as_ref(), (hi - lo) * std::mem::size_of::<T>());
             (lo, m.min().unwrap_or(f64::NAN), m.max().unwrap_or(f64::NAN), x[lo].to_f64(), x[hi - 1].to_f64())
         })
         .collect();

@@ -205,7 +205,17 @@ pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[S
         }
     }
     let ops = compile::<T>(steps, &maxima)?;
-    view.par_map_inplace(|x| *x = cast_back(run(*x, &ops)));
+    let progress = super::hints::progress();
+    if let Some(flat) = view.as_slice_memory_order_mut() {
+        // contiguous: blocks in parallel, reporting progress as they finish
+        flat.par_chunks_mut(super::CHUNK).for_each(|chunk| {
+            chunk.iter_mut().for_each(|x| *x = cast_back(run(*x, &ops)));
+            super::hints::report(progress.as_ref(), std::mem::size_of_val(chunk));
+        });
+    } else {
+        view.par_map_inplace(|x| *x = cast_back(run(*x, &ops)));
+        super::hints::report(progress.as_ref(), view.len() * std::mem::size_of::<T>());
+    }
     Ok(())
 }
 
