@@ -93,34 +93,31 @@ def run_measured(cmd):
     return json.loads(out.strip().splitlines()[-1]), peak[0] / 1024
 
 
-def numpy_side(op, path, region):
+def _script(op, path, region, load):
+    """A Python script timing NumPy's code for `op` on the array `load`
+    (a function name, e.g. ``np.load``) maps from `path`."""
     code = NUMPY_CODE[op].replace("{region}", region)
     mode = "r+" if op in WRITES else "r"
-    script = (
-        "import json, time, numpy as np\n"
-        f"a = np.load({path!r}, mmap_mode={mode!r})\n"
+    extra = ", mmarray" if load.startswith("mmarray") else ""
+    return (
+        f"import json, time, numpy as np{extra}\n"
+        f"a = {load}({path!r}, mmap_mode={mode!r})\n"
         "t = time.perf_counter()\n"
         f"{code}\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, 'result': r}))\n"
     )
+
+
+def numpy_side(op, path, region):
     # A data limit (half the RAM) makes a temporary too large for the
     # machine fail at once with MemoryError instead of swapping.
     limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    return run_measured(["prlimit", f"--data={limit}", sys.executable, "-c", script])
+    return run_measured(["prlimit", f"--data={limit}", sys.executable, "-c", _script(op, path, region, "np.load")])
 
 
 def python_side(op, path, region):
     """The same NumPy code, on mmarray.memmap instead of np.memmap."""
-    code = NUMPY_CODE[op].replace("{region}", region)
-    mode = "r+" if op in WRITES else "r"
-    script = (
-        "import json, time, numpy as np, mmarray\n"
-        f"a = mmarray.load({path!r}, mmap_mode={mode!r})\n"
-        "t = time.perf_counter()\n"
-        f"{code}\n"
-        "print(json.dumps({'seconds': time.perf_counter() - t, 'result': r}))\n"
-    )
-    return run_measured([sys.executable, "-c", script])
+    return run_measured([sys.executable, "-c", _script(op, path, region, "mmarray.load")])
 
 
 def mmarray_side(op, path, region):

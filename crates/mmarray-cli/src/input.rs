@@ -24,6 +24,23 @@ pub fn parse_shape(s: &str) -> Result<Vec<usize>, CliError> {
         .collect()
 }
 
+/// Parses `0`, `-1`, `0,2` against `ndim` (negative axes count from the end).
+pub fn parse_axes(spec: &str, ndim: usize) -> Result<Vec<usize>, CliError> {
+    spec.split(',')
+        .map(|t| {
+            let t = t.trim();
+            let a: isize = t.parse().map_err(|_| format!("invalid --axis {spec:?}: {t:?} is not an integer"))?;
+            let n = ndim as isize;
+            let a2 = if a < 0 { a + n } else { a };
+            if (0..n).contains(&a2) {
+                Ok(a2.unsigned_abs())
+            } else {
+                Err(format!("axis {a} is out of bounds for array of dimension {ndim}").into())
+            }
+        })
+        .collect()
+}
+
 /// Parses a byte size with an optional unit: `128`, `4KiB`, `1.5MB`, `2G`.
 pub fn parse_size(s: &str) -> Result<u64, CliError> {
     let t = s.trim();

@@ -23,7 +23,7 @@ use plotters::style::colors::colormaps::{BlackWhite, ViridisRGB};
 
 use crate::args::PlotArgs;
 use crate::dispatch::with_real_type;
-use crate::input::open_input;
+use crate::input::{open_input, parse_axes};
 use crate::output::{print, CliError};
 
 /// What gets drawn.
@@ -42,20 +42,6 @@ fn register_fonts() {
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
         let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
     });
-}
-
-fn parse_axes(spec: &str, ndim: usize) -> Result<Vec<usize>, CliError> {
-    spec.split(',')
-        .map(|t| {
-            let a: isize = t.trim().parse().map_err(|_| format!("invalid --axis {spec:?}"))?;
-            let b = if a < 0 { a + ndim as isize } else { a };
-            if (0..ndim as isize).contains(&b) {
-                Ok(b.unsigned_abs())
-            } else {
-                Err(format!("axis {a} is out of bounds for array of dimension {ndim}").into())
-            }
-        })
-        .collect()
 }
 
 fn collect<T: Real>(a: &MmapArray, args: &PlotArgs) -> Result<Picture, CliError> {

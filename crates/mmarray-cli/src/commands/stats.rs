@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::args::StatsArgs;
 use crate::dispatch::with_real_type;
-use crate::input::open_input;
+use crate::input::{open_input, parse_axes};
 use crate::output::{print, CliError};
 
 /// The statistics `stats` reports, in order.
@@ -80,23 +80,6 @@ fn available_memory() -> u64 {
             line.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
         .map_or(u64::MAX, |kib| kib * 1024)
-}
-
-/// Parses `0`, `-1`, `0,2` against `ndim` (negative axes count from the end).
-fn parse_axes(spec: &str, ndim: usize) -> Result<Vec<usize>, CliError> {
-    spec.split(',')
-        .map(|t| {
-            let t = t.trim();
-            let a: isize = t.parse().map_err(|_| format!("invalid --axis {spec:?}: {t:?} is not an integer"))?;
-            let n = ndim as isize;
-            let a2 = if a < 0 { a + n } else { a };
-            if (0..n).contains(&a2) {
-                Ok(a2.unsigned_abs())
-            } else {
-                Err(format!("axis {a} is out of bounds for array of dimension {ndim}").into())
-            }
-        })
-        .collect()
 }
 
 /// A number as JSON; NaN and infinities (not JSON) as null.
