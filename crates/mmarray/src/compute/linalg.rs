@@ -33,6 +33,47 @@ fn dot<T: Real>(a: &[T], x: &[f64]) -> f64 {
     s.iter().sum()
 }
 
+/// Rows per group in [`dot_rows`].
+const GROUP: usize = 4;
+
+/// `Σ a[j]·x[j]` for [`GROUP`] rows at once: each load of `x` serves every
+/// row, so the vector is read from cache once per group instead of once
+/// per row (with `x` in `f64`, reading it costs twice the row's own bytes).
+#[multiversion(targets = "simd")]
+fn dot_rows<T: Real>(rows: [&[T]; GROUP], x: &[f64]) -> [f64; GROUP] {
+    const L: usize = 16;
+    let (mut s0, mut s1, mut s2, mut s3) = ([0.0f64; L], [0.0f64; L], [0.0f64; L], [0.0f64; L]);
+    let fma = multiversion::target::target_cfg_f!(target_feature = "fma");
+    let madd = |a: T, b: f64, c: f64| if fma { a.to_f64().mul_add(b, c) } else { c + a.to_f64() * b };
+    let full = x.len() / L * L;
+    let [r0, r1, r2, r3] = rows.map(|r| r[..full].chunks_exact(L));
+    for ((((q, a0), a1), a2), a3) in x[..full].chunks_exact(L).zip(r0).zip(r1).zip(r2).zip(r3) {
+        for i in 0..L {
+            s0[i] = madd(a0[i], q[i], s0[i]);
+            s1[i] = madd(a1[i], q[i], s1[i]);
+            s2[i] = madd(a2[i], q[i], s2[i]);
+            s3[i] = madd(a3[i], q[i], s3[i]);
+        }
+    }
+    let s = [s0, s1, s2, s3];
+    let mut out = [0.0; GROUP];
+    for ((o, acc), row) in out.iter_mut().zip(&s).zip(rows) {
+        *o = acc.iter().sum::<f64>() + row[full..].iter().zip(&x[full..]).map(|(a, b)| a.to_f64() * b).sum::<f64>();
+    }
+    out
+}
+
+/// `y += Σ w[k] · rows[k]` for [`GROUP`] rows: `y` is read and written
+/// once per group instead of once per row.
+#[multiversion(targets = "simd")]
+fn axpy_rows<T: Real>(y: &mut [f64], w: [f64; GROUP], rows: [&[T]; GROUP]) {
+    let [r0, r1, r2, r3] = rows;
+    let [w0, w1, w2, w3] = w;
+    for ((((yi, a0), a1), a2), a3) in y.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+        *yi += w0 * a0.to_f64() + w1 * a1.to_f64() + w2 * a2.to_f64() + w3 * a3.to_f64();
+    }
+}
+
 /// `y += w · a` for one row `a`.
 #[multiversion(targets = "simd")]
 fn axpy<T: Real>(y: &mut [f64], w: f64, a: &[T]) {
@@ -41,19 +82,25 @@ fn axpy<T: Real>(y: &mut [f64], w: f64, a: &[T]) {
     }
 }
 
-/// `m @ x` for `m` with contiguous rows: one dot product per row.
+/// `m @ x` for `m` with contiguous rows: dot products, [`GROUP`] rows at a
+/// time.
 fn rows_dot<T: Real>(m: &ArrayView2<'_, T>, x: &[f64]) -> Array1<f64> {
-    let y: Vec<f64> = (0..m.nrows())
-        .into_par_iter()
-        .with_min_len(16)
-        .map(|i| {
-            let row = m.row(i);
-            match row.as_slice() {
-                Some(r) => dot(r, x),
-                None => row.iter().zip(x).map(|(a, b)| a.to_f64() * b).sum(),
-            }
-        })
-        .collect();
+    let mut y = vec![0.0; m.nrows()];
+    let one = |i: usize| {
+        let row = m.row(i);
+        match row.as_slice() {
+            Some(r) => dot(r, x),
+            None => row.iter().zip(x).map(|(a, b)| a.to_f64() * b).sum(),
+        }
+    };
+    y.par_chunks_mut(GROUP).enumerate().with_min_len(4).for_each(|(g, out)| {
+        let i0 = g * GROUP;
+        let rows: Option<Vec<&[T]>> = (i0..i0 + out.len()).map(|i| m.row(i).to_slice()).collect();
+        match rows.as_deref() {
+            Some(&[a, b, c, d]) => out.copy_from_slice(&dot_rows([a, b, c, d], x)),
+            _ => out.iter_mut().enumerate().for_each(|(k, o)| *o = one(i0 + k)),
+        }
+    });
     Array1::from(y)
 }
 
@@ -68,12 +115,23 @@ fn rows_axpy<T: Real>(m: &ArrayView2<'_, T>, x: &[f64]) -> Array1<f64> {
         .fold(
             || vec![0.0; ncols],
             |mut acc, (b, block)| {
-                for (k, row) in block.rows().into_iter().enumerate() {
-                    let w = x[b * ROWS + k];
+                let base = b * ROWS;
+                let rows: Vec<_> = block.rows().into_iter().collect();
+                let mut k = 0;
+                while k < rows.len() {
+                    let group = rows.get(k..k + GROUP).and_then(|g| g.iter().map(|r| r.to_slice()).collect::<Option<Vec<_>>>());
+                    if let Some(&[r0, r1, r2, r3]) = group.as_deref() {
+                        let w = [x[base + k], x[base + k + 1], x[base + k + 2], x[base + k + 3]];
+                        axpy_rows(&mut acc, w, [r0, r1, r2, r3]);
+                        k += GROUP;
+                        continue;
+                    }
+                    let (w, row) = (x[base + k], &rows[k]);
                     match row.as_slice() {
                         Some(r) => axpy(&mut acc, w, r),
                         None => acc.iter_mut().zip(row.iter()).for_each(|(y, a)| *y += w * a.to_f64()),
                     }
+                    k += 1;
                 }
                 acc
             },
