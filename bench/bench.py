@@ -3,9 +3,16 @@
 Run through `bench/run` (which builds mmarray and provides NumPy). Each
 operation runs in a fresh process per side; the table reports the
 operation's own time (after opening the file), the ratio NumPy / mmarray,
-the peak anonymous memory of each process (temporaries; the mapped file's
-page cache is not counted) and the largest relative difference between the
-two results.
+mmarray's throughput, the peak anonymous memory of each process (temporaries;
+the mapped file's page cache is not counted) and the largest relative
+difference between the two results.
+
+Two reference lines frame the ratios: the machine's read bandwidth from the
+page cache on one core and on all (a memory-bound reduction cannot beat
+NumPy's one core by more than their quotient), and, with --cold, the disk's
+sequential read speed measured by `dd` on the same cold file. Rows marked
+"(py)" run NumPy's own code on an `mmarray.memmap`; their note gives the
+Python layer's cost against the Rust engine called directly.
 """
 import argparse
 import json
@@ -39,11 +46,15 @@ NUMPY_CODE = {
     "normalize": "reg = a[{region}]\nreg /= reg.max()\na.flush()\nr = None",
     "contrast": "reg = a[{region}]\nreg[...] = np.clip(reg * 1.5, 0, 255)\na.flush()\nr = None",
     "matvec": "v = a @ np.ones(a.shape[1], dtype=a.dtype)\nr = [float(v[0]), float(v[len(v) // 2]), float(v[-1])]",
+    "rmatvec": "v = a.T @ np.ones(a.shape[0], dtype=a.dtype)\nr = [float(v[0]), float(v[len(v) // 2]), float(v[-1])]",
     # 2000 scattered read-modify-writes at the positions bench_op uses.
     "scatter": "f = a.reshape(-1)\ns = 12345\nfor _ in range(2000):\n    s = (s * 6364136223846793005 + 1442695040888963407) % 2**64\n    f[(s >> 11) % f.size] += 1\na.flush()\nr = None",
 }
 NUMPY_CODE["scatter_hint"] = NUMPY_CODE["scatter"]
 
+# Operations whose Python code on mmarray.memmap does the same work as the
+# Rust side (one engine call), so the difference is the Python layer's cost.
+SAME_WORK = {"sum", "std", "max"}
 # Operations that change the file open it read-write and are not repeated.
 WRITES = {"normalize", "contrast", "scatter", "scatter_hint"}
 # Operations measured on a cold page cache only (their point is I/O).
@@ -150,6 +161,25 @@ def agree(a, b):
     return abs(a - b) / max(abs(a), abs(b), 1e-300)
 
 
+def bandwidth(path):
+    """Prints the read bandwidth of mapped, cached pages on one core and on all."""
+    res, _ = run_measured([OP, "bandwidth", path])
+    bw = res["result"]
+    print(f"page-cache read bandwidth (engine max over a mapped file): {bw['one']:.1f} GB/s on one core, "
+          f"{bw['all']:.1f} GB/s on {bw['threads']}; a memory-bound reduction can beat one core by at most "
+          f"{bw['all'] / bw['one']:.2f}x")
+
+
+def dd_speed(path):
+    """The disk's sequential read speed in GB/s: `dd` of the cold file."""
+    evict(path)
+    t = time.perf_counter()
+    subprocess.run(["dd", f"if={path}", "of=/dev/null", "bs=16M"], check=True, stderr=subprocess.DEVNULL)
+    gbps = os.path.getsize(path) / (time.perf_counter() - t) / 1e9
+    print(f"disk sequential read (dd bs=16M of the cold file): {gbps:.2f} GB/s")
+    return gbps
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--size", default="4GiB", help="size of the main files (default 4GiB of float32)")
@@ -181,11 +211,13 @@ def main():
                ("min", flat, region), ("max", flat, region), ("std_region", flat, region),
                ("meansq_steps", four, region), ("rolling_loop", small, ""), ("rolling_swv", small, ""),
                ("rolling_swv", series, ""), ("normalize", flat, f"0:{min(rows, 8192)}"),
-               ("contrast", image, "0:1000, 0:1000"), ("matvec", flat, ""),
+               ("contrast", image, "0:1000, 0:1000"), ("matvec", flat, ""), ("rmatvec", flat, ""),
                ("scatter", flat, ""), ("scatter_hint", flat, ""),
-               ("py:std", flat, region), ("py:summary", flat, region), ("py:meansq_steps", four, region)]
+               ("py:sum", flat, region), ("py:max", flat, region), ("py:std", flat, region), ("py:summary", flat, region), ("py:meansq_steps", four, region)]
+        bandwidth(flat)
+        dd = dd_speed(flat) if args.cold else None
         header = (f"{'operation':<14} {'cache':<5} {'GiB':>6} {'numpy s':>8} {'mmarray s':>9} {'ratio':>6} "
-                  f"{'np MiB':>8} {'mm MiB':>7} {'rel diff':>9}")
+                  f"{'mm GB/s':>7} {'np MiB':>8} {'mm MiB':>7} {'rel diff':>9}")
         print(header)
         print("-" * len(header))
         for cache in ["warm"] + (["cold"] if args.cold else []):
@@ -199,22 +231,37 @@ def main():
                 results = []
                 sides = (numpy_side, mmarray_side)
                 if op.startswith("py:"):
-                    # NumPy's code on np.memmap vs the same code on mmarray.memmap
+                    # NumPy's code on np.memmap vs the same code on mmarray.memmap,
+                    # and the Rust engine alone for the Python layer's cost
                     op = op[3:]
-                    sides = (numpy_side, python_side)
+                    sides = (numpy_side, python_side) + ((mmarray_side,) if op in SAME_WORK else ())
                 for side in sides:
                     if state == "cold":
                         evict(path)
                     elif op not in WRITES:
                         side(op, path, region_)  # warm the cache and the code
                     results.append(side(op, path, region_))
-                (np_out, np_mem), (mm_out, mm_mem) = results
+                if len(sides) == 3:
+                    # Python layer vs Rust: best of three each, interleaved (one
+                    # run of each is noisier than the difference being measured)
+                    for _ in range(2):
+                        for i in (1, 2):
+                            again = sides[i](op, path, region_)
+                            if again[0]["seconds"] < results[i][0]["seconds"]:
+                                results[i] = again
+                (np_out, np_mem), (mm_out, mm_mem) = results[:2]
                 ratio = np_out["seconds"] / mm_out["seconds"]
+                gbps = size * 2**30 / mm_out["seconds"] / 1e9
                 diff = agree(np_out["result"], mm_out["result"])
                 note = f"  numpy: {np_out['error']}" if "error" in np_out else ""
+                if len(results) == 3:
+                    rust = results[2][0]["seconds"]
+                    note += f"  python layer {100 * (mm_out['seconds'] / rust - 1):+.1f}% vs Rust ({rust:.3f} s)"
+                if state == "cold" and dd and op not in ALWAYS_COLD:
+                    note += f"  {gbps / dd:.2f}x dd"
                 label = op if sides[1] is mmarray_side else f"{op} (py)"
                 print(f"{label:<14} {state:<5} {size:>6.2f} {np_out['seconds']:>8.3f} {mm_out['seconds']:>9.3f} {ratio:>6.1f} "
-                      f"{np_mem:>8.0f} {mm_mem:>7.0f} {diff:>9.1e}{note}", flush=True)
+                      f"{gbps:>7.1f} {np_mem:>8.0f} {mm_mem:>7.0f} {diff:>9.1e}{note}", flush=True)
     finally:
         if not args.keep:
             for f in files:

@@ -6,15 +6,20 @@
 //! - `bench_op normalize FILE --slice EXPR`: divide a region by its max, in place
 //! - `bench_op contrast FILE --slice EXPR`: `clip(region * 1.5, 0, 255)` in place (uint8)
 //! - `bench_op matvec FILE`: `A @ ones` for a 2-D matrix
+//! - `bench_op rmatvec FILE`: `A.T @ ones`
 //! - `bench_op scatter FILE --count N [--advise random|normal]`: N scattered
 //!   single-element read-modify-writes (x += 1) at pseudo-random positions
+//! - `bench_op bandwidth FILE`: the engine's `max` over a mapping whose
+//!   pages are all mapped already (after one pass), best of three, on one
+//!   thread and on all: the machine's read bandwidth from the page cache,
+//!   which bounds what any memory-bound reduction can gain over one core
 //!
 //! Prints one JSON object: `seconds` (the operation alone, after opening)
 //! and `result`.
 
 use std::time::Instant;
 
-use mmarray::compute::{apply, matvec, reduce, rolling, rolling_into, summary, NanPolicy, ReduceOptions, RollingStat, Scalar, Stat, Step};
+use mmarray::compute::{apply, matvec, reduce, rmatvec, rolling, rolling_into, summary, NanPolicy, ReduceOptions, RollingStat, Scalar, Stat, Step};
 use mmarray::{Advice, DType, Mode, MmapArray, NpyOptions, ScalarKind, Selection};
 use ndarray::{Array1, Ix1, Ix2};
 use serde_json::json;
@@ -82,9 +87,32 @@ fn main() -> Res<()> {
             a.flush()?;
             json!(null)
         }
+        "bandwidth" => {
+            let v = a.view::<f32>()?;
+            let bytes = (v.len() * 4) as f64;
+            let max = || reduce(&v, Stat::Max, &ReduceOptions::default());
+            max()?; // maps every page
+            let best = |threads: usize| -> Res<f64> {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+                let mut t_best = f64::INFINITY;
+                for _ in 0..3 {
+                    let t = Instant::now();
+                    pool.install(max)?;
+                    t_best = t_best.min(t.elapsed().as_secs_f64());
+                }
+                Ok(bytes / t_best / 1e9)
+            };
+            let threads = rayon::current_num_threads();
+            json!({"one": best(1)?, "all": best(threads)?, "threads": threads})
+        }
         "matvec" => {
             let m = a.view::<f32>()?.into_dimensionality::<Ix2>()?;
             let y = matvec(m, Array1::ones(m.ncols()).view())?;
+            json!([y[0], y[y.len() / 2], y[y.len() - 1]])
+        }
+        "rmatvec" => {
+            let m = a.view::<f32>()?.into_dimensionality::<Ix2>()?;
+            let y = rmatvec(m, Array1::ones(m.nrows()).view())?;
             json!([y[0], y[y.len() / 2], y[y.len() - 1]])
         }
         stat => {
