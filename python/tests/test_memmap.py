@@ -246,3 +246,30 @@ def test_concurrent_futures_process_pool_gets_the_mapping(tmp):
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as ex:
         sums = list(ex.map(_column_sum, [(a, j) for j in range(8)]))
     assert sums == [1000.0 * j for j in range(8)]
+
+
+def _quarter_in_worker(arr, q):
+    """joblib task: adds 1 to quarter q in place and reports what it got."""
+    n = arr.shape[0] // 4
+    arr[q * n:(q + 1) * n] += 1
+    arr.flush()
+    return type(arr).__module__ + "." + type(arr).__name__, float(np.sum(arr[q * n:(q + 1) * n]))
+
+
+def test_joblib_workers_map_the_file(tmp):
+    import joblib
+
+    path = tmp / "jl.f8"
+    a = mmarray.memmap(path, dtype="f8", mode="w+", shape=(400_000,))  # 3.2 MiB: above joblib's 1 MiB auto-memmap
+    a[:] = 1.0
+    a.flush()
+    # loky (processes) pickles the argument: by reference, to an mmarray.memmap
+    # mapping the same file, so the in-place writes land in it
+    out = joblib.Parallel(n_jobs=2, backend="loky")(joblib.delayed(_quarter_in_worker)(a, q) for q in range(4))
+    assert [t for t, _ in out] == ["mmarray._memmap.memmap"] * 4
+    assert [s for _, s in out] == [200_000.0] * 4
+    np.testing.assert_array_equal(np.fromfile(path, dtype="f8"), np.full(400_000, 2.0))
+    # a slice goes by reference too
+    out = joblib.Parallel(n_jobs=2)(joblib.delayed(_quarter_in_worker)(a[:200_000], q) for q in range(4))
+    assert [s for _, s in out] == [150_000.0] * 4
+    assert a[:200_000].sum() == 600_000.0 and a[200_000:].sum() == 400_000.0
