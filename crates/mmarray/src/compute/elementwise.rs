@@ -17,6 +17,7 @@
 //!   nearest, integers truncate toward zero (out-of-range values saturate
 //!   and NaN becomes 0, where NumPy's cast is platform-dependent).
 
+use multiversion::multiversion;
 use ndarray::{ArrayViewMut, Dimension, Zip};
 use rayon::prelude::*;
 
@@ -168,6 +169,23 @@ fn cast_back<T: Real>(v: Val) -> T {
     }
 }
 
+/// One float step over a block of a float array, rounding to the element
+/// type (as [`run`] does per element).
+#[multiversion(targets = "simd")]
+fn float_step<T: Real>(xs: &mut [T], op: Op) {
+    match op {
+        Op::FAdd(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() + s)),
+        Op::FMul(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() * s)),
+        Op::FDiv(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() / s)),
+        Op::FClip(lo, hi) => xs.iter_mut().for_each(|x| {
+            let f = x.to_f64();
+            *x = if f.is_nan() { *x } else { T::from_f64(f.max(lo).min(hi)) };
+        }),
+        // float arrays never compile to integer steps
+        Op::IntAdd(_) | Op::IntMul(_) | Op::IntClip(..) => xs.iter_mut().for_each(|x| *x = cast_back(run(*x, &[op]))),
+    }
+}
+
 /// Applies `steps` in order to every element of `view`, in parallel, as
 /// NumPy evaluates the expression and assigns it back once (see the module
 /// docs for the type rules).
@@ -193,6 +211,12 @@ pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[S
                 return Err(Error::new(ErrorKind::InvalidArgument, "cannot normalize an empty region (its max is undefined)"));
             }
             let ops = compile::<T>(&steps[..i], &maxima)?;
+            if ops.is_empty() {
+                // the region's own max: the reduction engine's kernel
+                let m = super::reduce(&view.view(), super::Stat::Max, &super::ReduceOptions::default())?;
+                maxima.push(m.first().copied().unwrap_or(f64::NAN));
+                continue;
+            }
             let max = view
                 .view()
                 .into_par_iter()
@@ -209,7 +233,15 @@ pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[S
     if let Some(flat) = view.as_slice_memory_order_mut() {
         // contiguous: blocks in parallel, reporting progress as they finish
         flat.par_chunks_mut(super::CHUNK).for_each(|chunk| {
-            chunk.iter_mut().for_each(|x| *x = cast_back(run(*x, &ops)));
+            if T::INT_RANGE.is_none() {
+                // A float array rounds to its own type after every step, so
+                // applying the steps one at a time to a cache-resident block
+                // gives the same bits as running them per element, in
+                // vectorized loops.
+                ops.iter().for_each(|&op| float_step(chunk, op));
+            } else {
+                chunk.iter_mut().for_each(|x| *x = cast_back(run(*x, &ops)));
+            }
             super::hints::report(progress.as_ref(), std::mem::size_of_val(chunk));
         });
     } else {
@@ -284,6 +316,72 @@ mod tests {
         apply(f.view_mut(), &[Step::Div(Scalar::Int(2))]).unwrap();
         assert_eq!(f, array![3, -3]);
     }
+
+    /// The per-element interpreter, the reference for the block paths.
+    fn reference<T: Real>(xs: &[T], steps: &[Step]) -> Vec<T> {
+        let mut maxima = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            if *step == Step::Normalize {
+                let ops = compile::<T>(&steps[..i], &maxima).unwrap();
+                let vals = xs.iter().map(|&x| match run(x, &ops) {
+                    Val::I(v) => v as f64,
+                    Val::F(f) => f,
+                });
+                maxima.push(vals.fold(f64::NEG_INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }));
+            }
+        }
+        let ops = compile::<T>(steps, &maxima).unwrap();
+        xs.iter().map(|&x| cast_back(run(x, &ops))).collect()
+    }
+
+    fn step_strategy() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        let scalar = prop_oneof![(-5i64..5).prop_map(Scalar::Int), (-3.0f64..3.0).prop_map(Scalar::Float)];
+        prop_oneof![
+            scalar.clone().prop_map(Step::Add),
+            scalar.clone().prop_map(Step::Sub),
+            scalar.clone().prop_map(Step::Mul),
+            scalar.clone().prop_map(Step::Div),
+            (scalar.clone(), scalar).prop_map(|(a, b)| Step::Clip(a, b)),
+            Just(Step::Normalize),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+        /// Float arrays take vectorized block passes (one step at a time) and
+        /// the engine's max for a leading normalize: the same bits as the
+        /// interpreter, NaN, infinities and signed zeros included.
+        #[test]
+        fn block_paths_match_the_interpreter(
+            raw in proptest::collection::vec(proptest::prop_oneof![
+                8 => -1e3f64..1e3,
+                1 => proptest::strategy::Just(f64::NAN),
+                1 => proptest::strategy::Just(f64::INFINITY),
+                1 => proptest::strategy::Just(-0.0),
+            ], 1..(CHUNK_TEST + 1000)),
+            steps in proptest::collection::vec(step_strategy(), 1..4),
+        ) {
+            let f64s = ndarray::Array1::from(raw.clone());
+            let mut got = f64s.clone();
+            apply(got.view_mut(), &steps).unwrap();
+            let want = reference(f64s.as_slice().unwrap(), &steps);
+            proptest::prop_assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "f64 {steps:?}");
+            let f32s = f64s.mapv(|v| v as f32);
+            let mut got = f32s.clone();
+            apply(got.view_mut(), &steps).unwrap();
+            let want = reference(f32s.as_slice().unwrap(), &steps);
+            proptest::prop_assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "f32 {steps:?}");
+            let i16s = f64s.mapv(|v| if v.is_finite() { v as i16 } else { 7 });
+            let mut got = i16s.clone();
+            if apply(got.view_mut(), &steps).is_ok() {
+                proptest::prop_assert_eq!(got.to_vec(), reference(i16s.as_slice().unwrap(), &steps), "i16 {:?}", steps);
+            }
+        }
+    }
+
+    /// Enough elements for several parallel blocks.
+    const CHUNK_TEST: usize = super::super::CHUNK;
 
     #[test]
     fn scalars_parse_like_python_literals() {
