@@ -7,6 +7,7 @@ RAM, with a parallel Rust engine.
 from ._functions import (
     as_linear_operator,
     downsample,
+    mean_of_squares,
     rolling_max,
     rolling_mean,
     rolling_min,
@@ -14,6 +15,7 @@ from ._functions import (
     rolling_sum,
     rolling_var,
     stats,
+    sum_of_squares,
     to_dask,
 )
 from ._memmap import memmap
@@ -23,6 +25,7 @@ __all__ = [
     "as_linear_operator",
     "downsample",
     "load",
+    "mean_of_squares",
     "memmap",
     "open_memmap",
     "rolling_max",
@@ -32,6 +35,7 @@ __all__ = [
     "rolling_sum",
     "rolling_var",
     "stats",
+    "sum_of_squares",
     "to_dask",
 ]
 __version__ = "0.1.0"

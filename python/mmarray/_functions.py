@@ -8,6 +8,7 @@ from . import _core
 __all__ = [
     "as_linear_operator",
     "downsample",
+    "mean_of_squares",
     "rolling_max",
     "rolling_mean",
     "rolling_min",
@@ -15,6 +16,7 @@ __all__ = [
     "rolling_sum",
     "rolling_var",
     "stats",
+    "sum_of_squares",
 ]
 
 
@@ -85,6 +87,42 @@ def stats(a, ddof=0, skipna=False):
     """
     keys = ("count", "nan_count", "sum", "mean", "var", "std", "min", "max")
     return dict(zip(keys, _core.stats(_engine_array(a), float(ddof), bool(skipna))))
+
+
+def _squares(stat, a, axis, keepdims):
+    from ._engine import FALLBACK, _axes, _finish
+
+    m = _engine_array(a)
+    if m.size == 0:
+        raise ValueError(f"{stat} of an empty array is undefined")
+    axes = _axes(axis, m.ndim)
+    if axes is FALLBACK:
+        raise ValueError(f"axis {axis!r} is not valid for an array of {m.ndim} dimensions")
+    return _finish(m, _core.reduce(m, stat, axes, 0.0, False), np.dtype(np.float64), axes, keepdims, None)
+
+
+def mean_of_squares(a, axis=None, keepdims=False):
+    """``np.mean(a.astype(float64) ** 2, axis)`` in one parallel pass, with
+    no temporary the size of ``a``: e.g. the kinetic energy per time step,
+    ``0.5 * mean_of_squares(v, axis=(1, 2, 3))``, of a 4-D velocity field
+    larger than RAM. ``axis`` is an int, a tuple or None; result float64.
+
+    >>> import mmarray, numpy as np
+    >>> mmarray.mean_of_squares(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=1)
+    array([ 2.5, 12.5])
+    """
+    return _squares("meansq", a, axis, keepdims)
+
+
+def sum_of_squares(a, axis=None, keepdims=False):
+    """``np.sum(a.astype(float64) ** 2, axis)`` in one parallel pass, with no
+    temporary the size of ``a`` (see `mean_of_squares`).
+
+    >>> import mmarray, numpy as np
+    >>> float(mmarray.sum_of_squares(np.array([1.0, 2.0, 3.0])))
+    14.0
+    """
+    return _squares("sumsq", a, axis, keepdims)
 
 
 def as_linear_operator(a):

@@ -55,3 +55,31 @@ def test_linear_operator_solves_like_numpy(tmp_path):
         x, info = solver(op, b, rtol=1e-10, maxiter=2000)
         assert info == 0
         np.testing.assert_allclose(x, exact, rtol=1e-6, atol=1e-8)
+
+
+def test_mean_and_sum_of_squares_without_a_temporary(tmp_path):
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    data = rng.normal(size=(6, 20, 30, 40)).astype("f4")  # (steps, x, y, z)
+    v = mmarray.memmap(tmp_path / "v.f4", dtype="f4", mode="w+", shape=data.shape)
+    v[:] = data
+    ref = data.astype(np.float64) ** 2
+    tracemalloc.start()
+    energy = 0.5 * mmarray.mean_of_squares(v, axis=(1, 2, 3))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < data.nbytes // 8, f"{peak} bytes allocated for a {data.nbytes}-byte array"
+    np.testing.assert_allclose(energy, 0.5 * ref.mean(axis=(1, 2, 3)), rtol=1e-12)
+    assert energy.dtype == np.float64 and energy.shape == (6,)
+    assert mmarray.mean_of_squares(v) == pytest.approx(ref.mean(), rel=1e-12)
+    np.testing.assert_allclose(mmarray.sum_of_squares(v, axis=-1, keepdims=True), ref.sum(axis=-1, keepdims=True), rtol=1e-12)
+    # strided views and integers
+    sl = v[::2, 3:, ::-3, 5]
+    np.testing.assert_allclose(mmarray.mean_of_squares(sl, axis=0), ref[::2, 3:, ::-3, 5].mean(axis=0), rtol=1e-12)
+    ints = np.arange(-50, 50, dtype=np.int16).reshape(10, 10)
+    np.testing.assert_array_equal(mmarray.sum_of_squares(ints, axis=1), (ints.astype(np.int64) ** 2).sum(axis=1))
+    with pytest.raises(ValueError, match="axis 4"):
+        mmarray.mean_of_squares(v, axis=4)
+    with pytest.raises(ValueError, match="empty"):
+        mmarray.mean_of_squares(np.zeros((0, 3)))
