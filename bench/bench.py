@@ -231,6 +231,8 @@ def main():
                 size = os.path.getsize(path) / 2**30
                 if op == "std_region":
                     size = (rows // 4) * 2000 * 4 / 2**30
+                elif op == "normalize":
+                    size = min(rows, 8192) * cols * 4 / 2**30
                 results = []
                 sides = (numpy_side, mmarray_side)
                 if op.startswith("py:"):
