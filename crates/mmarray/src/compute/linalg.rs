@@ -82,6 +82,17 @@ fn axpy<T: Real>(y: &mut [f64], w: f64, a: &[T]) {
     }
 }
 
+/// Rows `i0..i0 + GROUP` of `m` as slices, when all of them exist and are
+/// contiguous (the grouped kernels' input); otherwise `None`, and the rows
+/// go one at a time.
+fn group_rows<'a, T>(m: &ArrayView2<'a, T>, i0: usize) -> Option<[&'a [T]; GROUP]> {
+    if i0 + GROUP > m.nrows() {
+        return None;
+    }
+    let row = |k: usize| (*m).index_axis_move(Axis(0), i0 + k).to_slice();
+    Some([row(0)?, row(1)?, row(2)?, row(3)?])
+}
+
 /// `m @ x` for `m` with contiguous rows: dot products, [`GROUP`] rows at a
 /// time.
 fn rows_dot<T: Real>(m: &ArrayView2<'_, T>, x: &[f64]) -> Array1<f64> {
@@ -95,10 +106,9 @@ fn rows_dot<T: Real>(m: &ArrayView2<'_, T>, x: &[f64]) -> Array1<f64> {
     };
     y.par_chunks_mut(GROUP).enumerate().with_min_len(4).for_each(|(g, out)| {
         let i0 = g * GROUP;
-        let rows: Option<Vec<&[T]>> = (i0..i0 + out.len()).map(|i| m.row(i).to_slice()).collect();
-        match rows.as_deref() {
-            Some(&[a, b, c, d]) => out.copy_from_slice(&dot_rows([a, b, c, d], x)),
-            _ => out.iter_mut().enumerate().for_each(|(k, o)| *o = one(i0 + k)),
+        match group_rows(m, i0) {
+            Some(rows) => out.copy_from_slice(&dot_rows(rows, x)),
+            None => out.iter_mut().enumerate().for_each(|(k, o)| *o = one(i0 + k)),
         }
     });
     Array1::from(y)
@@ -116,22 +126,18 @@ fn rows_axpy<T: Real>(m: &ArrayView2<'_, T>, x: &[f64]) -> Array1<f64> {
             || vec![0.0; ncols],
             |mut acc, (b, block)| {
                 let base = b * ROWS;
-                let rows: Vec<_> = block.rows().into_iter().collect();
-                let mut k = 0;
-                while k < rows.len() {
-                    let group = rows.get(k..k + GROUP).and_then(|g| g.iter().map(|r| r.to_slice()).collect::<Option<Vec<_>>>());
-                    if let Some(&[r0, r1, r2, r3]) = group.as_deref() {
-                        let w = [x[base + k], x[base + k + 1], x[base + k + 2], x[base + k + 3]];
-                        axpy_rows(&mut acc, w, [r0, r1, r2, r3]);
-                        k += GROUP;
+                for k in (0..block.nrows()).step_by(GROUP) {
+                    if let Some(rows) = group_rows(&block, k) {
+                        axpy_rows(&mut acc, std::array::from_fn(|j| x[base + k + j]), rows);
                         continue;
                     }
-                    let (w, row) = (x[base + k], &rows[k]);
-                    match row.as_slice() {
-                        Some(r) => axpy(&mut acc, w, r),
-                        None => acc.iter_mut().zip(row.iter()).for_each(|(y, a)| *y += w * a.to_f64()),
+                    for j in k..(k + GROUP).min(block.nrows()) {
+                        let (w, row) = (x[base + j], block.row(j));
+                        match row.as_slice() {
+                            Some(r) => axpy(&mut acc, w, r),
+                            None => acc.iter_mut().zip(row.iter()).for_each(|(y, a)| *y += w * a.to_f64()),
+                        }
                     }
-                    k += 1;
                 }
                 acc
             },
