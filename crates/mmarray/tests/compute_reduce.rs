@@ -7,21 +7,6 @@ use mmarray::f16;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 use proptest::prelude::*;
 
-const STATS: [Stat; 12] = [
-    Stat::Count,
-    Stat::Sum,
-    Stat::Mean,
-    Stat::Var,
-    Stat::Std,
-    Stat::Min,
-    Stat::Max,
-    Stat::Ptp,
-    Stat::ArgMin,
-    Stat::ArgMax,
-    Stat::SumSq,
-    Stat::MeanSq,
-];
-
 /// The values of each output cell, in C order over the reduced axes.
 fn cells(v: &ArrayViewD<'_, f64>, axes: &[usize]) -> (Vec<usize>, Vec<Vec<f64>>) {
     let kept: Vec<usize> = (0..v.ndim()).filter(|a| !axes.contains(a)).collect();
@@ -111,7 +96,7 @@ fn check<T: Real>(case: &Case, conv: impl Fn(f64) -> T) -> Result<(), String> {
     let all: Vec<usize> = (0..v.ndim()).collect();
     let red = axes.clone().unwrap_or(all);
     let (out_shape, vals) = cells(&as_f64.view(), &red);
-    for stat in STATS {
+    for stat in Stat::ALL {
         if axes.as_ref().is_some_and(|a| a.len() > 1) && matches!(stat, Stat::ArgMin | Stat::ArgMax) {
             continue;
         }

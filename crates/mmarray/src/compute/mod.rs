@@ -84,6 +84,22 @@ pub enum Stat {
 }
 
 impl Stat {
+    /// Every statistic, in declaration order.
+    pub const ALL: [Stat; 12] = [
+        Stat::Count,
+        Stat::Sum,
+        Stat::Mean,
+        Stat::Var,
+        Stat::Std,
+        Stat::Min,
+        Stat::Max,
+        Stat::Ptp,
+        Stat::ArgMin,
+        Stat::ArgMax,
+        Stat::SumSq,
+        Stat::MeanSq,
+    ];
+
     /// NumPy's name for the statistic (`"mean"`, `"argmin"`, ...).
     #[must_use]
     pub fn name(self) -> &'static str {
@@ -108,22 +124,8 @@ impl Stat {
     /// # Errors
     /// [`ErrorKind::InvalidArgument`] naming the string.
     pub fn parse(s: &str) -> Result<Self> {
-        const ALL: [Stat; 12] = [
-            Stat::Count,
-            Stat::Sum,
-            Stat::Mean,
-            Stat::Var,
-            Stat::Std,
-            Stat::Min,
-            Stat::Max,
-            Stat::Ptp,
-            Stat::ArgMin,
-            Stat::ArgMax,
-            Stat::SumSq,
-            Stat::MeanSq,
-        ];
-        ALL.into_iter().find(|st| st.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = ALL.iter().map(|st| st.name()).collect();
+        Self::ALL.into_iter().find(|st| st.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|st| st.name()).collect();
             Error::new(ErrorKind::InvalidArgument, format!("unknown statistic {s:?}; expected one of {}", names.join(", ")))
         })
     }
