@@ -4,6 +4,7 @@ envelopes, one-pass statistics, and a SciPy linear operator."""
 import numpy as np
 
 from . import _core
+from ._engine import FALLBACK, _axes, _finish
 
 __all__ = [
     "as_linear_operator",
@@ -17,6 +18,7 @@ __all__ = [
     "rolling_var",
     "stats",
     "sum_of_squares",
+    "to_dask",
 ]
 
 
@@ -90,8 +92,6 @@ def stats(a, ddof=0, skipna=False):
 
 
 def _squares(stat, a, axis, keepdims):
-    from ._engine import FALLBACK, _axes, _finish
-
     m = _engine_array(a)
     if m.size == 0:
         raise ValueError(f"{stat} of an empty array is undefined")

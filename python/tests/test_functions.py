@@ -83,3 +83,13 @@ def test_mean_and_sum_of_squares_without_a_temporary(tmp_path):
         mmarray.mean_of_squares(v, axis=4)
     with pytest.raises(ValueError, match="empty"):
         mmarray.mean_of_squares(np.zeros((0, 3)))
+
+
+def test_public_names_are_exported_and_stubbed():
+    import pathlib
+    import re
+
+    stub = (pathlib.Path(mmarray.__file__).parent / "__init__.pyi").read_text()
+    for name in mmarray.__all__:
+        assert callable(getattr(mmarray, name)), name
+        assert re.search(rf"^(def|class) {name}\b", stub, re.M), f"{name} missing from __init__.pyi"
