@@ -1,7 +1,7 @@
 //! `mmarray stats`: count, mean, std, var, min and max in one pass.
 
 use mmarray::compute::{quantile, quantile_along, summary, summary_along, with_hints, Moments, NanPolicy, QuantileDtype, Real, StreamHints, Stat};
-use mmarray::{Advice, MmapArray, Mode, Selection};
+use mmarray::{MmapArray, Mode, Selection};
 use ndarray::{ArrayD, Dimension};
 use serde_json::{json, Value};
 
@@ -17,11 +17,11 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let a = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
     let selection = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
     let nan = if args.skipna { NanPolicy::Omit } else { NanPolicy::Propagate };
-    // One pass front to back: let the kernel read ahead. A file that does
+    // One pass front to back under the default advice (MADV_SEQUENTIAL is
+    // slower, cold and later: see `Advice::Sequential`). A file that does
     // not fit in the memory available is read ahead of the cursor and let
     // go of behind it, so the pass neither stalls on every page nor pushes
     // everything else out of memory.
-    a.advise(Advice::Sequential)?;
     let hints = if a.nbytes() as u64 > available_memory() / 2 { StreamHints::larger_than_ram() } else { StreamHints::default() };
     // one pass, and a few more for quantiles (an estimate, for the ETA)
     let passes = if args.quantiles.is_empty() { 1 } else { 4 };
