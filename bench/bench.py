@@ -181,13 +181,14 @@ def bandwidth(path):
     return bw
 
 
-def dd_speed(path):
+def dd_speed(path, quiet=False):
     """The disk's sequential read speed in GB/s: `dd` of the cold file."""
     evict(path)
     t = time.perf_counter()
     subprocess.run(["dd", f"if={path}", "of=/dev/null", "bs=16M"], check=True, stderr=subprocess.DEVNULL)
     gbps = os.path.getsize(path) / (time.perf_counter() - t) / 1e9
-    print(f"disk sequential read (dd bs=16M of the cold file): {gbps:.2f} GB/s")
+    if not quiet:
+        print(f"disk sequential read (dd bs=16M of the cold file): {gbps:.2f} GB/s")
     return gbps
 
 
@@ -197,6 +198,10 @@ def main():
     p.add_argument("--dir", default=None, help="where to write the data (default: a temp dir, deleted after)")
     p.add_argument("--cold", action="store_true", help="also run the read-only operations on a cold page cache")
     p.add_argument("--keep", action="store_true", help="keep the data files")
+    p.add_argument("--only", default=None, help="comma-separated operations to run (default: all), e.g. sum,max,py:std")
+    p.add_argument("--cold-repeat", type=int, default=3,
+                   help="cold full passes: rounds of (dd, NumPy, mmarray); the table gives medians and mmarray's "
+                        "speed against the dd of its own round (default 3; this VM's disk speed varies 2x)")
     p.add_argument("--repeat", type=int, default=5,
                    help="warm read-only operations: rounds of (NumPy, mmarray), interleaved; the table gives "
                         "each side's median (default 5; this VM's bandwidth varies from run to run)")
@@ -244,6 +249,7 @@ def main():
             for op, path, region_ in ops:
                 if cache == "cold" and (op in WRITES or op == "rolling_loop"):
                     continue
+                label_op = op
                 state = "cold" if op in ALWAYS_COLD else cache
                 size = os.path.getsize(path) / 2**30
                 if op == "std_region":
@@ -256,18 +262,28 @@ def main():
                     # and the Rust engine alone for the Python layer's cost
                     op = op[3:]
                     sides = (numpy_side, python_side) + ((mmarray_side,) if op in SAME_WORK else ())
-                rounds = args.repeat if state == "warm" and op not in WRITES and len(sides) == 2 else 1
+                if args.only and label_op not in args.only.split(","):
+                    continue
+                cold_pass = state == "cold" and dd and op in FULL_PASS
+                if state == "warm" and op not in WRITES and len(sides) == 2:
+                    rounds = args.repeat
+                else:
+                    rounds = args.cold_repeat if cold_pass else 1
                 runs = [[] for _ in sides]
+                dd_ratios = []
                 for side in sides:
                     if state == "cold":
                         evict(path)
                     elif op not in WRITES:
                         side(op, path, region_)  # warm the cache and the code
                 for _ in range(rounds):
+                    round_dd = dd_speed(path, quiet=True) if cold_pass else None
                     for i, side in enumerate(sides):
                         if state == "cold":
                             evict(path)
                         runs[i].append(side(op, path, region_))
+                    if round_dd:
+                        dd_ratios.append(size * 2**30 / runs[1][-1][0]["seconds"] / 1e9 / round_dd)
                 # each side's median run (by time), and the spread of the
                 # per-round ratios
                 results = [sorted(r, key=lambda x: x[0]["seconds"])[len(r) // 2] for r in runs]
@@ -294,8 +310,10 @@ def main():
                     note += f"  median of {rounds}, ratios {spread[0]:.2f}-{spread[-1]:.2f}"
                 if state == "warm" and op in FULL_PASS:
                     note += f"  {gbps / bw['all']:.0%} of 2-core bw"
-                if state == "cold" and dd and op in FULL_PASS:
-                    note += f"  {gbps / dd:.2f}x dd"
+                if cold_pass:
+                    dd_ratios.sort()
+                    note += f"  {dd_ratios[len(dd_ratios) // 2]:.2f}x dd (median of {rounds} rounds, each against its own dd: " \
+                            f"{dd_ratios[0]:.2f}-{dd_ratios[-1]:.2f})"
                 label = op if sides[1] is mmarray_side else f"{op} (py)"
                 print(f"{label:<14} {state:<5} {size:>6.2f} {np_out['seconds']:>8.3f} {mm_out['seconds']:>9.3f} {ratio:>6.2f} "
                       f"{gbps:>7.1f} {np_mem:>8.0f} {mm_mem:>7.0f} {diff:>9.1e}{note}", flush=True)
