@@ -252,7 +252,10 @@ class memmap(np.memmap):
         ``'sequential'``, ``'random'`` or ``'willneed'``.
 
         Random access to a large file is many times faster with ``'random'``
-        (no read-ahead of megabytes around every page touched).
+        (no read-ahead of megabytes around every page touched). A pass front
+        to back needs no advice: on Linux 6.x, ``'sequential'`` made a cold
+        pass slower and left the file cached in small pages, which every
+        later mapping of it then faulted in about 1.7x slower (measured).
         """
         if self._mmap is None:
             raise ValueError("this array is not backed by a mapping")
