@@ -45,7 +45,7 @@ pub fn downsample<T: Real>(x: ArrayView1<'_, T>, bins: usize) -> Result<Envelope
     }
     let n = x.len();
     let bins = bins.min(n);
-    let want = Want { m2: false, arg: false, extrema_only: true };
+    let want = Want { m2: false, arg: false, extrema_only: true, extrema: true };
     let progress = super::hints::progress();
     let per_bin: Vec<(usize, f64, f64, f64, f64)> = (0..bins)
         .into_par_iter()

@@ -135,6 +135,7 @@ impl Stat {
             m2: matches!(self, Self::Var | Self::Std | Self::SumSq | Self::MeanSq),
             arg: matches!(self, Self::ArgMin | Self::ArgMax),
             extrema_only: matches!(self, Self::Min | Self::Max | Self::Ptp),
+            extrema: !matches!(self, Self::Var | Self::Std | Self::SumSq | Self::MeanSq),
         }
     }
 
@@ -200,7 +201,7 @@ impl ReduceOptions {
 pub fn moments<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Moments {
     let v = a.view().into_dyn();
     let lstrides = reduce::c_strides(v.shape());
-    reduce::reduce_all(v, lstrides, Want { m2: true, arg: true, extrema_only: false }, nan, true)
+    reduce::reduce_all(v, lstrides, Want { m2: true, arg: true, extrema_only: false, extrema: true }, nan, true)
 }
 
 /// The fused summary pass: count, sum, mean, variance, min and max of every
@@ -211,7 +212,7 @@ pub fn moments<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -
 pub fn summary<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Moments {
     let v = a.view().into_dyn();
     let lstrides = reduce::c_strides(v.shape());
-    reduce::reduce_all(v, lstrides, Want { m2: true, arg: false, extrema_only: false }, nan, true)
+    reduce::reduce_all(v, lstrides, Want { m2: true, arg: false, extrema_only: false, extrema: true }, nan, true)
 }
 
 /// [`summary`] along `axes`: one accumulator per output element.
@@ -220,7 +221,7 @@ pub fn summary<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -
 /// [`ErrorKind::InvalidArgument`] for an axis out of range or repeated.
 pub fn summary_along<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, axes: &[usize], nan: NanPolicy) -> Result<ArrayD<Moments>> {
     let axes = check_axes(axes, a.ndim())?;
-    Ok(reduce::reduce_axes(a.view().into_dyn(), &axes, Want { m2: true, arg: false, extrema_only: false }, nan))
+    Ok(reduce::reduce_axes(a.view().into_dyn(), &axes, Want { m2: true, arg: false, extrema_only: false, extrema: true }, nan))
 }
 
 /// Checks `axes` against `ndim`: in range and distinct. Returns them sorted.
@@ -246,7 +247,7 @@ fn check_axes(axes: &[usize], ndim: usize) -> Result<Vec<usize>> {
 /// [`ErrorKind::InvalidArgument`] for an axis out of range or repeated.
 pub fn moments_along<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, axes: &[usize], nan: NanPolicy) -> Result<ArrayD<Moments>> {
     let axes = check_axes(axes, a.ndim())?;
-    Ok(reduce::reduce_axes(a.view().into_dyn(), &axes, Want { m2: true, arg: axes.len() <= 1, extrema_only: false }, nan))
+    Ok(reduce::reduce_axes(a.view().into_dyn(), &axes, Want { m2: true, arg: axes.len() <= 1, extrema_only: false, extrema: true }, nan))
 }
 
 /// Computes `stat` over `a` as NumPy's function of the same name would, in
