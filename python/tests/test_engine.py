@@ -96,6 +96,27 @@ def test_nan_variants_equal_numpy(tmp_path, calls, dtype):
     assert calls["n"] > 0
 
 
+def test_variance_with_no_degrees_of_freedom_left(tmp_path, calls):
+    # np.var divides by max(n - ddof, 0): inf for spread values, NaN for
+    # equal ones; np.nanvar gives NaN either way; rolling as swv(...).var.
+    from numpy.lib.stride_tricks import sliding_window_view as swv
+
+    data = np.array([[1.0, 2.0, 4.0], [4.0, 4.0, 4.0], [1.0, np.nan, 3.0]])
+    m = mmarray.memmap(tmp_path / "dof.bin", dtype="f8", mode="w+", shape=data.shape)
+    m[...] = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for f in [np.var, np.std, np.nanvar, np.nanstd]:
+            for ddof in [1, 2, 3, 4, 9]:
+                for axis in [None, 1]:
+                    np.testing.assert_array_equal(f(m, axis=axis, ddof=ddof), f(data, axis=axis, ddof=ddof), err_msg=f"{f.__name__} ddof={ddof} axis={axis}")
+        y = np.array([1.0, 2.0, 4.0, 4.0, 4.0, 7.0])
+        for ddof in [2, 3, 4]:
+            np.testing.assert_allclose(mmarray.rolling_var(y, 3, ddof=ddof), swv(y, 3).var(axis=-1, ddof=ddof), rtol=1e-12)
+            np.testing.assert_allclose(mmarray.rolling_std(y, 3, ddof=ddof), swv(y, 3).std(axis=-1, ddof=ddof), rtol=1e-12)
+    assert calls["n"] > 0
+
+
 @pytest.mark.parametrize("dtype", ["f4", "f8", "i4", "u1", "f2"])
 def test_order_statistics_are_identical(tmp_path, calls, dtype):
     m, data = make(tmp_path, dtype, (101, 13))

@@ -169,8 +169,18 @@ impl Moments {
     /// `count <= ddof`, as NumPy).
     #[must_use]
     pub fn var(&self, ddof: f64) -> f64 {
-        let dof = self.count as f64 - ddof;
-        if self.poisoned() || dof <= 0.0 { f64::NAN } else { (self.m2 / dof).max(0.0) }
+        // With no degrees of freedom left, np.var divides by max(n - ddof, 0):
+        // inf for spread values, NaN (0/0) for equal ones; np.nanvar gives
+        // NaN either way.
+        let dof = (self.count as f64 - ddof).max(0.0);
+        let m2 = self.m2.max(0.0);
+        if self.poisoned() {
+            f64::NAN
+        } else if dof == 0.0 {
+            if m2 > 0.0 && self.policy == NanPolicy::Propagate { f64::INFINITY } else { f64::NAN }
+        } else {
+            m2 / dof
+        }
     }
 
     /// The standard deviation with `ddof` delta degrees of freedom.
@@ -611,6 +621,26 @@ mod tests {
             m.push(x, i as u64);
         }
         m
+    }
+
+    #[test]
+    fn variance_without_degrees_of_freedom_is_numpys() {
+        // NumPy divides by max(n - ddof, 0): inf for spread values, NaN for
+        // equal ones.
+        let with = |policy, xs: &[f64]| {
+            let mut m = Moments::empty(policy);
+            xs.iter().enumerate().for_each(|(i, &x)| m.push(x, i as u64));
+            m
+        };
+        let spread = with(NanPolicy::Propagate, &[1.0, 2.0, 4.0]);
+        assert_eq!((spread.var(3.0), spread.var(5.0), spread.std(3.0)), (f64::INFINITY, f64::INFINITY, f64::INFINITY));
+        assert!((spread.var(2.0) - 14.0 / 3.0).abs() < 1e-12);
+        let equal = with(NanPolicy::Propagate, &[4.0, 4.0, 4.0]);
+        assert!(equal.var(3.0).is_nan() && equal.var(0.0) == 0.0);
+        assert!(with(NanPolicy::Propagate, &[]).var(0.0).is_nan());
+        // np.nanvar: NaN whenever no degree of freedom is left
+        assert!(with(NanPolicy::Omit, &[1.0, f64::NAN, 2.0, 4.0]).var(3.0).is_nan());
+        assert!((with(NanPolicy::Omit, &[1.0, f64::NAN, 2.0, 4.0]).var(2.0) - 14.0 / 3.0).abs() < 1e-12);
     }
 
     #[test]

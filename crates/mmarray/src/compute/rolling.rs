@@ -223,27 +223,48 @@ impl Window {
         }
     }
 
-    fn value(&self, n: usize, stat: RollingStat, ddof: f64) -> f64 {
-        let nf = n as f64;
+    #[inline]
+    fn value(&self, f: &Finish) -> f64 {
         let infinite = self.pos_inf + self.neg_inf > 0;
         if self.nan > 0 || (self.pos_inf > 0 && self.neg_inf > 0) {
             return f64::NAN;
         }
-        let sum = self.k * nf + self.s1;
-        match stat {
+        match f.stat {
             RollingStat::Sum | RollingStat::Mean if infinite => {
                 if self.pos_inf > 0 { f64::INFINITY } else { f64::NEG_INFINITY }
             }
-            RollingStat::Sum => sum,
-            RollingStat::Mean => sum / nf,
+            RollingStat::Sum => self.k * f.n + self.s1,
+            RollingStat::Mean => self.k + self.s1 * f.inv_n,
             _ if infinite => f64::NAN,
             RollingStat::Var | RollingStat::Std => {
-                let dof = nf - ddof;
-                let var = if dof <= 0.0 { f64::NAN } else { ((self.s2 - self.s1 * self.s1 / nf) / dof).max(0.0) };
-                if stat == RollingStat::Std { var.sqrt() } else { var }
+                let m2 = (self.s2 - self.s1 * self.s1 * f.inv_n).max(0.0);
+                // No degrees of freedom left: NumPy's m2 / 0, inf or NaN.
+                let var = if f.no_dof { if m2 > 0.0 { f64::INFINITY } else { f64::NAN } } else { m2 * f.inv_dof };
+                if f.stat == RollingStat::Std { var.sqrt() } else { var }
             }
             RollingStat::Min | RollingStat::Max => unreachable!("handled by extremes"),
         }
+    }
+}
+
+/// What turns a window's sums into the statistic, computed once per pass:
+/// the divisions become multiplications (they had been half the time of a
+/// rolling variance).
+struct Finish {
+    stat: RollingStat,
+    n: f64,
+    inv_n: f64,
+    /// `1 / (n - ddof)`.
+    inv_dof: f64,
+    /// `n - ddof <= 0`: NumPy divides by zero.
+    no_dof: bool,
+}
+
+impl Finish {
+    fn new(w: usize, stat: RollingStat, ddof: f64) -> Self {
+        let n = w as f64;
+        let dof = n - ddof;
+        Self { stat, n, inv_n: 1.0 / n, inv_dof: 1.0 / dof, no_dof: dof <= 0.0 }
     }
 }
 
@@ -251,6 +272,7 @@ fn moments<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, stat: Rolling
     // Re-anchor (recompute exactly) every `anchor` outputs: O(w) work per
     // at least w outputs keeps the whole pass O(n).
     let anchor = SEGMENT.max(w);
+    let finish = Finish::new(w, stat, ddof);
     let mut win = Window::exact(x.slice(ndarray::s![start..start + w]).iter().copied());
     for (j, o) in out.iter_mut().enumerate() {
         let i = start + j;
@@ -262,7 +284,7 @@ fn moments<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, stat: Rolling
                 win.add(x[i + w - 1].to_f64());
             }
         }
-        *o = win.value(w, stat, ddof);
+        *o = win.value(&finish);
     }
 }
 
@@ -317,6 +339,24 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn no_degrees_of_freedom_gives_numpys_inf_or_nan() {
+        // np.var(w, ddof=len(w)) divides by zero: inf for spread values,
+        // NaN (0/0) for equal ones; ddof past the length likewise.
+        let x = ndarray::array![1.0f64, 2.0, 4.0, 4.0, 4.0, 7.0];
+        for ddof in [3.0, 4.0] {
+            let v = rolling(x.view(), 3, RollingStat::Var, ddof).unwrap();
+            assert_eq!(v[0], f64::INFINITY);
+            assert!(v[2].is_nan(), "{v}");
+            assert_eq!(v[3], f64::INFINITY);
+            let s = rolling(x.view(), 3, RollingStat::Std, ddof).unwrap();
+            assert_eq!((s[0], s[2].is_nan()), (f64::INFINITY, true));
+        }
+        // one degree left: the ordinary sample variance
+        let v = rolling(x.view(), 3, RollingStat::Var, 2.0).unwrap();
+        assert!((v[0] - 4.666_666_666_666_667).abs() < 1e-12 && v[2] == 0.0, "{v}");
     }
 
     #[test]
