@@ -215,22 +215,26 @@ def main():
     os.makedirs(work, exist_ok=True)
     flat, four = os.path.join(work, "data.npy"), os.path.join(work, "steps.npy")
     small, series = os.path.join(work, "series-50k.npy"), os.path.join(work, "series.npy")
+    # 1M samples: the largest series whose sliding_window_view(a, 200).var()
+    # fits in memory here (its temporary is n x 200 values)
+    mid = os.path.join(work, "series-1m.npy")
     image = os.path.join(work, "image.npy")
-    files = [flat, four, small, series, image, os.path.join(work, "rolling-out.npy")]
+    files = [flat, four, small, mid, series, image, os.path.join(work, "rolling-out.npy")]
     try:
         t = time.perf_counter()
         for path, dtype, shape in [(flat, "f4", f"{rows},{cols}"), (four, "f4", f"{steps},100,500,500"),
-                                   (small, "f4", "50000"), (series, "f4", str(n_series)), (image, "u1", "2160,3840,3")]:
+                                   (small, "f4", "50000"), (mid, "f4", "1000000"),
+                                   (series, "f4", str(n_series)), (image, "u1", "2160,3840,3")]:
             subprocess.run([CLI, "create", path, "--dtype", dtype, "--shape", shape, "--fill", "random", "--seed", "1",
                             "--force"], check=True, stdout=subprocess.DEVNULL)
         os.sync()  # write-back of the new files would otherwise run during the first timings
         print(f"data: {rows}x{cols} float32 ({rows * cols * 4 / 2**30:.2f} GiB), {steps}x100x500x500 float32, series of "
-              f"50,000 and {n_series:,} float32, a 2160x3840 RGB uint8 image; made in {time.perf_counter() - t:.1f} s")
+              f"50,000, 1,000,000 and {n_series:,} float32, a 2160x3840 RGB uint8 image; made in {time.perf_counter() - t:.1f} s")
         region = f"{rows // 4}:{rows // 2}, 1000:3000"
         ops = [("summary", flat, region), ("sum", flat, region), ("mean", flat, region), ("std", flat, region),
                ("min", flat, region), ("max", flat, region), ("std_region", flat, region),
                ("meansq_steps", four, region), ("rolling_loop", small, ""), ("rolling_swv", small, ""),
-               ("rolling_swv", series, ""), ("normalize", flat, f"0:{min(rows, 8192)}"),
+               ("rolling_swv", mid, ""), ("rolling_swv", series, ""), ("normalize", flat, f"0:{min(rows, 8192)}"),
                ("contrast", image, "0:1000, 0:1000"), ("matvec", flat, ""), ("rmatvec", flat, ""),
                ("py:sum", flat, region), ("py:max", flat, region), ("py:std", flat, region), ("py:summary", flat, region),
                ("py:meansq_steps", four, region),
