@@ -3,7 +3,9 @@ memory-bounded, with the GIL released. Anything the engine does not handle
 (a dtype, a keyword, an edge case) falls back to NumPy itself, so results and
 errors are NumPy's."""
 
+import math
 import operator
+import warnings
 
 import numpy as np
 
@@ -92,9 +94,38 @@ def _reduction(stat, skipna=False):
         else:
             rdtype = _float_result(a, dtype)
         value = _core.reduce(a, stat, axes, float(ddof), skipna)
+        _warn_as_numpy(a, stat, axes, ddof, skipna, value)
         return _finish(a, value, rdtype, axes, keepdims, out)
 
     return impl
+
+
+def _warn_as_numpy(a, stat, axes, ddof, skipna, value):
+    """The RuntimeWarnings NumPy's own reduction would give (its main one
+    per case: "Mean of empty slice", "Degrees of freedom <= 0 for slice",
+    "All-NaN slice encountered")."""
+    if stat not in ("mean", "var", "std", "min", "max"):
+        return
+    if not skipna:
+        # every slice holds the same number of values
+        n = a.size if axes is None else math.prod(a.shape[ax] for ax in axes)
+        if stat == "mean" and n == 0:
+            warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=4)
+        elif stat in ("var", "std") and n - ddof <= 0:
+            warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=4)
+        return
+    if a.dtype.kind != "f" or not np.isnan(value).any():
+        return
+    # A NaN from a nan-function: an all-NaN slice, too few values, or
+    # infinities; the non-NaN counts (one more pass, only in this case) say.
+    if stat in ("min", "max"):
+        warnings.warn("All-NaN slice encountered", RuntimeWarning, stacklevel=4)
+        return
+    counts = np.asarray(_core.reduce(a, "count", axes, 0.0, True))
+    if stat == "mean" and (counts == 0).any():
+        warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=4)
+    elif stat in ("var", "std") and (counts - ddof <= 0).any():
+        warnings.warn("Degrees of freedom <= 0 for slice.", RuntimeWarning, stacklevel=4)
 
 
 def _arg(stat, skipna=False):

@@ -117,6 +117,41 @@ def test_variance_with_no_degrees_of_freedom_left(tmp_path, calls):
     assert calls["n"] > 0
 
 
+def test_infinities_as_numpy(tmp_path, calls):
+    # inf - inf is NaN: the variance of data holding an infinity is NaN
+    # (never 0), and a mean or sum is inf, -inf or NaN as NumPy's.
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(50, 100))
+    data.reshape(-1)[::97] = np.nan
+    data[3, 17], data[40, 3] = np.inf, -np.inf
+    cases = [data, np.where(data == -np.inf, 5.0, data), np.array([[1.0, np.inf, 4.0], [np.nan, np.inf, 4.0]]), np.array([[1.0, np.inf, -np.inf]])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k, x in enumerate(cases):
+            m = mmarray.memmap(tmp_path / f"inf{k}.bin", dtype="f8", mode="w+", shape=x.shape)
+            m[...] = x
+            for f in [np.var, np.std, np.nanvar, np.nanstd, np.mean, np.nanmean, np.sum, np.nansum, np.min, np.nanmax]:
+                for axis in [None, 0, 1]:
+                    np.testing.assert_allclose(f(m, axis=axis), f(x, axis=axis), rtol=1e-9, atol=1e-12, err_msg=f"case {k} {f.__name__} axis={axis}")
+    assert calls["n"] > 0
+
+
+def test_warnings_as_numpy(tmp_path):
+    # The RuntimeWarning NumPy's own reduction gives, from the engine too.
+    data = np.array([[1.0, np.nan, 2.0], [np.nan, np.nan, np.nan]])
+    m = mmarray.memmap(tmp_path / "w.bin", dtype="f8", mode="w+", shape=data.shape)
+    m[...] = data
+    for f, kwargs, message in [(np.var, {"ddof": 6}, "Degrees of freedom <= 0"), (np.std, {"axis": 1, "ddof": 3}, "Degrees of freedom <= 0"),
+                               (np.nanvar, {"axis": 1, "ddof": 2}, "Degrees of freedom <= 0"), (np.nanmean, {"axis": 1}, "Mean of empty slice"),
+                               (np.nanmin, {"axis": 1}, "All-NaN slice encountered"), (np.nanmax, {}, None)]:
+        for arr in (data, m):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                f(arr, **kwargs)
+            found = [str(w.message) for w in caught if w.category is RuntimeWarning and (message or "") in str(w.message)]
+            assert bool(found) == (message is not None), (f.__name__, type(arr).__name__, [str(w.message) for w in caught])
+
+
 @pytest.mark.parametrize("dtype", ["f4", "f8", "i4", "u1", "f2"])
 def test_order_statistics_are_identical(tmp_path, calls, dtype):
     m, data = make(tmp_path, dtype, (101, 13))

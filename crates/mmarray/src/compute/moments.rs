@@ -162,18 +162,29 @@ impl Moments {
     /// The mean (NaN for no values, as NumPy).
     #[must_use]
     pub fn mean(&self) -> f64 {
-        if self.poisoned() || self.count == 0 { f64::NAN } else { self.mean }
+        if self.poisoned() || self.count == 0 {
+            f64::NAN
+        } else if self.mean.is_finite() {
+            self.mean
+        } else {
+            // With infinities the merged running mean can be inf - inf =
+            // NaN where NumPy's sum / n is inf; the sum is right.
+            self.sum / self.count as f64
+        }
     }
 
-    /// The variance with `ddof` delta degrees of freedom (NaN when
-    /// `count <= ddof`, as NumPy).
+    /// The variance with `ddof` delta degrees of freedom: NaN with no values;
+    /// with no degrees of freedom left (`count <= ddof`) NumPy's division by
+    /// zero, inf (NaN for equal values, and always NaN from `np.nanvar`).
     #[must_use]
     pub fn var(&self, ddof: f64) -> f64 {
         // With no degrees of freedom left, np.var divides by max(n - ddof, 0):
         // inf for spread values, NaN (0/0) for equal ones; np.nanvar gives
         // NaN either way.
         let dof = (self.count as f64 - ddof).max(0.0);
-        let m2 = self.m2.max(0.0);
+        // Rounding can leave M2 a hair below zero; NaN (from infinities:
+        // inf - inf) must stay NaN, which `f64::max` would turn into 0.
+        let m2 = if self.m2 < 0.0 { 0.0 } else { self.m2 };
         if self.poisoned() {
             f64::NAN
         } else if dof == 0.0 {
@@ -477,17 +488,19 @@ fn block_m2<T: Real>(xs: &[T], mean: f64) -> f64 {
     let mut s = [0.0f64; LANES];
     let chunks = xs.chunks_exact(LANES);
     let rest = chunks.remainder();
+    // Skip the NaN inputs only: an infinity's inf - inf must stay NaN
+    // (NumPy's nanvar of [inf, 4] is NaN).
     for c in chunks {
         for i in 0..LANES {
-            let d = c[i].to_f64() - mean;
-            let d2 = d * d;
-            s[i] += if T::IS_FLOAT && d2.is_nan() { 0.0 } else { d2 };
+            let x = c[i].to_f64();
+            let d = x - mean;
+            s[i] += if T::IS_FLOAT && x.is_nan() { 0.0 } else { d * d };
         }
     }
     for (i, v) in rest.iter().enumerate() {
-        let d = v.to_f64() - mean;
-        if !d.is_nan() {
-            s[i] += d * d;
+        let x = v.to_f64();
+        if !x.is_nan() {
+            s[i] += (x - mean) * (x - mean);
         }
     }
     s.iter().sum()
@@ -638,6 +651,19 @@ mod tests {
         let equal = with(NanPolicy::Propagate, &[4.0, 4.0, 4.0]);
         assert!(equal.var(3.0).is_nan() && equal.var(0.0) == 0.0);
         assert!(with(NanPolicy::Propagate, &[]).var(0.0).is_nan());
+        // infinities: the mean is the sum's (a merged running mean would
+        // give inf - inf = NaN)
+        let mut a = with(NanPolicy::Omit, &[1.0, f64::NAN, f64::INFINITY]);
+        a.merge(&with(NanPolicy::Omit, &[2.0, 3.0]));
+        assert_eq!((a.mean(), a.sum()), (f64::INFINITY, f64::INFINITY));
+        let mut b = with(NanPolicy::Propagate, &[1.0, f64::NEG_INFINITY]);
+        b.merge(&with(NanPolicy::Propagate, &[f64::INFINITY]));
+        assert!(b.mean().is_nan());
+        // infinities: NumPy's inf - inf is NaN, never a variance of 0
+        for policy in [NanPolicy::Propagate, NanPolicy::Omit] {
+            assert!(with(policy, &[1.0, f64::INFINITY, 4.0]).var(0.0).is_nan());
+            assert!(with(policy, &[1.0, f64::INFINITY, f64::NEG_INFINITY]).std(1.0).is_nan());
+        }
         // np.nanvar: NaN whenever no degree of freedom is left
         assert!(with(NanPolicy::Omit, &[1.0, f64::NAN, 2.0, 4.0]).var(3.0).is_nan());
         assert!((with(NanPolicy::Omit, &[1.0, f64::NAN, 2.0, 4.0]).var(2.0) - 14.0 / 3.0).abs() < 1e-12);
