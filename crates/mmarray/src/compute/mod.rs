@@ -131,11 +131,13 @@ impl Stat {
     }
 
     fn want(self) -> Want {
+        // the second-moment statistics are also the ones that need no extrema
+        let m2 = matches!(self, Self::Var | Self::Std | Self::SumSq | Self::MeanSq);
         Want {
-            m2: matches!(self, Self::Var | Self::Std | Self::SumSq | Self::MeanSq),
+            m2,
             arg: matches!(self, Self::ArgMin | Self::ArgMax),
             extrema_only: matches!(self, Self::Min | Self::Max | Self::Ptp),
-            extrema: !matches!(self, Self::Var | Self::Std | Self::SumSq | Self::MeanSq),
+            extrema: !m2,
         }
     }
 

@@ -188,7 +188,7 @@ impl Moments {
         if self.poisoned() {
             f64::NAN
         } else if dof == 0.0 {
-            if m2 > 0.0 && self.policy == NanPolicy::Propagate { f64::INFINITY } else { f64::NAN }
+            no_dof_variance(m2, self.policy)
         } else {
             m2 / dof
         }
@@ -272,6 +272,14 @@ impl Moments {
     pub fn policy(&self) -> NanPolicy {
         self.policy
     }
+}
+
+/// A variance with no degrees of freedom left (`n - ddof <= 0`), as NumPy
+/// gives it for a second moment `m2` (non-negative or NaN): `np.var`
+/// divides by zero, inf for spread values and NaN (0/0) for equal ones;
+/// `np.nanvar` gives NaN either way.
+pub(crate) fn no_dof_variance(m2: f64, policy: NanPolicy) -> f64 {
+    if m2 > 0.0 && policy == NanPolicy::Propagate { f64::INFINITY } else { f64::NAN }
 }
 
 /// What a block pass must compute besides count, sum, min and max.
@@ -500,7 +508,8 @@ fn block_m2<T: Real>(xs: &[T], mean: f64) -> f64 {
     for (i, v) in rest.iter().enumerate() {
         let x = v.to_f64();
         if !x.is_nan() {
-            s[i] += (x - mean) * (x - mean);
+            let d = x - mean;
+            s[i] += d * d;
         }
     }
     s.iter().sum()

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use ndarray::{Array1, ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, Axis, Zip};
 use rayon::prelude::*;
 
+use super::moments::{no_dof_variance, NanPolicy};
 use super::real::Real;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -238,8 +239,7 @@ impl Window {
             _ if infinite => f64::NAN,
             RollingStat::Var | RollingStat::Std => {
                 let m2 = (self.s2 - self.s1 * self.s1 * f.inv_n).max(0.0);
-                // No degrees of freedom left: NumPy's m2 / 0, inf or NaN.
-                let var = if f.no_dof { if m2 > 0.0 { f64::INFINITY } else { f64::NAN } } else { m2 * f.inv_dof };
+                let var = if f.no_dof { no_dof_variance(m2, NanPolicy::Propagate) } else { m2 * f.inv_dof };
                 if f.stat == RollingStat::Std { var.sqrt() } else { var }
             }
             RollingStat::Min | RollingStat::Max => unreachable!("handled by extremes"),
