@@ -108,24 +108,21 @@ def _warn_as_numpy(a, stat, axes, ddof, skipna, value):
         return
     if not skipna:
         # every slice holds the same number of values
-        n = a.size if axes is None else math.prod(a.shape[ax] for ax in axes)
-        if stat == "mean" and n == 0:
-            warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=4)
-        elif stat in ("var", "std") and n - ddof <= 0:
-            warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=4)
-        return
-    if a.dtype.kind != "f" or not np.isnan(value).any():
-        return
-    # A NaN from a nan-function: an all-NaN slice, too few values, or
-    # infinities; the non-NaN counts (one more pass, only in this case) say.
-    if stat in ("min", "max"):
-        warnings.warn("All-NaN slice encountered", RuntimeWarning, stacklevel=4)
-        return
-    counts = np.asarray(_core.reduce(a, "count", axes, 0.0, True))
+        counts = np.asarray(a.size if axes is None else math.prod(a.shape[ax] for ax in axes))
+    else:
+        if a.dtype.kind != "f" or not np.isnan(value).any():
+            return
+        # A NaN from a nan-function: an all-NaN slice, too few values, or
+        # infinities; the non-NaN counts (one more pass, only in this case) say.
+        if stat in ("min", "max"):
+            warnings.warn("All-NaN slice encountered", RuntimeWarning, stacklevel=4)
+            return
+        counts = np.asarray(_core.reduce(a, "count", axes, 0.0, True))
     if stat == "mean" and (counts == 0).any():
         warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=4)
     elif stat in ("var", "std") and (counts - ddof <= 0).any():
-        warnings.warn("Degrees of freedom <= 0 for slice.", RuntimeWarning, stacklevel=4)
+        # (NumPy's nan-variants end this message with a full stop)
+        warnings.warn("Degrees of freedom <= 0 for slice" + ("." if skipna else ""), RuntimeWarning, stacklevel=4)
 
 
 def _arg(stat, skipna=False):
