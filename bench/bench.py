@@ -164,6 +164,11 @@ def agree(a, b):
     return abs(a - b) / max(abs(a), abs(b), 1e-300)
 
 
+def median(xs, key=lambda x: x):
+    """The middle item of `xs` by `key` (the upper one of an even count)."""
+    return sorted(xs, key=key)[len(xs) // 2]
+
+
 def bandwidth(path):
     """Prints and returns the read bandwidth of mapped, cached pages on one
     core and on all, and the speed of a fresh mapping's first pass."""
@@ -253,7 +258,8 @@ def main():
             for op, path, region_ in ops:
                 if cache == "cold" and (op in WRITES or op == "rolling_loop"):
                     continue
-                label_op = op
+                if args.only and op not in args.only.split(","):
+                    continue
                 state = "cold" if op in ALWAYS_COLD else cache
                 size = os.path.getsize(path) / 2**30
                 if op == "std_region":
@@ -266,8 +272,6 @@ def main():
                     # and the Rust engine alone for the Python layer's cost
                     op = op[3:]
                     sides = (numpy_side, python_side) + ((mmarray_side,) if op in SAME_WORK else ())
-                if args.only and label_op not in args.only.split(","):
-                    continue
                 cold_pass = state == "cold" and dd and op in FULL_PASS
                 if state == "warm" and op not in WRITES and len(sides) == 2:
                     rounds = args.repeat
@@ -290,7 +294,7 @@ def main():
                         dd_ratios.append(size * 2**30 / runs[1][-1][0]["seconds"] / 1e9 / round_dd)
                 # each side's median run (by time), and the spread of the
                 # per-round ratios
-                results = [sorted(r, key=lambda x: x[0]["seconds"])[len(r) // 2] for r in runs]
+                results = [median(r, key=lambda x: x[0]["seconds"]) for r in runs]
                 spread = sorted(a[0]["seconds"] / b[0]["seconds"] for a, b in zip(runs[0], runs[1]))
                 if len(sides) == 3:
                     # Python layer vs Rust: best of three each, interleaved (one
@@ -315,9 +319,8 @@ def main():
                 if state == "warm" and op in FULL_PASS:
                     note += f"  {gbps / bw['all']:.0%} of 2-core bw"
                 if cold_pass:
-                    dd_ratios.sort()
-                    note += f"  {dd_ratios[len(dd_ratios) // 2]:.2f}x dd (median of {rounds} rounds, each against its own dd: " \
-                            f"{dd_ratios[0]:.2f}-{dd_ratios[-1]:.2f})"
+                    note += f"  {median(dd_ratios):.2f}x dd (median of {rounds} rounds, each against its own dd: " \
+                            f"{min(dd_ratios):.2f}-{max(dd_ratios):.2f})"
                 label = op if sides[1] is mmarray_side else f"{op} (py)"
                 print(f"{label:<14} {state:<5} {size:>6.2f} {np_out['seconds']:>8.3f} {mm_out['seconds']:>9.3f} {ratio:>6.2f} "
                       f"{gbps:>7.1f} {np_mem:>8.0f} {mm_mem:>7.0f} {diff:>9.1e}{note}", flush=True)
