@@ -29,16 +29,10 @@ pub fn parse_axes(spec: &str, ndim: usize) -> Result<Vec<usize>, CliError> {
     spec.split(',')
         .map(|t| {
             let t = t.trim();
-            let a: isize = t.parse().map_err(|_| format!("invalid --axis {spec:?}: {t:?} is not an integer"))?;
-            let n = ndim as isize;
-            let a2 = if a < 0 { a + n } else { a };
-            if (0..n).contains(&a2) {
-                Ok(a2.unsigned_abs())
-            } else {
-                Err(format!("axis {a} is out of bounds for array of dimension {ndim}").into())
-            }
+            t.parse::<isize>().map_err(|_| format!("invalid --axis {spec:?}: {t:?} is not an integer").into())
         })
-        .collect()
+        .collect::<Result<Vec<isize>, CliError>>()
+        .and_then(|axes| Ok(mmarray::normalize_axes(&axes, ndim)?))
 }
 
 /// Parses a byte size with an optional unit: `128`, `4KiB`, `1.5MB`, `2G`.

@@ -3,7 +3,6 @@
 
 mod args;
 mod commands;
-mod dispatch;
 mod input;
 mod output;
 mod progress;

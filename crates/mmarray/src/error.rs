@@ -35,6 +35,8 @@ pub enum ErrorKind {
     Misaligned,
     /// An element index is outside the array's shape.
     IndexOutOfBounds,
+    /// An axis is outside the array's dimensions (NumPy's `AxisError`).
+    AxisOutOfBounds,
     /// A write was attempted through a read-only mapping (mode `r`).
     ReadOnly,
     /// The disk (or the process's file-size limit) cannot hold the file.
@@ -57,6 +59,7 @@ impl ErrorKind {
             Self::PermissionDenied => "PermissionError",
             Self::NotAFile | Self::NoSpace | Self::InUse | Self::Io => "OSError",
             Self::IndexOutOfBounds => "IndexError",
+            Self::AxisOutOfBounds => "numpy.exceptions.AxisError",
             Self::InvalidArgument
             | Self::FileTooSmall
             | Self::InvalidHeader

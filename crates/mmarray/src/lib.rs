@@ -36,6 +36,8 @@
 struct ReadmeDoctests;
 
 mod array;
+mod axis;
+mod dispatch;
 pub mod compute;
 mod dtype;
 mod element;
@@ -47,6 +49,7 @@ mod select;
 mod storage;
 
 pub use array::{shape_repr, Advice, Format, MmapArray};
+pub use axis::{check_axes, normalize_axes, normalize_axis};
 pub use dtype::{ByteOrder, DType, ScalarKind};
 pub use element::Element;
 pub use error::{Error, ErrorKind, Result};

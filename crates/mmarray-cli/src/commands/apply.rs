@@ -5,7 +5,6 @@ use mmarray::compute::{apply, Real, Scalar, Step};
 use mmarray::{shape_repr, MmapArray, Mode, ScalarKind, Selection};
 
 use crate::args::ApplyArgs;
-use crate::dispatch::with_real_type;
 use crate::input::open_input;
 use crate::output::{print, CliError};
 
@@ -62,7 +61,7 @@ pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
     let total = a.nbytes() as u64 * passes;
     let kind = a.dtype().kind();
     let shape = crate::progress::engine(total, &what, || {
-        with_real_type!(kind, run_typed(&mut a, &sel, &steps), complex => Err(unsupported().into()))
+        mmarray::with_scalar_type!(kind, |T| run_typed::<T>(&mut a, &sel, &steps), complex => Err(unsupported().into()))
     })?;
     a.close()?;
     print(&format!("{}: applied {} step(s) to a region of shape {}\n", args.file.display(), steps.len(), shape_repr(&shape)))

@@ -1,6 +1,6 @@
 //! Filling a new array: `--fill arange` and `--fill random`, for every dtype.
 
-use mmarray::{f16, Complex32, Complex64, Element, MmapArray, ScalarKind};
+use mmarray::{f16, Complex32, Complex64, Element, MmapArray};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -113,20 +113,5 @@ fn fill_typed<T: FillValue>(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<
 
 /// Fills `a` (freshly created, so all zeros) as `fill` says.
 pub fn fill(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<(), CliError> {
-    match a.dtype().kind() {
-        ScalarKind::Bool => fill_typed::<bool>(a, fill, seed),
-        ScalarKind::I8 => fill_typed::<i8>(a, fill, seed),
-        ScalarKind::I16 => fill_typed::<i16>(a, fill, seed),
-        ScalarKind::I32 => fill_typed::<i32>(a, fill, seed),
-        ScalarKind::I64 => fill_typed::<i64>(a, fill, seed),
-        ScalarKind::U8 => fill_typed::<u8>(a, fill, seed),
-        ScalarKind::U16 => fill_typed::<u16>(a, fill, seed),
-        ScalarKind::U32 => fill_typed::<u32>(a, fill, seed),
-        ScalarKind::U64 => fill_typed::<u64>(a, fill, seed),
-        ScalarKind::F16 => fill_typed::<f16>(a, fill, seed),
-        ScalarKind::F32 => fill_typed::<f32>(a, fill, seed),
-        ScalarKind::F64 => fill_typed::<f64>(a, fill, seed),
-        ScalarKind::C64 => fill_typed::<Complex32>(a, fill, seed),
-        ScalarKind::C128 => fill_typed::<Complex64>(a, fill, seed),
-    }
+    mmarray::with_scalar_type!(a.dtype().kind(), |T| fill_typed::<T>(a, fill, seed))
 }

@@ -22,7 +22,6 @@ use plotters::prelude::*;
 use plotters::style::colors::colormaps::{BlackWhite, ViridisRGB};
 
 use crate::args::PlotArgs;
-use crate::dispatch::with_real_type;
 use crate::input::{open_input, parse_axes};
 use crate::output::{print, CliError};
 
@@ -240,7 +239,7 @@ pub fn run(args: &PlotArgs) -> Result<(), CliError> {
     let pic = match collect_image(&a, args)? {
         Some(p) => p,
         None => crate::progress::engine(a.nbytes() as u64, &what, || {
-            with_real_type!(a.dtype().kind(), collect(&a, args), complex => {
+            mmarray::with_scalar_type!(a.dtype().kind(), |T| collect::<T>(&a, args), complex => {
                 Err(format!("{}: plotting complex data is not supported", a.path().display()).into())
             })
         })?,

@@ -5,7 +5,6 @@ use mmarray::{DType, MmapArray, Mode, NpyOptions, ScalarKind, Selection};
 use ndarray::{s, Ix1};
 
 use crate::args::RollingArgs;
-use crate::dispatch::with_real_type;
 use crate::input::open_input;
 use crate::output::{print, CliError};
 
@@ -19,12 +18,8 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
         if args.pad {
             return Err("--pad is for 1-D data".into());
         }
-        let nd = view.ndim() as isize;
-        let ax = if axis < 0 { axis + nd } else { axis };
-        if !(0..nd).contains(&ax) {
-            return Err(format!("axis {axis} is out of bounds for array of dimension {nd}").into());
-        }
-        let r = rolling_along(view, ax.unsigned_abs(), args.window, stat, args.ddof)?;
+        let ax = mmarray::normalize_axis(axis, view.ndim())?;
+        let r = rolling_along(view, ax, args.window, stat, args.ddof)?;
         let mut out = NpyOptions::new(DType::native(ScalarKind::F64), r.shape()).create(&args.output)?;
         out.view_mut::<f64>()?.assign(&r);
         out.close()?;
@@ -55,7 +50,7 @@ pub fn run(args: &RollingArgs) -> Result<(), CliError> {
     let input = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
     let what = format!("rolling {} over {}", args.stat, input.path().display());
     let len = crate::progress::engine(input.nbytes() as u64, &what, || {
-        with_real_type!(input.dtype().kind(), run_typed(&input, args, stat), complex => {
+        mmarray::with_scalar_type!(input.dtype().kind(), |T| run_typed::<T>(&input, args, stat), complex => {
             Err(format!("{}: rolling statistics of complex data are not supported", input.path().display()).into())
         })
     });

@@ -291,24 +291,13 @@ fn real<T: Real + std::fmt::Display>(v: T) -> Value {
 pub fn run(args: &ShowArgs) -> Result<(), CliError> {
     let a = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
     let text = match a.dtype().kind() {
-        ScalarKind::Bool => show::<bool>(&a, args, &real),
-        ScalarKind::I8 => show::<i8>(&a, args, &real),
-        ScalarKind::I16 => show::<i16>(&a, args, &real),
-        ScalarKind::I32 => show::<i32>(&a, args, &real),
-        ScalarKind::I64 => show::<i64>(&a, args, &real),
-        ScalarKind::U8 => show::<u8>(&a, args, &real),
-        ScalarKind::U16 => show::<u16>(&a, args, &real),
-        ScalarKind::U32 => show::<u32>(&a, args, &real),
-        ScalarKind::U64 => show::<u64>(&a, args, &real),
-        ScalarKind::F16 => show::<mmarray::f16>(&a, args, &real),
-        ScalarKind::F32 => show::<f32>(&a, args, &real),
-        ScalarKind::F64 => show::<f64>(&a, args, &real),
         ScalarKind::C64 => show::<Complex32>(&a, args, &|c: Complex32| {
             Value::Complex(Box::new((float_value(c.re), float_value(c.im))))
         }),
         ScalarKind::C128 => show::<Complex64>(&a, args, &|c: Complex64| {
             Value::Complex(Box::new((float_value(c.re), float_value(c.im))))
         }),
+        real_kind => mmarray::with_scalar_type!(real_kind, |T| show::<T>(&a, args, &real), complex => unreachable!()),
     }?;
     print(&text)
 }

@@ -6,7 +6,6 @@ use ndarray::{ArrayD, Dimension};
 use serde_json::{json, Value};
 
 use crate::args::StatsArgs;
-use crate::dispatch::with_real_type;
 use crate::input::{open_input, parse_axes};
 use crate::output::{print, CliError};
 
@@ -28,7 +27,7 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let what = format!("statistics of {}", a.path().display());
     let result = crate::progress::engine(a.nbytes() as u64 * passes, &what, || {
         with_hints(hints, || {
-            with_real_type!(a.dtype().kind(), compute(&a, &selection, args, nan), complex => {
+            mmarray::with_scalar_type!(a.dtype().kind(), |T| compute::<T>(&a, &selection, args, nan), complex => {
                 Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
             })
         })

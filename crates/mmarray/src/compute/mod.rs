@@ -222,24 +222,8 @@ pub fn summary<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -
 /// # Errors
 /// [`ErrorKind::InvalidArgument`] for an axis out of range or repeated.
 pub fn summary_along<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, axes: &[usize], nan: NanPolicy) -> Result<ArrayD<Moments>> {
-    let axes = check_axes(axes, a.ndim())?;
+    let axes = crate::check_axes(axes, a.ndim())?;
     Ok(reduce::reduce_axes(a.view().into_dyn(), &axes, Want { m2: true, arg: false, extrema_only: false, extrema: true }, nan))
-}
-
-/// Checks `axes` against `ndim`: in range and distinct. Returns them sorted.
-fn check_axes(axes: &[usize], ndim: usize) -> Result<Vec<usize>> {
-    let mut sorted = axes.to_vec();
-    sorted.sort_unstable();
-    if let Some(&bad) = sorted.iter().find(|&&a| a >= ndim) {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!("axis {bad} is out of bounds for array of dimension {ndim}"),
-        ));
-    }
-    if sorted.windows(2).any(|w| w[0] == w[1]) {
-        return Err(Error::new(ErrorKind::InvalidArgument, format!("duplicate value in axis {axes:?}")));
-    }
-    Ok(sorted)
 }
 
 /// Per-element statistics along `axes`: one [`Moments`] per output element
@@ -248,7 +232,7 @@ fn check_axes(axes: &[usize], ndim: usize) -> Result<Vec<usize>> {
 /// # Errors
 /// [`ErrorKind::InvalidArgument`] for an axis out of range or repeated.
 pub fn moments_along<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, axes: &[usize], nan: NanPolicy) -> Result<ArrayD<Moments>> {
-    let axes = check_axes(axes, a.ndim())?;
+    let axes = crate::check_axes(axes, a.ndim())?;
     Ok(reduce::reduce_axes(a.view().into_dyn(), &axes, Want { m2: true, arg: axes.len() <= 1, extrema_only: false, extrema: true }, nan))
 }
 
@@ -271,7 +255,7 @@ pub fn reduce<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, stat: Stat, opts: 
             (ArrayD::from_elem(IxDyn(&[]), stat.of(&m, opts.ddof)?), (0..ndim).collect())
         }
         Some(axes) => {
-            let axes = check_axes(axes, ndim)?;
+            let axes = crate::check_axes(axes, ndim)?;
             if want.arg && axes.len() > 1 {
                 return Err(Error::new(
                     ErrorKind::InvalidArgument,

@@ -292,12 +292,7 @@ pub fn quantile_along<T: Real, D: Dimension>(
     dtype: QuantileDtype,
 ) -> Result<ArrayD<f64>> {
     let v = a.view().into_dyn();
-    let mut sorted = axes.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    if sorted.len() != axes.len() || sorted.iter().any(|&x| x >= v.ndim()) {
-        return Err(Error::new(ErrorKind::InvalidArgument, format!("invalid axes {axes:?} for an array of dimension {}", v.ndim())));
-    }
+    let sorted = crate::check_axes(axes, v.ndim())?;
     let kept: Vec<usize> = (0..v.ndim()).filter(|x| !sorted.contains(x)).collect();
     let kept_shape: Vec<usize> = kept.iter().map(|&x| v.len_of(Axis(x))).collect();
     let cells: usize = kept_shape.iter().product();

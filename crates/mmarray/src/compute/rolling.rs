@@ -138,12 +138,7 @@ pub fn rolling_into<T: Real>(
 /// [`ErrorKind::InvalidArgument`] for an axis out of range, a window of 0
 /// or longer than the axis.
 pub fn rolling_along<T: Real>(a: ArrayViewD<'_, T>, axis: usize, window: usize, stat: RollingStat, ddof: f64) -> Result<ArrayD<f64>> {
-    if axis >= a.ndim() {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!("axis {axis} is out of bounds for array of dimension {}", a.ndim()),
-        ));
-    }
+    crate::check_axes(&[axis], a.ndim())?;
     let m = check(a.len_of(Axis(axis)), window)?;
     let mut shape = a.shape().to_vec();
     shape[axis] = m;
