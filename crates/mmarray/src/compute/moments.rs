@@ -38,9 +38,20 @@ pub struct Moments {
     max: f64,
     argmin: u64,
     argmax: u64,
+    /// Order keys ([`Real::order_key`]) of the exact min and max, for
+    /// `i64`/`u64` data whose distinct values can share one `f64` (0
+    /// otherwise): ties in `f64` are settled by them before the index.
+    kmin: u64,
+    kmax: u64,
     first_nan: u64,
     policy: NanPolicy,
     positions: bool,
+}
+
+/// Whether values of `T` can differ while their `f64`s are equal.
+#[inline]
+pub(crate) fn wide<T: Real>() -> bool {
+    matches!(T::KIND, crate::ScalarKind::I64 | crate::ScalarKind::U64)
 }
 
 impl Moments {
@@ -64,6 +75,8 @@ impl Moments {
             max: f64::NEG_INFINITY,
             argmin: NONE,
             argmax: NONE,
+            kmin: 0,
+            kmax: 0,
             first_nan: NONE,
             policy,
             positions,
@@ -73,6 +86,13 @@ impl Moments {
     /// Adds one value whose logical index is `index`.
     #[inline]
     pub fn push(&mut self, x: f64, index: u64) {
+        self.push_keyed(x, 0, index);
+    }
+
+    /// [`push`](Self::push) with the value's order key (see `kmin`), for
+    /// data of a [`wide`] type; 0 otherwise.
+    #[inline]
+    pub(crate) fn push_keyed(&mut self, x: f64, key: u64, index: u64) {
         if x.is_nan() {
             self.nan_count += 1;
             self.first_nan = self.first_nan.min(index);
@@ -83,12 +103,14 @@ impl Moments {
         let d = x - self.mean;
         self.mean += d / self.count as f64;
         self.m2 += d * (x - self.mean);
-        if x < self.min || (x == self.min && index < self.argmin) {
+        if x < self.min || (x == self.min && (key < self.kmin || (key == self.kmin && index < self.argmin))) {
             self.min = x;
+            self.kmin = key;
             self.argmin = index;
         }
-        if x > self.max || (x == self.max && index < self.argmax) {
+        if x > self.max || (x == self.max && (key > self.kmax || (key == self.kmax && index < self.argmax))) {
             self.max = x;
+            self.kmax = key;
             self.argmax = index;
         }
     }
@@ -112,12 +134,18 @@ impl Moments {
                 self.sum += other.sum;
                 self.count += other.count;
             }
-            if other.min < self.min || (other.min == self.min && other.argmin < self.argmin) {
+            if other.min < self.min
+                || (other.min == self.min && (other.kmin < self.kmin || (other.kmin == self.kmin && other.argmin < self.argmin)))
+            {
                 self.min = other.min;
+                self.kmin = other.kmin;
                 self.argmin = other.argmin;
             }
-            if other.max > self.max || (other.max == self.max && other.argmax < self.argmax) {
+            if other.max > self.max
+                || (other.max == self.max && (other.kmax > self.kmax || (other.kmax == self.kmax && other.argmax < self.argmax)))
+            {
                 self.max = other.max;
+                self.kmax = other.kmax;
                 self.argmax = other.argmax;
             }
         }
@@ -626,11 +654,35 @@ fn sub_block_moments<T: Real>(xs: &[T], base: i64, step: i64, want: Want, policy
     if want.m2 {
         m.m2 = if nan_count == 0 { block_m2_fast(xs, m.mean) } else { block_m2(xs, m.mean) };
     }
-    if want.arg {
+    if want.arg && wide::<T>() {
+        // Distinct i64/u64 values can share the f64 extreme: settle among
+        // those by their exact order.
+        let (kmin, jmin) = exact_extreme(xs, lo, backwards, |k, best| k < best);
+        let (kmax, jmax) = exact_extreme(xs, hi, backwards, |k, best| k > best);
+        (m.kmin, m.argmin, m.kmax, m.argmax) = (kmin, logical(jmin), kmax, logical(jmax));
+    } else if want.arg {
         m.argmin = logical(find(xs, lo, backwards));
         m.argmax = logical(find(xs, hi, backwards));
     }
     m
+}
+
+/// Among the elements of `xs` whose `f64` is `target`, the order key that
+/// `better` prefers and its position (the first walking forwards, the last
+/// walking backwards: the smallest logical index either way).
+fn exact_extreme<T: Real>(xs: &[T], target: f64, backwards: bool, better: impl Fn(u64, u64) -> bool) -> (u64, Option<usize>) {
+    let mut best: Option<(u64, usize)> = None;
+    for (j, v) in xs.iter().enumerate() {
+        if v.to_f64() != target {
+            continue;
+        }
+        let k = v.order_key();
+        match best {
+            Some((bk, _)) if !(better(k, bk) || (k == bk && backwards)) => {}
+            _ => best = Some((k, j)),
+        }
+    }
+    (best.map_or(0, |b| b.0), best.map(|b| b.1))
 }
 
 #[cfg(test)]

@@ -28,18 +28,6 @@ const COLLECT: u64 = 1 << 20;
 /// Bins per narrowing pass: each pass divides the key range by this.
 const BINS: usize = 4096;
 
-/// A `u64` whose order is the numeric order of the non-NaN `f64` `x`.
-#[inline]
-fn key(x: f64) -> u64 {
-    let b = x.to_bits();
-    if b >> 63 == 1 { !b } else { b | (1 << 63) }
-}
-
-#[inline]
-fn unkey(k: u64) -> f64 {
-    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
-}
-
 /// A range of keys `[lo, hi]` known to hold the values of ranks
 /// `below..below + count` (0-based, among non-NaN values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +40,8 @@ struct Range {
 
 /// What one pass gathers for one range.
 enum Gather {
-    /// The values themselves (few enough).
-    Values(Vec<f64>),
+    /// The order keys of the values themselves (few enough).
+    Values(Vec<u64>),
     /// Counts and min/max key per bin.
     Bins { counts: Vec<u64>, min: Vec<u64>, max: Vec<u64> },
 }
@@ -93,39 +81,51 @@ fn gather_merge(mut a: Vec<Gather>, b: Vec<Gather>) -> Vec<Gather> {
     a
 }
 
-/// The exact values of the (0-based, sorted, non-NaN) `ranks`, given the
-/// count, min and max of the non-NaN values.
-fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], n: u64, min: f64, max: f64) -> Vec<f64> {
-    let mut answers: Vec<Option<f64>> = vec![None; ranks.len()];
-    let mut range_of: Vec<Range> = vec![Range { lo: key(min), hi: key(max), below: 0, count: n }; ranks.len()];
-    loop {
+/// The error for data that changed between two passes (another process or
+/// handle writing the mapped file): the counts no longer add up.
+fn changed(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!("the data changed while its {what} was being computed (another writer?): counts between passes disagree"),
+    )
+}
+
+/// The exact values of the (0-based, sorted, non-NaN) `ranks` among the `n`
+/// non-NaN values of `a`, narrowed from the whole key space: every value,
+/// `-0.0` and `+0.0` apart, and integers beyond 2^53 exactly.
+fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], n: u64) -> Result<Vec<T>> {
+    let mut answers: Vec<Option<u64>> = vec![None; ranks.len()];
+    let mut range_of: Vec<Range> = vec![Range { lo: 0, hi: u64::MAX, below: 0, count: n }; ranks.len()];
+    // Each pass narrows every open range by about BINS (a bin's keys span
+    // at most 1/BINS of its range), so 64 bits need at most 6 passes; more
+    // means the data changed under us.
+    for _pass in 0..16 {
         for (ans, r) in answers.iter_mut().zip(&range_of) {
             if ans.is_none() && r.lo == r.hi {
-                *ans = Some(unkey(r.lo));
+                *ans = Some(r.lo);
             }
         }
         let mut ranges: Vec<Range> = range_of.iter().zip(&answers).filter(|(_, a)| a.is_none()).map(|(r, _)| *r).collect();
         ranges.sort_by_key(|r| (r.lo, r.hi));
         ranges.dedup();
         if ranges.is_empty() {
-            break;
+            return Ok(answers.into_iter().map(|a| T::from_order_key(a.unwrap_or(0))).collect());
         }
         let gathered = fold_blocks_unordered(
             a.view().into_dyn(),
             || gather_init(&ranges),
             |acc: &mut Vec<Gather>, xs: &[T]| {
-                for v in xs {
-                    let x = v.to_f64();
-                    if x.is_nan() {
+                for &v in xs {
+                    if T::IS_FLOAT && v.to_f64().is_nan() {
                         continue;
                     }
-                    let k = key(x);
+                    let k = v.order_key();
                     for (g, r) in acc.iter_mut().zip(&ranges) {
                         if k < r.lo || k > r.hi {
                             continue;
                         }
                         match g {
-                            Gather::Values(vals) => vals.push(x),
+                            Gather::Values(keys) => keys.push(k),
                             Gather::Bins { counts, min, max } => {
                                 let b = bin(k, r);
                                 counts[b] += 1;
@@ -139,20 +139,28 @@ fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], n: u64,
             gather_merge,
         );
         for (g, r) in gathered.into_iter().zip(&ranges) {
-            let mut values = None;
+            let found = match &g {
+                Gather::Values(keys) => keys.len() as u64,
+                Gather::Bins { counts, .. } => counts.iter().sum(),
+            };
+            if found != r.count {
+                return Err(changed("quantile"));
+            }
+            let mut sorted = None;
             for ((ans, cur), &rank) in answers.iter_mut().zip(range_of.iter_mut()).zip(ranks) {
                 if ans.is_some() || cur != r {
                     continue;
                 }
+                // below <= rank < below + count, by construction
                 let local = rank - r.below;
                 match &g {
-                    Gather::Values(vals) => {
-                        let sorted = values.get_or_insert_with(|| {
-                            let mut v = vals.clone();
-                            v.sort_unstable_by(f64::total_cmp);
-                            v
+                    Gather::Values(keys) => {
+                        let sorted = sorted.get_or_insert_with(|| {
+                            let mut k = keys.clone();
+                            k.sort_unstable();
+                            k
                         });
-                        *ans = Some(sorted[local as usize]);
+                        *ans = sorted.get(local as usize).copied();
                     }
                     Gather::Bins { counts, min, max } => {
                         let mut before = 0u64;
@@ -168,7 +176,7 @@ fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], n: u64,
             }
         }
     }
-    answers.into_iter().map(|a| a.unwrap_or(f64::NAN)).collect()
+    Err(changed("quantile"))
 }
 
 /// Rounds to the data's float type (identity for integer data, which NumPy
@@ -178,14 +186,15 @@ fn rounder<T: Real>(dtype: QuantileDtype) -> impl Fn(f64) -> f64 {
 }
 
 /// NumPy's `_lerp(a, b, t)`: `a + (b-a)·t`, or `b - (b-a)·(1-t)` for
-/// `t >= 0.5`, with `b - a` in the data's type and the rest rounded by `r`.
-fn lerp<T: Real>(a: f64, b: f64, t: f64, r: &impl Fn(f64) -> f64) -> f64 {
+/// `t >= 0.5`, with `b - a` in the data's type (wrapping for integers, as
+/// NumPy's does) and the rest rounded by `r`.
+fn lerp<T: Real>(a: T, b: T, t: f64, r: &impl Fn(f64) -> f64) -> f64 {
     let diff = if T::IS_FLOAT {
-        T::from_f64(b - a).to_f64()
+        T::from_f64(b.to_f64() - a.to_f64()).to_f64()
     } else {
-        // integer data: b - a wraps in the integer type, as NumPy's does
-        T::wrap_i128(T::from_f64(b).to_i128() - T::from_f64(a).to_i128()).to_f64()
+        T::wrap_i128(b.to_i128() - a.to_i128()).to_f64()
     };
+    let (a, b) = (a.to_f64(), b.to_f64());
     if t >= 0.5 {
         r(b - r(diff * r(1.0 - t)))
     } else {
@@ -193,17 +202,20 @@ fn lerp<T: Real>(a: f64, b: f64, t: f64, r: &impl Fn(f64) -> f64) -> f64 {
     }
 }
 
-/// Facts of the non-NaN values, or the early answer NumPy gives.
-fn prepare<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<std::result::Result<(u64, f64, f64), f64>> {
+/// The number of non-NaN values, or the early answer NumPy gives.
+fn prepare<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<std::result::Result<u64, f64>> {
     if a.is_empty() {
         return Err(Error::new(ErrorKind::InvalidArgument, "cannot take a quantile of an empty array"));
+    }
+    if !T::IS_FLOAT {
+        return Ok(Ok(a.len() as u64));
     }
     let m = summary(a, NanPolicy::Omit);
     let n = m.count();
     if n == 0 || (nan == NanPolicy::Propagate && m.nan_count() > 0) {
         return Ok(Err(f64::NAN));
     }
-    Ok(Ok((n, m.min().unwrap_or(f64::NAN), m.max().unwrap_or(f64::NAN))))
+    Ok(Ok(n))
 }
 
 /// Exact quantiles `qs` (each in `[0, 1]`) of all elements of `a`, equal to
@@ -226,8 +238,8 @@ pub fn quantile<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan:
     if let Some(q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
         return Err(Error::new(ErrorKind::InvalidArgument, format!("Quantiles must be in the range [0, 1], got {q}")));
     }
-    let (n, min, max) = match prepare(a, nan)? {
-        Ok(facts) => facts,
+    let n = match prepare(a, nan)? {
+        Ok(n) => n,
         Err(early) => return Ok(vec![early; qs.len()]),
     };
     // NumPy's linear method: virtual index (n-1)·q, its floor and next.
@@ -246,7 +258,7 @@ pub fn quantile<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan:
     let mut ranks: Vec<u64> = plan.iter().flat_map(|&(p, x, _)| [p, x]).collect();
     ranks.sort_unstable();
     ranks.dedup();
-    let values = select(a, &ranks, n, min, max);
+    let values = select(a, &ranks, n)?;
     let at = |r: u64| values[ranks.binary_search(&r).unwrap_or(0)];
     let r = rounder::<T>(dtype);
     Ok(plan.iter().map(|&(p, x, t)| lerp::<T>(at(p), at(x), t, &r)).collect())
@@ -260,15 +272,15 @@ pub fn quantile<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan:
 /// # Errors
 /// [`ErrorKind::InvalidArgument`] for an empty array.
 pub fn median<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<f64> {
-    let (n, min, max) = match prepare(a, nan)? {
-        Ok(facts) => facts,
+    let n = match prepare(a, nan)? {
+        Ok(n) => n,
         Err(early) => return Ok(early),
     };
     let mid = n / 2;
     if n % 2 == 1 {
-        return Ok(select(a, &[mid], n, min, max)[0]);
+        return Ok(select(a, &[mid], n)?[0].to_f64());
     }
-    let v = select(a, &[mid - 1, mid], n, min, max);
+    let v: Vec<f64> = select(a, &[mid - 1, mid], n)?.into_iter().map(Real::to_f64).collect();
     // np.mean: float16 sums in float32, float32 in float32, ints in float64.
     Ok(match T::KIND {
         crate::ScalarKind::F32 => f64::from((v[0] as f32 + v[1] as f32) / 2.0),
@@ -327,11 +339,21 @@ mod tests {
 
     #[test]
     fn keys_order_like_numbers() {
-        let xs = [f64::NEG_INFINITY, -1e300, -1.0, -1e-310, 0.0, 1e-310, 1.0, 1e300, f64::INFINITY];
+        let xs = [f64::NEG_INFINITY, -1e300, -1.0, -1e-310, -0.0, 0.0, 1e-310, 1.0, 1e300, f64::INFINITY];
         for w in xs.windows(2) {
-            assert!(key(w[0]) < key(w[1]), "{w:?}");
-            assert_eq!(unkey(key(w[0])), w[0]);
+            assert!(w[0].order_key() < w[1].order_key(), "{w:?}");
+            assert_eq!(f64::from_order_key(w[0].order_key()).to_bits(), w[0].to_bits());
         }
+        let is = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
+        for w in is.windows(2) {
+            assert!(w[0].order_key() < w[1].order_key(), "{w:?}");
+            assert_eq!(i64::from_order_key(w[0].order_key()), w[0]);
+        }
+        for w in [i8::MIN, -1, 0, i8::MAX].windows(2) {
+            assert!(w[0].order_key() < w[1].order_key(), "{w:?}");
+            assert_eq!(i8::from_order_key(w[0].order_key()), w[0]);
+        }
+        assert_eq!(u64::from_order_key(u64::MAX.order_key()), u64::MAX);
     }
 
     #[test]
@@ -343,11 +365,52 @@ mod tests {
         let mut sorted = data.clone();
         sorted.sort_by(f64::total_cmp);
         let ranks = [0u64, 1, (n / 2) as u64, (n - 1) as u64];
-        let m = summary(&a.view(), NanPolicy::Omit);
-        let got = select(&a.view(), &ranks, n as u64, m.min().unwrap(), m.max().unwrap());
+        let got = select(&a.view(), &ranks, n as u64).unwrap();
         for (r, g) in ranks.iter().zip(got) {
             assert_eq!(g, sorted[*r as usize], "rank {r}");
         }
+    }
+
+    #[test]
+    fn signed_zeros_are_ordinary_values() {
+        // Was 0.5 for q=0.25 and a panic for q=0.5 (the summary's min and max
+        // treat -0.0 and 0.0 as one value, the key range did not).
+        let a = ndarray::array![0.0, -0.0, 1.0];
+        let q = quantile(&a.view(), &[0.0, 0.25, 0.5, 1.0], NanPolicy::Propagate, QuantileDtype::Float64).unwrap();
+        assert_eq!(q, vec![0.0, 0.0, 0.0, 1.0]);
+        assert_eq!(median(&a.view(), NanPolicy::Propagate).unwrap(), 0.0);
+        // Above COLLECT values the bin search found no bin and looped forever.
+        let n = COLLECT as usize + 5;
+        let big = ndarray::Array1::from_shape_fn(n, |i| match i % 3 { 0 => -0.0, 1 => 0.0, _ => 1.0 });
+        let q = quantile(&big.view(), &[0.1, 0.5, 0.9], NanPolicy::Propagate, QuantileDtype::Float64).unwrap();
+        assert_eq!(q, vec![0.0, 0.0, 1.0]);
+        let q32 = big.mapv(|x| x as f32);
+        assert_eq!(median(&q32.view(), NanPolicy::Omit).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn integers_beyond_2_pow_53_are_exact() {
+        let a = ndarray::array![i64::MAX, i64::MAX - 1, i64::MIN, i64::MIN + 1, 0];
+        let r = select(&a.view(), &[0, 1, 3, 4], 5).unwrap();
+        assert_eq!(r, vec![i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX]);
+        let u = ndarray::Array1::from_shape_fn(COLLECT as usize * 2 + 1, |i| u64::MAX - (i as u64 % 7));
+        let r = select(&u.view(), &[0, COLLECT * 2], COLLECT * 2 + 1).unwrap();
+        assert_eq!(r, vec![u64::MAX - 6, u64::MAX]);
+        // np.quantile([2**63-2, 2**63-1], 0.5): b - a = 1 exactly, in int64.
+        let b = ndarray::array![i64::MAX - 1, i64::MAX];
+        let q = quantile(&b.view(), &[0.5], NanPolicy::Propagate, QuantileDtype::Float64).unwrap();
+        assert_eq!(q, vec![(i64::MAX - 1) as f64 + 0.5]);
+    }
+
+    #[test]
+    fn counts_that_do_not_add_up_are_an_error_not_a_hang() {
+        // What a concurrent writer changing the data between passes looks
+        // like to the selection: fewer values than counted before.
+        let a = ndarray::Array1::from_shape_fn(COLLECT as usize + 10, |i| i as f64);
+        let e = select(&a.view(), &[5], COLLECT + 11).unwrap_err();
+        assert!(e.to_string().contains("changed while"), "{e}");
+        let small = ndarray::array![1.0, 2.0];
+        assert!(select(&small.view(), &[2], 3).is_err());
     }
 
     #[test]

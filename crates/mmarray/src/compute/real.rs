@@ -24,10 +24,30 @@ pub trait Real: Element + PartialOrd {
     fn to_i128(self) -> i128;
     /// `x` wrapped into the type, as NumPy's integer arithmetic wraps.
     fn wrap_i128(x: i128) -> Self;
+    /// A `u64` whose order is the value's numeric order (exact for every
+    /// type, `i64`/`u64` extremes included; for floats `-0.0` sorts just
+    /// before `+0.0`). Meaningless for NaN, which callers skip.
+    fn order_key(self) -> u64;
+    /// The value whose [`order_key`](Self::order_key) is `k`.
+    fn from_order_key(k: u64) -> Self;
+}
+
+/// The order key of a non-NaN `f64`: its bits, with the sign bit flipped
+/// for positive numbers and all bits flipped for negative ones.
+#[inline]
+pub(crate) fn f64_key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | (1 << 63) }
+}
+
+/// The `f64` of an [`f64_key`].
+#[inline]
+pub(crate) fn f64_unkey(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
 }
 
 macro_rules! real_int {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $key:expr, $unkey:expr);*) => {$(
         impl Real for $t {
             const IS_FLOAT: bool = false;
             #[inline(always)]
@@ -42,10 +62,26 @@ macro_rules! real_int {
             #[inline(always)]
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             fn wrap_i128(x: i128) -> Self { x as $t }
+            #[inline(always)]
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+            fn order_key(self) -> u64 { $key(self) }
+            #[inline(always)]
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+            fn from_order_key(k: u64) -> Self { $unkey(k) }
         }
     )*};
 }
-real_int!(i8, i16, i32, i64, u8, u16, u32, u64);
+// Signed integers: the two's-complement bits with the sign bit flipped.
+real_int!(
+    i8 => |x: i8| (x as i64 as u64) ^ (1 << 63), |k: u64| (k ^ (1 << 63)) as i64 as i8;
+    i16 => |x: i16| (x as i64 as u64) ^ (1 << 63), |k: u64| (k ^ (1 << 63)) as i64 as i16;
+    i32 => |x: i32| (x as i64 as u64) ^ (1 << 63), |k: u64| (k ^ (1 << 63)) as i64 as i32;
+    i64 => |x: i64| (x as u64) ^ (1 << 63), |k: u64| (k ^ (1 << 63)) as i64;
+    u8 => |x: u8| x as u64, |k: u64| k as u8;
+    u16 => |x: u16| x as u64, |k: u64| k as u16;
+    u32 => |x: u32| x as u64, |k: u64| k as u32;
+    u64 => |x: u64| x, |k: u64| k
+);
 
 impl Real for bool {
     const IS_FLOAT: bool = false;
@@ -64,6 +100,12 @@ impl Real for bool {
     fn wrap_i128(x: i128) -> Self {
         x != 0
     }
+    fn order_key(self) -> u64 {
+        u64::from(self)
+    }
+    fn from_order_key(k: u64) -> Self {
+        k != 0
+    }
 }
 
 /// The integer methods of [`Real`] for float types (not used by the engine
@@ -78,6 +120,15 @@ macro_rules! float_int_methods {
         #[allow(clippy::cast_precision_loss)]
         fn wrap_i128(x: i128) -> Self {
             Self::from_f64(x as f64)
+        }
+        #[inline(always)]
+        fn order_key(self) -> u64 {
+            f64_key(self.to_f64())
+        }
+        #[inline(always)]
+        fn from_order_key(k: u64) -> Self {
+            // exact: every f16/f32 is an f64
+            Self::from_f64(f64_unkey(k))
         }
     };
 }

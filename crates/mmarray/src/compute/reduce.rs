@@ -369,8 +369,9 @@ fn reduce_kept_inner<T: Real>(
         let block_base = red_order.first().map_or(0, |&a| r0 as i64 * lstrides[a]);
         for lane in sub.lanes(Axis(perm.len() - 1)) {
             let logical: i64 = block_base + idx.iter().zip(&row_l).map(|(&i, &l)| i as i64 * l).sum::<i64>();
-            for (m, v) in acc.iter_mut().zip(lane.iter()) {
-                m.push(v.to_f64(), logical as u64);
+            let wide = super::moments::wide::<T>();
+            for (m, &v) in acc.iter_mut().zip(lane.iter()) {
+                m.push_keyed(v.to_f64(), if wide { v.order_key() } else { 0 }, logical as u64);
             }
             for d in (0..idx.len()).rev() {
                 idx[d] += 1;
