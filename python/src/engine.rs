@@ -95,7 +95,7 @@ fn scalar(obj: &Bound<'_, PyAny>) -> PyResult<Scalar> {
         return Err(PyTypeError::new_err("bool scalars are not handled"));
     }
     if obj.is_instance_of::<pyo3::types::PyInt>() {
-        return obj.extract::<i64>().map(Scalar::Int).map_err(|_| PyValueError::new_err("integer out of range"));
+        return obj.extract::<i128>().map(Scalar::Int).map_err(|_| PyValueError::new_err("integer out of range"));
     }
     Ok(Scalar::Float(obj.extract::<f64>()?))
 }

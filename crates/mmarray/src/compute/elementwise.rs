@@ -28,8 +28,9 @@ use crate::error::{Error, ErrorKind, Result};
 /// `2.0` and `1.5` are floats (on integer data they differ, as in NumPy).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Scalar {
-    /// An integer literal.
-    Int(i64),
+    /// An integer literal (any Python integer that fits in 128 bits; one
+    /// outside the array's type is refused, as NumPy 2 does).
+    Int(i128),
     /// A float literal.
     Float(f64),
 }
@@ -41,7 +42,7 @@ impl Scalar {
     /// [`ErrorKind::InvalidArgument`] naming the text.
     pub fn parse(s: &str) -> Result<Self> {
         let t = s.trim();
-        if let Ok(i) = t.parse::<i64>() {
+        if let Ok(i) = t.parse::<i128>() {
             return Ok(Self::Int(i));
         }
         t.parse::<f64>()
@@ -101,9 +102,8 @@ fn compile<T: Real>(steps: &[Step], maxima: &[f64]) -> Result<Vec<Op>> {
     let mut ops = Vec::with_capacity(steps.len());
     let mut integer = T::INT_RANGE.is_some();
     let mut maxima = maxima.iter();
-    let check = |v: i64| -> Result<i128> {
+    let check = |v: i128| -> Result<i128> {
         let (lo, hi) = T::INT_RANGE.unwrap_or((i128::MIN, i128::MAX));
-        let v = i128::from(v);
         if v < lo || v > hi {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -153,12 +153,21 @@ fn run<T: Real>(x: T, ops: &[Op]) -> Val {
             (Op::FAdd(s), _) => Val::F(round(f + s)),
             (Op::FMul(s), _) => Val::F(round(f * s)),
             (Op::FDiv(s), _) => Val::F(round(f / s)),
-            // np.clip is minimum(maximum(x, lo), hi): NaN propagates.
-            (Op::FClip(lo, hi), _) => Val::F(if f.is_nan() { f } else { round(f.max(lo).min(hi)) }),
+            (Op::FClip(lo, hi), _) => Val::F(round(clip(f, lo, hi))),
             (_, Val::F(f)) => Val::F(f), // integer ops never follow float ones
         };
     }
     v
+}
+
+/// `np.clip(x, lo, hi)`, which is `minimum(maximum(x, lo), hi)`: a NaN in
+/// `x` or in either bound gives NaN (`f64::max`/`min` would drop it).
+#[inline]
+fn clip(x: f64, lo: f64, hi: f64) -> f64 {
+    if x.is_nan() || lo.is_nan() || hi.is_nan() {
+        return f64::NAN;
+    }
+    x.max(lo).min(hi)
 }
 
 #[inline]
@@ -177,10 +186,7 @@ fn float_step<T: Real>(xs: &mut [T], op: Op) {
         Op::FAdd(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() + s)),
         Op::FMul(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() * s)),
         Op::FDiv(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() / s)),
-        Op::FClip(lo, hi) => xs.iter_mut().for_each(|x| {
-            let f = x.to_f64();
-            *x = if f.is_nan() { *x } else { T::from_f64(f.max(lo).min(hi)) };
-        }),
+        Op::FClip(lo, hi) => xs.iter_mut().for_each(|x| *x = T::from_f64(clip(x.to_f64(), lo, hi))),
         // float arrays never compile to integer steps
         Op::IntAdd(_) | Op::IntMul(_) | Op::IntClip(..) => xs.iter_mut().for_each(|x| *x = cast_back(run(*x, &[op]))),
     }
@@ -317,6 +323,39 @@ mod tests {
         assert_eq!(f, array![3, -3]);
     }
 
+    #[test]
+    fn integers_past_i64_and_nan_clip_bounds_as_numpy() {
+        // uint64 + 2**63 is computed in uint64 (was: refused, or saturated)
+        let mut u = array![0u64, 1, 2, u64::MAX];
+        apply(u.view_mut(), &[Step::Add(Scalar::Int(1 << 63))]).unwrap();
+        assert_eq!(u, array![1 << 63, (1 << 63) + 1, (1 << 63) + 2, (1 << 63) - 1]);
+        apply(u.view_mut(), &[Step::Mul(Scalar::Int(i128::from(u64::MAX)))]).unwrap();
+        assert_eq!(u[1], ((1u64 << 63) + 1).wrapping_mul(u64::MAX));
+        // int64 + 2**63 is NumPy's OverflowError, never a saturated add
+        let mut i = array![0i64, 1];
+        let e = apply(i.view_mut(), &[Step::Add(Scalar::Int(1 << 63))]).unwrap_err();
+        assert!(e.to_string().contains("Python integer 9223372036854775808 out of bounds for int64"), "{e}");
+        let e = apply(u.view_mut(), &[Step::Sub(Scalar::Int(1 << 64))]).unwrap_err();
+        assert!(e.to_string().contains("out of bounds for uint64"), "{e}");
+        assert_eq!(i, array![0, 1]);
+        assert_eq!(Scalar::parse("18446744073709551616").unwrap(), Scalar::Int(1 << 64));
+        // np.clip(x, nan, 1) is all NaN (NaN bounds propagate, in both paths)
+        for strided in [false, true] {
+            let mut x = array![0.5f64, 2.0, -1.0, 7.0];
+            let steps = [Step::Clip(Scalar::Float(f64::NAN), Scalar::Float(1.0))];
+            if strided {
+                apply(x.slice_mut(ndarray::s![..;2]), &steps).unwrap();
+                assert!(x[0].is_nan() && x[2].is_nan() && x[1] == 2.0 && x[3] == 7.0);
+            } else {
+                apply(x.view_mut(), &steps).unwrap();
+                assert!(x.iter().all(|v| v.is_nan()), "{x}");
+            }
+        }
+        let mut y = array![0.5f32, 2.0];
+        apply(y.view_mut(), &[Step::Clip(Scalar::Float(0.0), Scalar::Float(f64::NAN))]).unwrap();
+        assert!(y.iter().all(|v| v.is_nan()));
+    }
+
     /// The per-element interpreter, the reference for the block paths.
     fn reference<T: Real>(xs: &[T], steps: &[Step]) -> Vec<T> {
         let mut maxima = Vec::new();
@@ -336,7 +375,7 @@ mod tests {
 
     fn step_strategy() -> impl proptest::strategy::Strategy<Value = Step> {
         use proptest::prelude::*;
-        let scalar = prop_oneof![(-5i64..5).prop_map(Scalar::Int), (-3.0f64..3.0).prop_map(Scalar::Float)];
+        let scalar = prop_oneof![(-5i128..5).prop_map(Scalar::Int), (-3.0f64..3.0).prop_map(Scalar::Float)];
         prop_oneof![
             scalar.clone().prop_map(Step::Add),
             scalar.clone().prop_map(Step::Sub),
