@@ -17,9 +17,13 @@ _NO_VALUE = np._NoValue
 
 
 def _eligible(a, kinds="biuf"):
+    """Whether the engine computes on `a`: a non-empty, aligned array of a
+    native-order dtype it has kernels for (bool, integers up to 64 bits,
+    float16/32/64; not long double, whose kind is also 'f')."""
     return (
         isinstance(a, np.ndarray)
         and a.dtype.kind in kinds
+        and a.dtype.itemsize <= 8
         and a.dtype.isnative
         and a.flags.aligned
         and a.size > 0
@@ -140,7 +144,8 @@ def _arg(stat, skipna=False):
 
 def _median(skipna):
     def impl(a, axis=None, out=None, overwrite_input=False, keepdims=False):
-        if axis is not None or out is not None or keepdims or not _eligible(a):
+        # (bool data: NumPy's own answer, a TypeError for its subtraction)
+        if axis is not None or out is not None or keepdims or not _eligible(a, "iuf"):
             return FALLBACK
         value = _core.median(a, skipna)
         return (a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)).type(value)
@@ -152,7 +157,7 @@ def _quantile(skipna, scale):
     def impl(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None, interpolation=None):
         if axis is not None or out is not None or keepdims or method != "linear" or weights is not None or interpolation is not None:
             return FALLBACK
-        if not _eligible(a):
+        if not _eligible(a, "iuf"):  # bool: NumPy raises TypeError
             return FALLBACK
         scalar = isinstance(q, (int, float))
         qs = np.asarray(q, dtype=np.float64) / scale

@@ -1,6 +1,8 @@
 """The engine for any array, mapped or not: rolling windows, plotting
 envelopes, one-pass statistics, and a SciPy linear operator."""
 
+import operator
+
 import numpy as np
 
 from . import _core
@@ -22,22 +24,25 @@ __all__ = [
 ]
 
 
-def _engine_array(a):
-    """`a` as an array the engine reads in place (converted only if its
-    dtype, byte order or alignment needs it)."""
+def _engine_array(a, what):
+    """`a` as an array the engine reads in place (converted to float64 only
+    if its byte order, alignment or long-double type needs it). Complex and
+    non-numeric data are a TypeError naming `what`: converting them would
+    silently drop the imaginary part or parse strings."""
     a = np.asarray(a)
-    if a.dtype.kind not in "biuf" or not a.dtype.isnative or not a.flags.aligned:
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{what} takes real numbers (bool, integer or float); got dtype {a.dtype}"
+                        + (" (take a.real, a.imag or np.abs(a) first)" if a.dtype.kind == "c" else ""))
+    if not a.dtype.isnative or not a.flags.aligned or a.dtype.itemsize > 8:
         a = np.ascontiguousarray(a, dtype=np.float64)
     return a
 
 
 def _rolling(stat):
     def f(a, window, axis=0, ddof=0):
-        a = _engine_array(a)
-        axis = axis + a.ndim if axis < 0 else axis
-        if not 0 <= axis < a.ndim:
-            raise np.exceptions.AxisError(axis, a.ndim)
-        return _core.rolling(a, int(window), stat, axis, float(ddof))
+        a = _engine_array(a, f"rolling_{stat}")
+        # integers only, as sliding_window_view's window_shape (2.5 is a TypeError)
+        return _core.rolling(a, operator.index(window), stat, operator.index(axis), float(ddof))
 
     f.__name__ = f"rolling_{stat}"
     f.__doc__ = f"""Rolling {stat} over windows of ``window`` along ``axis``, in O(n).
@@ -75,7 +80,7 @@ def downsample(a, n_bins):
     >>> float(mmarray.downsample(x, 10)["max"].max())
     9.0
     """
-    start, lo, hi, first, last = _core.downsample(_engine_array(a), int(n_bins))
+    start, lo, hi, first, last = _core.downsample(_engine_array(a, "downsample"), operator.index(n_bins))
     return {"start": start, "min": lo, "max": hi, "first": first, "last": last}
 
 
@@ -88,11 +93,11 @@ def stats(a, ddof=0, skipna=False):
     2.0
     """
     keys = ("count", "nan_count", "sum", "mean", "var", "std", "min", "max")
-    return dict(zip(keys, _core.stats(_engine_array(a), float(ddof), bool(skipna))))
+    return dict(zip(keys, _core.stats(_engine_array(a, "stats"), float(ddof), bool(skipna))))
 
 
 def _squares(stat, a, axis, keepdims):
-    m = _engine_array(a)
+    m = _engine_array(a, "mean_of_squares" if stat == "meansq" else "sum_of_squares")
     if m.size == 0:
         raise ValueError(f"{stat} of an empty array is undefined")
     axes = _axes(axis, m.ndim)
@@ -133,7 +138,7 @@ def as_linear_operator(a):
     """
     from scipy.sparse.linalg import LinearOperator
 
-    m = _engine_array(a)
+    m = _engine_array(a, "as_linear_operator")
     if m.ndim != 2:
         raise ValueError(f"a linear operator needs a 2-D matrix, got {m.ndim} dimensions")
 

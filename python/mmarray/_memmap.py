@@ -60,9 +60,15 @@ class memmap(np.memmap):
             name = getattr(fileobj, "name", None)
             where = {"fd": fd, "label": name if isinstance(name, str) else None}
         else:
-            path = os.fspath(filename)
+            path = os.fsdecode(os.fspath(filename))  # str, bytes or path-like, as NumPy's open()
             flen = os.stat(path).st_size if mode != "w+" and os.path.exists(path) else 0
             where = {"path": path}
+        offset = operator.index(offset)
+        if offset < 0:
+            raise ValueError(f"offset must be non-negative, got {offset}")
+        if offset >= 2**63:
+            # what NumPy's mmap.mmap says of an offset past a C ssize_t
+            raise OverflowError(f"offset {offset} is too large (at most {2**63 - 1})")
 
         if shape is None:
             nbytes = flen - offset
@@ -95,7 +101,7 @@ class memmap(np.memmap):
             name = getattr(fileobj, "name", None)
             self.filename = os.path.abspath(name) if isinstance(name, str) else None
         else:
-            self.filename = os.path.abspath(where["path"])
+            self.filename = os.path.abspath(filename)
         return self
 
     def _check_open(self):

@@ -88,6 +88,10 @@ def load(file, mmap_mode=None, allow_pickle=False, fix_imports=True, encoding="A
             magic = fp.read(len(_format.MAGIC_PREFIX))
         if magic == _format.MAGIC_PREFIX:
             mode = "r+" if mmap_mode in ("w+", "write") else mmap_mode
+            if allow_pickle:
+                # as np.load: the header-size limit guards untrusted files,
+                # and allow_pickle=True says the file is trusted
+                max_header_size = 2**64
             return open_memmap(file, mode=mode, max_header_size=max_header_size)
     return np.load(file, mmap_mode=mmap_mode, allow_pickle=allow_pickle, fix_imports=fix_imports,
                    encoding=encoding, max_header_size=max_header_size)

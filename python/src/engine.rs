@@ -2,33 +2,40 @@
 //! on NumPy arrays (mapped or not), run with the GIL released.
 
 use mmarray::compute::{self, NanPolicy, QuantileDtype, ReduceOptions, Scalar, Stat, Step};
-use mmarray::f16;
-use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods};
+use mmarray::ScalarKind;
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::to_py;
+use crate::{guarded, to_py};
 
-/// Runs `$body` with `$v` a read-only `ArrayViewD<$T>` of `$obj`, for each
-/// element type the engine supports; a `TypeError` for the others (the
+/// The engine's element type for a NumPy array: its dtype's kind, when
+/// native, aligned and one the engine computes on; `None` otherwise (the
 /// Python side then falls back to NumPy).
+fn engine_kind(obj: &Bound<'_, PyAny>) -> Option<ScalarKind> {
+    let arr = obj.cast::<PyUntypedArray>().ok()?;
+    let dtype = arr.dtype();
+    let text: String = dtype.getattr("str").ok()?.extract().ok()?;
+    let parsed = mmarray::DType::parse(&text).ok()?;
+    (parsed.is_native() && !matches!(parsed.kind(), ScalarKind::C64 | ScalarKind::C128)).then(|| parsed.kind())
+}
+
+/// Runs `$body` with `$v` a read-only `ArrayViewD<$T>` of `$obj`, `$T` the
+/// Rust type of its dtype (one dispatch table: `mmarray::with_scalar_type!`);
+/// a `TypeError` for dtypes the engine does not take.
 macro_rules! typed_view {
     ($obj:expr, |$v:ident : $T:ident| $body:expr) => {{
         let obj = $obj;
-        typed_view!(@try obj, $v, $T, $body, f64, f32, f16, i8, i16, i32, i64, u8, u16, u32, u64, bool)
-    }};
-    (@try $obj:ident, $v:ident, $T:ident, $body:expr, $($t:ty),*) => {{
-        $(
-            if let Ok(x) = $obj.cast::<PyArrayDyn<$t>>() {
-                #[allow(dead_code)]
-                type $T = $t;
+        match engine_kind(obj) {
+            Some(kind) => mmarray::with_scalar_type!(kind, |$T| {
+                let x = obj.cast::<PyArrayDyn<$T>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
                 let guard = x.try_readonly().map_err(|e| PyValueError::new_err(e.to_string()))?;
                 let $v = guard.as_array();
-                return $body;
-            }
-        )*
-        Err(PyTypeError::new_err("dtype not handled by the mmarray engine"))
+                $body
+            }, complex => Err(unhandled(obj))),
+            None => Err(unhandled(obj)),
+        }
     }};
 }
 
@@ -36,20 +43,21 @@ macro_rules! typed_view {
 macro_rules! typed_view_mut {
     ($obj:expr, |$v:ident : $T:ident| $body:expr) => {{
         let obj = $obj;
-        typed_view_mut!(@try obj, $v, $T, $body, f64, f32, f16, i8, i16, i32, i64, u8, u16, u32, u64)
-    }};
-    (@try $obj:ident, $v:ident, $T:ident, $body:expr, $($t:ty),*) => {{
-        $(
-            if let Ok(x) = $obj.cast::<PyArrayDyn<$t>>() {
-                #[allow(dead_code)]
-                type $T = $t;
+        match engine_kind(obj).filter(|k| *k != ScalarKind::Bool) {
+            Some(kind) => mmarray::with_scalar_type!(kind, |$T| {
+                let x = obj.cast::<PyArrayDyn<$T>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
                 let mut guard = x.try_readwrite().map_err(|e| PyValueError::new_err(e.to_string()))?;
                 let $v = guard.as_array_mut();
-                return $body;
-            }
-        )*
-        Err(PyTypeError::new_err("dtype not handled by the mmarray engine"))
+                $body
+            }, complex => Err(unhandled(obj))),
+            None => Err(unhandled(obj)),
+        }
     }};
+}
+
+fn unhandled(obj: &Bound<'_, PyAny>) -> PyErr {
+    let dtype = obj.getattr("dtype").map_or_else(|_| "?".to_string(), |d| d.to_string());
+    PyTypeError::new_err(format!("dtype {dtype} not handled by the mmarray engine"))
 }
 
 fn policy(skipna: bool) -> NanPolicy {
@@ -61,16 +69,18 @@ fn policy(skipna: bool) -> NanPolicy {
 #[pyfunction]
 #[pyo3(signature = (a, stat, axes=None, ddof=0.0, skipna=false))]
 pub fn reduce(py: Python<'_>, a: &Bound<'_, PyAny>, stat: &str, axes: Option<Vec<usize>>, ddof: f64, skipna: bool) -> PyResult<Py<PyAny>> {
-    let stat = Stat::parse(stat).map_err(to_py)?;
-    let whole = axes.is_none();
-    let opts = ReduceOptions { axes, keepdims: false, ddof, nan: policy(skipna) };
-    typed_view!(a, |v: T| {
-        let r = py.detach(|| compute::reduce(&v, stat, &opts)).map_err(to_py)?;
-        if whole {
-            Ok(r.iter().next().copied().unwrap_or(f64::NAN).into_pyobject(py)?.into_any().unbind())
-        } else {
-            Ok(r.into_pyarray(py).into_any().unbind())
-        }
+    guarded("reduce", || {
+        let stat = Stat::parse(stat).map_err(to_py)?;
+        let whole = axes.is_none();
+        let opts = ReduceOptions { axes, keepdims: false, ddof, nan: policy(skipna) };
+        typed_view!(a, |v: T| {
+            let r = py.detach(|| compute::reduce(&v, stat, &opts)).map_err(to_py)?;
+            if whole {
+                Ok(r.iter().next().copied().unwrap_or(f64::NAN).into_pyobject(py)?.into_any().unbind())
+            } else {
+                Ok(r.into_pyarray(py).into_any().unbind())
+            }
+        })
     })
 }
 
@@ -79,15 +89,19 @@ pub fn reduce(py: Python<'_>, a: &Bound<'_, PyAny>, stat: &str, axes: Option<Vec
 #[pyfunction]
 #[pyo3(signature = (a, qs, skipna=false, element_type=false))]
 pub fn quantile(py: Python<'_>, a: &Bound<'_, PyAny>, qs: Vec<f64>, skipna: bool, element_type: bool) -> PyResult<Vec<f64>> {
-    let dtype = if element_type { QuantileDtype::ElementType } else { QuantileDtype::Float64 };
-    typed_view!(a, |v: T| py.detach(|| compute::quantile(&v, &qs, policy(skipna), dtype)).map_err(to_py))
+    guarded("quantile", || {
+        let dtype = if element_type { QuantileDtype::ElementType } else { QuantileDtype::Float64 };
+        typed_view!(a, |v: T| py.detach(|| compute::quantile(&v, &qs, policy(skipna), dtype)).map_err(to_py))
+    })
 }
 
 /// The median of all of `a`, as `np.median`.
 #[pyfunction]
 #[pyo3(signature = (a, skipna=false))]
 pub fn median(py: Python<'_>, a: &Bound<'_, PyAny>, skipna: bool) -> PyResult<f64> {
-    typed_view!(a, |v: T| py.detach(|| compute::median(&v, policy(skipna))).map_err(to_py))
+    guarded("median", || {
+        typed_view!(a, |v: T| py.detach(|| compute::median(&v, policy(skipna))).map_err(to_py))
+    })
 }
 
 fn scalar(obj: &Bound<'_, PyAny>) -> PyResult<Scalar> {
@@ -104,31 +118,36 @@ fn scalar(obj: &Bound<'_, PyAny>) -> PyResult<Scalar> {
 /// hi)`, `("normalize",)`) to `a` in place, in parallel.
 #[pyfunction]
 pub fn apply(py: Python<'_>, a: &Bound<'_, PyAny>, steps: Vec<Bound<'_, PyTuple>>) -> PyResult<()> {
-    let mut parsed = Vec::with_capacity(steps.len());
-    for t in &steps {
-        let op: String = t.get_item(0)?.extract()?;
-        let step = match op.as_str() {
-            "add" => Step::Add(scalar(&t.get_item(1)?)?),
-            "sub" => Step::Sub(scalar(&t.get_item(1)?)?),
-            "mul" => Step::Mul(scalar(&t.get_item(1)?)?),
-            "div" => Step::Div(scalar(&t.get_item(1)?)?),
-            "clip" => Step::Clip(scalar(&t.get_item(1)?)?, scalar(&t.get_item(2)?)?),
-            "normalize" => Step::Normalize,
-            _ => return Err(PyValueError::new_err(format!("unknown step {op:?}"))),
-        };
-        parsed.push(step);
-    }
-    typed_view_mut!(a, |v: T| py.detach(|| compute::apply(v, &parsed)).map_err(to_py))
+    guarded("apply", || {
+        let mut parsed = Vec::with_capacity(steps.len());
+        for t in &steps {
+            let op: String = t.get_item(0)?.extract()?;
+            let step = match op.as_str() {
+                "add" => Step::Add(scalar(&t.get_item(1)?)?),
+                "sub" => Step::Sub(scalar(&t.get_item(1)?)?),
+                "mul" => Step::Mul(scalar(&t.get_item(1)?)?),
+                "div" => Step::Div(scalar(&t.get_item(1)?)?),
+                "clip" => Step::Clip(scalar(&t.get_item(1)?)?, scalar(&t.get_item(2)?)?),
+                "normalize" => Step::Normalize,
+                _ => return Err(PyValueError::new_err(format!("unknown step {op:?}"))),
+            };
+            parsed.push(step);
+        }
+        typed_view_mut!(a, |v: T| py.detach(|| compute::apply(v, &parsed)).map_err(to_py))
+    })
 }
 
 /// Rolling `stat` over windows of `window` along `axis`, in float64.
 #[pyfunction]
 #[pyo3(signature = (a, window, stat, axis=0, ddof=0.0))]
-pub fn rolling(py: Python<'_>, a: &Bound<'_, PyAny>, window: usize, stat: &str, axis: usize, ddof: f64) -> PyResult<Py<PyAny>> {
-    let stat = compute::RollingStat::parse(stat).map_err(to_py)?;
-    typed_view!(a, |v: T| {
-        let r = py.detach(|| compute::rolling_along(v.view(), axis, window, stat, ddof)).map_err(to_py)?;
-        Ok(r.into_pyarray(py).into_any().unbind())
+pub fn rolling(py: Python<'_>, a: &Bound<'_, PyAny>, window: usize, stat: &str, axis: isize, ddof: f64) -> PyResult<Py<PyAny>> {
+    guarded("rolling", || {
+        let stat = compute::RollingStat::parse(stat).map_err(to_py)?;
+        typed_view!(a, |v: T| {
+            let axis = mmarray::normalize_axis(axis, v.ndim()).map_err(to_py)?;
+            let r = py.detach(|| compute::rolling_along(v.view(), axis, window, stat, ddof)).map_err(to_py)?;
+            Ok(r.into_pyarray(py).into_any().unbind())
+        })
     })
 }
 
@@ -136,12 +155,14 @@ pub fn rolling(py: Python<'_>, a: &Bound<'_, PyAny>, window: usize, stat: &str, 
 /// `(start, min, max, first, last)` arrays.
 #[pyfunction]
 pub fn downsample(py: Python<'_>, a: &Bound<'_, PyAny>, bins: usize) -> PyResult<Py<PyAny>> {
-    typed_view!(a, |v: T| {
-        let x = v.into_dimensionality::<ndarray::Ix1>().map_err(|_| PyValueError::new_err("downsample needs a 1-D array"))?;
-        let e = py.detach(|| compute::downsample(x, bins)).map_err(to_py)?;
-        let start: Vec<u64> = e.start.iter().map(|&s| s as u64).collect();
-        let t = (start.into_pyarray(py), e.min.into_pyarray(py), e.max.into_pyarray(py), e.first.into_pyarray(py), e.last.into_pyarray(py));
-        Ok(t.into_pyobject(py)?.into_any().unbind())
+    guarded("downsample", || {
+        typed_view!(a, |v: T| {
+            let x = v.into_dimensionality::<ndarray::Ix1>().map_err(|_| PyValueError::new_err("downsample needs a 1-D array"))?;
+            let e = py.detach(|| compute::downsample(x, bins)).map_err(to_py)?;
+            let start: Vec<u64> = e.start.iter().map(|&s| s as u64).collect();
+            let t = (start.into_pyarray(py), e.min.into_pyarray(py), e.max.into_pyarray(py), e.first.into_pyarray(py), e.last.into_pyarray(py));
+            Ok(t.into_pyobject(py)?.into_any().unbind())
+        })
     })
 }
 
@@ -152,9 +173,11 @@ type Summary = (u64, u64, f64, f64, f64, f64, f64, f64);
 #[pyfunction]
 #[pyo3(signature = (a, ddof=0.0, skipna=false))]
 pub fn stats(py: Python<'_>, a: &Bound<'_, PyAny>, ddof: f64, skipna: bool) -> PyResult<Summary> {
-    typed_view!(a, |v: T| {
-        let m = py.detach(|| compute::summary(&v, policy(skipna)));
-        Ok((m.count(), m.nan_count(), m.sum(), m.mean(), m.var(ddof), m.std(ddof), m.min().unwrap_or(f64::NAN), m.max().unwrap_or(f64::NAN)))
+    guarded("stats", || {
+        typed_view!(a, |v: T| {
+            let m = py.detach(|| compute::summary(&v, policy(skipna)));
+            Ok((m.count(), m.nan_count(), m.sum(), m.mean(), m.var(ddof), m.std(ddof), m.min().unwrap_or(f64::NAN), m.max().unwrap_or(f64::NAN)))
+        })
     })
 }
 
@@ -162,11 +185,13 @@ pub fn stats(py: Python<'_>, a: &Bound<'_, PyAny>, ddof: f64, skipna: bool) -> P
 #[pyfunction]
 #[pyo3(signature = (a, x, transpose=false))]
 pub fn matvec(py: Python<'_>, a: &Bound<'_, PyAny>, x: numpy::PyReadonlyArray1<'_, f64>, transpose: bool) -> PyResult<Py<PyAny>> {
-    let x = x.as_array();
-    typed_view!(a, |v: T| {
-        let m = v.into_dimensionality::<ndarray::Ix2>().map_err(|_| PyValueError::new_err("matvec needs a 2-D matrix"))?;
-        let y = py.detach(|| if transpose { compute::rmatvec(m, x) } else { compute::matvec(m, x) }).map_err(to_py)?;
-        Ok(y.into_pyarray(py).into_any().unbind())
+    guarded("matvec", || {
+        let x = x.as_array();
+        typed_view!(a, |v: T| {
+            let m = v.into_dimensionality::<ndarray::Ix2>().map_err(|_| PyValueError::new_err("matvec needs a 2-D matrix"))?;
+            let y = py.detach(|| if transpose { compute::rmatvec(m, x) } else { compute::matvec(m, x) }).map_err(to_py)?;
+            Ok(y.into_pyarray(py).into_any().unbind())
+        })
     })
 }
 
@@ -175,9 +200,11 @@ pub fn matvec(py: Python<'_>, a: &Bound<'_, PyAny>, x: numpy::PyReadonlyArray1<'
 #[pyfunction]
 #[pyo3(signature = (a, bins, range=None))]
 pub fn histogram(py: Python<'_>, a: &Bound<'_, PyAny>, bins: usize, range: Option<(f64, f64)>) -> PyResult<Py<PyAny>> {
-    typed_view!(a, |v: T| {
-        let h = py.detach(|| compute::histogram(&v, bins, range)).map_err(to_py)?;
-        let counts: Vec<i64> = h.counts.iter().map(|&c| c as i64).collect();
-        Ok((counts.into_pyarray(py), h.edges.into_pyarray(py)).into_pyobject(py)?.into_any().unbind())
+    guarded("histogram", || {
+        typed_view!(a, |v: T| {
+            let h = py.detach(|| compute::histogram(&v, bins, range)).map_err(to_py)?;
+            let counts: Vec<i64> = h.counts.iter().map(|&c| c as i64).collect();
+            Ok((counts.into_pyarray(py), h.edges.into_pyarray(py)).into_pyobject(py)?.into_any().unbind())
+        })
     })
 }

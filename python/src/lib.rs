@@ -9,20 +9,74 @@ use std::fs::File;
 use std::os::raw::c_int;
 use std::path::PathBuf;
 
-use mmarray::{Advice, DType, ErrorKind, Mode, MmapArray, RawOptions, ScalarKind};
-use pyo3::exceptions::{PyBufferError, PyFileNotFoundError, PyIndexError, PyOSError, PyPermissionError, PyValueError};
+use mmarray::{Advice, DType, ErrorKind, MmapArray, Mode, RawOptions, ScalarKind};
+use pyo3::exceptions::{PyBufferError, PyIndexError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-/// The Python exception for an mmarray error (the mapping NumPy users expect).
-fn to_py(e: mmarray::Error) -> PyErr {
+/// The Python exception for an mmarray error (the one NumPy raises in the
+/// same situation): `OSError` subclasses with `errno`, `strerror` and
+/// `filename` set (so a missing file is `FileNotFoundError`, a directory
+/// `IsADirectoryError`), `IndexError`, NumPy's `AxisError`, else
+/// `ValueError`.
+pub(crate) fn to_py(e: mmarray::Error) -> PyErr {
     let msg = e.to_string();
     match e.kind() {
-        ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
-        ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
         ErrorKind::IndexOutOfBounds => PyIndexError::new_err(msg),
-        ErrorKind::NotAFile | ErrorKind::NoSpace | ErrorKind::InUse | ErrorKind::Io => PyOSError::new_err(msg),
+        ErrorKind::AxisOutOfBounds => Python::attach(|py| {
+            // numpy.exceptions.AxisError(message): a ValueError and IndexError
+            match py
+                .import("numpy.exceptions")
+                .and_then(|m| m.getattr("AxisError"))
+                .and_then(|c| c.call1((msg.as_str(),)))
+            {
+                Ok(err) => PyErr::from_value(err),
+                Err(_) => PyIndexError::new_err(msg),
+            }
+        }),
+        ErrorKind::NotFound
+        | ErrorKind::PermissionDenied
+        | ErrorKind::NotAFile
+        | ErrorKind::NoSpace
+        | ErrorKind::InUse
+        | ErrorKind::Io => {
+            // OSError(errno, strerror, filename) picks the subclass by errno.
+            match (e.raw_os_error(), e.path()) {
+                (Some(errno), Some(path)) => PyOSError::new_err((
+                    errno,
+                    e.message_without_path().to_string(),
+                    path.as_os_str().to_os_string(),
+                )),
+                (Some(errno), None) => PyOSError::new_err((errno, msg)),
+                (None, _) => PyOSError::new_err(msg),
+            }
+        }
         _ => PyValueError::new_err(msg),
     }
+}
+
+/// Runs `f`, the body of the binding `op`, turning a panic (a bug in
+/// mmarray) into a `RuntimeError` naming the operation, so it never reaches
+/// Python as PyO3's `PanicException` (a `BaseException` that `except
+/// Exception` does not catch). In debug builds the environment variable
+/// `MMARRAY_TEST_PANIC=<op>` forces one, to test this path.
+pub(crate) fn guarded<R>(op: &str, f: impl FnOnce() -> PyResult<R>) -> PyResult<R> {
+    let run = || {
+        #[cfg(debug_assertions)]
+        if std::env::var_os("MMARRAY_TEST_PANIC").is_some_and(|v| v == op) {
+            panic!("forced by MMARRAY_TEST_PANIC for a test");
+        }
+        f()
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Err(PyRuntimeError::new_err(format!(
+            "internal error in mmarray.{op}: {what} (a bug: please report it)"
+        )))
+    })
 }
 
 /// A mapped range of a file's bytes, exported as a (possibly writable)
@@ -42,35 +96,37 @@ impl Mapping {
     /// space reserved on disk.
     #[staticmethod]
     #[pyo3(signature = (mode, offset, nbytes, path=None, fd=None, label=None))]
-    fn open(mode: &str, offset: u64, nbytes: usize, path: Option<PathBuf>, fd: Option<c_int>, label: Option<String>) -> PyResult<Self> {
-        let mode = Mode::parse(mode).map_err(to_py)?;
-        let opts = RawOptions::new(DType::native(ScalarKind::U8)).mode(mode).offset(offset).shape(&[nbytes]);
-        let array = match (path, fd) {
-            (Some(path), _) => opts.open(path),
-            (None, Some(fd)) => {
-                // SAFETY: `fd` is the descriptor of a Python file object that
-                // the caller keeps open for the duration of this call; it is
-                // only borrowed to be duplicated, and the duplicate is owned
-                // by the returned File.
-                let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                let owned = rustix::io::fcntl_dupfd_cloexec(borrowed, 0).map_err(|e| PyOSError::new_err(e.to_string()))?;
-                opts.open_file(File::from(owned), label.unwrap_or_else(|| format!("<fd {fd}>")))
-            }
-            (None, None) => return Err(PyValueError::new_err("a path or a file descriptor is needed")),
-        }
-        .map_err(to_py)?;
-        Ok(Self { array, exports: 0 })
+    fn open(
+        mode: &str,
+        offset: u64,
+        nbytes: usize,
+        path: Option<PathBuf>,
+        fd: Option<c_int>,
+        label: Option<String>,
+    ) -> PyResult<Self> {
+        guarded("memmap", || {
+            open_mapping(mode, offset, nbytes, path, fd, label)
+        })
     }
 
     /// Writes changes back to the file (msync); with `durable`, also fsyncs
     /// so they survive a power cut.
     #[pyo3(signature = (durable=false))]
     fn flush(&self, py: Python<'_>, durable: bool) -> PyResult<()> {
-        if self.array.is_closed() {
-            return Err(PyValueError::new_err("I/O operation on a closed memmap"));
-        }
-        let array = &self.array;
-        py.detach(|| if durable { array.flush_durable() } else { array.flush() }).map_err(to_py)
+        guarded("flush", || {
+            if self.array.is_closed() {
+                return Err(PyValueError::new_err("I/O operation on a closed memmap"));
+            }
+            let array = &self.array;
+            py.detach(|| {
+                if durable {
+                    array.flush_durable()
+                } else {
+                    array.flush()
+                }
+            })
+            .map_err(to_py)
+        })
     }
 
     /// Flushes, then releases the file: its pages are replaced by read-only
@@ -78,7 +134,9 @@ impl Mapping {
     /// the descriptor and lock are closed. Idempotent.
     fn close(&mut self, py: Python<'_>) -> PyResult<()> {
         let array = &mut self.array;
-        py.detach(|| array.close_in_place()).map_err(to_py)
+        guarded("close", || {
+            py.detach(|| array.close_in_place()).map_err(to_py)
+        })
     }
 
     /// Whether `close()` was called.
@@ -89,7 +147,9 @@ impl Mapping {
 
     /// Access-pattern advice: 'normal', 'sequential', 'random' or 'willneed'.
     fn madvise(&self, advice: &str) -> PyResult<()> {
-        self.array.advise(Advice::parse(advice).map_err(to_py)?).map_err(to_py)
+        self.array
+            .advise(Advice::parse(advice).map_err(to_py)?)
+            .map_err(to_py)
     }
 
     /// Bytes mapped.
@@ -143,7 +203,11 @@ impl Mapping {
     ///
     /// # Safety
     /// Called by Python with a valid `view` to fill.
-    unsafe fn __getbuffer__(mut slf: PyRefMut<'_, Self>, view: *mut pyo3::ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+    unsafe fn __getbuffer__(
+        mut slf: PyRefMut<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
         if view.is_null() {
             return Err(PyBufferError::new_err("view is null"));
         }
@@ -152,7 +216,9 @@ impl Mapping {
         }
         let writable = slf.array.mode().is_writable();
         if flags & pyo3::ffi::PyBUF_WRITABLE != 0 && !writable {
-            return Err(PyBufferError::new_err("the memmap was opened in mode 'r' (read-only)"));
+            return Err(PyBufferError::new_err(
+                "the memmap was opened in mode 'r' (read-only)",
+            ));
         }
         let (ptr, len) = if writable {
             let bytes = slf.array.as_bytes_mut().map_err(to_py)?;
@@ -174,11 +240,22 @@ impl Mapping {
             (*view).len = len as isize;
             (*view).readonly = c_int::from(!writable);
             (*view).itemsize = 1;
-            (*view).format = if flags & pyo3::ffi::PyBUF_FORMAT != 0 { c"B".as_ptr().cast_mut() } else { std::ptr::null_mut() };
+            (*view).format = if flags & pyo3::ffi::PyBUF_FORMAT != 0 {
+                c"B".as_ptr().cast_mut()
+            } else {
+                std::ptr::null_mut()
+            };
             (*view).ndim = 1;
-            (*view).shape = if flags & pyo3::ffi::PyBUF_ND != 0 { &raw mut (*view).len } else { std::ptr::null_mut() };
-            (*view).strides =
-                if flags & pyo3::ffi::PyBUF_STRIDES == pyo3::ffi::PyBUF_STRIDES { &raw mut (*view).itemsize } else { std::ptr::null_mut() };
+            (*view).shape = if flags & pyo3::ffi::PyBUF_ND != 0 {
+                &raw mut (*view).len
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).strides = if flags & pyo3::ffi::PyBUF_STRIDES == pyo3::ffi::PyBUF_STRIDES {
+                &raw mut (*view).itemsize
+            } else {
+                std::ptr::null_mut()
+            };
             (*view).suboffsets = std::ptr::null_mut();
             (*view).internal = std::ptr::null_mut();
         }
@@ -192,6 +269,45 @@ impl Mapping {
     unsafe fn __releasebuffer__(&mut self, _view: *mut pyo3::ffi::Py_buffer) {
         self.exports = self.exports.saturating_sub(1);
     }
+}
+
+/// `Mapping.open` (see there).
+fn open_mapping(
+    mode: &str,
+    offset: u64,
+    nbytes: usize,
+    path: Option<PathBuf>,
+    fd: Option<c_int>,
+    label: Option<String>,
+) -> PyResult<Mapping> {
+    let mode = Mode::parse(mode).map_err(to_py)?;
+    let opts = RawOptions::new(DType::native(ScalarKind::U8))
+        .mode(mode)
+        .offset(offset)
+        .shape(&[nbytes]);
+    let array = match (path, fd) {
+        (Some(path), _) => opts.open(path),
+        (None, Some(fd)) => {
+            // SAFETY: `fd` is the descriptor of a Python file object that
+            // the caller keeps open for the duration of this call; it is
+            // only borrowed to be duplicated, and the duplicate is owned
+            // by the returned File.
+            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let owned = rustix::io::fcntl_dupfd_cloexec(borrowed, 0)
+                .map_err(|e| PyOSError::new_err(e.to_string()))?;
+            opts.open_file(
+                File::from(owned),
+                label.unwrap_or_else(|| format!("<fd {fd}>")),
+            )
+        }
+        (None, None) => {
+            return Err(PyValueError::new_err(
+                "a path or a file descriptor is needed",
+            ))
+        }
+    }
+    .map_err(to_py)?;
+    Ok(Mapping { array, exports: 0 })
 }
 
 /// The compiled part of mmarray.

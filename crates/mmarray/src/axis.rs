@@ -31,7 +31,7 @@ pub fn normalize_axis(axis: isize, ndim: usize) -> Result<usize> {
 ///
 /// ```
 /// assert_eq!(mmarray::normalize_axes(&[-1, 0], 3)?, vec![0, 2]);
-/// assert!(mmarray::normalize_axes(&[1, -2], 3).unwrap_err().to_string().contains("repeated axis"));
+/// assert!(mmarray::normalize_axes(&[1, -2], 3).unwrap_err().to_string().contains("duplicate value in 'axis'"));
 /// # Ok::<(), mmarray::Error>(())
 /// ```
 ///
@@ -42,7 +42,7 @@ pub fn normalize_axes(axes: &[isize], ndim: usize) -> Result<Vec<usize>> {
     let mut out = axes.iter().map(|&a| normalize_axis(a, ndim)).collect::<Result<Vec<usize>>>()?;
     out.sort_unstable();
     if out.windows(2).any(|w| w[0] == w[1]) {
-        return Err(Error::new(ErrorKind::InvalidArgument, "repeated axis".to_string()));
+        return Err(Error::new(ErrorKind::InvalidArgument, "duplicate value in 'axis'".to_string()));
     }
     Ok(out)
 }
@@ -59,7 +59,7 @@ pub fn check_axes(axes: &[usize], ndim: usize) -> Result<Vec<usize>> {
         return Err(axis_error(isize::try_from(bad).unwrap_or(isize::MAX), ndim));
     }
     if out.windows(2).any(|w| w[0] == w[1]) {
-        return Err(Error::new(ErrorKind::InvalidArgument, "repeated axis".to_string()));
+        return Err(Error::new(ErrorKind::InvalidArgument, "duplicate value in 'axis'".to_string()));
     }
     Ok(out)
 }

@@ -142,4 +142,34 @@ impl Error {
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
+
+    /// The operating system's error number (`errno`) behind this error: the
+    /// one the OS reported, or for the file-related kinds raised by mmarray
+    /// itself the number that names them (`ENOENT`, `EACCES`, `ENOSPC`,
+    /// `EBUSY` for [`ErrorKind::InUse`]). `None` for errors about values.
+    #[must_use]
+    pub fn raw_os_error(&self) -> Option<i32> {
+        use rustix::io::Errno;
+        if let Some(n) = self.source.as_ref().and_then(io::Error::raw_os_error) {
+            return Some(n);
+        }
+        let errno = match self.kind {
+            ErrorKind::NotFound => Errno::NOENT,
+            ErrorKind::PermissionDenied => Errno::ACCESS,
+            ErrorKind::NoSpace => Errno::NOSPC,
+            ErrorKind::InUse => Errno::BUSY,
+            _ => return None,
+        };
+        Some(errno.raw_os_error())
+    }
+
+    /// The message without the leading `PATH: ` (what Python's `OSError`
+    /// shows as `strerror`, next to its `filename`).
+    #[must_use]
+    pub fn message_without_path(&self) -> &str {
+        self.path
+            .as_ref()
+            .and_then(|p| self.message.strip_prefix(&format!("{}: ", p.display())).map(|m| &self.message[self.message.len() - m.len()..]))
+            .unwrap_or(&self.message)
+    }
 }

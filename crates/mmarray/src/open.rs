@@ -22,9 +22,13 @@ fn open_existing(path: &Path, mode: Mode) -> Result<File> {
         .open(path)
         .map_err(|e| Error::io(path, "cannot open", e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?;
+    if meta.is_dir() {
+        // as open(2) for writing and NumPy's open() report it: EISDIR
+        let eisdir = std::io::Error::from_raw_os_error(rustix::io::Errno::ISDIR.raw_os_error());
+        return Err(Error::io(path, "is a directory, which cannot be mapped", eisdir));
+    }
     if !meta.is_file() {
-        let what = if meta.is_dir() { "a directory" } else { "not a regular file" };
-        return Err(Error::at(ErrorKind::NotAFile, path, format_args!("is {what}, not a file")));
+        return Err(Error::at(ErrorKind::NotAFile, path, "is not a regular file, so it cannot be mapped"));
     }
     storage::lock_shared(&file);
     Ok(file)

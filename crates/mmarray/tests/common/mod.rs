@@ -144,16 +144,70 @@ pub fn check_formula<T: Formula>(a: &MmapArray) -> Result<(), String> {
             return Err(format!("to_array element {i}: {v:?} != {:?}", T::formula(i)));
         }
     }
+    // The zero-copy view, checked against the formula itself (not against
+    // to_array, which is built from the same view for native data).
     if let Ok(view) = a.view::<T>() {
-        if view != owned {
-            return Err("view differs from to_array".into());
+        if view.shape() != a.shape() {
+            return Err(format!("view shape {:?}", view.shape()));
+        }
+        for (i, v) in view.iter().enumerate() {
+            if v.ne_bytes() != T::formula(i).ne_bytes() {
+                return Err(format!("view element {i}: {v:?} != {:?}", T::formula(i)));
+            }
         }
     }
+    check_file_bytes::<T>(a, 0)?;
     if !a.is_empty() {
         let last: Vec<usize> = a.shape().iter().map(|d| d - 1).collect();
         let got: T = a.get(&last).map_err(|e| e.to_string())?;
         if got.ne_bytes() != T::formula(a.len() - 1).ne_bytes() {
             return Err(format!("get(last) = {got:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// The element of C-order flat index `i` as stored in a file: `formula(i)`'s
+/// native bytes, each component reversed when the file's byte order is not
+/// native (complex numbers swap their real and imaginary parts apart).
+pub fn stored_bytes<T: Formula>(i: usize, native: bool) -> Vec<u8> {
+    let mut b = T::formula(i).ne_bytes();
+    if !native {
+        let parts = if matches!(T::KIND, ScalarKind::C64 | ScalarKind::C128) { 2 } else { 1 };
+        let w = b.len() / parts;
+        b.chunks_mut(w).for_each(<[u8]>::reverse);
+    }
+    b
+}
+
+/// Reads the file behind `a` with `std::fs::read` (no mmarray code) and
+/// checks each element's bytes (`formula(i + shift)`) where its offset,
+/// order and byte order say: the independent reference for what mmarray
+/// wrote.
+pub fn check_file_bytes<T: Formula>(a: &MmapArray, shift: usize) -> Result<(), String> {
+    let bytes = std::fs::read(a.path()).map_err(|e| e.to_string())?;
+    let shape = a.shape().to_vec();
+    let size = std::mem::size_of::<T>();
+    let native = a.dtype().is_native();
+    let fortran = a.order() == mmarray::Order::F;
+    let n: usize = shape.iter().product();
+    for i in 0..n {
+        // C-order flat index i -> multi-index -> position in the file's order
+        let mut rem = i;
+        let mut idx = vec![0usize; shape.len()];
+        for d in (0..shape.len()).rev() {
+            idx[d] = rem % shape[d];
+            rem /= shape[d];
+        }
+        let pos = if fortran {
+            idx.iter().zip(&shape).rev().fold(0, |acc, (&x, &len)| acc * len + x)
+        } else {
+            idx.iter().zip(&shape).fold(0, |acc, (&x, &len)| acc * len + x)
+        };
+        let at = usize::try_from(a.offset()).map_err(|e| e.to_string())? + pos * size;
+        let got = bytes.get(at..at + size).ok_or_else(|| format!("file too short for element {i} at byte {at}"))?;
+        if got != stored_bytes::<T>(i + shift, native).as_slice() {
+            return Err(format!("file bytes of element {i} at {at}: {got:?}"));
         }
     }
     Ok(())

@@ -1,0 +1,157 @@
+"""Bugs found by users and by the differential harness (issue 10), each
+compared with what real NumPy does on the same data."""
+
+import errno
+import os
+
+import numpy as np
+import pytest
+
+import mmarray
+
+
+@pytest.fixture
+def mm(tmp_path):
+    """mm(values, dtype): an mmarray.memmap of a new file holding `values`,
+    and a plain ndarray copy for NumPy."""
+
+    def make(values, dtype):
+        ref = np.array(values, dtype=dtype)
+        path = tmp_path / f"a{len(os.listdir(tmp_path))}.bin"
+        m = mmarray.memmap(path, dtype=ref.dtype, mode="w+", shape=ref.shape)
+        m[...] = ref
+        return m, ref
+
+    return make
+
+
+def test_quantiles_with_signed_zeros(mm):
+    # was 0.5 for q=0.25 and a PanicException for q=0.5
+    m, ref = mm([0.0, -0.0, 1.0], "f8")
+    for q in (0.0, 0.25, 0.5, 0.75, 1.0, [0.25, 0.5]):
+        assert np.array_equal(np.quantile(m, q), np.quantile(ref, q))
+    assert np.median(m) == np.median(ref)
+
+
+def test_quantile_of_many_signed_zeros_finishes(mm):
+    # above 2**20 values the bin search found no bin and looped forever
+    vals = np.tile(np.array([-0.0, 0.0, 1.0, -0.0], dtype="f4"), 2**18 + 3)
+    m, ref = mm(vals, "f4")
+    assert np.quantile(m, 0.4) == np.quantile(ref, 0.4)
+    assert np.median(m) == np.median(ref)
+
+
+def test_order_statistics_of_int64_near_the_limits(mm):
+    m, ref = mm([2**63 - 2, 2**63 - 1, -(2**63), -(2**63) + 1], "i8")
+    assert np.argmax(m) == np.argmax(ref) == 1  # was 0: compared as float64
+    assert np.argmin(m) == np.argmin(ref) == 2
+    assert m.argmax() == 1
+    assert np.quantile(m, 0.5) == np.quantile(ref, 0.5)
+    u, uref = mm([2**64 - 1, 2**64 - 2], "u8")
+    assert np.argmax(u) == np.argmax(uref) == 0
+    assert np.argmin(u) == np.argmin(uref) == 1
+
+
+@pytest.mark.parametrize("func", [np.quantile, np.percentile, np.nanquantile, np.nanpercentile])
+def test_quantiles_of_bool_raise_as_numpy(mm, func):
+    m, ref = mm([True, False, True], "?")
+    with pytest.raises(TypeError) as want:
+        func(ref, 0.5)
+    with pytest.raises(TypeError) as got:
+        func(m, 0.5)
+    assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("dtype", ["g", "G"])
+def test_long_double_falls_back_to_numpy(mm, dtype):
+    m, ref = mm([1.5, 2.5, -3.0], dtype)
+    for func in (np.sum, np.mean, np.std, np.var, np.min, np.max, np.argmax, np.median):
+        got, want = func(m), func(ref)
+        assert got == want and np.asarray(got).dtype == np.asarray(want).dtype, func
+
+
+def test_inplace_uint64_past_int64(mm):
+    m, ref = mm([0, 1, 2], "u8")
+    m += 2**63  # was ValueError
+    ref += 2**63
+    assert np.array_equal(m, ref) and m.dtype == ref.dtype
+    i, iref = mm([0, 1], "i8")
+    with pytest.raises(OverflowError):
+        iref += 2**63
+    with pytest.raises(OverflowError):
+        i += 2**63
+    assert np.array_equal(i, [0, 1])
+
+
+@pytest.mark.parametrize("lo, hi", [(np.nan, 1.0), (0.0, np.nan), (2.0, 1.0)])
+def test_clip_out_with_nan_or_crossed_bounds(mm, lo, hi):
+    m, ref = mm([0.5, 2.0, -1.0, np.nan], "f8")
+    with np.errstate(invalid="ignore"):
+        np.clip(ref, lo, hi, out=ref)
+        np.clip(m, lo, hi, out=m)
+    assert np.array_equal(m, ref, equal_nan=True)
+
+
+def test_rolling_and_stats_refuse_complex_and_bad_windows():
+    c = np.array([1 + 2j, 3 + 4j, 5 + 6j])
+    for f in (lambda: mmarray.rolling_mean(c, 2), lambda: mmarray.stats(c), lambda: mmarray.mean_of_squares(c)):
+        with pytest.raises(TypeError, match="complex"):  # was: imaginary part silently dropped
+            f()
+    with pytest.raises(TypeError):
+        mmarray.rolling_mean(np.arange(5.0), 2.5)  # was accepted as 2
+    with pytest.raises(np.exceptions.AxisError, match="axis -3 is out of bounds for array of dimension 2"):
+        mmarray.rolling_std(np.ones((3, 4)), 3, axis=-3)  # said "axis -1"
+    with pytest.raises(np.exceptions.AxisError, match="axis 2 is out of bounds"):
+        mmarray.rolling_std(np.ones((3, 4)), 3, axis=2)
+
+
+def test_oserrors_carry_errno_and_filename(tmp_path):
+    missing = tmp_path / "missing"
+    with pytest.raises(FileNotFoundError) as e:
+        mmarray.memmap(missing, mode="r")
+    assert e.value.errno == errno.ENOENT and e.value.filename == str(missing)
+    with pytest.raises(IsADirectoryError) as e:  # was a bare OSError
+        mmarray.memmap(tmp_path, mode="r", shape=1)
+    assert e.value.errno == errno.EISDIR and e.value.filename == str(tmp_path)
+
+
+def test_bytes_paths_and_huge_offsets(tmp_path):
+    p = tmp_path / "a.f8"
+    np.arange(4.0).tofile(p)
+    m = mmarray.memmap(os.fsencode(p), dtype="f8", mode="r")  # was TypeError
+    assert np.array_equal(m, np.arange(4.0)) and m.filename == os.fsencode(p)
+    with pytest.raises(OverflowError):  # said "negative dimensions are not allowed"
+        mmarray.memmap(p, dtype="f8", mode="r", offset=2**64)
+    with pytest.raises(ValueError, match="offset must be non-negative"):
+        mmarray.memmap(p, dtype="f8", mode="r", offset=-8)
+
+
+def test_load_with_allow_pickle_lifts_the_header_limit(tmp_path):
+    p = tmp_path / "big_header.npy"
+    dt = np.dtype([(f"field_{i:05d}", "<f8") for i in range(800)])  # a header over 10000 bytes
+    np.save(p, np.zeros(3, dtype=dt))
+    with pytest.raises(ValueError):
+        np.load(p, mmap_mode="r")
+    with pytest.raises(ValueError):
+        mmarray.load(p, mmap_mode="r")
+    want = np.load(p, mmap_mode="r", allow_pickle=True)
+    got = mmarray.load(p, mmap_mode="r", allow_pickle=True)  # was refused
+    assert got.dtype == want.dtype and got.shape == want.shape
+
+
+@pytest.mark.parametrize("op, call", [
+    ("reduce", lambda m: np.std(m)),
+    ("quantile", lambda m: np.quantile(m, 0.5)),
+    ("apply", lambda m: m.__iadd__(1.0)),
+    ("memmap", lambda m: mmarray.memmap(m.filename, dtype="f8", mode="r")),
+])
+def test_a_panic_is_a_runtime_error_naming_the_operation(mm, monkeypatch, op, call):
+    # MMARRAY_TEST_PANIC forces a panic inside the binding (debug builds,
+    # which is what the test command builds); it must not cross into Python
+    # as pyo3's PanicException (a BaseException).
+    m, _ = mm([1.0, 2.0, 3.0], "f8")
+    monkeypatch.setenv("MMARRAY_TEST_PANIC", op)
+    with pytest.raises(RuntimeError, match=f"internal error in mmarray.{op}: forced by MMARRAY_TEST_PANIC"):
+        call(m)
+    monkeypatch.delenv("MMARRAY_TEST_PANIC")
+    assert float(np.std(m)) == float(np.std([1.0, 2.0, 3.0]))
