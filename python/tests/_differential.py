@@ -107,16 +107,19 @@ _KINDS = {}
 def _what(repro):
     """The function a repro calls (its last line, up to the parenthesis)."""
     line = repro.strip().splitlines()[-1]
+    if line.startswith("mmarray "):  # the command line: its subcommand
+        return " ".join(line.split()[:2])
     inplace = re.match(r"v (\S+=) ", line)
     return f"v {inplace.group(1)}" if inplace else re.split(r"[(;]", line)[0].strip()
 
 
-def fail(kind, repro, message):
-    # One exception class per kind of mismatch and function, so that
-    # Hypothesis reports each such pair as its own failure.
-    key = (kind, _what(repro))
+def fail(kind, repro, message, detail=""):
+    # One exception class per kind of mismatch, function and `detail` (the
+    # exception types involved), so that Hypothesis reports each as its
+    # own failure rather than the first one found hiding the others.
+    key = (kind, _what(repro), detail)
     if key not in _KINDS:
-        _KINDS[key] = type(f"{kind.__name__}[{key[1]}]", (kind,), {"__module__": __name__})
+        _KINDS[key] = type(f"{kind.__name__}[{key[1]}{': ' + detail if detail else ''}]", (kind,), {"__module__": __name__})
     kind = _KINDS[key]
     text = f"{repro}\n  {message}"
     if _LOG:
@@ -314,7 +317,10 @@ class Pair:
         self.repro = (f"base = np.array({base.tolist()!r}, dtype={base.dtype.str!r})  # shape {base.shape}\n"
                       f"m = mmarray.memmap(path, dtype={base.dtype.str!r}, mode='w+', shape={base.shape}, order={layout.order!r}, offset={layout.offset}); m[...] = base\n"
                       f"v = {layout.render('m')}  # shape {self.np.shape}, strides {self.np.strides}")
-        note(self.repro)
+        try:
+            note(self.repro)
+        except Exception:  # not inside a Hypothesis test
+            pass
 
     def __repr__(self):
         return f"Pair(dtype={self.base.dtype.str!r}, shape={self.base.shape}, {self.layout})"
@@ -511,12 +517,12 @@ def compare(got, want, repro, expect=Expect(), identity=()):
     COMPARISONS[_current_test()] += 1
     if want.exc is not None:
         if got.exc is None:
-            fail(ExceptionMismatch, repro, f"NumPy {_desc(want)}\n  mmarray returned {_desc(got)}")
+            fail(ExceptionMismatch, repro, f"NumPy {_desc(want)}\n  mmarray returned {_desc(got)}", f"{type(want.exc).__name__} vs value")
         if not isinstance(got.exc, type(want.exc)):
-            fail(ExceptionMismatch, repro, f"NumPy {_desc(want)}\n  mmarray {_desc(got)}")
+            fail(ExceptionMismatch, repro, f"NumPy {_desc(want)}\n  mmarray {_desc(got)}", f"{type(want.exc).__name__} vs {type(got.exc).__name__}")
         return
     if got.exc is not None:
-        fail(ExceptionMismatch, repro, f"NumPy returned {_desc(want)}\n  mmarray {_desc(got)}")
+        fail(ExceptionMismatch, repro, f"NumPy returned {_desc(want)}\n  mmarray {_desc(got)}", f"value vs {type(got.exc).__name__}")
     _compare_value(got.value, want.value, repro, expect, identity, got, want)
     gk, wk = set(got.warnings), set(want.warnings)
     if not expect.fpe_warnings:

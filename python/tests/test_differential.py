@@ -484,3 +484,458 @@ def test_asarray_and_pickle_of_views(data):
             # by value: as numpy.memmap pickles
             want = outcome(lambda: pickle.loads(pickle.dumps(pair.np)))
             compare(r, want, repro, Expect(exact=True, signed_zero=True))
+
+
+# -------------------------------------------------------------------- issue 10: found cases, kept as fixed examples
+#
+# Each is a minimal case the harness found (or the issue listed), run by
+# the same comparison, so it fails until mmarray answers as NumPy does and
+# whatever Hypothesis happens to draw.
+
+def _case(values, dtype, call, layout=None):
+    return (np.array(values, dtype=dtype), call, layout or D.Layout())
+
+
+REGRESSIONS = {
+    # quantiles: sign of zero taken for a tie, a panic, bool data
+    "quantile-signed-zero": _case([0.0, -0.0, 1.0], "f8", Call(np.quantile, (0.25,))),
+    "quantile-panic-signed-zero": _case([0.0, -0.0, 1.0], "f8", Call(np.quantile, (0.5,))),
+    "quantile-bool": _case([True, False], "?", Call(np.quantile, (0.5,))),
+    "percentile-bool": _case([True, False], "?", Call(np.percentile, (50,))),
+    "nanquantile-bool": _case([True, False], "?", Call(np.nanquantile, (0.5,))),
+    "median-negative-zero": _case([-0.0], "f8", Call(np.median)),
+    "quantile-float32-q-scalar": _case([1, 2], "i8", Call(np.quantile, (np.float32(0.5),))),
+    # arg-reductions: int64 values past 2**53 compared as float64
+    "argmax-int64-extremes": _case([2**63 - 2, 2**63 - 1], "i8", Call(np.argmax)),
+    "argmax-0d-keepdims": _case(1.0, "f8", Call(np.argmax, (), {"keepdims": True})),
+    # long double must fall back to NumPy
+    "sum-longdouble": _case([1, 2], "g", Call(np.sum)),
+    "mean-longdouble": _case([1, 2], "g", Call("mean")),
+    "median-longdouble": _case([1, 2], "g", Call(np.median)),
+    "argmin-longdouble": _case([1, 2], "g", Call(np.argmin)),
+    # arguments: positional forms, keywords NumPy refuses
+    "var-positional-ddof": _case([[1.0, 2.0, 4.0], [3.0, 5.0, 9.0]], "f8", Call(np.var, (0, None, None, 1))),
+    "var-method-positional-ddof": _case([[1.0, 2.0, 4.0], [3.0, 5.0, 9.0]], "f8", Call("var", (0, None, None, 1))),
+    "amin-positional-initial": _case([[1.0, 2.0, 4.0], [3.0, 5.0, 9.0]], "f8", Call(np.amin, (0, None, False, 0.0))),
+    "min-method-ddof": _case([1.0, 2.0], "f8", Call("min", (), {"ddof": 1})),
+    "nanvar-int-dtype": _case([1.0, 2.0], "f8", Call(np.nanvar, (), {"dtype": "i8"})),
+    # in place: Python ints within uint64 but past int64
+    "uint64-iadd-2**63": _case([1, 2], "u8", Call(operator.iadd, (2**63,), text="v += 2**63")),
+    "uint64-imul-2**64-1": _case([3], "u8", Call(operator.imul, (2**64 - 1,), text="v *= 2**64 - 1")),
+    "longdouble-idiv-2**63": _case([1.5], "g", Call(operator.itruediv, (2**63,), text="v /= 2**63")),
+    # clip(out=) with a NaN bound: NumPy's result is NaN everywhere
+    "clip-nan-bound": _case([0.5, 2.0, np.nan], "f8", Call(np.clip, (np.nan, 1), {"out": ARR})),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSIONS))
+def test_issue_10_found_cases(name):
+    count_example()
+    base, call, layout = REGRESSIONS[name]
+    exact = lambda want: Expect(exact=True, signed_zero=True)
+    with Pair(base, layout) as pair:
+        if isinstance(call.func, type(operator.iadd)) and call.func in (operator.iadd, operator.imul, operator.itruediv):
+            f, x = call.func, call.args[0]
+            call = Call(lambda arr, out=None: f(arr, x), text=call.text)
+        check(pair, call, exact)
+
+
+def test_issue_10_rolling_arguments():
+    count_example()
+    b = np.zeros((3, 4))
+    # a non-integer window is a TypeError, as in sliding_window_view
+    with pytest.raises(TypeError):
+        mmarray.rolling_mean(np.arange(5.0), 2.5)
+    # a negative window is a ValueError, as in sliding_window_view (not OverflowError)
+    with pytest.raises(ValueError):
+        mmarray.rolling_sum(np.arange(5.0), -1)
+    # an axis out of bounds is named as the user gave it
+    with pytest.raises(np.exceptions.AxisError) as e:
+        mmarray.rolling_std(b, 3, axis=-3)
+    assert str(e.value) == "axis -3 is out of bounds for array of dimension 2"
+
+
+def test_issue_10_empty_memmaps_do_not_panic(tmp_path):
+    count_example()
+    m = mmarray.memmap(tmp_path / "empty.f8", dtype="f8", mode="w+", shape=(0,))
+    # a plain empty array gives ValueError; the empty memmap panicked
+    with pytest.raises(ValueError):
+        mmarray.rolling_sum(m, 1)
+    s = outcome(lambda: mmarray.stats(m))
+    assert s.exc is None, s.exc
+    assert s.value["count"] == 0
+
+
+def test_issue_10_rolling_accuracy():
+    # a running sum loses the small values after a large one left the window
+    count_example()
+    y = np.array([1e17, 1.0, 2.0, 3.0])
+    np.testing.assert_allclose(mmarray.rolling_mean(y, 2), swv(y, 2).mean(axis=-1), rtol=1e-12)
+    np.testing.assert_allclose(mmarray.rolling_std(y, 2), swv(y, 2).std(axis=-1), rtol=1e-12)
+
+
+def test_issue_10_complex_is_not_made_real():
+    # complex data: the right complex answer, or an error; never the real part
+    count_example()
+    z = np.array([1 + 2j, 3 + 4j, 5 - 1j])
+    for name, want in [("rolling_mean", swv(z, 2).mean(axis=-1)), ("rolling_sum", swv(z, 2).sum(axis=-1)),
+                       ("rolling_var", swv(z, 2).var(axis=-1)), ("stats", None), ("mean_of_squares", np.mean(np.abs(z) ** 2))]:
+        f = getattr(mmarray, name)
+        got = outcome(lambda: f(z, 2) if name.startswith("rolling") else f(z))
+        if got.exc is not None:
+            assert isinstance(got.exc, (TypeError, ValueError)), (name, got.exc)
+            continue
+        assert "complex" not in got.warnings, (name, got.messages)
+        if name == "stats":
+            assert got.value["mean"] == np.mean(z), (name, got.value)
+        else:
+            np.testing.assert_allclose(got.value, want, rtol=1e-12, err_msg=name)
+
+
+# -------------------------------------------------------------------- the command line
+#
+# The mmarray binary on the same .npy file as NumPy: `stats --json`,
+# `show`, `apply`, `rolling -o`, each with a generated --slice. The binary is
+# $MMARRAY_CLI, or target/{debug,release}/mmarray of this checkout
+# (`cargo build -p mmarray-cli`); the tests skip without one.
+
+import json as _json
+import os
+import pathlib
+import re
+import subprocess
+
+_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _cli_binary():
+    env = os.environ.get("MMARRAY_CLI")
+    if env:
+        return env
+    for profile in ("debug", "release"):
+        p = _ROOT / "target" / profile / "mmarray"
+        if p.exists():
+            return str(p)
+    return None
+
+
+CLI = _cli_binary()
+needs_cli = pytest.mark.skipif(CLI is None, reason="no mmarray binary: cargo build -p mmarray-cli, or set MMARRAY_CLI")
+CLI_DTYPES = [d for d in D.ALL_DTYPES if d.char not in "gG"]
+
+
+@st.composite
+def index_exprs(draw, shape):
+    """An index in NumPy's syntax, as text and as the Python index."""
+    parts, index = [], []
+    dims = list(shape)
+    use_ellipsis = dims and draw(st.integers(0, 5)) == 0
+    k = draw(st.integers(0, len(dims) + (1 if draw(st.integers(0, 9)) == 0 else 0)))  # sometimes one too many
+    for i in range(k):
+        n = dims[i] if i < len(dims) else 1
+        if draw(st.integers(0, 3)) == 0:
+            j = draw(st.integers(-n - 1, n))
+            parts.append(str(j))
+            index.append(j)
+        else:
+            start = draw(st.none() | st.integers(-n - 2, n + 2))
+            stop = draw(st.none() | st.integers(-n - 2, n + 2))
+            step = draw(st.none() | st.sampled_from([1, 2, 3, -1, -2, -3, 0]))
+            f = lambda x: "" if x is None else str(x)
+            parts.append(f"{f(start)}:{f(stop)}" + ("" if step is None else f":{step}"))
+            index.append(slice(start, stop, step))
+    if use_ellipsis:
+        at = draw(st.integers(0, len(parts)))
+        parts.insert(at, "...")
+        index.insert(at, Ellipsis)
+    return ", ".join(parts), tuple(index)
+
+
+@st.composite
+def cli_files(draw, dtypes=CLI_DTYPES, max_dims=3):
+    dt = draw(st.sampled_from(dtypes))
+    shape = draw(D.shapes(max_dims=max_dims, max_size=60))
+    a = draw(D.arrays(dt, shape))
+    if draw(st.integers(0, 3)) == 0:
+        a = np.asfortranarray(a)
+    path = D._new_path()[:-4] + ".npy"
+    np.save(path, a)
+    order = "np.asfortranarray" if a.flags.f_contiguous and not a.flags.c_contiguous else ""
+    repro = f"np.save(path, {order}(np.array({a.tolist()!r}, dtype={a.dtype.str!r})))"
+    note(repro)
+    return path, np.load(path), repro
+
+
+def _cli_error(errtext):
+    """The gist of a CLI error, paths and numbers left out (for telling
+    failures apart)."""
+    return re.sub(r"[/'\"(\[][^ ]*|[0-9]+", "", errtext.replace("error:", "")).strip()[:40]
+
+
+def run_cli(*args):
+    p = subprocess.run([CLI, "--quiet", *map(str, args)], capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def _numpy_index(a, index):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return a[index], None
+        except (IndexError, ValueError, TypeError) as e:
+            return None, e
+
+
+def _null(x):
+    """JSON's null for NaN and infinities, as the CLI writes them."""
+    x = np.asarray(x, dtype=np.float64)
+    return [None if not np.isfinite(v) else float(v) for v in x.reshape(-1)]
+
+
+def _cli_compare(repro, got, want, atol=None, exact=False):
+    """got: nested JSON lists/numbers (null for non-finite); want: NumPy's values."""
+    D.COMPARISONS[D._current_test()] += 1
+    g = np.array(got, dtype=object).reshape(-1) if isinstance(got, list) else np.array([got], dtype=object)
+    w = _null(want)
+    if len(g) != len(w):
+        D.fail(D.ShapeMismatch, repro, f"NumPy: {np.asarray(want).tolist()}\n  CLI: {got}")
+    atol = np.broadcast_to(np.asarray(0.0 if atol is None else atol, dtype=np.float64), np.shape(want)).reshape(-1)
+    for gi, wi, ai in zip(g, w, atol):
+        if wi is None or gi is None:
+            if (wi is None) != (gi is None) and not np.isnan(ai):
+                D.fail(D.ValueMismatch, repro, f"NumPy: {np.asarray(want).tolist()}\n  CLI: {got}")
+            continue
+        if exact or np.isnan(ai):
+            if not exact:
+                continue
+            if float(gi) != wi:
+                D.fail(D.ValueMismatch, repro, f"NumPy: {np.asarray(want).tolist()}\n  CLI: {got}")
+        elif abs(float(gi) - wi) > ai + 2 * np.spacing(abs(wi)):
+            D.fail(D.ValueMismatch, repro, f"NumPy: {np.asarray(want).tolist()}\n  CLI: {got}")
+
+
+@needs_cli
+@given(data=st.data())
+@D.survey
+def test_cli_stats(data):
+    count_example()
+    path, a, data_repro = data.draw(cli_files())
+    text, index = data.draw(index_exprs(a.shape))
+    args = ["stats", path, "--json"]
+    if text or data.draw(st.booleans()):
+        args += ["--slice", text]
+    sel, err = _numpy_index(a, index)
+    skipna = data.draw(st.booleans())
+    if skipna:
+        args.append("--skipna")
+    ddof = data.draw(st.sampled_from([0, 0, 1, 2, 7]))
+    if ddof:
+        args += ["--ddof", ddof]
+    axis = None
+    if sel is not None and np.ndim(sel) and data.draw(st.integers(0, 2)) == 0:
+        nd = np.ndim(sel)
+        axis = tuple(data.draw(st.lists(st.integers(-nd, nd - 1), min_size=1, max_size=nd, unique_by=lambda x: x % nd)))
+        args += ["--axis", ",".join(map(str, axis))]
+    qs = data.draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.9, 1.0, 1 / 3]), max_size=3))
+    if qs:
+        args += ["--quantiles", ",".join(map(repr, qs))]
+    repro = f"{data_repro}\n{' '.join(map(str, ['mmarray'] + args))}"
+    rc, out, errtext = run_cli(*args)
+    D.COMPARISONS[D._current_test()] += 1
+    if err is not None or (sel is not None and np.asarray(sel).dtype.kind == "c"):
+        # NumPy refuses the index; complex stats are documented as unsupported
+        if rc != 1 or not errtext.startswith("error:"):
+            D.fail(D.ExceptionMismatch, repro, f"NumPy: {err!r}; CLI exit {rc}: {out}{errtext}", "error vs success")
+        return
+    empty = np.size(sel) == 0 or (axis is not None and any(np.shape(sel)[ax] == 0 for ax in axis))
+    if rc != 0 and empty and errtext.startswith("error:"):
+        return  # NumPy's min/max/quantile of nothing raise too: an error is NumPy's answer
+    if rc != 0:
+        D.fail(D.ExceptionMismatch, repro, f"NumPy indexes to shape {np.shape(sel)}; CLI exit {rc}: {errtext}", _cli_error(errtext))
+    got = _json.loads(out)
+    x = np.asarray(sel).astype(np.float64)
+    kw = dict(axis=axis)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        nan = np.isnan(x)
+        count = np.sum(~nan, **kw) if skipna else (np.ones_like(x).sum(**kw))
+        f = lambda name: getattr(np, ("nan" if skipna else "") + name)
+
+        def safe(name, **k):
+            try:
+                return f(name)(x, **kw, **k)
+            except ValueError:  # min/max of nothing: the CLI says null
+                return np.full(np.shape(count), np.nan)
+
+        want = {"count": count, "mean": safe("mean"), "var": safe("var", ddof=ddof), "std": safe("std", ddof=ddof),
+                "min": safe("min"), "max": safe("max")}
+    src = np.asarray(sel)
+    for key, w in want.items():
+        stat = key if key in ("mean", "var", "std") else None
+        atol = D.reassociation_atol(stat, src, axis, False, ddof, skipna) if stat else None
+        _cli_compare(f"{repro}  # [{key!r}]", got.get(key), w, atol=atol, exact=stat is None)
+    if qs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                wq = (np.nanquantile if skipna else np.quantile)(x, qs, axis=axis)
+            except (ValueError, IndexError) as e:
+                wq = None
+        gq = got.get("quantiles")
+        if wq is None:
+            return
+        for i, q in enumerate(qs):
+            _cli_compare(f"{repro}  # quantile {q}", gq[i]["value"] if gq else None, wq[i], exact=True)
+
+
+@needs_cli
+@given(data=st.data())
+@D.survey
+def test_cli_show(data):
+    count_example()
+    path, a, data_repro = data.draw(cli_files())
+    text, index = data.draw(index_exprs(a.shape))
+    args = ["show", path] + (["--slice", text] if text else [])
+    repro = data_repro + "\n" + " ".join(["mmarray"] + args)
+    sel, err = _numpy_index(a, index)
+    rc, out, errtext = run_cli(*args)
+    D.COMPARISONS[D._current_test()] += 1
+    if err is not None:
+        if rc != 1:
+            D.fail(D.ExceptionMismatch, repro, f"NumPy: {err!r}; CLI exit {rc}: {out}{errtext}", "error vs success")
+        return
+    if rc != 0:
+        D.fail(D.ExceptionMismatch, repro, f"NumPy indexes to {np.shape(sel)}; CLI exit {rc}: {errtext}", _cli_error(errtext))
+    want = str(np.asarray(sel)) + "\n"  # print(a[index]): NumPy's str of the array
+    if out != want:
+        D.fail(D.ValueMismatch, repro, f"NumPy prints:\n{want}  CLI prints:\n{out}")
+
+
+def _literal(draw, dt):
+    v = draw(st.sampled_from([0, 1, 2, -1, 3, 100, 255, 256, -129, 2**31, 2**63, 0.5, 1.5, -2.5, 0.0, 1e308, float("inf"), float("nan"), 2.0]))
+    return v
+
+
+@needs_cli
+@given(data=st.data())
+@D.survey
+def test_cli_apply(data):
+    count_example()
+    path, a, data_repro = data.draw(cli_files())
+    text, index = data.draw(index_exprs(a.shape))
+    steps = []
+    for _ in range(data.draw(st.integers(1, 3))):
+        op = data.draw(st.sampled_from(["add", "sub", "mul", "div", "clip", "normalize"]))
+        if op == "clip":
+            steps.append((op, (_literal(data.draw, a.dtype), _literal(data.draw, a.dtype))))
+        elif op == "normalize":
+            steps.append((op, None))
+        else:
+            steps.append((op, _literal(data.draw, a.dtype)))
+    lit = lambda v: repr(v) if not isinstance(v, float) or math.isfinite(v) else {"inf": "inf", "-inf": "-inf", "nan": "nan"}[str(v)]
+    args = ["apply", path] + (["--slice", text] if text else [])
+    for op, v in steps:
+        args += [f"--{op}"] + ([] if v is None else [f"{lit(v[0])},{lit(v[1])}" if op == "clip" else lit(v)])
+    repro = data_repro + "\n" + " ".join(map(str, ["mmarray"] + args))
+    # NumPy: the steps in order on the region with Python scalars, cast back once
+    b = a.copy()
+    sel, err = _numpy_index(b, index)
+    want_err = err
+    if err is None and (b.dtype.kind in "bc"):
+        want_err = TypeError(f"apply does not support {b.dtype}")  # documented: bool and complex data refused
+    undefined = None
+    if want_err is None:
+        r = np.asarray(sel)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            try:
+                for op, v in steps:
+                    if op == "clip":
+                        r = np.clip(r, v[0], v[1])
+                    elif op == "normalize":
+                        r = r / r.max()
+                    else:
+                        r = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}[op](r, v)
+                # cast back once, as an array assignment (C casts, never
+                # Python's OverflowError of a scalar assignment)
+                view = b[index] if Ellipsis in index else b[index + (Ellipsis,)]
+                np.copyto(view, r, casting="unsafe")
+                if r.dtype.kind in "fc" and b.dtype.kind in "iu":
+                    # a float result out of the integer range (or NaN) casts to
+                    # an undefined integer (C's rule): not compared
+                    info = np.iinfo(b.dtype)
+                    bad = ~np.isfinite(r) | (r < info.min) | (r > info.max)
+                    undefined = np.zeros(b.shape, bool)
+                    undefined[index] = bad
+            except (OverflowError, TypeError, ValueError) as e:
+                want_err = e
+    rc, out, errtext = run_cli(*args)
+    D.COMPARISONS[D._current_test()] += 1
+    after = np.load(path)
+    if want_err is not None:
+        if rc == 0:
+            D.fail(D.ExceptionMismatch, repro, f"NumPy: {want_err!r}; CLI succeeded: {out}", f"{type(want_err).__name__} vs success")
+        if not D._equal_exact(after, a, True):
+            D.fail(D.FileMismatch, repro, f"the CLI failed ({errtext.strip()}) but changed the file:\n  before {a.tolist()}\n  after  {after.tolist()}")
+        return
+    if rc != 0:
+        D.fail(D.ExceptionMismatch, repro, f"NumPy succeeded: {b.tolist()}\n  CLI exit {rc}: {errtext}", _cli_error(errtext))
+    if undefined is not None:
+        after, b = after.copy(), b.copy()
+        after[undefined] = 0
+        b[undefined] = 0
+    if not D._equal_exact(after, b, True):
+        D.fail(D.FileMismatch, repro, f"NumPy's file: {b.tolist()}\n  CLI's file:   {after.tolist()}")
+
+
+@needs_cli
+@given(data=st.data())
+@D.survey
+def test_cli_rolling(data):
+    count_example()
+    path, a, data_repro = data.draw(cli_files(max_dims=2))
+    text, index = data.draw(index_exprs(a.shape))
+    sel, err = _numpy_index(a, index)
+    stat = data.draw(st.sampled_from(ROLLING))
+    n = np.shape(sel)[0] if sel is not None and np.ndim(sel) else 1
+    window = data.draw(st.one_of(st.integers(1, max(1, n)), st.sampled_from([0, n + 1])))
+    ddof = data.draw(st.sampled_from([0, 1, 2])) if stat in ("var", "std") else 0
+    axis = None
+    if sel is not None and np.ndim(sel) > 1:
+        axis = data.draw(st.integers(-np.ndim(sel), np.ndim(sel) - 1))
+    out_path = D._new_path()[:-4] + ".npy"
+    args = ["rolling", path, "--window", window, "--stat", stat, "-o", out_path] + (["--slice", text] if text else [])
+    if ddof:
+        args += ["--ddof", ddof]
+    if axis is not None:
+        args += ["--axis", axis]
+    repro = data_repro + "\n" + " ".join(map(str, ["mmarray"] + args))
+    want_err = err
+    want = None
+    if want_err is None:
+        x = np.asarray(sel)
+        if x.dtype.kind == "c" or x.ndim == 0 or window == 0:
+            want_err = ValueError("complex, 0-d or window 0")  # refused (documented: a 1-D or N-d real input)
+        else:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                try:
+                    want = rolling_reference(stat, x, window, axis or 0, ddof)
+                except (ValueError, TypeError) as e:
+                    want_err = e
+    rc, out, errtext = run_cli(*args)
+    D.COMPARISONS[D._current_test()] += 1
+    if want_err is not None:
+        if rc == 0:
+            D.fail(D.ExceptionMismatch, repro, f"NumPy: {want_err!r}; CLI succeeded: {out}", f"{type(want_err).__name__} vs success")
+        return
+    if rc != 0:
+        D.fail(D.ExceptionMismatch, repro, f"NumPy: {want.tolist()}\n  CLI exit {rc}: {errtext}", _cli_error(errtext))
+    got = np.load(out_path)
+    os.remove(out_path)
+    exact = stat in ("min", "max")
+    atol = None
+    if not exact:
+        xa = np.abs(np.asarray(sel).astype(np.float64))
+        atol = D.reassociation_atol(stat, swv(xa, window, axis=axis or 0), -1, False, ddof, False)
+    compare(Outcome(got), Outcome(want), repro, Expect(exact=exact, atol=atol))
