@@ -523,6 +523,9 @@ REGRESSIONS = {
     "uint64-iadd-2**63": _case([1, 2], "u8", Call(operator.iadd, (2**63,), text="v += 2**63")),
     "uint64-imul-2**64-1": _case([3], "u8", Call(operator.imul, (2**64 - 1,), text="v *= 2**64 - 1")),
     "longdouble-idiv-2**63": _case([1.5], "g", Call(operator.itruediv, (2**63,), text="v /= 2**63")),
+    "nanargmax-int64-extremes": _case([2**63 - 2, 2**63 - 1], "i8", Call(np.nanargmax)),
+    "argmax-tuple-axis": _case([1, 2], "u8", Call(np.argmax, ((0,),))),
+    "clip-python-int-past-int64-on-float": _case([3.0], "f4", Call(np.clip, (2**63, 1e5), {"out": ARR})),
     # clip(out=) with a NaN bound: NumPy's result is NaN everywhere
     "clip-nan-bound": _case([0.5, 2.0, np.nan], "f8", Call(np.clip, (np.nan, 1), {"out": ARR})),
 }
