@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PINS=(numpy==2.4.6 scipy==1.16.3 "dask[distributed]==2026.8.0" joblib==1.6.0 matplotlib==3.11.2 maturin==1.16.0 pytest==9.2.0)
-if ! .venv/bin/python -c "import numpy, scipy, dask, distributed, joblib, matplotlib, maturin, pytest, sys; sys.exit(numpy.__version__ != '2.4.6')" 2>/dev/null; then
+PINS=(numpy==2.4.6 scipy==1.16.3 "dask[distributed]==2026.8.0" joblib==1.6.0 matplotlib==3.11.2 maturin==1.16.0 pytest==9.2.0 hypothesis==6.170.17)
+if ! .venv/bin/python -c "import numpy, scipy, dask, distributed, joblib, matplotlib, maturin, pytest, hypothesis, sys; sys.exit(numpy.__version__ != '2.4.6')" 2>/dev/null; then
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check "${PINS[@]}"
 fi
@@ -19,4 +19,6 @@ cargo test --workspace --locked
 # The Python package: build the extension into the venv, then pytest.
 # (the dev profile reuses what cargo test just compiled)
 (cd python && VIRTUAL_ENV="$PWD/../.venv" ../.venv/bin/maturin develop --quiet --locked)
+# (the differential harness, test_differential.py, runs its derandomized
+# "ci" Hypothesis profile here; scripts/test-long.sh runs the long one)
 .venv/bin/python -m pytest python/tests -q
