@@ -3,6 +3,7 @@ memory-bounded, with the GIL released. Anything the engine does not handle
 (a dtype, a keyword, an edge case) falls back to NumPy itself, so results and
 errors are NumPy's."""
 
+import inspect
 import math
 import operator
 import warnings
@@ -17,9 +18,10 @@ _NO_VALUE = np._NoValue
 
 
 def _eligible(a, kinds="biuf"):
-    """Whether the engine computes on `a`: a non-empty, aligned array of a
-    native-order dtype it has kernels for (bool, integers up to 64 bits,
-    float16/32/64; not long double, whose kind is also 'f')."""
+    """Whether the engine computes on `a`: a non-empty, aligned array of at
+    least one dimension (0-d results are NumPy's scalars), of a native-order
+    dtype it has kernels for (bool, integers up to 64 bits, float16/32/64;
+    not long double, whose kind is also 'f')."""
     return (
         isinstance(a, np.ndarray)
         and a.dtype.kind in kinds
@@ -27,7 +29,20 @@ def _eligible(a, kinds="biuf"):
         and a.dtype.isnative
         and a.flags.aligned
         and a.size > 0
+        and a.ndim > 0
     )
+
+
+def _float_dtype(dtype):
+    """Whether a `dtype=` argument lets the engine compute (None, or a float
+    type: the engine accumulates in float64 and casts the result; NumPy
+    accumulates integer and object dtypes in their own type)."""
+    if dtype is None:
+        return True
+    try:
+        return np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize <= 8
+    except TypeError:
+        return False
 
 
 def _axes(axis, ndim):
@@ -36,13 +51,11 @@ def _axes(axis, ndim):
     if axis is None:
         return None
     try:
-        items = axis if isinstance(axis, tuple) else (operator.index(axis),)
-        out = sorted(operator.index(x) + (ndim if operator.index(x) < 0 else 0) for x in items)
-    except TypeError:
+        out = sorted(np.lib.array_utils.normalize_axis_tuple(axis, ndim))
+    except (TypeError, ValueError):  # AxisError is a ValueError
         return FALLBACK
-    if any(x < 0 or x >= ndim for x in out) or len(set(out)) != len(out):
-        return FALLBACK
-    return out
+    # axis=() reduces nothing: NumPy's elementwise answer
+    return out if out else FALLBACK
 
 
 def _finish(a, value, dtype, axes, keepdims, out):
@@ -75,7 +88,7 @@ def _reduction(stat, skipna=False):
     max and their nan-variants)."""
 
     def impl(a, axis=None, dtype=None, out=None, keepdims=False, ddof=0, where=True, initial=_NO_VALUE, **kwargs):
-        if kwargs or where is not True or initial is not _NO_VALUE or not _eligible(a):
+        if kwargs or where is not True or initial is not _NO_VALUE or not _eligible(a) or not _float_dtype(dtype):
             return FALLBACK
         axes = _axes(axis, a.ndim)
         if axes is FALLBACK:
@@ -87,8 +100,8 @@ def _reduction(stat, skipna=False):
             rdtype = a.dtype
         elif stat in ("sum",):
             # Integer sums are exact and wrap in NumPy; the engine sums in
-            # float64, so it takes float data only.
-            if a.dtype.kind != "f" and (dtype is None or np.dtype(dtype).kind != "f"):
+            # float64, so it takes float data (or a float dtype=) only.
+            if a.dtype.kind != "f" and dtype is None:
                 return FALLBACK
             rdtype = np.dtype(dtype) if dtype is not None else a.dtype
         elif stat in ("min", "max"):
@@ -131,10 +144,10 @@ def _warn_as_numpy(a, stat, axes, ddof, skipna, value):
 
 def _arg(stat, skipna=False):
     def impl(a, axis=None, out=None, *, keepdims=False):
-        if not _eligible(a):
+        if not _eligible(a) or isinstance(axis, tuple):  # (a tuple: NumPy's TypeError)
             return FALLBACK
         axes = _axes(axis, a.ndim)
-        if axes is FALLBACK or (axes is not None and len(axes) != 1):
+        if axes is FALLBACK:
             return FALLBACK
         value = _core.reduce(a, stat, axes, 0.0, skipna)
         return _finish(a, value, np.dtype(np.intp), axes, keepdims, out)
@@ -159,7 +172,9 @@ def _quantile(skipna, scale):
             return FALLBACK
         if not _eligible(a, "iuf"):  # bool: NumPy raises TypeError
             return FALLBACK
-        scalar = isinstance(q, (int, float))
+        scalar = isinstance(q, (int, float)) and not isinstance(q, bool)
+        if not scalar and np.ndim(q) == 0:
+            return FALLBACK  # a NumPy scalar q: its type takes part in NumPy's promotion
         qs = np.asarray(q, dtype=np.float64) / scale
         if qs.ndim > 1 or not np.all((qs >= 0) & (qs <= 1)):
             return FALLBACK
@@ -222,6 +237,25 @@ def inplace(a, op, x):
     return a
 
 
+def _numpy_signature(func, impl):
+    """`impl` called with the arguments bound as NumPy's `func` binds them
+    (positionally or by name), so `np.var(m, 0, None, None, 1)` passes
+    ddof=1, and anything `func` would refuse (an unknown keyword, `ddof` to
+    `min`) goes to NumPy, which raises its own TypeError."""
+    signature = inspect.signature(func)
+
+    def call(*args, **kwargs):
+        try:
+            named = dict(signature.bind(*args, **kwargs).arguments)
+        except TypeError:
+            return FALLBACK
+        extra = named.pop("kwargs", {})  # np.clip's **kwargs (ufunc keywords)
+        return impl(**named, **extra)
+
+    call.__name__ = getattr(func, "__name__", "impl")
+    return call
+
+
 HANDLED = {
     np.sum: _reduction("sum"),
     np.mean: _reduction("mean"),
@@ -251,6 +285,8 @@ HANDLED = {
     np.ptp: _reduction("ptp"),
     np.histogram: _histogram,
 }
+
+HANDLED = {func: _numpy_signature(func, impl) for func, impl in HANDLED.items()}
 
 # Which engine implementation serves each ndarray method.
 METHODS = {"sum": np.sum, "mean": np.mean, "var": np.var, "std": np.std, "min": np.min, "max": np.max,

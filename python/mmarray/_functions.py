@@ -6,7 +6,7 @@ import operator
 import numpy as np
 
 from . import _core
-from ._engine import FALLBACK, _axes, _finish
+from ._engine import _finish
 
 __all__ = [
     "as_linear_operator",
@@ -30,11 +30,14 @@ def _engine_array(a, what):
     non-numeric data are a TypeError naming `what`: converting them would
     silently drop the imaginary part or parse strings."""
     a = np.asarray(a)
+    if a.size == 0:
+        # an empty mapping's address need not be aligned for its dtype
+        a = np.zeros(a.shape, a.dtype)
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{what} takes real numbers (bool, integer or float); got dtype {a.dtype}"
                         + (" (take a.real, a.imag or np.abs(a) first)" if a.dtype.kind == "c" else ""))
     if not a.dtype.isnative or not a.flags.aligned or a.dtype.itemsize > 8:
-        a = np.ascontiguousarray(a, dtype=np.float64)
+        a = a.astype(np.float64, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
     return a
 
 
@@ -42,7 +45,10 @@ def _rolling(stat):
     def f(a, window, axis=0, ddof=0):
         a = _engine_array(a, f"rolling_{stat}")
         # integers only, as sliding_window_view's window_shape (2.5 is a TypeError)
-        return _core.rolling(a, operator.index(window), stat, operator.index(axis), float(ddof))
+        window = operator.index(window)
+        if window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
+        return _core.rolling(a, window, stat, operator.index(axis), float(ddof))
 
     f.__name__ = f"rolling_{stat}"
     f.__doc__ = f"""Rolling {stat} over windows of ``window`` along ``axis``, in O(n).
@@ -100,9 +106,8 @@ def _squares(stat, a, axis, keepdims):
     m = _engine_array(a, "mean_of_squares" if stat == "meansq" else "sum_of_squares")
     if m.size == 0:
         raise ValueError(f"{stat} of an empty array is undefined")
-    axes = _axes(axis, m.ndim)
-    if axes is FALLBACK:
-        raise ValueError(f"axis {axis!r} is not valid for an array of {m.ndim} dimensions")
+    # NumPy's own axis rules and errors (TypeError, AxisError, repeated axis)
+    axes = None if axis is None else sorted(np.lib.array_utils.normalize_axis_tuple(axis, m.ndim))
     return _finish(m, _core.reduce(m, stat, axes, 0.0, False), np.dtype(np.float64), axes, keepdims, None)
 
 

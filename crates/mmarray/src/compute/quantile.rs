@@ -277,10 +277,12 @@ pub fn median<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) ->
         Err(early) => return Ok(early),
     };
     let mid = n / 2;
+    // np.median is np.mean of the middle value(s), a sum that starts from
+    // +0.0: so the median of [-0.0] is +0.0 (hence the `0.0 +`).
     if n % 2 == 1 {
-        return Ok(select(a, &[mid], n)?[0].to_f64());
+        return Ok(0.0 + select(a, &[mid], n)?[0].to_f64());
     }
-    let v: Vec<f64> = select(a, &[mid - 1, mid], n)?.into_iter().map(Real::to_f64).collect();
+    let v: Vec<f64> = select(a, &[mid - 1, mid], n)?.into_iter().map(|x| 0.0 + x.to_f64()).collect();
     // np.mean: float16 sums in float32, float32 in float32, ints in float64.
     Ok(match T::KIND {
         crate::ScalarKind::F32 => f64::from((v[0] as f32 + v[1] as f32) / 2.0),

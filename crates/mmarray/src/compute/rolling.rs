@@ -161,10 +161,23 @@ pub fn rolling_along<T: Real>(a: ArrayViewD<'_, T>, axis: usize, window: usize, 
 /// Running sums of one window, shifted by `k` (a recent mean) so the
 /// variance `S2 - S1²/n` does not cancel; non-finite values are counted
 /// apart so they leave the window cleanly.
+///
+/// A value much larger than the rest leaves rounding error behind in the
+/// sums when it leaves (`[1e17, 1, 2]`, window 2: `1e17 + 1 - 1e17 = 0`).
+/// `e1` and `e2` bound that error (every `|d|` and `d²` added or removed
+/// since the sums were last computed exactly), and `a1` is `Σ|x|` of the
+/// window, the scale of the error NumPy's own sum makes; when the bound
+/// outgrows 64 times the fair error, the window is recomputed exactly
+/// ([`Window::lost_precision`]). On ordinary data that happens once per
+/// ~30 windows of steps, so the pass stays O(n); a compensated sum would
+/// not help, because `d = x - k` itself rounds when `k` is stale.
 struct Window {
     k: f64,
     s1: f64,
     s2: f64,
+    e1: f64,
+    e2: f64,
+    a1: f64,
     nan: usize,
     pos_inf: usize,
     neg_inf: usize,
@@ -182,11 +195,23 @@ impl Window {
             }
         }
         let k = if n > 0 { sum / n as f64 } else { 0.0 };
-        let mut w = Self { k, s1: 0.0, s2: 0.0, nan: 0, pos_inf: 0, neg_inf: 0 };
+        let mut w = Self { k, s1: 0.0, s2: 0.0, e1: 0.0, e2: 0.0, a1: 0.0, nan: 0, pos_inf: 0, neg_inf: 0 };
         for v in xs {
             w.add(v.to_f64());
         }
         w
+    }
+
+    /// Whether the sums' rounding error (at most ε·`e1`, ε·`e2`) has grown
+    /// past 64 times what NumPy's computation of this window makes (about
+    /// ε·`Σ|x|` for sums, ε·`m2` for the variance): then recompute.
+    #[inline]
+    fn lost_precision(&self, inv_n: f64, variance: bool) -> bool {
+        const LIMIT: f64 = 64.0;
+        if self.e1 > LIMIT * self.a1 {
+            return true;
+        }
+        variance && self.e2 > LIMIT * (self.s2 - self.s1 * self.s1 * inv_n).max(0.0)
     }
 
     #[inline]
@@ -195,6 +220,9 @@ impl Window {
             let d = f - self.k;
             self.s1 += d;
             self.s2 += d * d;
+            self.e1 += d.abs();
+            self.e2 += d * d;
+            self.a1 += f.abs();
         } else if f.is_nan() {
             self.nan += 1;
         } else if f > 0.0 {
@@ -210,6 +238,9 @@ impl Window {
             let d = f - self.k;
             self.s1 -= d;
             self.s2 -= d * d;
+            self.e1 += d.abs();
+            self.e2 += d * d;
+            self.a1 -= f.abs();
         } else if f.is_nan() {
             self.nan -= 1;
         } else if f > 0.0 {
@@ -268,15 +299,17 @@ fn moments<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, stat: Rolling
     // at least w outputs keeps the whole pass O(n).
     let anchor = SEGMENT.max(w);
     let finish = Finish::new(w, stat, ddof);
+    let variance = matches!(stat, RollingStat::Var | RollingStat::Std);
     let mut win = Window::exact(x.slice(ndarray::s![start..start + w]).iter().copied());
     for (j, o) in out.iter_mut().enumerate() {
         let i = start + j;
         if j > 0 {
-            if j % anchor == 0 {
-                win = Window::exact(x.slice(ndarray::s![i..i + w]).iter().copied());
-            } else {
+            if j % anchor != 0 {
                 win.remove(x[i - 1].to_f64());
                 win.add(x[i + w - 1].to_f64());
+            }
+            if j % anchor == 0 || win.lost_precision(finish.inv_n, variance) {
+                win = Window::exact(x.slice(ndarray::s![i..i + w]).iter().copied());
             }
         }
         *o = win.value(&finish);
@@ -395,5 +428,34 @@ mod tests {
         assert_eq!(&max[2..], &[f64::INFINITY, f64::INFINITY, f64::INFINITY, 6.0]);
         assert!(rolling(x.view(), 9, RollingStat::Sum, 0.0).unwrap_err().to_string().contains("cannot be larger"));
         assert!(rolling(x.view(), 0, RollingStat::Sum, 0.0).is_err());
+    }
+
+    #[test]
+    fn a_large_value_leaving_leaves_no_error_behind() {
+        // was [5e16, 0, 0] for the mean and 0 for the std (the 1 and 2 were
+        // lost in 1e17 + 1 - 1e17)
+        let x = ndarray::array![1e17, 1.0, 2.0, 3.0];
+        assert_eq!(rolling(x.view(), 2, RollingStat::Mean, 0.0).unwrap().to_vec(), vec![5e16, 1.5, 2.5]);
+        assert_eq!(rolling(x.view(), 2, RollingStat::Std, 0.0).unwrap().to_vec()[1..], [0.5, 0.5]);
+        let y = ndarray::array![-3.36e74, 3.0, 4.0];
+        assert_eq!(rolling(y.view(), 1, RollingStat::Mean, 0.0).unwrap().to_vec(), vec![-3.36e74, 3.0, 4.0]);
+        // spikes of every size between ordinary values, all windows
+        let z: Vec<f64> = (0..3000).map(|i| if i % 97 == 0 { 10f64.powi(i % 300 - 150) } else { (i % 13) as f64 - 6.0 }).collect();
+        let z = ndarray::Array1::from(z);
+        for w in [1, 2, 5, 40, 200] {
+            for stat in [RollingStat::Sum, RollingStat::Mean, RollingStat::Var] {
+                let got = rolling(z.view(), w, stat, 0.0).unwrap();
+                let at: Vec<usize> = (0..got.len()).collect();
+                let want = naive(z.as_slice().unwrap(), w, stat, &at);
+                for (i, (g, r)) in got.iter().zip(&want).enumerate() {
+                    let win = &z.as_slice().unwrap()[i..i + w];
+                    let scale = match stat {
+                        RollingStat::Var => win.iter().map(|v| v * v).sum::<f64>() / w as f64,
+                        _ => win.iter().map(|v| v.abs()).sum::<f64>(),
+                    };
+                    assert!((g - r).abs() <= 1e-12 * scale.max(f64::MIN_POSITIVE), "{stat:?} w={w} at {i}: {g} vs {r}");
+                }
+            }
+        }
     }
 }
