@@ -61,10 +61,10 @@ def _axes(axis, ndim):
 def _finish(a, value, dtype, axes, keepdims, out):
     if axes is None:
         res = np.asarray(value).astype(dtype)
-        if keepdims:
+        if keepdims and a.ndim > 0:
             res = res.reshape((1,) * a.ndim)
         else:
-            res = res[()]
+            res = res[()]  # (a 0-d result is NumPy's scalar, keepdims or not)
     else:
         res = np.asarray(value).astype(dtype, copy=False)
         if keepdims:
