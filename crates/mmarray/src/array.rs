@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, ShapeBuilder};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, CowArray, IxDyn, ShapeBuilder};
 
 use crate::dtype::DType;
 use crate::element::{read_element, write_element, Element};
@@ -502,6 +502,32 @@ impl MmapArray {
         let swap = !self.layout.dtype.is_native();
         write_element(&mut self.as_bytes_mut()?[at..], value, swap);
         Ok(())
+    }
+
+    /// The data to read: the zero-copy [`view`](Self::view) when there is
+    /// one, else (non-native byte order, misaligned data) an owned copy made
+    /// by [`to_array`](Self::to_array), which needs memory for the whole
+    /// array. For commands that must read any file NumPy reads.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use mmarray::{ByteOrder, DType, Mode, RawOptions, ScalarKind};
+    /// let path = dir.path().join("big_endian.f8");
+    /// std::fs::write(&path, 1.5f64.to_be_bytes())?;
+    /// let a = RawOptions::new(DType::with_byte_order(ScalarKind::F64, ByteOrder::Big)).mode(Mode::ReadOnly).open(&path)?;
+    /// assert!(a.view::<f64>().is_err());
+    /// assert_eq!(a.view_or_copy::<f64>()?[[0]], 1.5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`to_array`](Self::to_array) (and `view`'s invalid-bool error).
+    pub fn view_or_copy<T: Element>(&self) -> Result<CowArray<'_, T, IxDyn>> {
+        match self.view::<T>() {
+            Ok(v) => Ok(v.into()),
+            Err(e) if matches!(e.kind(), ErrorKind::ByteOrder | ErrorKind::Misaligned) => Ok(self.to_array::<T>()?.into()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Copies the data into an owned array (in the file's memory order),
