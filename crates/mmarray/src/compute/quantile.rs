@@ -6,7 +6,7 @@ use ndarray::{ArrayD, ArrayView, Axis, Dimension, IxDyn};
 use rayon::prelude::*;
 
 use super::moments::NanPolicy;
-use super::real::Real;
+use super::real::{f64_key, Real};
 use super::reduce::fold_blocks_unordered;
 use super::summary;
 use crate::error::{Error, ErrorKind, Result};
@@ -90,12 +90,13 @@ fn changed(what: &str) -> Error {
     )
 }
 
-/// The exact values of the (0-based, sorted, non-NaN) `ranks` among the `n`
-/// non-NaN values of `a`, narrowed from the whole key space: every value,
-/// `-0.0` and `+0.0` apart, and integers beyond 2^53 exactly.
-fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], n: u64) -> Result<Vec<T>> {
+/// The exact values of the (0-based, sorted, non-NaN) `ranks` among the
+/// non-NaN values of `a`, all of whose order keys lie in `start`, narrowed
+/// by order keys: every value, `-0.0` and `+0.0` apart, and integers beyond
+/// 2^53 exactly.
+fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], start: Range) -> Result<Vec<T>> {
     let mut answers: Vec<Option<u64>> = vec![None; ranks.len()];
-    let mut range_of: Vec<Range> = vec![Range { lo: 0, hi: u64::MAX, below: 0, count: n }; ranks.len()];
+    let mut range_of: Vec<Range> = vec![start; ranks.len()];
     // Each pass narrows every open range by about BINS (a bin's keys span
     // at most 1/BINS of its range), so 64 bits need at most 6 passes; more
     // means the data changed under us.
@@ -202,20 +203,28 @@ fn lerp<T: Real>(a: T, b: T, t: f64, r: &impl Fn(f64) -> f64) -> f64 {
     }
 }
 
-/// The number of non-NaN values, or the early answer NumPy gives.
-fn prepare<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<std::result::Result<u64, f64>> {
+/// The number of non-NaN values and a range of order keys holding them all,
+/// or the early answer NumPy gives. Integers take their type's range (no
+/// pass); floats the min and max of a summary pass, widened to both zeros
+/// (the summary's min and max do not tell -0.0 from 0.0).
+fn prepare<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<std::result::Result<(u64, Range), f64>> {
     if a.is_empty() {
         return Err(Error::new(ErrorKind::InvalidArgument, "cannot take a quantile of an empty array"));
     }
-    if !T::IS_FLOAT {
-        return Ok(Ok(a.len() as u64));
+    if let Some((lo, hi)) = T::INT_RANGE {
+        let n = a.len() as u64;
+        let range = Range { lo: T::wrap_i128(lo).order_key(), hi: T::wrap_i128(hi).order_key(), below: 0, count: n };
+        return Ok(Ok((n, range)));
     }
     let m = summary(a, NanPolicy::Omit);
     let n = m.count();
     if n == 0 || (nan == NanPolicy::Propagate && m.nan_count() > 0) {
         return Ok(Err(f64::NAN));
     }
-    Ok(Ok(n))
+    let (min, max) = (m.min().unwrap_or(f64::NEG_INFINITY), m.max().unwrap_or(f64::INFINITY));
+    let lo = f64_key(if min == 0.0 { -0.0 } else { min });
+    let hi = f64_key(if max == 0.0 { 0.0 } else { max });
+    Ok(Ok((n, Range { lo, hi, below: 0, count: n })))
 }
 
 /// Exact quantiles `qs` (each in `[0, 1]`) of all elements of `a`, equal to
@@ -238,8 +247,8 @@ pub fn quantile<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan:
     if let Some(q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
         return Err(Error::new(ErrorKind::InvalidArgument, format!("Quantiles must be in the range [0, 1], got {q}")));
     }
-    let n = match prepare(a, nan)? {
-        Ok(n) => n,
+    let (n, start) = match prepare(a, nan)? {
+        Ok(facts) => facts,
         Err(early) => return Ok(vec![early; qs.len()]),
     };
     // NumPy's linear method: virtual index (n-1)·q, its floor and next.
@@ -258,7 +267,7 @@ pub fn quantile<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan:
     let mut ranks: Vec<u64> = plan.iter().flat_map(|&(p, x, _)| [p, x]).collect();
     ranks.sort_unstable();
     ranks.dedup();
-    let values = select(a, &ranks, n)?;
+    let values = select(a, &ranks, start)?;
     let at = |r: u64| values[ranks.binary_search(&r).unwrap_or(0)];
     let r = rounder::<T>(dtype);
     Ok(plan.iter().map(|&(p, x, t)| lerp::<T>(at(p), at(x), t, &r)).collect())
@@ -272,17 +281,17 @@ pub fn quantile<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan:
 /// # Errors
 /// [`ErrorKind::InvalidArgument`] for an empty array.
 pub fn median<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<f64> {
-    let n = match prepare(a, nan)? {
-        Ok(n) => n,
+    let (n, start) = match prepare(a, nan)? {
+        Ok(facts) => facts,
         Err(early) => return Ok(early),
     };
     let mid = n / 2;
     // np.median is np.mean of the middle value(s), a sum that starts from
     // +0.0: so the median of [-0.0] is +0.0 (hence the `0.0 +`).
     if n % 2 == 1 {
-        return Ok(0.0 + select(a, &[mid], n)?[0].to_f64());
+        return Ok(0.0 + select(a, &[mid], start)?[0].to_f64());
     }
-    let v: Vec<f64> = select(a, &[mid - 1, mid], n)?.into_iter().map(|x| 0.0 + x.to_f64()).collect();
+    let v: Vec<f64> = select(a, &[mid - 1, mid], start)?.into_iter().map(|x| 0.0 + x.to_f64()).collect();
     // np.mean: float16 sums in float32, float32 in float32, ints in float64.
     Ok(match T::KIND {
         crate::ScalarKind::F32 => f64::from((v[0] as f32 + v[1] as f32) / 2.0),
@@ -339,6 +348,10 @@ pub fn quantile_along<T: Real, D: Dimension>(
 mod tests {
     use super::*;
 
+    fn full(count: u64) -> Range {
+        Range { lo: 0, hi: u64::MAX, below: 0, count }
+    }
+
     #[test]
     fn keys_order_like_numbers() {
         let xs = [f64::NEG_INFINITY, -1e300, -1.0, -1e-310, -0.0, 0.0, 1e-310, 1.0, 1e300, f64::INFINITY];
@@ -367,7 +380,7 @@ mod tests {
         let mut sorted = data.clone();
         sorted.sort_by(f64::total_cmp);
         let ranks = [0u64, 1, (n / 2) as u64, (n - 1) as u64];
-        let got = select(&a.view(), &ranks, n as u64).unwrap();
+        let got = select(&a.view(), &ranks, full(n as u64)).unwrap();
         for (r, g) in ranks.iter().zip(got) {
             assert_eq!(g, sorted[*r as usize], "rank {r}");
         }
@@ -393,10 +406,10 @@ mod tests {
     #[test]
     fn integers_beyond_2_pow_53_are_exact() {
         let a = ndarray::array![i64::MAX, i64::MAX - 1, i64::MIN, i64::MIN + 1, 0];
-        let r = select(&a.view(), &[0, 1, 3, 4], 5).unwrap();
+        let r = select(&a.view(), &[0, 1, 3, 4], full(5)).unwrap();
         assert_eq!(r, vec![i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX]);
         let u = ndarray::Array1::from_shape_fn(COLLECT as usize * 2 + 1, |i| u64::MAX - (i as u64 % 7));
-        let r = select(&u.view(), &[0, COLLECT * 2], COLLECT * 2 + 1).unwrap();
+        let r = select(&u.view(), &[0, COLLECT * 2], full(COLLECT * 2 + 1)).unwrap();
         assert_eq!(r, vec![u64::MAX - 6, u64::MAX]);
         // np.quantile([2**63-2, 2**63-1], 0.5): b - a = 1 exactly, in int64.
         let b = ndarray::array![i64::MAX - 1, i64::MAX];
@@ -409,10 +422,10 @@ mod tests {
         // What a concurrent writer changing the data between passes looks
         // like to the selection: fewer values than counted before.
         let a = ndarray::Array1::from_shape_fn(COLLECT as usize + 10, |i| i as f64);
-        let e = select(&a.view(), &[5], COLLECT + 11).unwrap_err();
+        let e = select(&a.view(), &[5], full(COLLECT + 11)).unwrap_err();
         assert!(e.to_string().contains("changed while"), "{e}");
         let small = ndarray::array![1.0, 2.0];
-        assert!(select(&small.view(), &[2], 3).is_err());
+        assert!(select(&small.view(), &[2], full(3)).is_err());
     }
 
     #[test]
