@@ -10,7 +10,7 @@ use std::os::raw::c_int;
 use std::path::PathBuf;
 
 use mmarray::{Advice, DType, ErrorKind, Mode, MmapArray, RawOptions, ScalarKind};
-use pyo3::exceptions::{PyBufferError, PyFileNotFoundError, PyIndexError, PyOSError, PyPermissionError, PyValueError};
+use pyo3::exceptions::{PyBufferError, PyFileExistsError, PyFileNotFoundError, PyIndexError, PyOSError, PyPermissionError, PyValueError};
 use pyo3::prelude::*;
 
 /// The Python exception for an mmarray error (the mapping NumPy users expect).
@@ -19,6 +19,7 @@ fn to_py(e: mmarray::Error) -> PyErr {
     match e.kind() {
         ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
         ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
+        ErrorKind::AlreadyExists => PyFileExistsError::new_err(msg),
         ErrorKind::IndexOutOfBounds => PyIndexError::new_err(msg),
         ErrorKind::NotAFile | ErrorKind::NoSpace | ErrorKind::InUse | ErrorKind::Io => PyOSError::new_err(msg),
         _ => PyValueError::new_err(msg),
