@@ -61,6 +61,7 @@ pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
     let total = a.nbytes() as u64 * passes;
     let kind = a.dtype().kind();
     let shape = crate::progress::engine(total, &what, || {
+        crate::test_panic("apply");
         mmarray::with_scalar_type!(kind, |T| run_typed::<T>(&mut a, &sel, &steps), complex => Err(unsupported().into()))
     })?;
     a.close()?;

@@ -26,6 +26,7 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let passes = if args.quantiles.is_empty() { 1 } else { 4 };
     let what = format!("statistics of {}", a.path().display());
     let result = crate::progress::engine(a.nbytes() as u64 * passes, &what, || {
+        crate::test_panic("stats");
         with_hints(hints, || {
             mmarray::with_scalar_type!(a.dtype().kind(), |T| compute::<T>(&a, &selection, args, nan), complex => {
                 Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())

@@ -1,0 +1,204 @@
+//! Issue 10: hostile input never makes the `mmarray` binary panic, hang,
+//! give a wrong answer or leave a damaged file. Each test names the bug it
+//! guards against; every run has a timeout, so a hang fails instead of
+//! blocking the suite.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+
+fn mmarray() -> Command {
+    let mut c = Command::cargo_bin("mmarray").unwrap();
+    c.timeout(Duration::from_secs(60)).env_remove("RUST_BACKTRACE").env_remove("MMARRAY_TEST_PANIC");
+    c
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    mmarray().current_dir(dir).args(args).output().unwrap()
+}
+
+/// Runs the binary in `dir`; expects exit `code` and, for exit 1 or 70, a
+/// last stderr line `error: ...` containing `needle` (exit 1: the only line).
+fn fails(dir: &Path, args: &[&str], code: i32, needle: &str) -> String {
+    let out = run(args, dir);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
+    let last = err.trim_end().lines().last().unwrap_or("");
+    if code != 2 {
+        // (clap's usage errors end with a hint to try --help)
+        assert!(last.starts_with("error: "), "{args:?}: last line {last:?}");
+    }
+    if code == 1 {
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+    err
+}
+
+/// Runs the binary in `dir`, expects success and returns stdout.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(args, dir);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A directory with `s.npy` = `np.arange(1000.)` and `a.npy` = the same as 10x100.
+fn fixture() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    ok(&d, &["create", "s.npy", "--dtype", "f8", "--shape", "1000", "--fill", "arange"]);
+    ok(&d, &["create", "a.npy", "--dtype", "f8", "--shape", "10,100", "--fill", "arange"]);
+    (dir, d)
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// Issue 10.1: a panic under `progress::engine` hung forever (the bar
+/// thread was never told to stop); now any panic is one error line, exit 70.
+#[cfg(debug_assertions)]
+#[test]
+fn panic_in_a_command_with_a_progress_thread_is_exit_70_not_a_hang() {
+    let (_t, d) = fixture();
+    for cmd in [&["stats", "s.npy"][..], &["apply", "s.npy", "--add", "1"]] {
+        let out = mmarray().current_dir(&d).env("MMARRAY_TEST_PANIC", cmd[0]).args(cmd).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(70), "{err}");
+        let last = err.trim_end().lines().last().unwrap();
+        assert!(last.starts_with(&format!("error: internal error in {}: forced by MMARRAY_TEST_PANIC", cmd[0])), "{err}");
+    }
+}
+
+/// Issue 10.1: a command that fails or panics removes the output it was
+/// creating (no empty or partial file is left behind).
+#[cfg(debug_assertions)]
+#[test]
+fn panic_while_writing_an_output_leaves_no_file() {
+    let (_t, d) = fixture();
+    let before = files(&d);
+    let cases: &[&[&str]] = &[
+        &["create", "new.npy", "--dtype", "f8", "--shape", "100", "--fill", "arange"],
+        &["create", "new.raw", "--dtype", "f8", "--shape", "100"],
+        &["rolling", "s.npy", "--window", "3", "--stat", "mean", "-o", "r.npy"],
+        &["rolling", "a.npy", "--window", "3", "--stat", "mean", "--axis", "1", "-o", "r.npy"],
+        &["convert", "s.npy", "s.raw"],
+    ];
+    for args in cases {
+        let out = mmarray().current_dir(&d).env("MMARRAY_TEST_PANIC", args[0]).args(*args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(70), "{args:?}: {err}");
+        assert!(err.trim_end().lines().last().unwrap().starts_with("error: internal error in "), "{err}");
+        assert_eq!(files(&d), before, "{args:?} left a file behind");
+    }
+}
+
+/// Issue 10.2: `::9223372036854775000` overflowed in `numpy_slice` (a panic,
+/// or exit 101 in `show`), and `::9223372036854775807` selected nothing
+/// where NumPy's `a[::9223372036854775807]` is `[0.]`.
+#[test]
+fn huge_slice_steps_select_as_numpy() {
+    let (_t, d) = fixture();
+    for step in ["9223372036854775000", "9223372036854775807", "99999999999999999999999"] {
+        let slice = format!("::{step}");
+        assert_eq!(ok(&d, &["show", "s.npy", "--slice", &slice]), "[0.]\n", "{slice}");
+        let stats = ok(&d, &["stats", "s.npy", "--slice", &slice, "--json"]);
+        assert!(stats.contains("\"count\":1"), "{stats}");
+        ok(&d, &["plot", "a.npy", "--slice", &slice, "-o", "p.png"]);
+        ok(&d, &["apply", "s.npy", "--slice", &slice, "--add", "0"]);
+        fails(&d, &["rolling", "s.npy", "--slice", &slice, "--window", "2", "--stat", "sum", "-o", "r.npy"], 1, "--window 2");
+    }
+    let back = ok(&d, &["show", "s.npy", "--slice", "::-9223372036854775808"]);
+    assert_eq!(back, "[999.]\n");
+}
+
+/// Issue 10.3: `[1,2]` was read as `a[1,2]`; NumPy reads `a[[1,2]]`
+/// (fancy indexing, rows 1 and 2). `1,2` stays `a[1,2]`; empty items are
+/// Python syntax errors.
+#[test]
+fn lists_and_empty_items_are_refused() {
+    let (_t, d) = fixture();
+    for slice in ["[1,2]", "[1]", "0, [1, 2]", "[]"] {
+        fails(&d, &["show", "a.npy", "--slice", slice], 1, "fancy (list) indexing is not supported; use a slice such as '1:3'");
+    }
+    assert!(ok(&d, &["show", "a.npy", "--slice", "1,2"]).starts_with("102."));
+    assert_eq!(ok(&d, &["show", "a.npy", "--slice", "[1:3, 0]"]), "[100. 200.]\n");
+    for slice in [",", "1,,2", ",1"] {
+        fails(&d, &["show", "a.npy", "--slice", slice], 1, "empty index");
+    }
+    for shape in [",,", ",", "3,,4", ""] {
+        fails(&d, &["create", "x.npy", "--dtype", "f8", "--shape", shape], 1, "invalid shape");
+    }
+    assert!(!d.join("x.npy").exists());
+}
+
+/// Issue 10.4: `create` wrote files NumPy cannot load (more than 64
+/// dimensions; a size overflowing intp beside a zero dimension), and the
+/// header reader accepted them.
+#[test]
+fn shapes_numpy_cannot_make_are_refused_everywhere() {
+    let (_t, d) = fixture();
+    let dims65 = vec!["1"; 65].join(",");
+    fails(&d, &["create", "x.npy", "--dtype", "f8", "--shape", &dims65], 1, "maximum supported dimension for an ndarray is currently 64, found 65");
+    fails(&d, &["create", "x.npy", "--dtype", "f8", "--shape", "1,0,4611686018427387904"], 1, "array is too big");
+    fails(&d, &["create", "x.raw", "--dtype", "f8", "--shape", "1,0,4611686018427387904"], 1, "array is too big");
+    assert!(!d.join("x.npy").exists() && !d.join("x.raw").exists());
+    // 64 dimensions and a big zero-size shape are fine, as in NumPy
+    ok(&d, &["create", "x64.npy", "--dtype", "u1", "--shape", &vec!["1"; 64].join(",")]);
+    ok(&d, &["create", "z.npy", "--dtype", "u1", "--shape", "4611686018427387904,0"]);
+    // a header claiming them
+    for (name, shape) in [("h65.npy", format!("({})", "1, ".repeat(65))), ("hbig.npy", "(1, 0, 4611686018427387904)".to_string())] {
+        let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        let len = u16::try_from(dict.len() + 1).unwrap();
+        bytes.extend_from_slice(&len.to_le_bytes());
+        bytes.extend_from_slice(dict.as_bytes());
+        bytes.push(b'\n');
+        std::fs::write(d.join(name), bytes).unwrap();
+        fails(&d, &["info", name], 1, "invalid shape in header");
+    }
+    // raw shapes given on the command line follow the same rule
+    fails(&d, &["info", "s.npy", "--dtype", "u1", "--shape", &dims65], 1, "found 65");
+}
+
+/// Issue 10.4: outputs are created exclusively (no `exists()` check then
+/// create): an existing file is refused and left exactly as it was.
+#[test]
+fn existing_outputs_are_never_touched_without_force() {
+    let (_t, d) = fixture();
+    std::fs::write(d.join("keep.npy"), b"precious").unwrap();
+    fails(&d, &["rolling", "s.npy", "--window", "3", "--stat", "mean", "-o", "keep.npy"], 1, "keep.npy: already exists; pass --force to overwrite it");
+    fails(&d, &["convert", "s.npy", "keep.npy"], 1, "already exists; pass --force");
+    fails(&d, &["create", "keep.npy", "--dtype", "f8", "--shape", "3"], 1, "already exists; pass --force");
+    assert_eq!(std::fs::read(d.join("keep.npy")).unwrap(), b"precious");
+    // output == input, even with --force
+    fails(&d, &["rolling", "s.npy", "--window", "3", "--stat", "mean", "-o", "s.npy", "--force"], 1, "s.npy: input and output are the same file");
+    fails(&d, &["convert", "s.npy", "./s.npy", "--force"], 1, "input and output are the same file");
+    assert!(ok(&d, &["stats", "s.npy"]).contains("max    999"));
+}
+
+/// Issue 10.7: a FIFO as input or output hung (opening it waits for the
+/// other end); directories as input or output.
+#[test]
+fn fifos_and_directories_are_refused_without_hanging() {
+    let (_t, d) = fixture();
+    rustix::fs::mknodat(rustix::fs::CWD, d.join("fifo"), rustix::fs::FileType::Fifo, rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR, 0)
+        .unwrap();
+    std::fs::create_dir(d.join("dir")).unwrap();
+    for input in ["fifo", "dir"] {
+        fails(&d, &["info", input], 1, input);
+        fails(&d, &["stats", input, "--dtype", "f8"], 1, input);
+        fails(&d, &["apply", input, "--dtype", "f8", "--add", "1"], 1, input);
+    }
+    for output in ["fifo", "dir"] {
+        fails(&d, &["convert", "s.npy", output, "--force"], 1, output);
+        fails(&d, &["create", output, "--dtype", "f8", "--shape", "3", "--force"], 1, output);
+        fails(&d, &["rolling", "s.npy", "--window", "3", "--stat", "mean", "-o", output], 1, "already exists");
+    }
+    assert!(d.join("fifo").exists() && d.join("dir").is_dir());
+}
