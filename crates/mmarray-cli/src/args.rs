@@ -254,6 +254,13 @@ pub struct RollingArgs {
     pub force: bool,
 }
 
+/// The largest side of a picture, in pixels: a 16384 x 16384 RGB bitmap is
+/// already 768 MiB in memory.
+pub const MAX_PICTURE_SIDE: i64 = 16384;
+/// The smallest side of a chart, in pixels: room for its margins, axis
+/// labels and (for heat maps) colour bar.
+pub const MIN_CHART_SIDE: i64 = 200;
+
 /// `mmarray plot`.
 #[derive(Debug, Args)]
 pub struct PlotArgs {
@@ -283,14 +290,15 @@ pub struct PlotArgs {
     /// Value at the top of the colour map (default: the data's maximum).
     #[arg(long, allow_hyphen_values = true)]
     pub vmax: Option<f64>,
-    /// Chart width in pixels.
-    #[arg(long, default_value_t = 1000)]
+    /// Chart width in pixels (200 to 16384).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(MIN_CHART_SIDE..=MAX_PICTURE_SIDE))]
     pub width: u32,
-    /// Chart height in pixels.
-    #[arg(long, default_value_t = 600)]
+    /// Chart height in pixels (200 to 16384).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(MIN_CHART_SIDE..=MAX_PICTURE_SIDE))]
     pub height: u32,
-    /// Largest side of an RGB image, in pixels (larger ones are scaled down by strides).
-    #[arg(long, default_value_t = 4096)]
+    /// Largest side of an RGB image, in pixels (1 to 16384; larger images
+    /// are scaled down by strides).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=MAX_PICTURE_SIDE))]
     pub max_size: u32,
 }
 

@@ -202,3 +202,52 @@ fn fifos_and_directories_are_refused_without_hanging() {
     }
     assert!(d.join("fifo").exists() && d.join("dir").is_dir());
 }
+
+/// Issue 10.5: `plot` panicked on NaN/infinite/equal colour limits (the
+/// colour map's unwrap), hung on `--vmin -1e308 --vmax 1e308`, divided by
+/// zero on `--max-size 0`, panicked then hung on `--height 0`, and tried a
+/// 40 GB bitmap for `--width 100000 --height 100000`. A failed plot leaves
+/// no partial picture.
+#[test]
+fn plot_refuses_bad_limits_and_sizes_and_leaves_no_partial_picture() {
+    let (_t, d) = fixture();
+    let before = files(&d);
+    let bad: &[(&[&str], i32, &str)] = &[
+        (&["--vmin", "nan"], 1, "--vmin NaN: expected a finite number"),
+        (&["--vmax", "nan"], 1, "--vmax NaN: expected a finite number"),
+        (&["--vmin", "inf"], 1, "--vmin inf: expected a finite number"),
+        (&["--vmin", "-1e308", "--vmax", "1e308"], 1, "too wide to draw"),
+        (&["--vmin", "5", "--vmax", "1"], 1, "minvalue must be less than or equal to maxvalue"),
+        (&["--max-size", "0"], 2, "--max-size"),
+        (&["--height", "0"], 2, "--height"),
+        (&["--width", "100000", "--height", "100000"], 2, "16384"),
+    ];
+    for (extra, code, needle) in bad {
+        for out in ["p.png", "p.svg"] {
+            let mut args = vec!["plot", "a.npy", "-o", out];
+            args.extend_from_slice(extra);
+            fails(&d, &args, *code, needle);
+            assert_eq!(files(&d), before, "{args:?} left a file behind");
+        }
+    }
+    // vmin == vmax draws a flat picture, as Matplotlib's imshow
+    ok(&d, &["plot", "a.npy", "-o", "flat.png", "--vmin", "1", "--vmax", "1"]);
+    ok(&d, &["plot", "a.npy", "-o", "flat2.png", "--vmin", "1e300", "--vmax", "1e300"]);
+    // a picture of the input's own name would destroy it
+    std::fs::copy(d.join("s.npy"), d.join("s.png")).unwrap();
+    fails(&d, &["plot", "s.png", "-o", "s.png"], 1, "input and output are the same file");
+}
+
+/// Issue 10.1 and 10.5: a plot that panics while drawing leaves neither the
+/// picture nor its temporary file.
+#[cfg(debug_assertions)]
+#[test]
+fn panic_while_plotting_leaves_no_file() {
+    let (_t, d) = fixture();
+    let before = files(&d);
+    for out in ["p.png", "p.svg"] {
+        let o = mmarray().current_dir(&d).env("MMARRAY_TEST_PANIC", "plot").args(["plot", "a.npy", "-o", out]).output().unwrap();
+        assert_eq!(o.status.code(), Some(70), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(files(&d), before);
+    }
+}
