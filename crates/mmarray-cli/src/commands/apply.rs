@@ -8,10 +8,43 @@ use crate::args::ApplyArgs;
 use crate::input::open_input;
 use crate::output::{print, CliError};
 
+/// A number as Python reads a literal: `2` and `-7` are integers (of any
+/// size up to 128 bits here; NumPy then checks them against the dtype),
+/// `2.0`, `1e3`, `nan`, `inf` are floats. On integer data the two differ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Literal {
+    Int(i128),
+    Float(f64),
+}
+
+fn parse_literal(flag: &str, text: &str) -> Result<Literal, CliError> {
+    let t = text.trim();
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse::<i128>().map(Literal::Int).map_err(|_| {
+            format!("--{flag} {t}: integer literal out of range (at most 128 bits; no dtype holds it)").into()
+        });
+    }
+    t.parse::<f64>().map(Literal::Float).map_err(|_| {
+        format!("--{flag} {text:?}: not a number (expected an integer such as 2 or a float such as 2.0, 1e3, nan, inf)")
+            .into()
+    })
+}
+
+/// The engine's scalar for a literal.
+fn scalar(lit: Literal) -> Scalar {
+    match lit {
+        // MERGE(Scalar::Int(i128)): replace the next line by
+        // `Literal::Int(v) => Scalar::Int(v),` once the engine takes i128
+        // (it then refuses values outside the dtype, as NumPy's OverflowError).
+        Literal::Int(v) => i64::try_from(v).map_or(Scalar::Float(v as f64), Scalar::Int),
+        Literal::Float(f) => Scalar::Float(f),
+    }
+}
+
 /// The steps in the order their flags appear on the command line.
 fn ordered_steps(args: &ApplyArgs, m: &ArgMatches) -> Result<Vec<Step>, CliError> {
     let mut steps: Vec<(usize, Step)> = Vec::new();
-    let scalar = |s: &String| Scalar::parse(s).map_err(|e| format!("invalid step value: {e}"));
     for (name, values, make) in [
         ("add", &args.add, Step::Add as fn(Scalar) -> Step),
         ("sub", &args.sub, Step::Sub),
@@ -19,12 +52,12 @@ fn ordered_steps(args: &ApplyArgs, m: &ArgMatches) -> Result<Vec<Step>, CliError
         ("div", &args.div, Step::Div),
     ] {
         for (idx, v) in m.indices_of(name).into_iter().flatten().zip(values) {
-            steps.push((idx, make(scalar(v)?)));
+            steps.push((idx, make(scalar(parse_literal(name, v)?))));
         }
     }
     for (idx, v) in m.indices_of("clip").into_iter().flatten().zip(&args.clip) {
         let (lo, hi) = v.split_once(',').ok_or_else(|| format!("invalid --clip {v:?}: expected LO,HI"))?;
-        steps.push((idx, Step::Clip(scalar(&lo.to_string())?, scalar(&hi.to_string())?)));
+        steps.push((idx, Step::Clip(scalar(parse_literal("clip", lo)?), scalar(parse_literal("clip", hi)?))));
     }
     if args.normalize > 0 {
         // (a count flag has a default, so only look when it was given)
@@ -66,4 +99,25 @@ pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
     })?;
     a.close()?;
     print(&format!("{}: applied {} step(s) to a region of shape {}\n", args.file.display(), steps.len(), shape_repr(&shape)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_as_python_reads_them() {
+        assert_eq!(parse_literal("add", "2").unwrap(), Literal::Int(2));
+        assert_eq!(parse_literal("add", "-7").unwrap(), Literal::Int(-7));
+        assert_eq!(parse_literal("add", "9223372036854775808").unwrap(), Literal::Int(1 << 63));
+        assert_eq!(parse_literal("add", "18446744073709551616").unwrap(), Literal::Int(1 << 64));
+        assert_eq!(parse_literal("add", "2.0").unwrap(), Literal::Float(2.0));
+        assert_eq!(parse_literal("add", "1e3").unwrap(), Literal::Float(1000.0));
+        assert!(matches!(parse_literal("clip", "nan").unwrap(), Literal::Float(f) if f.is_nan()));
+        let e = parse_literal("add", "1000000000000000000000000000000000000000").unwrap_err().to_string();
+        assert!(e.contains("--add 1000000000000000000000000000000000000000: integer literal out of range"), "{e}");
+        assert!(parse_literal("mul", "x").unwrap_err().to_string().contains("--mul \"x\": not a number"));
+        assert!(parse_literal("mul", "").is_err());
+        assert!(parse_literal("mul", "-").is_err());
+    }
 }
