@@ -174,14 +174,14 @@ pub struct StatsArgs {
     /// Reduce only these axes (comma-separated; negative counts from the end).
     #[arg(long, allow_hyphen_values = true)]
     pub axis: Option<String>,
-    /// Delta degrees of freedom for std and var.
-    #[arg(long, default_value_t = 0.0)]
+    /// Delta degrees of freedom for std and var (any number, as NumPy's).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub ddof: f64,
     /// Skip NaNs (NumPy's nanmean, nanstd, ...); by default a NaN makes the result NaN.
     #[arg(long)]
     pub skipna: bool,
     /// Also exact quantiles, comma-separated in [0, 1] (np.quantile, method 'linear').
-    #[arg(long, value_delimiter = ',', value_name = "Q,Q,...")]
+    #[arg(long, value_delimiter = ',', value_name = "Q,Q,...", allow_hyphen_values = true)]
     pub quantiles: Vec<f64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -240,8 +240,8 @@ pub struct RollingArgs {
     /// The statistic: sum, mean, var, std, min or max.
     #[arg(long)]
     pub stat: String,
-    /// Delta degrees of freedom for var and std.
-    #[arg(long, default_value_t = 0.0)]
+    /// Delta degrees of freedom for var and std (any number, as NumPy's).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub ddof: f64,
     /// Output n values, NaN until the first full window (as pandas).
     #[arg(long)]

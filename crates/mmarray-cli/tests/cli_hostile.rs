@@ -295,3 +295,48 @@ fn apply_literals_are_checked() {
     // float data takes integers of any size, as NumPy (float64 + 2**63)
     ok(&d, &["apply", "s.npy", "--slice", ":1", "--add", "9223372036854775808", "--sub", "9223372036854775808"]);
 }
+
+/// Issue 10.7: `--ddof -1` and `--quantiles -0.1` were usage errors (read
+/// as flags); NumPy takes any ddof (`np.var(np.arange(1000.), ddof=-1)` is
+/// 83250.0) and refuses quantiles outside [0, 1] by name.
+#[test]
+fn negative_numbers_reach_numpys_rules() {
+    let (_t, d) = fixture();
+    assert!(ok(&d, &["stats", "s.npy", "--ddof", "-1"]).contains("var    83250\n"));
+    assert!(ok(&d, &["stats", "s.npy", "--ddof", "inf"]).contains("var    inf\n"));
+    let r = ok(&d, &["rolling", "s.npy", "--window", "3", "--stat", "var", "--ddof", "-1", "-o", "r.npy"]);
+    assert!(r.contains("998 values"), "{r}");
+    for q in ["-0.1", "nan", "1.5", "0.5,-0.5"] {
+        fails(&d, &["stats", "s.npy", "--quantiles", q], 1, "Quantiles must be in the range [0, 1]");
+    }
+}
+
+/// Issue 10.7: with --axis, the text output dropped the quantiles asked for
+/// (only --json had them).
+#[test]
+fn stats_text_along_an_axis_shows_its_quantiles() {
+    let (_t, d) = fixture();
+    let text = ok(&d, &["stats", "a.npy", "--axis", "1", "--quantiles", "0.5,0.25"]);
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().ends_with("q0.5           q0.25"), "{text}");
+    // np.quantile(a, [0.5, 0.25], axis=1)[:, 1] == [149.5, 124.75]
+    assert!(lines.nth(1).unwrap().ends_with("149.50000000    124.75000000"), "{text}");
+}
+
+/// Issue 10.7: file names that are not UTF-8 work in and out, and a
+/// picture in a missing directory is a plain error naming it.
+#[test]
+fn odd_paths() {
+    use std::os::unix::ffi::OsStrExt;
+    let (_t, d) = fixture();
+    let name = std::ffi::OsStr::from_bytes(b"n\xff.npy");
+    std::fs::copy(d.join("s.npy"), d.join(name)).unwrap();
+    let out = mmarray().current_dir(&d).arg("stats").arg(name).output().unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("max    999"));
+    let out = mmarray().current_dir(&d).args(["rolling", "s.npy", "--window", "2", "--stat", "max", "-o"]).arg(std::ffi::OsStr::from_bytes(b"o\xfe.npy")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    fails(&d, &["plot", "s.npy", "-o", "nodir/x.png"], 1, "nodir/x.png: cannot write the picture: No such file or directory");
+    std::fs::create_dir(d.join("d.png")).unwrap();
+    fails(&d, &["plot", "s.npy", "-o", "d.png"], 1, "d.png: cannot write the picture");
+    assert!(!files(&d).iter().any(|f| f.starts_with('.')), "{:?}", files(&d));
+}

@@ -319,6 +319,8 @@ fn write_picture(path: &Path, size: (u32, u32), pic: &Picture, title: &str, styl
     let tmp = path.with_file_name(tmp_name);
     // declared before the backend, so dropped after it: a backend that
     // writes its file when dropped has done so before the file is removed
+    let cannot = |e: std::io::Error| format!("{}: cannot write the picture: {e}", path.display());
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(cannot)?;
     let guard = NewFile::new(&tmp);
     {
         if svg {
@@ -328,10 +330,7 @@ fn write_picture(path: &Path, size: (u32, u32), pic: &Picture, title: &str, styl
         }
     }
     crate::test_panic("plot");
-    if !tmp.exists() {
-        return Err(format!("drawing failed: {} was not written", path.display()).into());
-    }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: cannot write the picture: {e}", path.display()))?;
+    std::fs::rename(&tmp, path).map_err(cannot)?;
     guard.keep();
     Ok(())
 }
