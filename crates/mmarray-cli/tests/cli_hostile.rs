@@ -340,3 +340,23 @@ fn odd_paths() {
     fails(&d, &["plot", "s.npy", "-o", "d.png"], 1, "d.png: cannot write the picture");
     assert!(!files(&d).iter().any(|f| f.starts_with('.')), "{:?}", files(&d));
 }
+
+/// Issue 10.7: a 0-d result printed in the array format (`102.`, `1.e+20`,
+/// `0.33333333`); NumPy prints a 0-d array as its scalar.
+#[test]
+fn show_prints_a_single_value_as_numpy() {
+    let (_t, d) = fixture();
+    assert_eq!(ok(&d, &["show", "a.npy", "--slice", "1,2"]), "102.0\n");
+    ok(&d, &["create", "f.npy", "--dtype", "f8", "--shape", "3", "--fill", "arange"]);
+    ok(&d, &["apply", "f.npy", "--div", "3"]);
+    assert_eq!(ok(&d, &["show", "f.npy", "--slice", "1"]), "0.3333333333333333\n");
+    ok(&d, &["create", "e.npy", "--dtype", "f8", "--shape", "3", "--fill", "arange"]);
+    ok(&d, &["apply", "e.npy", "--mul", "1e20"]);
+    assert_eq!(ok(&d, &["show", "e.npy", "--slice", "1"]), "1e+20\n");
+    ok(&d, &["create", "g.npy", "--dtype", "f4", "--shape", "3", "--fill", "arange"]);
+    ok(&d, &["apply", "g.npy", "--mul", "1000000"]);
+    assert_eq!(ok(&d, &["show", "g.npy", "--slice", "1"]), "1e+06\n");
+    ok(&d, &["create", "c.npy", "--dtype", "c16", "--shape", "3", "--fill", "arange"]);
+    assert_eq!(ok(&d, &["show", "c.npy", "--slice", "0"]), "0j\n");
+    assert_eq!(ok(&d, &["show", "c.npy", "--slice", "1"]), "(1+0j)\n");
+}
