@@ -192,6 +192,17 @@ impl Selection {
                 format!("too many indices for array: array is {ndim}-dimensional, but {consuming} were indexed"),
             ));
         }
+        let new_axes = self.items.iter().filter(|i| **i == IndexItem::NewAxis).count();
+        let result_ndim = ndim - self.items.iter().filter(|i| matches!(i, IndexItem::Index(_))).count() + new_axes;
+        if result_ndim > crate::MAX_DIMS {
+            return Err(Error::new(
+                ErrorKind::IndexOutOfBounds,
+                format!(
+                    "number of dimensions must be within [0, {}], indexing result would have {result_ndim}",
+                    crate::MAX_DIMS
+                ),
+            ));
+        }
         let full = IndexItem::Slice { start: None, stop: None, step: None };
         let mut expanded = Vec::with_capacity(ndim + self.items.len());
         for item in &self.items {
@@ -353,6 +364,11 @@ mod tests {
         assert_eq!(pick("-99999999999999999999999999999999999999999999::-99999999999999999999", 5), Vec::<usize>::new());
         let e = Selection::parse("9223372036854775808").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::IndexOutOfBounds, "{e}");
+        // NumPy's limit of 64 dimensions holds for new axes too
+        let nones = |n: usize| vec!["None"; n].join(",");
+        assert_eq!(shape(&nones(62)).unwrap().len(), 64);
+        let e = shape(&nones(63)).unwrap_err().to_string();
+        assert!(e.contains("number of dimensions must be within [0, 64], indexing result would have 65"), "{e}");
     }
 
     /// Issue 10: `::9223372036854775807` selected nothing, and larger
