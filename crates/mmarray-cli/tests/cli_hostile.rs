@@ -360,3 +360,17 @@ fn show_prints_a_single_value_as_numpy() {
     assert_eq!(ok(&d, &["show", "c.npy", "--slice", "0"]), "0j\n");
     assert_eq!(ok(&d, &["show", "c.npy", "--slice", "1"]), "(1+0j)\n");
 }
+
+/// Issue 10.7: empty and 0-d data get errors that name the problem.
+#[test]
+fn empty_and_zero_d_data() {
+    let (_t, d) = fixture();
+    ok(&d, &["create", "z.npy", "--dtype", "f8", "--shape", "()", "--fill", "arange"]);
+    fails(&d, &["rolling", "z.npy", "--window", "1", "--stat", "mean", "-o", "r.npy"], 1, "0-d data (a single value) has no axis to roll along");
+    fails(&d, &["rolling", "z.npy", "--axis", "0", "--window", "1", "--stat", "mean", "-o", "r.npy"], 1, "axis 0 is out of bounds for array of dimension 0");
+    fails(&d, &["stats", "s.npy", "--slice", "5:5"], 1, "zero-size array to reduction operation minimum which has no identity");
+    fails(&d, &["plot", "s.npy", "--slice", "5:5", "-o", "p.png"], 1, "nothing to draw: the data is empty");
+    fails(&d, &["apply", "s.npy", "--slice", "5:5", "--normalize"], 1, "cannot normalize an empty region");
+    assert_eq!(ok(&d, &["show", "s.npy", "--slice", "5:5"]), "[]\n");
+    assert!(!d.join("r.npy").exists() && !d.join("p.png").exists());
+}

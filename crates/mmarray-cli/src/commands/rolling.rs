@@ -30,6 +30,9 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
         created.keep();
         return Ok(r.len());
     }
+    if view.ndim() == 0 {
+        return Err("0-d data (a single value) has no axis to roll along".into());
+    }
     let x = view.into_dimensionality::<Ix1>().map_err(|_| {
         "N-d data needs --axis (or a 1-D --slice such as '0, :')".to_string()
     })?;
