@@ -35,6 +35,7 @@ pub(crate) fn to_py(e: mmarray::Error) -> PyErr {
         }),
         ErrorKind::NotFound
         | ErrorKind::PermissionDenied
+        | ErrorKind::AlreadyExists
         | ErrorKind::NotAFile
         | ErrorKind::NoSpace
         | ErrorKind::InUse

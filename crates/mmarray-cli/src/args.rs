@@ -174,14 +174,14 @@ pub struct StatsArgs {
     /// Reduce only these axes (comma-separated; negative counts from the end).
     #[arg(long, allow_hyphen_values = true)]
     pub axis: Option<String>,
-    /// Delta degrees of freedom for std and var.
-    #[arg(long, default_value_t = 0.0)]
+    /// Delta degrees of freedom for std and var (any number, as NumPy's).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub ddof: f64,
     /// Skip NaNs (NumPy's nanmean, nanstd, ...); by default a NaN makes the result NaN.
     #[arg(long)]
     pub skipna: bool,
     /// Also exact quantiles, comma-separated in [0, 1] (np.quantile, method 'linear').
-    #[arg(long, value_delimiter = ',', value_name = "Q,Q,...")]
+    #[arg(long, value_delimiter = ',', value_name = "Q,Q,...", allow_hyphen_values = true)]
     pub quantiles: Vec<f64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -240,8 +240,8 @@ pub struct RollingArgs {
     /// The statistic: sum, mean, var, std, min or max.
     #[arg(long)]
     pub stat: String,
-    /// Delta degrees of freedom for var and std.
-    #[arg(long, default_value_t = 0.0)]
+    /// Delta degrees of freedom for var and std (any number, as NumPy's).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub ddof: f64,
     /// Output n values, NaN until the first full window (as pandas).
     #[arg(long)]
@@ -253,6 +253,13 @@ pub struct RollingArgs {
     #[arg(long)]
     pub force: bool,
 }
+
+/// The largest side of a picture, in pixels: a 16384 x 16384 RGB bitmap is
+/// already 768 MiB in memory.
+pub const MAX_PICTURE_SIDE: i64 = 16384;
+/// The smallest side of a chart, in pixels: room for its margins, axis
+/// labels and (for heat maps) colour bar.
+pub const MIN_CHART_SIDE: i64 = 200;
 
 /// `mmarray plot`.
 #[derive(Debug, Args)]
@@ -283,14 +290,15 @@ pub struct PlotArgs {
     /// Value at the top of the colour map (default: the data's maximum).
     #[arg(long, allow_hyphen_values = true)]
     pub vmax: Option<f64>,
-    /// Chart width in pixels.
-    #[arg(long, default_value_t = 1000)]
+    /// Chart width in pixels (200 to 16384).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(MIN_CHART_SIDE..=MAX_PICTURE_SIDE))]
     pub width: u32,
-    /// Chart height in pixels.
-    #[arg(long, default_value_t = 600)]
+    /// Chart height in pixels (200 to 16384).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(MIN_CHART_SIDE..=MAX_PICTURE_SIDE))]
     pub height: u32,
-    /// Largest side of an RGB image, in pixels (larger ones are scaled down by strides).
-    #[arg(long, default_value_t = 4096)]
+    /// Largest side of an RGB image, in pixels (1 to 16384; larger images
+    /// are scaled down by strides).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=MAX_PICTURE_SIDE))]
     pub max_size: u32,
 }
 

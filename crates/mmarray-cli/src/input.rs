@@ -8,14 +8,33 @@ use mmarray::{DType, Mode, MmapArray, RawOptions};
 use crate::args::RawArgs;
 use crate::output::CliError;
 
-/// Parses a shape: `5000,5000`, `(3, 4)`, `7`, or `()` for a 0-d array.
+/// Parses a shape: `5000,5000`, `(3, 4)`, `[3, 4]`, `7`, `(7,)`, or `()`
+/// for a 0-d array. Empty items (`,,`, `3,,4`, an empty string) are
+/// refused, as Python refuses `(3,,4)`; a single trailing comma is fine.
 pub fn parse_shape(s: &str) -> Result<Vec<usize>, CliError> {
-    let inner = s.trim().trim_start_matches(['(', '[']).trim_end_matches([')', ']']);
-    inner
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(|d| match d.parse::<i128>() {
+    let t = s.trim();
+    let inner = match (t.strip_prefix('('), t.strip_prefix('[')) {
+        (Some(rest), _) => rest.strip_suffix(')'),
+        (_, Some(rest)) => rest.strip_suffix(']'),
+        _ => Some(t),
+    }
+    .ok_or_else(|| format!("invalid shape {s:?}: unbalanced brackets"))?
+    .trim();
+    if inner.is_empty() {
+        if t.is_empty() {
+            return Err(format!("invalid shape {s:?}: expected dimensions such as 3,4 (or () for a 0-d array)").into());
+        }
+        return Ok(Vec::new());
+    }
+    let items: Vec<&str> = inner.split(',').map(str::trim).collect();
+    let items = match items.split_last() {
+        Some((&"", rest)) if !rest.is_empty() => rest, // `(7,)`
+        _ => &items[..],
+    };
+    items
+        .iter()
+        .map(|&d| match d.parse::<i128>() {
+            _ if d.is_empty() => Err(format!("invalid shape {s:?}: empty dimension (two commas in a row?)").into()),
             Ok(n) if n < 0 => Err(format!("invalid shape {s:?}: negative dimension {n}").into()),
             Ok(n) => usize::try_from(n)
                 .map_err(|_| format!("invalid shape {s:?}: dimension {n} is too large").into()),
@@ -52,10 +71,17 @@ pub fn parse_size(s: &str) -> Result<u64, CliError> {
         "tib" => 1 << 40,
         _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, KB, MB, GB)").into()),
     };
+    let out_of_range = || format!("invalid size {s:?}: not a whole number of bytes from 0 to {}", u64::MAX);
+    if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+        // whole numbers exactly (a float64 would round those above 2**53)
+        let n: u128 = num.parse().map_err(|_| out_of_range())?;
+        return n.checked_mul(u128::from(mult)).and_then(|b| u64::try_from(b).ok()).ok_or_else(|| out_of_range().into());
+    }
     let value: f64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected a non-negative number"))?;
     let bytes = value * mult as f64;
-    if !(0.0..1.8e19).contains(&bytes) || bytes.fract() != 0.0 {
-        return Err(format!("invalid size {s:?}: not a whole number of bytes in range").into());
+    // below 2**53, where every whole number is exact
+    if !(0.0..9_007_199_254_740_992.0).contains(&bytes) || bytes.fract() != 0.0 {
+        return Err(out_of_range().into());
     }
     Ok(bytes as u64)
 }
@@ -108,6 +134,12 @@ mod tests {
         assert_eq!(parse_shape("()").unwrap(), Vec::<usize>::new());
         assert!(parse_shape("3,-1").unwrap_err().to_string().contains("negative dimension -1"));
         assert!(parse_shape("3,x").is_err());
+        // issue 10: empty items are not dimensions
+        assert_eq!(parse_shape("(7,)").unwrap(), vec![7]);
+        assert_eq!(parse_shape("[3, 4]").unwrap(), vec![3, 4]);
+        for bad in [",,", ",", "3,,4", ",3", "", "  ", "(3", "3)", "((3))", "(3,),"] {
+            assert!(parse_shape(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -119,5 +151,11 @@ mod tests {
         assert!(parse_size("-1").is_err());
         assert!(parse_size("3 parsecs").is_err());
         assert!(parse_size("0.5").is_err());
+        // issue 10: exact beyond 2**53, errors beyond u64, nan and inf refused
+        assert_eq!(parse_size("9007199254740993").unwrap(), 9_007_199_254_740_993);
+        assert_eq!(parse_size("18446744073709551615").unwrap(), u64::MAX);
+        for bad in ["18446744073709551616", "16EiB", "20000000TiB", "nan", "inf", "1e3", "", "KiB", "1..5"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
     }
 }

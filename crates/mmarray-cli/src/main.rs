@@ -7,9 +7,18 @@ mod input;
 mod output;
 mod progress;
 
+use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use clap::{CommandFactory, FromArgMatches};
+
+/// Exit status of a command that panicked (`EX_SOFTWARE` in `sysexits.h`).
+const EXIT_INTERNAL: u8 = 70;
+
+/// Where the first panic happened (`file:line:column`), recorded by the
+/// panic hook for the final `error: internal error ...` line.
+static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
 
 fn main() -> ExitCode {
     // SAFETY: setting a signal's disposition to SIG_IGN at the start of
@@ -25,14 +34,58 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     progress::set_quiet(cli.quiet);
-    match commands::run(cli, &matches) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            if !output::is_broken_pipe(&e) {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-            ExitCode::SUCCESS
+    let command = matches.subcommand_name().unwrap_or("mmarray").to_string();
+    quiet_panics();
+    // A panic is a bug, but it still ends as one `error:` line and exit 70,
+    // after the unwinding has removed any half-written output (see
+    // `output::NewFile`), never as a hang or a backtrace on a user's screen.
+    match panic::catch_unwind(AssertUnwindSafe(|| commands::run(cli, &matches))) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(ToString::to_string)
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            let at = PANIC_LOCATION.lock().ok().and_then(|l| l.clone()).map_or_else(String::new, |l| format!(" (at {l})"));
+            eprintln!("error: internal error in {command}: {msg}{at}; please report it");
+            ExitCode::from(EXIT_INTERNAL)
         }
     }
+}
+
+/// Replaces the default panic hook (a message and backtrace hint per
+/// panicking thread) by one that only records where the first panic
+/// happened; `RUST_BACKTRACE` set keeps the default report, on stderr,
+/// before the final error line.
+fn quiet_panics() {
+    let default = panic::take_hook();
+    let verbose = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+    panic::set_hook(Box::new(move |info| {
+        if let Ok(mut slot) = PANIC_LOCATION.lock() {
+            if slot.is_none() {
+                *slot = info.location().map(ToString::to_string);
+            }
+        }
+        if verbose {
+            default(info);
+        }
+    }));
+}
+
+/// Panics if the environment variable `MMARRAY_TEST_PANIC` names `command`:
+/// lets the tests prove that a panic anywhere ends cleanly. Only in builds
+/// with debug assertions (the tests' dev profile); a no-op in release.
+pub fn test_panic(command: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("MMARRAY_TEST_PANIC").is_ok_and(|c| c == command) {
+        panic!("forced by MMARRAY_TEST_PANIC={command}");
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = command;
 }

@@ -47,6 +47,15 @@ pub fn steps(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// Sets its flag when dropped, on return or unwinding alike.
+struct Finish<'a>(&'a AtomicBool);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Runs `f` (engine work) under a byte bar fed by the engine's progress
 /// counter: bytes done, throughput and ETA against `total`.
 pub fn engine<R: Send>(total: u64, what: &str, f: impl FnOnce() -> R + Send) -> R {
@@ -60,9 +69,11 @@ pub fn engine<R: Send>(total: u64, what: &str, f: impl FnOnce() -> R + Send) -> 
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let out = mmarray::compute::with_progress(done.clone(), f);
-        finished.store(true, Ordering::Relaxed);
-        out
+        // Set on the way out however `f` ends: if it panics, the scope
+        // waits for the bar thread before passing the panic on, and a flag
+        // set only after a normal return would make that wait forever.
+        let _finish = Finish(&finished);
+        mmarray::compute::with_progress(done.clone(), f)
     });
     bar.finish_and_clear();
     out

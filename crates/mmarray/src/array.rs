@@ -107,28 +107,9 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    /// Number of elements, checked for overflow.
-    pub(crate) fn checked_len(shape: &[usize]) -> Option<usize> {
-        shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
-    }
-
-    /// Bytes of data, or an error naming the shape if it overflows (the
-    /// limit is `isize::MAX`, the largest object Rust can address).
+    /// Bytes of data, or [`check_shape`]'s error about the file at `path`.
     pub(crate) fn checked_nbytes(path: &Path, dtype: DType, shape: &[usize]) -> Result<usize> {
-        Self::checked_len(shape)
-            .and_then(|n| n.checked_mul(dtype.itemsize()))
-            .filter(|&n| isize::try_from(n).is_ok())
-            .ok_or_else(|| {
-                Error::at(
-                    ErrorKind::InvalidArgument,
-                    path,
-                    format_args!(
-                        "array is too big: shape {} of '{}' overflows the address space",
-                        shape_repr(shape),
-                        dtype.descr()
-                    ),
-                )
-            })
+        check_shape(dtype, shape).map_err(|e| Error::at(e.kind(), path, e))
     }
 
     /// Offset plus data bytes: how long the file must be.
@@ -137,6 +118,58 @@ impl Layout {
         self.offset.checked_add(nbytes as u64).ok_or_else(|| {
             Error::at(ErrorKind::InvalidArgument, path, format_args!("offset {} plus {nbytes} bytes overflows", self.offset))
         })
+    }
+}
+
+/// NumPy's largest number of dimensions (`NPY_MAXDIMS`).
+pub const MAX_DIMS: usize = 64;
+
+/// Checks that NumPy could make an array of `dtype` and `shape`, and
+/// returns its size in bytes. This is the one shape rule of the crate:
+/// creating, opening and reading a `.npy` header all apply it, so no file
+/// is written or accepted that `np.load` would refuse.
+///
+/// As NumPy's array constructor: at most [`MAX_DIMS`] dimensions, and the
+/// product of the non-zero dimensions times the itemsize fits in `isize`,
+/// even when another dimension is 0 (so `(1, 0, 2**62)` of float64 is
+/// refused, though it holds no data).
+///
+/// ```
+/// use mmarray::{check_shape, DType, ScalarKind};
+/// let f8 = DType::native(ScalarKind::F64);
+/// assert_eq!(check_shape(f8, &[3, 4])?, 96);
+/// assert_eq!(check_shape(f8, &[1 << 40, 0])?, 0);
+/// assert!(check_shape(f8, &[1, 0, 1 << 62]).unwrap_err().to_string().contains("array is too big"));
+/// assert!(check_shape(f8, &[1; 65]).unwrap_err().to_string().contains("is currently 64, found 65"));
+/// # Ok::<(), mmarray::Error>(())
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`] with NumPy's message, the shape and the dtype.
+pub fn check_shape(dtype: DType, shape: &[usize]) -> Result<usize> {
+    if shape.len() > MAX_DIMS {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("maximum supported dimension for an ndarray is currently {MAX_DIMS}, found {}", shape.len()),
+        ));
+    }
+    let nonzero = shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(dtype.itemsize(), |acc, &d| acc.checked_mul(d))
+        .filter(|&n| isize::try_from(n).is_ok());
+    match nonzero {
+        Some(_) if shape.contains(&0) => Ok(0),
+        Some(n) => Ok(n),
+        None => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "array is too big; `arr.size * arr.dtype.itemsize` is larger than the maximum possible size \
+                 (shape {} of '{}')",
+                shape_repr(shape),
+                dtype.descr()
+            ),
+        )),
     }
 }
 

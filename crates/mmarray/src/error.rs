@@ -44,6 +44,8 @@ pub enum ErrorKind {
     /// The file is mapped by another array (in this or another process), so
     /// truncating it now would crash that process's next access.
     InUse,
+    /// A new file was to be created, but the path already exists.
+    AlreadyExists,
     /// The array was closed with [`MmapArray::close_in_place`](crate::MmapArray::close_in_place).
     Closed,
     /// Any other input/output error reported by the operating system.
@@ -57,6 +59,7 @@ impl ErrorKind {
         match self {
             Self::NotFound => "FileNotFoundError",
             Self::PermissionDenied => "PermissionError",
+            Self::AlreadyExists => "FileExistsError",
             Self::NotAFile | Self::NoSpace | Self::InUse | Self::Io => "OSError",
             Self::IndexOutOfBounds => "IndexError",
             Self::AxisOutOfBounds => "numpy.exceptions.AxisError",
@@ -113,6 +116,7 @@ impl Error {
             io::ErrorKind::NotFound => ErrorKind::NotFound,
             io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
             io::ErrorKind::IsADirectory => ErrorKind::NotAFile,
+            io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
             _ => match err.raw_os_error() {
                 Some(libc_enospc) if libc_enospc == rustix::io::Errno::NOSPC.raw_os_error() => {
                     ErrorKind::NoSpace
@@ -145,7 +149,7 @@ impl Error {
 
     /// The operating system's error number (`errno`) behind this error: the
     /// one the OS reported, or for the file-related kinds raised by mmarray
-    /// itself the number that names them (`ENOENT`, `EACCES`, `ENOSPC`,
+    /// itself the number that names them (`ENOENT`, `EACCES`, `EEXIST`, `ENOSPC`,
     /// `EBUSY` for [`ErrorKind::InUse`]). `None` for errors about values.
     #[must_use]
     pub fn raw_os_error(&self) -> Option<i32> {
@@ -156,6 +160,7 @@ impl Error {
         let errno = match self.kind {
             ErrorKind::NotFound => Errno::NOENT,
             ErrorKind::PermissionDenied => Errno::ACCESS,
+            ErrorKind::AlreadyExists => Errno::EXIST,
             ErrorKind::NoSpace => Errno::NOSPC,
             ErrorKind::InUse => Errno::BUSY,
             _ => return None,

@@ -48,7 +48,7 @@ mod open;
 mod select;
 mod storage;
 
-pub use array::{shape_repr, Advice, Format, MmapArray};
+pub use array::{check_shape, shape_repr, Advice, Format, MmapArray, MAX_DIMS};
 pub use axis::{check_axes, normalize_axes, normalize_axis};
 pub use dtype::{ByteOrder, DType, ScalarKind};
 pub use element::Element;

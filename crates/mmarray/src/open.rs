@@ -3,7 +3,7 @@
 //! [`NpyOptions`]).
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::array::{shape_repr, Format, Layout, MmapArray};
@@ -14,11 +14,13 @@ use crate::npy::{self, NpyHeader, NpyVersion};
 use crate::storage::{self, Preallocation};
 
 /// Opens `path` for `mode` (read-only for `r` and `c`), checking it is a
-/// regular file. Never creates or truncates.
+/// regular file. Never creates or truncates, and never blocks: a FIFO is
+/// opened without waiting for a writer (`O_NONBLOCK`), then refused.
 fn open_existing(path: &Path, mode: Mode) -> Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .write(mode.writes_to_file())
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
         .map_err(|e| Error::io(path, "cannot open", e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?;
@@ -30,6 +32,7 @@ fn open_existing(path: &Path, mode: Mode) -> Result<File> {
     if !meta.is_file() {
         return Err(Error::at(ErrorKind::NotAFile, path, "is not a regular file, so it cannot be mapped"));
     }
+    storage::blocking(&file, path)?;
     storage::lock_shared(&file);
     Ok(file)
 }
@@ -124,18 +127,33 @@ impl RawOptions {
     ///   (nothing is left behind).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
         let path = path.as_ref();
-        let layout =
-            Layout { dtype: self.dtype, shape: self.shape.clone().unwrap_or_default(), order: self.order, offset: self.offset };
         if self.mode == Mode::Write {
-            if self.shape.is_none() {
-                return Err(Error::at(ErrorKind::InvalidArgument, path, "shape must be given if mode == 'w+'"));
-            }
-            let end = layout.checked_end(path)?;
-            let (file, pre) = storage::create_sized(path, end, false)?;
-            return MmapArray::map(path, file, layout, self.mode, Format::Raw, pre);
+            return self.create(path, false);
         }
         let file = open_existing(path, self.mode)?;
         self.map_existing(file, path)
+    }
+
+    /// Creates a new file, as [`open`](Self::open) in mode `w+` does (the
+    /// mode set here is ignored), but fails if `path` exists: there is no
+    /// window between checking and creating in which another file could
+    /// appear and be overwritten (`O_CREAT | O_EXCL`).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open) in mode `w+`, plus
+    /// [`ErrorKind::AlreadyExists`] if the path exists (whatever it is).
+    pub fn create_new(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
+        self.create(path.as_ref(), true)
+    }
+
+    fn create(&self, path: &Path, exclusive: bool) -> Result<MmapArray> {
+        let Some(shape) = &self.shape else {
+            return Err(Error::at(ErrorKind::InvalidArgument, path, "shape must be given if mode == 'w+'"));
+        };
+        let layout = Layout { dtype: self.dtype, shape: shape.clone(), order: self.order, offset: self.offset };
+        let end = layout.checked_end(path)?;
+        let (file, pre) = storage::create_sized(path, end, exclusive)?;
+        MmapArray::map(path, file, layout, Mode::Write, Format::Raw, pre)
     }
 
     /// Maps an already open `file` (as `numpy.memmap` does for an open file
@@ -322,7 +340,8 @@ impl NpyOptions {
     }
 
     /// Like [`create`](Self::create), but fails with
-    /// [`ErrorKind::InvalidArgument`] if the file exists.
+    /// [`ErrorKind::AlreadyExists`] if the path exists (checked and created
+    /// in one step, `O_CREAT | O_EXCL`, so no other file can be overwritten).
     ///
     /// # Errors
     /// As [`create`](Self::create), plus an existing file.

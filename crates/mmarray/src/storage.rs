@@ -111,18 +111,25 @@ fn no_space(path: &Path, len: u64, free: Option<u64>) -> Error {
 /// the file cannot be created (missing directory, permissions, a directory
 /// at `path`, or, when `exclusive`, an existing file).
 pub(crate) fn create_sized(path: &Path, len: u64, exclusive: bool) -> Result<(File, Preallocation)> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut opts = std::fs::OpenOptions::new();
-    opts.read(true).write(true);
+    // O_NONBLOCK: opening a FIFO for writing would wait for a reader
+    // forever; it fails at once instead (and the check below refuses it).
+    opts.read(true).write(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
     let (file, created) = match opts.clone().create_new(true).open(path) {
         Ok(f) => (f, true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !exclusive => {
             if path.is_dir() {
                 return Err(Error::at(ErrorKind::NotAFile, path, "is a directory, not a file"));
             }
-            (opts.open(path).map_err(|e| Error::io(path, "cannot open for writing", e))?, false)
+            let file = opts.open(path).map_err(|e| Error::io(path, "cannot open for writing", e))?;
+            if !file.metadata().is_ok_and(|m| m.is_file()) {
+                return Err(Error::at(ErrorKind::NotAFile, path, "is not a regular file"));
+            }
+            (file, false)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::at(ErrorKind::InvalidArgument, path, "already exists (refusing to overwrite it)"))
+            return Err(Error::at(ErrorKind::AlreadyExists, path, "already exists (refusing to overwrite it)"))
         }
         Err(e) => return Err(Error::io(path, "cannot create", e)),
     };
@@ -130,6 +137,7 @@ pub(crate) fn create_sized(path: &Path, len: u64, exclusive: bool) -> Result<(Fi
         .and_then(|()| check_space(&file, path, len))
         .and_then(|()| file.set_len(0).map_err(|e| Error::io(path, "cannot truncate", e)))
         .and_then(|()| reserve(&file, path, len));
+    let result = result.and_then(|p| blocking(&file, path).map(|()| p));
     match result {
         Ok(p) => {
             lock_shared(&file);
@@ -143,6 +151,17 @@ pub(crate) fn create_sized(path: &Path, len: u64, exclusive: bool) -> Result<(Fi
             Err(e)
         }
     }
+}
+
+/// Clears the `O_NONBLOCK` a file was opened with (so that opening a FIFO
+/// could not hang); regular files ignore it, but it should not linger.
+///
+/// # Errors
+/// [`ErrorKind::Io`] if the flags cannot be read or set.
+pub(crate) fn blocking(file: &File, path: &Path) -> Result<()> {
+    let flags = rustix::fs::fcntl_getfl(file).map_err(|e| Error::io(path, "cannot read the file flags", e.into()))?;
+    rustix::fs::fcntl_setfl(file, flags - rustix::fs::OFlags::NONBLOCK)
+        .map_err(|e| Error::io(path, "cannot set the file flags", e.into()))
 }
 
 /// Takes a shared advisory lock (`flock`) on a file being mapped. Every

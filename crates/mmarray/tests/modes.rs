@@ -5,6 +5,8 @@ mod common;
 
 use common::file_hash;
 use mmarray::{DType, ErrorKind, Mode, MmapArray, NpyOptions, Preallocation, RawOptions, ScalarKind};
+use std::os::unix::fs::FileTypeExt;
+
 use ndarray::s;
 
 fn f64s() -> DType {
@@ -132,7 +134,34 @@ fn create_new_refuses_an_existing_file() {
     std::fs::write(&path, b"precious").unwrap();
     let e = NpyOptions::new(f64s(), &[3]).create_new(&path).unwrap_err();
     assert!(e.to_string().contains("already exists"), "{e}");
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+    // raw files too (issue 10: the CLI checked exists() and then created)
+    let e = RawOptions::new(f64s()).shape(&[3]).create_new(&path).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
     assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    let fresh = dir.path().join("y.f8");
+    let a = RawOptions::new(f64s()).mode(Mode::ReadOnly).shape(&[3]).create_new(&fresh).unwrap();
+    assert_eq!((a.mode(), a.nbytes()), (Mode::Write, 24));
+}
+
+/// Issue 10: opening a FIFO waited forever for a writer (or, to overwrite
+/// it, for a reader); now it is refused at once as not a regular file.
+#[test]
+fn fifos_are_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR, 0)
+        .unwrap();
+    for mode in [Mode::ReadOnly, Mode::ReadWrite] {
+        let e = RawOptions::new(f64s()).mode(mode).open(&fifo).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotAFile, "{e}");
+        assert_eq!(MmapArray::open_npy(&fifo, mode).unwrap_err().kind(), ErrorKind::NotAFile);
+    }
+    let e = RawOptions::new(f64s()).mode(Mode::Write).shape(&[3]).open(&fifo).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::NotAFile | ErrorKind::Io), "{e}");
+    let e = NpyOptions::new(f64s(), &[3]).create(&fifo).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::NotAFile | ErrorKind::Io), "{e}");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
 }
 
 #[test]

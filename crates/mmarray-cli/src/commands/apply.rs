@@ -8,10 +8,16 @@ use crate::args::ApplyArgs;
 use crate::input::open_input;
 use crate::output::{print, CliError};
 
+/// A step's number, read as Python reads a literal (`2` is an integer, `2.0`
+/// a float: on integer data they differ, as in NumPy), naming the flag on
+/// error.
+fn parse_literal(flag: &str, text: &str) -> Result<Scalar, CliError> {
+    Scalar::parse(text).map_err(|e| format!("--{flag} {e}").into())
+}
+
 /// The steps in the order their flags appear on the command line.
 fn ordered_steps(args: &ApplyArgs, m: &ArgMatches) -> Result<Vec<Step>, CliError> {
     let mut steps: Vec<(usize, Step)> = Vec::new();
-    let scalar = |s: &String| Scalar::parse(s).map_err(|e| format!("invalid step value: {e}"));
     for (name, values, make) in [
         ("add", &args.add, Step::Add as fn(Scalar) -> Step),
         ("sub", &args.sub, Step::Sub),
@@ -19,12 +25,12 @@ fn ordered_steps(args: &ApplyArgs, m: &ArgMatches) -> Result<Vec<Step>, CliError
         ("div", &args.div, Step::Div),
     ] {
         for (idx, v) in m.indices_of(name).into_iter().flatten().zip(values) {
-            steps.push((idx, make(scalar(v)?)));
+            steps.push((idx, make(parse_literal(name, v)?)));
         }
     }
     for (idx, v) in m.indices_of("clip").into_iter().flatten().zip(&args.clip) {
         let (lo, hi) = v.split_once(',').ok_or_else(|| format!("invalid --clip {v:?}: expected LO,HI"))?;
-        steps.push((idx, Step::Clip(scalar(&lo.to_string())?, scalar(&hi.to_string())?)));
+        steps.push((idx, Step::Clip(parse_literal("clip", lo)?, parse_literal("clip", hi)?)));
     }
     if args.normalize > 0 {
         // (a count flag has a default, so only look when it was given)
@@ -40,9 +46,20 @@ fn ordered_steps(args: &ApplyArgs, m: &ArgMatches) -> Result<Vec<Step>, CliError
 }
 
 fn run_typed<T: Real>(a: &mut MmapArray, sel: &Selection, steps: &[Step]) -> Result<Vec<usize>, CliError> {
-    let view = sel.apply_mut(a.view_mut::<T>()?)?;
+    if a.dtype().is_native() {
+        let view = sel.apply_mut(a.view_mut::<T>()?)?;
+        let shape = view.shape().to_vec();
+        apply(view, steps)?;
+        return Ok(shape);
+    }
+    // Non-native byte order: compute on a native copy (memory for the whole
+    // array), then write it all back byte-swapped.
+    let mut data = a.to_array::<T>()?;
+    let view = sel.apply_mut(data.view_mut())?;
     let shape = view.shape().to_vec();
     apply(view, steps)?;
+    let flat: Vec<T> = data.iter().copied().collect(); // logical (C) order
+    a.fill_with(|i| flat[i])?;
     Ok(shape)
 }
 
@@ -61,8 +78,30 @@ pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
     let total = a.nbytes() as u64 * passes;
     let kind = a.dtype().kind();
     let shape = crate::progress::engine(total, &what, || {
+        crate::test_panic("apply");
         mmarray::with_scalar_type!(kind, |T| run_typed::<T>(&mut a, &sel, &steps), complex => Err(unsupported().into()))
     })?;
     a.close()?;
     print(&format!("{}: applied {} step(s) to a region of shape {}\n", args.file.display(), steps.len(), shape_repr(&shape)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_as_python_reads_them() {
+        assert_eq!(parse_literal("add", "2").unwrap(), Scalar::Int(2));
+        assert_eq!(parse_literal("add", "-7").unwrap(), Scalar::Int(-7));
+        assert_eq!(parse_literal("add", "9223372036854775808").unwrap(), Scalar::Int(1 << 63));
+        assert_eq!(parse_literal("add", "18446744073709551616").unwrap(), Scalar::Int(1 << 64));
+        assert_eq!(parse_literal("add", "2.0").unwrap(), Scalar::Float(2.0));
+        assert_eq!(parse_literal("add", "1e3").unwrap(), Scalar::Float(1000.0));
+        assert!(matches!(parse_literal("clip", "nan").unwrap(), Scalar::Float(f) if f.is_nan()));
+        let e = parse_literal("add", "1000000000000000000000000000000000000000").unwrap_err().to_string();
+        assert!(e.contains("--add 1000000000000000000000000000000000000000: integer literal out of range"), "{e}");
+        assert!(parse_literal("mul", "x").unwrap_err().to_string().contains("--mul \"x\": not a number"));
+        assert!(parse_literal("mul", "").is_err());
+        assert!(parse_literal("mul", "-").is_err());
+    }
 }

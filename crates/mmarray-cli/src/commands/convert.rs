@@ -5,28 +5,25 @@ use mmarray::{shape_repr, Mode, NpyOptions, RawOptions};
 use super::create::is_npy_name;
 use crate::args::ConvertArgs;
 use crate::input::open_input;
-use crate::output::{print, CliError};
+use crate::output::{create_output, not_the_input, print, CliError};
 
 /// Bytes copied per step, so the pass streams through the page cache.
 const CHUNK: usize = 64 << 20;
 
 pub fn run(args: &ConvertArgs) -> Result<(), CliError> {
     let input = open_input(&args.input, &args.raw, Mode::ReadOnly)?;
-    if args.output.exists() {
-        if same_file(&args.input, &args.output) {
-            return Err(format!("{}: input and output are the same file", args.output.display()).into());
-        }
-        if !args.force {
-            return Err(format!("{}: already exists; pass --force to overwrite it", args.output.display()).into());
-        }
-    }
+    not_the_input(&args.input, &args.output)?;
     let (dtype, shape, order) = (input.dtype(), input.shape().to_vec(), input.order());
     let npy = is_npy_name(&args.output);
-    let mut out = if npy {
-        NpyOptions::new(dtype, &shape).order(order).create(&args.output)?
-    } else {
-        RawOptions::new(dtype).mode(Mode::Write).shape(&shape).order(order).open(&args.output)?
-    };
+    let (mut out, created) = create_output(&args.output, args.force, |exclusive| {
+        if npy {
+            let opts = NpyOptions::new(dtype, &shape).order(order);
+            if exclusive { opts.create_new(&args.output) } else { opts.create(&args.output) }
+        } else {
+            let opts = RawOptions::new(dtype).mode(Mode::Write).shape(&shape).order(order);
+            if exclusive { opts.create_new(&args.output) } else { opts.open(&args.output) }
+        }
+    })?;
     let src = input.as_bytes();
     let bar = crate::progress::bytes(src.len() as u64, &format!("converting {}", args.input.display()));
     let dst = out.as_bytes_mut()?;
@@ -35,7 +32,9 @@ pub fn run(args: &ConvertArgs) -> Result<(), CliError> {
         bar.inc(s.len() as u64);
     }
     bar.finish_and_clear();
+    crate::test_panic("convert");
     out.close()?;
+    created.keep();
     let how = if npy {
         String::new()
     } else {
@@ -54,12 +53,4 @@ pub fn run(args: &ConvertArgs) -> Result<(), CliError> {
         shape_repr(&shape),
         order
     ))
-}
-
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
 }

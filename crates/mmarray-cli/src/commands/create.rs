@@ -7,7 +7,7 @@ use mmarray::{shape_repr, DType, Mode, MmapArray, NpyOptions, NpyVersion, Preall
 use super::fill::fill;
 use crate::args::CreateArgs;
 use crate::input::{parse_shape, parse_size};
-use crate::output::{print, CliError};
+use crate::output::{create_output, print, CliError};
 
 /// Whether `path` names a `.npy` file (by extension, any case).
 pub fn is_npy_name(path: &Path) -> bool {
@@ -17,9 +17,6 @@ pub fn is_npy_name(path: &Path) -> bool {
 pub fn run(args: &CreateArgs) -> Result<(), CliError> {
     let dtype = DType::parse(&args.dtype)?;
     let shape = parse_shape(&args.shape)?;
-    if !args.force && args.file.exists() {
-        return Err(format!("{}: already exists; pass --force to overwrite it", args.file.display()).into());
-    }
     let npy = is_npy_name(&args.file);
     if npy && args.offset.is_some() {
         return Err("--offset is for raw files; a .npy file's data offset comes from its header".into());
@@ -27,14 +24,19 @@ pub fn run(args: &CreateArgs) -> Result<(), CliError> {
     if !npy && args.npy_version.is_some() {
         return Err("--npy-version is for .npy files; this name does not end in .npy".into());
     }
-    let mut a: MmapArray = if npy {
-        let version = args.npy_version.as_deref().map(NpyVersion::parse).transpose()?;
-        NpyOptions::new(dtype, &shape).order(args.order.into()).version(version).create(&args.file)?
-    } else {
-        let offset = args.offset.as_deref().map(parse_size).transpose()?.unwrap_or(0);
-        RawOptions::new(dtype).mode(Mode::Write).shape(&shape).offset(offset).order(args.order.into()).open(&args.file)?
-    };
+    let version = args.npy_version.as_deref().map(NpyVersion::parse).transpose()?;
+    let offset = args.offset.as_deref().map(parse_size).transpose()?.unwrap_or(0);
+    let (mut a, created): (MmapArray, _) = create_output(&args.file, args.force, |exclusive| {
+        if npy {
+            let opts = NpyOptions::new(dtype, &shape).order(args.order.into()).version(version);
+            if exclusive { opts.create_new(&args.file) } else { opts.create(&args.file) }
+        } else {
+            let opts = RawOptions::new(dtype).mode(Mode::Write).shape(&shape).offset(offset).order(args.order.into());
+            if exclusive { opts.create_new(&args.file) } else { opts.open(&args.file) }
+        }
+    })?;
     fill(&mut a, args.fill, args.seed)?;
+    crate::test_panic("create");
     let sparse = a.preallocation() == Preallocation::Sparse;
     let msg = format!(
         "created {}: {} {} {} order, {} data bytes at offset {}{}\n",
@@ -47,5 +49,6 @@ pub fn run(args: &CreateArgs) -> Result<(), CliError> {
         if sparse { " (this file system cannot preallocate: the file is sparse)" } else { "" }
     );
     a.close()?;
+    created.keep();
     print(&msg)
 }

@@ -23,7 +23,7 @@ use plotters::style::colors::colormaps::{BlackWhite, ViridisRGB};
 
 use crate::args::PlotArgs;
 use crate::input::{open_input, parse_axes};
-use crate::output::{print, CliError};
+use crate::output::{not_the_input, print, CliError, NewFile};
 
 /// What gets drawn.
 enum Picture {
@@ -44,7 +44,8 @@ fn register_fonts() {
 }
 
 fn collect<T: Real>(a: &MmapArray, args: &PlotArgs) -> Result<Picture, CliError> {
-    let view: ArrayViewD<'_, T> = Selection::parse(args.slice.as_deref().unwrap_or(""))?.apply(a.view::<T>()?)?;
+    let data = a.view_or_copy::<T>()?; // (a copy only for non-native byte order)
+    let view: ArrayViewD<'_, T> = Selection::parse(args.slice.as_deref().unwrap_or(""))?.apply(data.view())?;
     if let Some(stat) = &args.stat {
         let stat = Stat::parse(stat)?;
         let axes = parse_axes(args.axis.as_deref().ok_or("--stat needs --axis (the axes to reduce)")?, view.ndim())?;
@@ -111,10 +112,51 @@ fn err(e: impl std::fmt::Display) -> CliError {
 
 fn finite_range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     let (lo, hi) = vals.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-    if lo > hi {
-        return None;
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// An axis range for values in `[lo, hi]`: widened when it is a single
+/// value (by enough to be a different float, however large it is), and
+/// refused when `hi - lo` is not a finite number (the axis could not be
+/// divided into ticks).
+fn axis_range(lo: f64, hi: f64, what: &str) -> Result<(f64, f64), CliError> {
+    let (lo, hi) = if lo == hi {
+        let d = (lo.abs() * 1e-6).max(0.5);
+        (lo - d, hi + d)
+    } else {
+        (lo, hi)
+    };
+    if !(hi - lo).is_finite() {
+        return Err(format!("{what} [{lo:e}, {hi:e}] is too wide to draw: its width overflows a float64").into());
     }
-    Some(if lo == hi { (lo - 0.5, hi + 0.5) } else { (lo, hi) })
+    Ok((lo, hi))
+}
+
+/// Tick labels that stay short for any magnitude.
+fn tick(v: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) { format!("{v:.3e}") } else { format!("{v:.3}") }
+}
+
+/// The colour range of a heat map: `--vmin`/`--vmax` or the data's, as
+/// Matplotlib's `imshow` (vmin above vmax is refused with its message;
+/// vmin equal to vmax draws every value in the lowest colour).
+fn colour_range(auto: (f64, f64), vmin: Option<f64>, vmax: Option<f64>) -> Result<(f64, f64), CliError> {
+    for (flag, v) in [("--vmin", vmin), ("--vmax", vmax)] {
+        if let Some(v) = v.filter(|v| !v.is_finite()) {
+            return Err(format!("{flag} {v}: expected a finite number").into());
+        }
+    }
+    let (lo, hi) = (vmin.unwrap_or(auto.0), vmax.unwrap_or(auto.1));
+    if lo > hi {
+        return Err(format!(
+            "the colour range's minimum {lo} is above its maximum {hi} (minvalue must be less than or equal to maxvalue)"
+        )
+        .into());
+    }
+    if !(hi - lo).is_finite() {
+        return Err(format!("the colour range [{lo:e}, {hi:e}] is too wide to draw (vmax - vmin overflows a float64)").into());
+    }
+    Ok((lo, hi))
 }
 
 /// How heat maps are coloured.
@@ -138,8 +180,13 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, pic: &Picture, title:
         }
         Picture::Series { points, xlabel, ylabel } => {
             let (x0, x1) = finite_range(points.iter().map(|p| p.0)).unwrap_or((0.0, 1.0));
-            let (y0, y1) = finite_range(points.iter().map(|p| p.1)).ok_or("nothing to draw: every value is NaN or infinite")?;
+            let (x0, x1) = axis_range(x0, x1, "the x range")?;
+            let (y0, y1) = finite_range(points.iter().map(|p| p.1)).ok_or("nothing to draw: the data is empty, or every value is NaN or infinite")?;
+            let (y0, y1) = axis_range(y0, y1, "the values' range")?;
             let pad = (y1 - y0) * 0.05;
+            if !(y1 + pad - (y0 - pad)).is_finite() {
+                return Err(format!("the values' range [{y0:e}, {y1:e}] is too wide to draw").into());
+            }
             let mut chart = ChartBuilder::on(root)
                 .caption(title, ("sans-serif", 20))
                 .margin(12)
@@ -159,13 +206,14 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, pic: &Picture, title:
             chart.draw_series(LineSeries::new(finite, &RGBColor(31, 119, 180))).map_err(err)?;
         }
         Picture::Grid { rows, cols, stride, values } => {
-            let (auto_lo, auto_hi) = finite_range(values.iter().copied()).ok_or("nothing to draw: every value is NaN or infinite")?;
-            let (lo, hi) = (args.vmin.unwrap_or(auto_lo), args.vmax.unwrap_or(auto_hi));
+            let auto = finite_range(values.iter().copied()).ok_or("nothing to draw: the data is empty, or every value is NaN or infinite")?;
+            let (lo, hi) = colour_range(auto, args.vmin, args.vmax)?;
             let color = |v: f64| -> RGBColor {
                 if !v.is_finite() {
                     return RGBColor(255, 255, 255);
                 }
-                let h = (((v - lo) / (hi - lo)).clamp(0.0, 1.0)) as f32;
+                // Matplotlib's Normalize: everything 0 when vmin == vmax
+                let h = if hi > lo { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) as f32 } else { 0.0 };
                 if args.cmap == "gray" { BlackWhite.get_color(h) } else { ViridisRGB.get_color(h) }
             };
             let (w, _) = root.dim_in_pixel();
@@ -197,25 +245,26 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, pic: &Picture, title:
                 }))
                 .map_err(err)?;
             // the colour bar, low values at the bottom
+            let (bar_lo, bar_hi) = axis_range(lo, hi, "the colour range")?;
             let mut cb = ChartBuilder::on(&bar)
                 .margin_top(44)
                 .margin_bottom(52)
                 .margin_left(10)
                 .right_y_label_area_size(80)
-                .build_cartesian_2d(0.0..1.0, lo..hi)
+                .build_cartesian_2d(0.0..1.0, bar_lo..bar_hi)
                 .map_err(err)?;
             cb.configure_mesh()
                 .disable_mesh()
                 .disable_x_axis()
                 .y_labels(6)
                 .y_label_style(("sans-serif", 14))
-                .y_label_formatter(&|v| format!("{v:.3}"))
+                .y_label_formatter(&|v| tick(*v))
                 .draw()
                 .map_err(err)?;
             let steps = 100;
             cb.draw_series((0..steps).map(|k| {
-                let a = lo + (hi - lo) * k as f64 / steps as f64;
-                let b = lo + (hi - lo) * (k + 1) as f64 / steps as f64;
+                let a = bar_lo + (bar_hi - bar_lo) * k as f64 / steps as f64;
+                let b = bar_lo + (bar_hi - bar_lo) * (k + 1) as f64 / steps as f64;
                 Rectangle::new([(0.0, a), (1.0, b)], color((a + b) / 2.0).filled())
             }))
             .map_err(err)?;
@@ -235,6 +284,7 @@ pub fn run(args: &PlotArgs) -> Result<(), CliError> {
         return Err(format!("unknown --cmap {:?}: use viridis or gray", args.cmap).into());
     }
     let a = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
+    not_the_input(&args.file, &args.output)?;
     let what = format!("plotting {}", a.path().display());
     let pic = match collect_image(&a, args)? {
         Some(p) => p,
@@ -253,12 +303,37 @@ pub fn run(args: &PlotArgs) -> Result<(), CliError> {
         _ => (args.width, args.height),
     };
     let style = Style { cmap: &args.cmap, vmin: args.vmin, vmax: args.vmax };
-    if ext.as_deref() == Some("svg") {
-        draw(&SVGBackend::new(&args.output, (w, h)).into_drawing_area(), &pic, &title, &style)?;
-    } else {
-        draw(&BitMapBackend::new(&args.output, (w, h)).into_drawing_area(), &pic, &title, &style)?;
-    }
+    write_picture(&args.output, (w, h), &pic, &title, &style)?;
     print(&format!("wrote {} ({w}x{h})\n", args.output.display()))
+}
+
+/// Draws `pic` into a temporary file beside `path` and renames it to
+/// `path` once complete, so a failed drawing never leaves a partial PNG or
+/// an empty SVG (nor damages an older picture of the same name).
+fn write_picture(path: &Path, size: (u32, u32), pic: &Picture, title: &str, style: &Style<'_>) -> Result<(), CliError> {
+    let name = path.file_name().ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    // the same extension: plotters picks the image format by it
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp.{}", std::process::id(), if svg { "svg" } else { "png" }));
+    let tmp = path.with_file_name(tmp_name);
+    // declared before the backend, so dropped after it: a backend that
+    // writes its file when dropped has done so before the file is removed
+    let cannot = |e: std::io::Error| format!("{}: cannot write the picture: {e}", path.display());
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(cannot)?;
+    let guard = NewFile::new(&tmp);
+    {
+        if svg {
+            draw(&SVGBackend::new(&tmp, size).into_drawing_area(), pic, title, style)?;
+        } else {
+            draw(&BitMapBackend::new(&tmp, size).into_drawing_area(), pic, title, style)?;
+        }
+    }
+    crate::test_panic("plot");
+    std::fs::rename(&tmp, path).map_err(cannot)?;
+    guard.keep();
+    Ok(())
 }
 
 fn file_name(p: &Path) -> String {
@@ -270,12 +345,13 @@ pub fn line_png(path: &Path, title: &str, xlabel: &str, ylabel: &str, points: Ve
     register_fonts();
     let pic = Picture::Series { points, xlabel: xlabel.into(), ylabel: ylabel.into() };
     let style = Style { cmap: "viridis", vmin: None, vmax: None };
-    draw(&BitMapBackend::new(path, (1000, 600)).into_drawing_area(), &pic, title, &style)
+    write_picture(path, (1000, 600), &pic, title, &style)
 }
 
 /// Writes RGB pixels (row-major, 3 bytes each) to the PNG at `path`.
 pub fn rgb_png(path: &Path, width: usize, height: usize, pixels: Vec<u8>) -> Result<(), CliError> {
+    let size = (u32::try_from(width)?, u32::try_from(height)?);
     let pic = Picture::Image { width, height, channels: 3, pixels };
     let style = Style { cmap: "viridis", vmin: None, vmax: None };
-    draw(&BitMapBackend::new(path, (width as u32, height as u32)).into_drawing_area(), &pic, "", &style)
+    write_picture(path, size, &pic, "", &style)
 }

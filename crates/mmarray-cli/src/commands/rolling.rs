@@ -6,24 +6,33 @@ use ndarray::{s, Ix1};
 
 use crate::args::RollingArgs;
 use crate::input::open_input;
-use crate::output::{print, CliError};
+use crate::output::{create_output, not_the_input, print, CliError};
 
 fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) -> Result<usize, CliError> {
     let sel = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
-    let view = sel.apply(input.view::<T>()?)?;
-    if !args.force && args.output.exists() {
-        return Err(format!("{}: already exists; pass --force to overwrite it", args.output.display()).into());
-    }
+    let data = input.view_or_copy::<T>()?; // (a copy only for non-native byte order)
+    let view = sel.apply(data.view())?;
+    let create = |shape: &[usize]| {
+        let opts = NpyOptions::new(DType::native(ScalarKind::F64), shape);
+        create_output(&args.output, args.force, |exclusive| {
+            if exclusive { opts.create_new(&args.output) } else { opts.create(&args.output) }
+        })
+    };
     if let Some(axis) = args.axis.filter(|_| view.ndim() != 1) {
         if args.pad {
             return Err("--pad is for 1-D data".into());
         }
         let ax = mmarray::normalize_axis(axis, view.ndim())?;
         let r = rolling_along(view, ax, args.window, stat, args.ddof)?;
-        let mut out = NpyOptions::new(DType::native(ScalarKind::F64), r.shape()).create(&args.output)?;
+        let (mut out, created) = create(r.shape())?;
         out.view_mut::<f64>()?.assign(&r);
+        crate::test_panic("rolling");
         out.close()?;
+        created.keep();
         return Ok(r.len());
+    }
+    if view.ndim() == 0 {
+        return Err("0-d data (a single value) has no axis to roll along".into());
     }
     let x = view.into_dimensionality::<Ix1>().map_err(|_| {
         "N-d data needs --axis (or a 1-D --slice such as '0, :')".to_string()
@@ -34,20 +43,23 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
     }
     let m = n - args.window + 1;
     let len = if args.pad { n } else { m };
-    let mut out = NpyOptions::new(DType::native(ScalarKind::F64), &[len]).create(&args.output)?;
+    let (mut out, created) = create(&[len])?;
     {
         let mut o = out.view_mut::<f64>()?.into_dimensionality::<Ix1>()?;
         let pad = len - m;
         o.slice_mut(s![..pad]).fill(f64::NAN);
         rolling_into(x, args.window, stat, args.ddof, o.slice_mut(s![pad..]))?;
     }
+    crate::test_panic("rolling");
     out.close()?;
+    created.keep();
     Ok(len)
 }
 
 pub fn run(args: &RollingArgs) -> Result<(), CliError> {
     let stat = RollingStat::parse(&args.stat)?;
     let input = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
+    not_the_input(&args.file, &args.output)?;
     let what = format!("rolling {} over {}", args.stat, input.path().display());
     let len = crate::progress::engine(input.nbytes() as u64, &what, || {
         mmarray::with_scalar_type!(input.dtype().kind(), |T| run_typed::<T>(&input, args, stat), complex => {

@@ -262,12 +262,62 @@ fn show<T: mmarray::Element>(a: &mmarray::MmapArray, args: &ShowArgs, conv: &dyn
     let width = vals.iter().map(|v| fmt(v).len()).max().unwrap_or(0).max(if summarize { 3 } else { 0 });
     let mut out = String::new();
     if view.ndim() == 0 {
-        out.push_str(&vals.first().map(|v| fmt(v).trim().to_string()).unwrap_or_default());
+        // NumPy prints a 0-d array as its scalar: str(np.array(102.)) is
+        // '102.0', whatever the print options
+        let kind = a.dtype().kind();
+        out.push_str(&vals.first().map(|v| scalar_str(v, kind).unwrap_or_else(|| fmt(v).trim().to_string())).unwrap_or_default());
     } else {
         render(&tree, &fmt, width, 0, &mut out);
     }
     out.push('\n');
     Ok(out)
+}
+
+/// A float as NumPy's scalar `str` writes it: the shortest digits that
+/// round-trip in its type, positional from 1e-4 up to 1e16 (float64), 1e6
+/// (float32) or 1e3 (float16), scientific beyond (`1e+20`, `1.5e-07`).
+/// Complex parts (`in_complex`) drop a `.0`, as Python's `(1+2j)`.
+fn float_str(x: f64, text: &str, sci: &str, kind: ScalarKind, in_complex: bool) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let upper = match kind {
+        ScalarKind::F16 => 1e3,
+        ScalarKind::F32 | ScalarKind::C64 => 1e6,
+        _ => 1e16,
+    };
+    if x == 0.0 || (1e-4..upper).contains(&x.abs()) {
+        let t = text.strip_suffix(".0").unwrap_or(text);
+        return if in_complex || t.contains('.') { t.to_string() } else { format!("{t}.0") };
+    }
+    let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let mant = mant.strip_suffix(".0").unwrap_or(mant);
+    format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs())
+}
+
+/// A 0-d array's value as NumPy prints it (its scalar's `str`); `None`
+/// for kinds printed as in arrays.
+fn scalar_str(v: &Value, kind: ScalarKind) -> Option<String> {
+    match v {
+        Value::Float { x, text, sci } => Some(float_str(*x, text, sci, kind, false)),
+        Value::Complex(c) => {
+            let (Value::Float { x: re, text: rt, sci: rs }, Value::Float { x: im, text: it, sci: is }) = (&c.0, &c.1) else {
+                return None;
+            };
+            let imag = float_str(*im, it, is, kind, true);
+            // Python: 1j when the real part is +0, else (re+imj)
+            if *re == 0.0 && re.is_sign_positive() {
+                return Some(format!("{imag}j"));
+            }
+            let sign = if imag.starts_with('-') { "" } else { "+" };
+            Some(format!("({}{sign}{imag}j)", float_str(*re, rt, rs, kind, true)))
+        }
+        _ => None,
+    }
 }
 
 fn real<T: Real + std::fmt::Display>(v: T) -> Value {

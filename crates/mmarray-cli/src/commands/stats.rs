@@ -26,6 +26,7 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let passes = if args.quantiles.is_empty() { 1 } else { 4 };
     let what = format!("statistics of {}", a.path().display());
     let result = crate::progress::engine(a.nbytes() as u64 * passes, &what, || {
+        crate::test_panic("stats");
         with_hints(hints, || {
             mmarray::with_scalar_type!(a.dtype().kind(), |T| compute::<T>(&a, &selection, args, nan), complex => {
                 Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
@@ -33,7 +34,7 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
         })
     });
     let result = result?;
-    let text = if args.json { format!("{}\n", to_json(&result, args.ddof, &args.quantiles)?) } else { to_text(&result, args.ddof)? };
+    let text = if args.json { format!("{}\n", to_json(&result, args.ddof, &args.quantiles)?) } else { to_text(&result, args.ddof, &args.quantiles)? };
     print(&text)
 }
 
@@ -46,7 +47,8 @@ enum Reduced {
 }
 
 fn compute<T: Real>(a: &MmapArray, sel: &Selection, args: &StatsArgs, nan: NanPolicy) -> Result<Reduced, CliError> {
-    let view = sel.apply(a.view::<T>()?)?;
+    let data = a.view_or_copy::<T>()?; // (a copy only for non-native byte order)
+    let view = sel.apply(data.view())?;
     Ok(match &args.axis {
         None => {
             let qs = if args.quantiles.is_empty() {
@@ -125,7 +127,7 @@ fn to_json(r: &Reduced, ddof: f64, qs_asked: &[f64]) -> Result<Value, CliError> 
     Ok(json!(obj))
 }
 
-fn to_text(r: &Reduced, ddof: f64) -> Result<String, CliError> {
+fn to_text(r: &Reduced, ddof: f64, qs_asked: &[f64]) -> Result<String, CliError> {
     let mut out = String::new();
     match r {
         Reduced::All(m, qs) => {
@@ -136,16 +138,23 @@ fn to_text(r: &Reduced, ddof: f64) -> Result<String, CliError> {
                 out.push_str(&format!("q{:<5} {}\n", q, fmt(*v)));
             }
         }
-        Reduced::Along(ms, _) => {
+        Reduced::Along(ms, qs) => {
             out.push_str(&format!("{:<16}", "index"));
             for stat in REPORTED {
                 out.push_str(&format!("{:>16}", stat.name()));
+            }
+            for q in qs_asked {
+                out.push_str(&format!("{:>16}", format!("q{q}")));
             }
             out.push('\n');
             for (idx, m) in ms.indexed_iter() {
                 out.push_str(&format!("{:<16}", mmarray::shape_repr(idx.slice())));
                 for stat in REPORTED {
                     out.push_str(&format!("{:>16}", fmt(stat.of(m, ddof)?)));
+                }
+                // quantiles have shape (len(q), *output)
+                for per_q in qs.iter().flat_map(|qs| qs.outer_iter()) {
+                    out.push_str(&format!("{:>16}", fmt(per_q.get(idx.slice()).copied().unwrap_or(f64::NAN))));
                 }
                 out.push('\n');
             }

@@ -36,18 +36,36 @@ pub enum Scalar {
 }
 
 impl Scalar {
-    /// Parses `"3"` as an integer and `"3.0"`, `"1e3"`, `"nan"` as floats.
+    /// Parses a number as Python reads a literal: `"3"`, `"-7"` as integers
+    /// (any size up to 128 bits; the array's type is checked when the step
+    /// is applied, as NumPy 2 does), `"3.0"`, `"1e3"`, `"nan"`, `"inf"` as
+    /// floats.
+    ///
+    /// ```
+    /// use mmarray::compute::Scalar;
+    /// assert_eq!(Scalar::parse("18446744073709551616")?, Scalar::Int(1 << 64));
+    /// assert_eq!(Scalar::parse("2.0")?, Scalar::Float(2.0));
+    /// assert!(Scalar::parse("1".repeat(40).as_str()).is_err()); // not silently a float
+    /// # Ok::<(), mmarray::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidArgument`] naming the text.
+    /// [`ErrorKind::InvalidArgument`] naming the text: not a number, or an
+    /// integer literal beyond 128 bits (which no dtype holds).
     pub fn parse(s: &str) -> Result<Self> {
         let t = s.trim();
-        if let Ok(i) = t.parse::<i128>() {
-            return Ok(Self::Int(i));
+        let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return t.parse::<i128>().map(Self::Int).map_err(|_| {
+                Error::new(ErrorKind::InvalidArgument, format!("{t}: integer literal out of range (at most 128 bits; no dtype holds it)"))
+            });
         }
-        t.parse::<f64>()
-            .map(Self::Float)
-            .map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("{s:?} is not a number")))
+        t.parse::<f64>().map(Self::Float).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("{s:?}: not a number (expected an integer such as 2 or a float such as 2.0, 1e3, nan, inf)"),
+            )
+        })
     }
 
     fn as_f64(self) -> f64 {

@@ -167,93 +167,105 @@ impl NpyHeader {
     /// least the whole header).
     ///
     /// # Errors
-    /// A message saying what is wrong; [`read_header`] turns it into an
-    /// [`ErrorKind::InvalidHeader`] error naming the file.
-    pub fn decode(bytes: &[u8]) -> std::result::Result<ParsedHeader, String> {
+    /// [`ErrorKind::InvalidHeader`] saying what is wrong (a missing magic, a
+    /// truncated or malformed header, a shape NumPy cannot make, as
+    /// [`check_shape`](crate::check_shape)), or [`ErrorKind::UnsupportedDtype`];
+    /// [`read_header`] adds the file's name.
+    pub fn decode(bytes: &[u8]) -> Result<ParsedHeader> {
         let (version, header_len, prefix) = decode_prefix(bytes)?;
         let end = prefix + header_len;
         let raw = bytes.get(prefix..end).ok_or_else(|| {
-            format!("truncated header: {header_len} bytes announced, {} present", bytes.len().saturating_sub(prefix))
+            invalid(format!(
+                "truncated header: {header_len} bytes announced, {} present",
+                bytes.len().saturating_sub(prefix)
+            ))
         })?;
         let text: String = match version {
             // latin-1: every byte is the code point of the same value.
             NpyVersion::V1 | NpyVersion::V2 => raw.iter().map(|&b| char::from(b)).collect(),
-            NpyVersion::V3 => String::from_utf8(raw.to_vec()).map_err(|_| "header is not valid UTF-8".to_string())?,
+            NpyVersion::V3 => String::from_utf8(raw.to_vec()).map_err(|_| invalid("header is not valid UTF-8"))?,
         };
         let value = literal::parse(&text, version <= NpyVersion::V2)
-            .map_err(|e| format!("cannot parse header {:?}: {e}", text.trim_end()))?;
+            .map_err(|e| invalid(format!("cannot parse header {:?}: {e}", text.trim_end())))?;
         let header = header_from_value(value)?;
         Ok(ParsedHeader { header, version, data_offset: end as u64 })
     }
 }
 
+/// An [`ErrorKind::InvalidHeader`] error.
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidHeader, msg)
+}
+
 /// Checks the magic and version; returns the version, the announced header
 /// length and the length of the prefix before the header.
-fn decode_prefix(bytes: &[u8]) -> std::result::Result<(NpyVersion, usize, usize), String> {
+fn decode_prefix(bytes: &[u8]) -> Result<(NpyVersion, usize, usize)> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return Err("not a .npy file: the magic string \\x93NUMPY is missing".into());
+        return Err(invalid("not a .npy file: the magic string \\x93NUMPY is missing"));
     }
     let version = match bytes.get(6..8) {
         Some([1, 0]) => NpyVersion::V1,
         Some([2, 0]) => NpyVersion::V2,
         Some([3, 0]) => NpyVersion::V3,
-        Some([a, b]) => return Err(format!("unsupported .npy format version {a}.{b} (1.0, 2.0, 3.0 are known)")),
-        _ => return Err("truncated header: the file ends inside the version bytes".into()),
+        Some([a, b]) => return Err(invalid(format!("unsupported .npy format version {a}.{b} (1.0, 2.0, 3.0 are known)"))),
+        _ => return Err(invalid("truncated header: the file ends inside the version bytes")),
     };
     let prefix = 8 + version.length_bytes();
-    let len_bytes = bytes.get(8..prefix).ok_or("truncated header: the file ends inside the header length")?;
+    let len_bytes = bytes.get(8..prefix).ok_or_else(|| invalid("truncated header: the file ends inside the header length"))?;
     let header_len = if version == NpyVersion::V1 {
         usize::from(u16::from_le_bytes([len_bytes[0], len_bytes[1]]))
     } else {
         u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize
     };
     if header_len > MAX_HEADER_SIZE {
-        return Err(format!(
+        return Err(invalid(format!(
             "header too large: {header_len} bytes, the limit is {MAX_HEADER_SIZE} (NumPy's max_header_size)"
-        ));
+        )));
     }
     Ok((version, header_len, prefix))
 }
 
-fn header_from_value(value: Value) -> std::result::Result<NpyHeader, String> {
+fn header_from_value(value: Value) -> Result<NpyHeader> {
     let Value::Dict(pairs) = value else {
-        return Err(format!("header is a {}, not a dict", value.type_name()));
+        return Err(invalid(format!("header is a {}, not a dict", value.type_name())));
     };
     let (mut descr, mut fortran, mut shape) = (None, None, None);
     for (k, v) in pairs {
         let Value::Str(key) = k else {
-            return Err(format!("header key is a {}, not a str", k.type_name()));
+            return Err(invalid(format!("header key is a {}, not a str", k.type_name())));
         };
         let slot = match key.as_str() {
             "descr" => &mut descr,
             "fortran_order" => &mut fortran,
             "shape" => &mut shape,
-            other => return Err(format!("unexpected header key {other:?} (expected descr, fortran_order, shape)")),
+            other => return Err(invalid(format!("unexpected header key {other:?} (expected descr, fortran_order, shape)"))),
         };
         if slot.replace(v).is_some() {
-            return Err(format!("duplicate header key {key:?}"));
+            return Err(invalid(format!("duplicate header key {key:?}")));
         }
     }
-    let missing = |k: &str| format!("header has no {k:?} key (expected descr, fortran_order, shape)");
+    let missing = |k: &str| invalid(format!("header has no {k:?} key (expected descr, fortran_order, shape)"));
     let dtype = match descr.ok_or_else(|| missing("descr"))? {
-        Value::Str(s) => DType::parse(&s).map_err(|e| e.to_string())?,
-        Value::List(_) => return Err("structured dtypes (a list descr) are not supported".into()),
-        other => return Err(format!("descr is a {}, not a str", other.type_name())),
+        Value::Str(s) => DType::parse(&s)?,
+        Value::List(_) => return Err(invalid("structured dtypes (a list descr) are not supported")),
+        other => return Err(invalid(format!("descr is a {}, not a str", other.type_name()))),
     };
     let fortran_order = match fortran.ok_or_else(|| missing("fortran_order"))? {
         Value::Bool(b) => b,
-        other => return Err(format!("fortran_order is not a valid bool: a {}", other.type_name())),
+        other => return Err(invalid(format!("fortran_order is not a valid bool: a {}", other.type_name()))),
     };
     let shape = match shape.ok_or_else(|| missing("shape"))? {
         Value::Tuple(items) => items
             .into_iter()
             .map(|v| match v {
-                Value::Int(n) => usize::try_from(n).map_err(|_| format!("shape has an invalid dimension {n}")),
-                other => Err(format!("shape holds a {}, not an int", other.type_name())),
+                Value::Int(n) => usize::try_from(n).map_err(|_| invalid(format!("shape has an invalid dimension {n}"))),
+                other => Err(invalid(format!("shape holds a {}, not an int", other.type_name()))),
             })
-            .collect::<std::result::Result<Vec<_>, _>>()?,
-        other => return Err(format!("shape is a {}, not a tuple", other.type_name())),
+            .collect::<Result<Vec<_>>>()?,
+        other => return Err(invalid(format!("shape is a {}, not a tuple", other.type_name()))),
     };
+    // np.load would refuse it (too many dimensions, or too big): so do we
+    crate::check_shape(dtype, &shape).map_err(|e| invalid(format!("invalid shape in header: {e}")))?;
     Ok(NpyHeader { dtype, fortran_order, shape })
 }
 
@@ -274,14 +286,7 @@ pub fn read_header(file: &File, path: &Path) -> Result<ParsedHeader> {
         }
     }
     buf.truncate(filled);
-    NpyHeader::decode(&buf).map_err(|msg| {
-        let kind = if msg.starts_with("unsupported dtype") {
-            ErrorKind::UnsupportedDtype
-        } else {
-            ErrorKind::InvalidHeader
-        };
-        Error::at(kind, path, msg)
-    })
+    NpyHeader::decode(&buf).map_err(|e| Error::at(e.kind(), path, e))
 }
 
 #[cfg(test)]
@@ -346,10 +351,16 @@ mod tests {
             (with_dict("{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (3,), }"), "structured"),
             (with_dict("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'x': 1}"), "\"x\""),
             (with_dict("['descr']"), "not a dict"),
+            // np.load refuses these shapes (issue 10): NPY_MAXDIMS, and a
+            // size overflowing intp even with a zero dimension
+            (with_dict(&format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({}), }}", "1, ".repeat(65))), "found 65"),
+            (with_dict("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 0, 4611686018427387904), }"), "too big"),
         ];
         for (bytes, needle) in cases {
             let e = NpyHeader::decode(&bytes).unwrap_err();
-            assert!(e.contains(needle), "expected {needle:?} in {e:?}");
+            let kind = if needle == "object" { ErrorKind::UnsupportedDtype } else { ErrorKind::InvalidHeader };
+            assert_eq!(e.kind(), kind, "{e}");
+            assert!(e.to_string().contains(needle), "expected {needle:?} in {e:?}");
         }
     }
 
