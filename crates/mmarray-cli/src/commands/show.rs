@@ -214,6 +214,10 @@ fn show<T: mmarray::Element>(a: &mmarray::MmapArray, args: &ShowArgs, conv: &dyn
             sel.apply(owned.view())?
         }
     };
+    if view.is_empty() && view.ndim() > 0 {
+        // NumPy prints every empty array as [], whatever its shape
+        return Ok("[]\n".to_string());
+    }
     let summarize = !args.full && view.len() > THRESHOLD;
     let tree = build(&view, summarize, conv);
     let mut vals = Vec::new();
