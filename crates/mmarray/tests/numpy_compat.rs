@@ -48,7 +48,7 @@ fn numpy_written_files_read_identically() {
                 failures.push(format!("{}: format {} != npy {v}", path.display(), a.format()));
             }
         }
-        if let Err(msg) = dispatch!(dtype.kind(), check_formula(&a)) {
+        if let Err(msg) = mmarray::with_scalar_type!(dtype.kind(), |T| check_formula::<T>(&a)) {
             failures.push(format!("{}: {descr} {shape:?} {order}: {msg}", path.display()));
         }
     }
@@ -76,7 +76,7 @@ fn mmarray_written_files_read_identically_by_numpy() {
                             .version(Some(version))
                             .create(dir.path().join(&name))
                             .unwrap();
-                        dispatch!(kind, fill_formula(&mut a));
+                        mmarray::with_scalar_type!(kind, |T| fill_formula::<T>(&mut a));
                         a.close().unwrap();
                         manifest.push(serde_json::json!({
                             "name": name, "kind": "npy", "descr": dtype.descr(), "shape": shape,
@@ -94,7 +94,7 @@ fn mmarray_written_files_read_identically_by_numpy() {
                             .order(order)
                             .open(dir.path().join(&name))
                             .unwrap();
-                        dispatch!(kind, fill_formula(&mut a));
+                        mmarray::with_scalar_type!(kind, |T| fill_formula::<T>(&mut a));
                         drop(a); // dropping flushes
                         manifest.push(serde_json::json!({
                             "name": name, "kind": "raw", "descr": dtype.descr(), "shape": shape,

@@ -110,30 +110,6 @@ impl Formula for Complex64 {
     }
 }
 
-/// Calls `$f::<T>($args)` for the Rust type `T` of a [`ScalarKind`].
-#[macro_export]
-macro_rules! dispatch {
-    ($kind:expr, $f:ident ( $($arg:expr),* )) => {{
-        use mmarray::{ScalarKind as K, f16, Complex32, Complex64};
-        match $kind {
-            K::Bool => $f::<bool>($($arg),*),
-            K::I8 => $f::<i8>($($arg),*),
-            K::I16 => $f::<i16>($($arg),*),
-            K::I32 => $f::<i32>($($arg),*),
-            K::I64 => $f::<i64>($($arg),*),
-            K::U8 => $f::<u8>($($arg),*),
-            K::U16 => $f::<u16>($($arg),*),
-            K::U32 => $f::<u32>($($arg),*),
-            K::U64 => $f::<u64>($($arg),*),
-            K::F16 => $f::<f16>($($arg),*),
-            K::F32 => $f::<f32>($($arg),*),
-            K::F64 => $f::<f64>($($arg),*),
-            K::C64 => $f::<Complex32>($($arg),*),
-            K::C128 => $f::<Complex64>($($arg),*),
-        }
-    }};
-}
-
 /// Whether `a` holds `formula` at every logical index, checked through
 /// `to_array` (swapping, unaligned) and, where possible, the zero-copy view
 /// and `get`. Returns a description of the first difference.
