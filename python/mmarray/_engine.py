@@ -51,11 +51,19 @@ def _axes(axis, ndim):
     if axis is None:
         return None
     try:
-        out = sorted(np.lib.array_utils.normalize_axis_tuple(axis, ndim))
+        out = axis_tuple(axis, ndim)
     except (TypeError, ValueError):  # AxisError is a ValueError
         return FALLBACK
     # axis=() reduces nothing: NumPy's elementwise answer
     return out if out else FALLBACK
+
+
+def axis_tuple(axis, ndim):
+    """Sorted non-negative axes of an ``axis=`` argument, with NumPy's
+    reductions' rules and errors: an integer or a tuple of them (a list is
+    a TypeError), AxisError out of range, ValueError for a repeated one."""
+    items = axis if isinstance(axis, tuple) else (operator.index(axis),)
+    return sorted(np.lib.array_utils.normalize_axis_tuple(tuple(operator.index(x) for x in items), ndim))
 
 
 def _finish(a, value, dtype, axes, keepdims, out):
@@ -74,6 +82,8 @@ def _finish(a, value, dtype, axes, keepdims, out):
     if out is not None:
         out[...] = res
         return out
+    if isinstance(res, np.ndarray) and res.ndim == 0:
+        res = res[()]  # NumPy returns scalars, not 0-d arrays
     return res
 
 
@@ -110,8 +120,9 @@ def _reduction(stat, skipna=False):
             rdtype = a.dtype
         else:
             rdtype = _float_result(a, dtype)
-        value = _core.reduce(a, stat, axes, float(ddof), skipna)
-        _warn_as_numpy(a, stat, axes, ddof, skipna, value)
+        nan_skip = skipna and a.dtype.kind == "f"  # (np.nanvar of ints is np.var)
+        value = _core.reduce(a, stat, axes, float(ddof), nan_skip)
+        _warn_as_numpy(a, stat, axes, ddof, nan_skip, value)
         return _finish(a, value, rdtype, axes, keepdims, out)
 
     return impl
@@ -172,7 +183,8 @@ def _quantile(skipna, scale):
             return FALLBACK
         if not _eligible(a, "iuf"):  # bool: NumPy raises TypeError
             return FALLBACK
-        scalar = isinstance(q, (int, float)) and not isinstance(q, bool)
+        # a Python number is "weak" (NEP 50); np.float64 (a float subclass) is not
+        scalar = type(q) in (int, float)
         if not scalar and np.ndim(q) == 0:
             return FALLBACK  # a NumPy scalar q: its type takes part in NumPy's promotion
         qs = np.asarray(q, dtype=np.float64) / scale

@@ -6,7 +6,7 @@ import operator
 import numpy as np
 
 from . import _core
-from ._engine import _finish
+from ._engine import _finish, axis_tuple
 
 __all__ = [
     "as_linear_operator",
@@ -43,12 +43,14 @@ def _engine_array(a, what):
 
 def _rolling(stat):
     def f(a, window, axis=0, ddof=0):
-        a = _engine_array(a, f"rolling_{stat}")
-        # integers only, as sliding_window_view's window_shape (2.5 is a TypeError)
+        # checked in sliding_window_view's order: the axis, the window (an
+        # integer: 2.5 is a TypeError), then the data
+        a = np.asanyarray(a)
+        axis = np.lib.array_utils.normalize_axis_index(operator.index(axis), a.ndim)
         window = operator.index(window)
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
-        return _core.rolling(a, window, stat, operator.index(axis), float(ddof))
+        return _core.rolling(_engine_array(a, f"rolling_{stat}"), window, stat, axis, float(ddof))
 
     f.__name__ = f"rolling_{stat}"
     f.__doc__ = f"""Rolling {stat} over windows of ``window`` along ``axis``, in O(n).
@@ -104,10 +106,13 @@ def stats(a, ddof=0, skipna=False):
 
 def _squares(stat, a, axis, keepdims):
     m = _engine_array(a, "mean_of_squares" if stat == "meansq" else "sum_of_squares")
+    if m.ndim == 0:
+        # one value: NumPy's own formulation (its 0-d axis rules included)
+        return (np.mean if stat == "meansq" else np.sum)(m.astype(np.float64) ** 2, axis=axis, keepdims=keepdims)
     if m.size == 0:
         raise ValueError(f"{stat} of an empty array is undefined")
     # NumPy's own axis rules and errors (TypeError, AxisError, repeated axis)
-    axes = None if axis is None else sorted(np.lib.array_utils.normalize_axis_tuple(axis, m.ndim))
+    axes = None if axis is None else axis_tuple(axis, m.ndim)
     return _finish(m, _core.reduce(m, stat, axes, 0.0, False), np.dtype(np.float64), axes, keepdims, None)
 
 

@@ -168,6 +168,12 @@ class memmap(np.memmap):
             result = impl(*args, **kwargs)
             if result is not _engine.FALLBACK:
                 return result
+        if func in (np.nanmin, np.nanmax) and type(self) is memmap:
+            # NumPy gives numpy.memmap (by exact type) its ndarray path here,
+            # and subclasses another one (which ignores `initial` for all-NaN
+            # slices): take the path numpy.memmap takes.
+            args = tuple(x.view(np.ndarray) if type(x) is memmap else x for x in args)
+            return func(*args, **kwargs)
         return super().__array_function__(func, types, args, kwargs)
 
     def _engine_method(self, name, *args, **kwargs):

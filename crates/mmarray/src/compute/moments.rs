@@ -231,7 +231,14 @@ impl Moments {
     /// Sum of squares, `Σx²` (= M2 + n·mean², all terms non-negative).
     #[must_use]
     pub fn sum_sq(&self) -> f64 {
-        if self.poisoned() { f64::NAN } else { self.m2 + self.count as f64 * self.mean * self.mean }
+        if self.poisoned() {
+            return f64::NAN;
+        }
+        let s = self.m2 + self.count as f64 * self.mean * self.mean;
+        // A sum of squares of non-NaN values is finite or +inf; a NaN here is
+        // inf - inf inside the decomposition, i.e. squares that overflowed
+        // (np.sum(x**2) is inf then).
+        if s.is_nan() { f64::INFINITY } else { s }
     }
 
     /// Mean of squares, `Σx²/n` (`0.5 * mean_sq` is the kinetic-energy case).
@@ -695,6 +702,19 @@ mod tests {
             m.push(x, i as u64);
         }
         m
+    }
+
+    #[test]
+    fn squares_that_overflow_sum_to_inf() {
+        // np.sum(x**2) and np.mean(x**2) are inf here (were NaN: inf - inf)
+        for xs in [vec![1e200, -1e200], vec![1e200, 1.0, 3.0], vec![f64::INFINITY, 1.0], vec![f64::NEG_INFINITY, f64::INFINITY]] {
+            let a = ndarray::Array1::from(xs.clone());
+            let m = crate::compute::summary(&a.view(), NanPolicy::Propagate);
+            assert_eq!(m.sum_sq(), f64::INFINITY, "{xs:?}");
+            assert_eq!(m.mean_sq(), f64::INFINITY, "{xs:?}");
+        }
+        let m = crate::compute::summary(&ndarray::array![f64::NAN, 1.0].view(), NanPolicy::Propagate);
+        assert!(m.sum_sq().is_nan());
     }
 
     #[test]
