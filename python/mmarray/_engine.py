@@ -62,7 +62,9 @@ def axis_tuple(axis, ndim):
     """Sorted non-negative axes of an ``axis=`` argument, with NumPy's
     reductions' rules and errors: an integer or a tuple of them (a list is
     a TypeError), AxisError out of range, ValueError for a repeated one."""
-    items = axis if isinstance(axis, tuple) else (operator.index(axis),)
+    items = axis if isinstance(axis, tuple) else (axis,)
+    if any(isinstance(x, (bool, np.bool_)) for x in items):
+        raise TypeError("an integer is required")  # NumPy refuses axis=False
     return sorted(np.lib.array_utils.normalize_axis_tuple(tuple(operator.index(x) for x in items), ndim))
 
 
@@ -100,6 +102,8 @@ def _reduction(stat, skipna=False):
     def impl(a, axis=None, dtype=None, out=None, keepdims=False, ddof=0, where=True, initial=_NO_VALUE, **kwargs):
         if kwargs or where is not True or initial is not _NO_VALUE or not _eligible(a) or not _float_dtype(dtype):
             return FALLBACK
+        if out is not None and a.dtype == np.float16 and stat in ("mean", "var", "std"):
+            return FALLBACK  # NumPy sums float16 into a float16 `out` (and overflows there)
         axes = _axes(axis, a.ndim)
         if axes is FALLBACK:
             return FALLBACK
