@@ -82,6 +82,8 @@ def _finish(a, value, dtype, axes, keepdims, out):
         elif res.ndim == 0:
             res = res[()]  # every axis reduced: a scalar, as NumPy returns
     if out is not None:
+        if not isinstance(out, np.ndarray) or out.shape != np.shape(res) or not np.can_cast(np.asarray(res).dtype, out.dtype, "same_kind"):
+            return FALLBACK  # NumPy's own error (or its broadcasting rules)
         out[...] = res
         return out
     if isinstance(res, np.ndarray) and res.ndim == 0:
@@ -102,6 +104,8 @@ def _reduction(stat, skipna=False):
     def impl(a, axis=None, dtype=None, out=None, keepdims=False, ddof=0, where=True, initial=_NO_VALUE, **kwargs):
         if kwargs or where is not True or initial is not _NO_VALUE or not _eligible(a) or not _float_dtype(dtype):
             return FALLBACK
+        if not isinstance(ddof, (int, float, np.integer, np.floating)) or isinstance(ddof, bool) or not math.isfinite(ddof):
+            return FALLBACK  # NumPy's answer for a NaN, complex or odd ddof
         if out is not None and a.dtype == np.float16 and stat in ("mean", "var", "std"):
             return FALLBACK  # NumPy sums float16 into a float16 `out` (and overflows there)
         axes = _axes(axis, a.ndim)
@@ -188,9 +192,11 @@ def _quantile(skipna, scale):
         if not _eligible(a, "iuf"):  # bool: NumPy raises TypeError
             return FALLBACK
         # a Python number is "weak" (NEP 50); np.float64 (a float subclass) is not
-        scalar = type(q) in (int, float)
-        if not scalar and np.ndim(q) == 0:
-            return FALLBACK  # a NumPy scalar q: its type takes part in NumPy's promotion
+        scalar = type(q) is float
+        if not scalar and (np.ndim(q) == 0 or np.asarray(q).dtype.kind != "f"):
+            # a NumPy scalar q takes part in NumPy's promotion; an integer q
+            # on integer data gives NumPy's exact integer result
+            return FALLBACK
         qs = np.asarray(q, dtype=np.float64) / scale
         if qs.ndim > 1 or not np.all((qs >= 0) & (qs <= 1)):
             return FALLBACK
@@ -211,10 +217,14 @@ def _histogram(a, bins=10, range=None, density=None, weights=None):
         return FALLBACK
     if range is not None:
         lo, hi = range
-        if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi or not math.isfinite(float(hi) - float(lo)):
             return FALLBACK
+        if a.dtype.kind in "iu" and not (np.iinfo(a.dtype).min <= lo and hi <= np.iinfo(a.dtype).max):
+            return FALLBACK  # NumPy's OverflowError for bounds outside the type
         range = (float(lo), float(hi))
     counts, edges = _core.histogram(a, bins, range)
+    if not np.isfinite(edges).all():
+        return FALLBACK  # a span that overflows float64, or NaN data: NumPy's error
     return counts.astype(np.intp), edges
 
 

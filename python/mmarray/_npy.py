@@ -48,7 +48,12 @@ def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False
     if hasattr(filename, "read"):
         raise ValueError("Filename must be a string or a path-like object.  Memmap cannot use existing file handles.")
     path = os.fspath(filename)
-    if "w" in mode:
+    # The mode is checked before the file is touched: NumPy's `"w" in mode`
+    # test would overwrite an existing file for 'rw', 'readwrite' or 'w'.
+    mode = {"readonly": "r", "copyonwrite": "c", "readwrite": "r+"}.get(mode, mode)
+    if mode not in ("r", "c", "r+", "w+"):
+        raise ValueError(f"mode must be one of ['r', 'c', 'r+', 'w+', 'readonly', 'copyonwrite', 'readwrite'] (got {mode!r})")
+    if mode == "w+":
         dtype = np.dtype(dtype)
         if dtype.hasobject:
             raise ValueError("Array can't be memory-mapped: Python objects in dtype.")

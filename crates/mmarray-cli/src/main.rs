@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            eprintln!("error: {e}");
+            report(&format!("error: {e}"));
             ExitCode::FAILURE
         }
         Err(payload) => {
@@ -53,10 +53,18 @@ fn main() -> ExitCode {
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
             let at = PANIC_LOCATION.lock().ok().and_then(|l| l.clone()).map_or_else(String::new, |l| format!(" (at {l})"));
-            eprintln!("error: internal error in {command}: {msg}{at}; please report it");
+            report(&format!("error: internal error in {command}: {msg}{at}; please report it"));
             ExitCode::from(EXIT_INTERNAL)
         }
     }
+}
+
+/// Writes the final error line to stderr; if stderr is closed or full there
+/// is nobody to tell, and the exit code still says it (`eprintln!` would
+/// panic and turn the exit code into 101).
+fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Replaces the default panic hook (a message and backtrace hint per

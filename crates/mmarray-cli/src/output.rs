@@ -20,24 +20,35 @@ pub fn print(text: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// An output file this command has just created (or truncated with
-/// `--force`): removed again when dropped before [`keep`](Self::keep), so a
-/// command that fails, or panics and unwinds, never leaves a partial or
-/// empty file behind.
-#[must_use = "the file is removed when this is dropped without keep()"]
+/// A file this command is making: removed again if the command fails or
+/// panics (its drop runs while unwinding), kept by [`NewFile::keep`]. When
+/// it stands in for an existing file (`--force`), it is a temporary file
+/// beside it, renamed over it only by `keep`, so a failure never costs the
+/// user the file they had.
 pub struct NewFile {
     path: Option<std::path::PathBuf>,
+    /// The existing file this one replaces on `keep`.
+    replaces: Option<std::path::PathBuf>,
 }
 
 impl NewFile {
     /// Guards `path`, which this command created.
     pub fn new(path: &std::path::Path) -> Self {
-        Self { path: Some(path.to_path_buf()) }
+        Self { path: Some(path.to_path_buf()), replaces: None }
     }
 
-    /// The command succeeded: the file stays.
-    pub fn keep(mut self) {
+    /// The command succeeded: the file stays (renamed over the file it
+    /// replaces, if any).
+    ///
+    /// # Errors
+    /// `PATH: cannot replace it: ...` if the rename fails (the new file is
+    /// removed, the old one left as it was).
+    pub fn keep(mut self) -> Result<(), CliError> {
+        if let (Some(tmp), Some(target)) = (self.path.as_ref(), self.replaces.as_ref()) {
+            std::fs::rename(tmp, target).map_err(|e| format!("{}: cannot replace it: {e}", target.display()))?;
+        }
         self.path = None;
+        Ok(())
     }
 }
 
@@ -49,19 +60,27 @@ impl Drop for NewFile {
     }
 }
 
-/// Creates the output file at `path` with `create(exclusive)`: exclusively
-/// (`O_CREAT | O_EXCL`, so an existing file is never touched, and no file
-/// appearing after a check could be) unless `force`. Returns what `create`
-/// made and the guard that removes the file again if the command fails.
+/// Creates the output file for `path` with `create(where, exclusive)`:
+/// exclusively (`O_CREAT | O_EXCL`, so an existing file is never touched,
+/// and no file appearing after a check could be). With `force` and an
+/// existing `path`, the new file is made under a temporary name beside it
+/// and replaces it only when the command succeeds. Returns what `create`
+/// made and the guard that keeps or removes it.
 ///
 /// # Errors
 /// `PATH: already exists; pass --force to overwrite it`, or `create`'s error.
 pub fn create_output<T>(
     path: &std::path::Path,
     force: bool,
-    create: impl FnOnce(bool) -> mmarray::Result<T>,
+    create: impl FnOnce(&std::path::Path, bool) -> mmarray::Result<T>,
 ) -> Result<(T, NewFile), CliError> {
-    match create(!force) {
+    if force && std::fs::symlink_metadata(path).is_ok() {
+        let name = path.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = path.with_file_name(format!(".{name}.mmarray-{}.tmp", std::process::id()));
+        let made = create(&tmp, true)?;
+        return Ok((made, NewFile { path: Some(tmp), replaces: Some(path.to_path_buf()) }));
+    }
+    match create(path, true) {
         Ok(made) => Ok((made, NewFile::new(path))),
         Err(e) if e.kind() == mmarray::ErrorKind::AlreadyExists => {
             Err(format!("{}: already exists; pass --force to overwrite it", path.display()).into())

@@ -26,13 +26,13 @@ pub fn run(args: &CreateArgs) -> Result<(), CliError> {
     }
     let version = args.npy_version.as_deref().map(NpyVersion::parse).transpose()?;
     let offset = args.offset.as_deref().map(parse_size).transpose()?.unwrap_or(0);
-    let (mut a, created): (MmapArray, _) = create_output(&args.file, args.force, |exclusive| {
+    let (mut a, created): (MmapArray, _) = create_output(&args.file, args.force, |at, exclusive| {
         if npy {
             let opts = NpyOptions::new(dtype, &shape).order(args.order.into()).version(version);
-            if exclusive { opts.create_new(&args.file) } else { opts.create(&args.file) }
+            if exclusive { opts.create_new(at) } else { opts.create(at) }
         } else {
             let opts = RawOptions::new(dtype).mode(Mode::Write).shape(&shape).offset(offset).order(args.order.into());
-            if exclusive { opts.create_new(&args.file) } else { opts.open(&args.file) }
+            if exclusive { opts.create_new(at) } else { opts.open(at) }
         }
     })?;
     fill(&mut a, args.fill, args.seed)?;
@@ -40,7 +40,7 @@ pub fn run(args: &CreateArgs) -> Result<(), CliError> {
     let sparse = a.preallocation() == Preallocation::Sparse;
     let msg = format!(
         "created {}: {} {} {} order, {} data bytes at offset {}{}\n",
-        a.path().display(),
+        args.file.display(),
         a.dtype().descr(),
         shape_repr(a.shape()),
         a.order(),
@@ -49,6 +49,6 @@ pub fn run(args: &CreateArgs) -> Result<(), CliError> {
         if sparse { " (this file system cannot preallocate: the file is sparse)" } else { "" }
     );
     a.close()?;
-    created.keep();
+    created.keep()?;
     print(&msg)
 }

@@ -19,13 +19,22 @@ use crate::output::CliError;
 pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), CliError> {
     match cli.command {
         Command::Apply(a) => apply::run(&a, matches.subcommand_matches("apply").ok_or("no apply arguments")?),
-        Command::Info(a) => info::run(&a),
+        Command::Info(a) => {
+            crate::test_panic("info");
+            info::run(&a)
+        }
         Command::Create(a) => create::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Stats(a) => stats::run(&a),
         Command::Rolling(a) => rolling::run(&a),
-        Command::Show(a) => show::run(&a),
+        Command::Show(a) => {
+            crate::test_panic("show");
+            show::run(&a)
+        }
         Command::Plot(a) => plot::run(&a),
-        Command::Demo(a) => demo::run(&a),
+        Command::Demo(a) => {
+            crate::test_panic("demo");
+            demo::run(&a)
+        }
     }
 }

@@ -14,9 +14,7 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
     let view = sel.apply(data.view())?;
     let create = |shape: &[usize]| {
         let opts = NpyOptions::new(DType::native(ScalarKind::F64), shape);
-        create_output(&args.output, args.force, |exclusive| {
-            if exclusive { opts.create_new(&args.output) } else { opts.create(&args.output) }
-        })
+        create_output(&args.output, args.force, |at, exclusive| if exclusive { opts.create_new(at) } else { opts.create(at) })
     };
     if let Some(axis) = args.axis.filter(|_| view.ndim() != 1) {
         if args.pad {
@@ -28,7 +26,7 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
         out.view_mut::<f64>()?.assign(&r);
         crate::test_panic("rolling");
         out.close()?;
-        created.keep();
+        created.keep()?;
         return Ok(r.len());
     }
     if view.ndim() == 0 {
@@ -52,7 +50,7 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
     }
     crate::test_panic("rolling");
     out.close()?;
-    created.keep();
+    created.keep()?;
     Ok(len)
 }
 
