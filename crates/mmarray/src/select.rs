@@ -174,27 +174,30 @@ impl Selection {
 }
 
 /// Python's `slice(start, stop, step).indices(len)`, as an ndarray [`Slice`]
-/// selecting the same elements in the same order.
+/// selecting the same elements in the same order. Computed in `i128`:
+/// `stop - start + step` and `-step` overflow `isize` for extreme steps
+/// (found by the `selection` fuzz target).
 fn numpy_slice(len: usize, start: Option<isize>, stop: Option<isize>, step: isize) -> Slice {
-    let len = len as isize;
-    let clamp = |v: isize, lo: isize, hi: isize| v.clamp(lo, hi);
-    let norm = |v: isize| if v < 0 { v + len } else { v };
+    let (len, step) = (len as i128, step as i128);
+    let norm = |v: isize| if v < 0 { v as i128 + len } else { v as i128 };
     let (start, stop) = if step > 0 {
-        (start.map_or(0, |s| clamp(norm(s), 0, len)), stop.map_or(len, |s| clamp(norm(s), 0, len)))
+        (start.map_or(0, |s| norm(s).clamp(0, len)), stop.map_or(len, |s| norm(s).clamp(0, len)))
     } else {
-        (start.map_or(len - 1, |s| clamp(norm(s), -1, len - 1)), stop.map_or(-1, |s| clamp(norm(s), -1, len - 1)))
+        (start.map_or(len - 1, |s| norm(s).clamp(-1, len - 1)), stop.map_or(-1, |s| norm(s).clamp(-1, len - 1)))
     };
     let n = if step > 0 {
         if stop > start { (stop - start + step - 1) / step } else { 0 }
     } else if start > stop {
-        (start - stop + (-step) - 1) / (-step)
+        (start - stop - step - 1) / -step
     } else {
         0
     };
     if n == 0 {
         return Slice::new(0, Some(0), 1);
     }
-    let last = start + (n - 1) * step;
+    // The bounds are now within -1..=len and the step is the caller's, so
+    // they fit `isize` again.
+    let (last, start, step) = ((start + (n - 1) * step) as isize, start as isize, step as isize);
     if step > 0 {
         Slice::new(start, Some(last + 1), step)
     } else {
