@@ -26,6 +26,8 @@ pub const ARRAY_ALIGN: usize = 64;
 pub const GROWTH_AXIS_MAX_DIGITS: usize = 21;
 /// Largest header accepted when reading, in bytes (NumPy's `_MAX_HEADER_SIZE`).
 pub const MAX_HEADER_SIZE: usize = 10_000;
+/// Most dimensions a header may give (NumPy 2's `NPY_MAXDIMS`).
+pub const MAX_DIMS: usize = 64;
 
 /// A `.npy` format version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -254,6 +256,12 @@ fn header_from_value(value: Value) -> std::result::Result<NpyHeader, String> {
             .collect::<std::result::Result<Vec<_>, _>>()?,
         other => return Err(format!("shape is a {}, not a tuple", other.type_name())),
     };
+    // NumPy's NPY_MAXDIMS: np.load refuses more axes too. It also keeps the
+    // header that re-encoding gives under MAX_HEADER_SIZE (the fuzz target
+    // npy_header found 4000 axes of `0,` that re-encode to 12 KB).
+    if shape.len() > MAX_DIMS {
+        return Err(format!("shape has {} dimensions, NumPy's limit is {MAX_DIMS}", shape.len()));
+    }
     Ok(NpyHeader { dtype, fortran_order, shape })
 }
 
@@ -346,6 +354,7 @@ mod tests {
             (with_dict("{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (3,), }"), "structured"),
             (with_dict("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'x': 1}"), "\"x\""),
             (with_dict("['descr']"), "not a dict"),
+            (with_dict(&format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({}), }}", "1,".repeat(65))), "65 dim"),
         ];
         for (bytes, needle) in cases {
             let e = NpyHeader::decode(&bytes).unwrap_err();
