@@ -82,10 +82,12 @@ impl Parser<'_> {
             }
             Some(b'(') => {
                 self.pos += 1;
-                let start = self.pos;
                 let items = self.sequence(b')', depth, false)?;
-                // `(3)` is just 3 in Python; `(3,)` is a tuple.
-                let had_comma = self.s[start..self.pos].contains(&b',');
+                // `(3)` is just 3 in Python; `(3,)` is a tuple. With one item,
+                // the only comma of the tuple's own is just before the `)`
+                // (a comma inside the item, as in `((3, 4))` or `('a,b')`,
+                // does not make a tuple).
+                let had_comma = self.s[..self.pos - 1].trim_ascii_end().last() == Some(&b',');
                 if items.len() == 1 && !had_comma {
                     Ok(items.into_iter().next().unwrap_or(Value::Tuple(Vec::new())))
                 } else {

@@ -1,0 +1,4 @@
+#![no_main]
+//! See `mmarray_fuzz::props::check_dtype` for the properties checked.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mmarray_fuzz::props::check_dtype(data));
