@@ -41,7 +41,6 @@ fn cli_args_corpus_and_regressions_hold() {
 /// a whole number of bytes. Remove the `ignore` once `parse_size` computes
 /// in integers.
 #[test]
-#[ignore = "issue 10: parse_size rounds through f64 (fix belongs to the CLI branch)"]
 fn parse_size_is_exact() {
     assert_eq!(input::parse_size("9007199254740993").unwrap(), 9_007_199_254_740_993);
     assert_eq!(input::parse_size("1.1KB").unwrap(), 1100);
