@@ -165,6 +165,8 @@ def _arg(stat, skipna=False):
     def impl(a, axis=None, out=None, *, keepdims=False):
         if not _eligible(a) or isinstance(axis, tuple):  # (a tuple: NumPy's TypeError)
             return FALLBACK
+        if out is not None and getattr(out, "dtype", None) != np.intp:
+            return FALLBACK  # NumPy wants an intp `out` exactly
         axes = _axes(axis, a.ndim)
         if axes is FALLBACK:
             return FALLBACK

@@ -155,3 +155,57 @@ def test_a_panic_is_a_runtime_error_naming_the_operation(mm, monkeypatch, op, ca
         call(m)
     monkeypatch.delenv("MMARRAY_TEST_PANIC")
     assert float(np.std(m)) == float(np.std([1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("mode", ["rw", "w", "write", "readwrite"])
+def test_open_memmap_never_overwrites_for_an_odd_mode(tmp_path, mode):
+    # 'rw', 'w', 'write' and 'readwrite' wiped an existing .npy ("w" in mode)
+    p = tmp_path / "keep.npy"
+    np.save(p, np.arange(5.0))
+    before = p.read_bytes()
+    if mode == "readwrite":  # the long name of r+, as for memmap
+        m = mmarray.open_memmap(p, mode=mode)
+        assert np.array_equal(m, np.arange(5.0)) and m.mode == "r+"
+        del m
+    else:
+        with pytest.raises(ValueError, match="mode must be one of"):
+            mmarray.open_memmap(p, mode=mode)
+    assert p.read_bytes() == before
+
+
+def test_quantiles_with_integer_q_and_infinities(mm):
+    m, ref = mm([1, 2**63 - 1], "i8")
+    for q in (1, [0, 1]):  # NumPy keeps integer results exact for integer q
+        got, want = np.quantile(m, q), np.quantile(ref, q)
+        assert np.array_equal(got, want) and np.asarray(got).dtype == np.asarray(want).dtype
+    f, fref = mm([-np.inf, 1.0, 2.0], "f8")
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")
+        # NumPy: -inf for an integer q (exact), NaN for a float one (-inf + inf·0)
+        assert np.quantile(f, 0) == np.quantile(fref, 0) == -np.inf  # was NaN
+        assert np.isnan(np.quantile(f, 0.0)) and np.isnan(np.quantile(fref, 0.0))
+        g, gref = mm([1.0, np.inf], "f8")
+        assert np.array_equal(np.quantile(g, [0, 1]), np.quantile(gref, [0, 1]), equal_nan=True)
+
+
+def test_out_and_ddof_that_numpy_refuses(mm):
+    m, ref = mm(np.arange(12.0).reshape(4, 3), "f8")
+    with pytest.raises(ValueError):  # was broadcast silently into every row
+        np.sum(ref, axis=0, out=np.empty((5, 3)))
+    with pytest.raises(ValueError):
+        np.sum(m, axis=0, out=np.empty((5, 3)))
+    with pytest.raises(TypeError):
+        np.argmax(m, axis=0, out=np.empty(3))
+    with pytest.raises(TypeError):
+        np.sum(m, axis=True)
+    with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")
+        assert np.isnan(np.var(m, ddof=np.nan)) and np.isnan(np.var(ref, ddof=np.nan))
+
+
+def test_histogram_whose_span_overflows_is_numpys_error(mm):
+    m, ref = mm([-1.7e308, 1.7e308], "f8")
+    with pytest.raises(Exception) as want:
+        np.histogram(ref, 1)
+    with pytest.raises(type(want.value)):  # was a NaN bin edge
+        np.histogram(m, 1)

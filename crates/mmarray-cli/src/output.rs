@@ -74,7 +74,11 @@ pub fn create_output<T>(
     force: bool,
     create: impl FnOnce(&std::path::Path, bool) -> mmarray::Result<T>,
 ) -> Result<(T, NewFile), CliError> {
-    if force && std::fs::symlink_metadata(path).is_ok() {
+    if let (true, Ok(meta)) = (force, std::fs::metadata(path)) {
+        if !meta.is_file() {
+            let what = if meta.is_dir() { "a directory" } else { "not a regular file" };
+            return Err(format!("{}: is {what}; --force replaces only regular files", path.display()).into());
+        }
         let name = path.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
         let tmp = path.with_file_name(format!(".{name}.mmarray-{}.tmp", std::process::id()));
         let made = create(&tmp, true)?;

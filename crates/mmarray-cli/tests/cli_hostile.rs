@@ -98,6 +98,42 @@ fn panic_while_writing_an_output_leaves_no_file() {
     }
 }
 
+/// With --force, a failure must not cost the user the file they had: the new
+/// output is made beside it and renamed over it only on success (it was
+/// truncated in place, then removed by the failure's cleanup). Exit 1 and
+/// stderr that cannot be written must not turn into a panic (exit 101).
+#[test]
+fn a_failed_forced_overwrite_keeps_the_old_file() {
+    let (_t, d) = fixture();
+    let keep = b"the user's data".to_vec();
+    for (target, args) in [
+        ("k.npy", vec!["convert", "s.npy", "k.npy", "--force"]),
+        ("k.raw", vec!["create", "k.raw", "--dtype", "f8", "--shape", "10", "--force"]),
+        ("k.npy", vec!["rolling", "s.npy", "--window", "3", "--stat", "mean", "-o", "k.npy", "--force"]),
+    ] {
+        std::fs::write(d.join(target), &keep).unwrap();
+        let before = files(&d);
+        let out = mmarray().current_dir(&d).env("MMARRAY_TEST_PANIC", args[0]).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(70), "{args:?}");
+        assert_eq!(std::fs::read(d.join(target)).unwrap(), keep, "{args:?} damaged the existing file");
+        assert_eq!(files(&d), before, "{args:?} left a temporary file");
+        // and on success the file is replaced
+        let out = mmarray().current_dir(&d).args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_ne!(std::fs::read(d.join(target)).unwrap(), keep);
+        assert_eq!(files(&d), before, "{args:?} left a temporary file");
+        std::fs::remove_file(d.join(target)).unwrap();
+    }
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("mmarray"))
+        .current_dir(&d)
+        .args(["info", "missing.npy"])
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "an unwritable stderr must not become a panic");
+}
+
 /// Issue 10.2: `::9223372036854775000` overflowed in `numpy_slice` (a panic,
 /// or exit 101 in `show`), and `::9223372036854775807` selected nothing
 /// where NumPy's `a[::9223372036854775807]` is `[0.]`.

@@ -196,11 +196,6 @@ fn lerp<T: Real>(a: T, b: T, t: f64, r: &impl Fn(f64) -> f64) -> f64 {
         T::wrap_i128(b.to_i128() - a.to_i128()).to_f64()
     };
     let (a, b) = (a.to_f64(), b.to_f64());
-    if t == 0.0 {
-        // the rank itself (NumPy's answer even where b - a is inf - inf or
-        // inf·0 would make the formula NaN: the quantile 0 of [-inf, 1])
-        return r(a);
-    }
     if t >= 0.5 {
         r(b - r(diff * r(1.0 - t)))
     } else {
