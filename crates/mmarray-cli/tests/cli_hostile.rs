@@ -98,6 +98,30 @@ fn panic_while_writing_an_output_leaves_no_file() {
     }
 }
 
+/// `show --precision` rounded the mantissa alone: 9.96 at precision 0
+/// printed as 1.e+00 (and 10.e+00 at precision 1), and positional 10 at
+/// precision 0 as 1. Expected strings are NumPy 2.4's `np.array2string(a,
+/// precision=p)`.
+#[test]
+fn show_rounds_like_numpy_at_any_precision() {
+    let (_t, d) = fixture();
+    for (values, p, want) in [
+        (vec![9.96, 1e-5], "0", "[1.e+01 1.e-05]"),
+        (vec![9.96, 1e-5], "1", "[1.e+01 1.e-05]"),
+        (vec![0.0999, 1e5], "0", "[1.e-01 1.e+05]"),
+        (vec![0.4, -0.4, 2.5], "0", "[ 0. -0.  2.]"),
+        (vec![10.0, 20.0, 0.04], "0", "[10. 20.  0.]"),
+        (vec![99.96, 1e-5], "2", "[1.e+02 1.e-05]"),
+    ] {
+        let path = d.join("p.npy");
+        let _ = std::fs::remove_file(&path);
+        let mut a = mmarray::NpyOptions::new(mmarray::DType::native(mmarray::ScalarKind::F64), &[values.len()]).create(&path).unwrap();
+        a.view_mut::<f64>().unwrap().iter_mut().zip(&values).for_each(|(x, v)| *x = *v);
+        a.close().unwrap();
+        assert_eq!(ok(&d, &["show", "p.npy", "--precision", p]).trim_end(), want, "{values:?} at precision {p}");
+    }
+}
+
 /// With --force, a failure must not cost the user the file they had: the new
 /// output is made beside it and renamed over it only on success (it was
 /// truncated in place, then removed by the failure's cleanup). Exit 1 and

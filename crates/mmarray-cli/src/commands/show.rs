@@ -76,8 +76,8 @@ fn split_positional(text: &str, precision: usize) -> (String, String) {
     let text = match text.split_once('.') {
         Some((_, f)) if f.len() > precision => {
             let x: f64 = text.parse().unwrap_or(0.0);
-            rounded = format!("{x:.precision$}");
-            rounded.trim_end_matches('0').to_string()
+            rounded = trim_fraction(&format!("{x:.precision$}"));
+            rounded.clone()
         }
         _ => text.to_string(),
     };
@@ -87,14 +87,23 @@ fn split_positional(text: &str, precision: usize) -> (String, String) {
     }
 }
 
+/// Trailing zeros of the fraction dropped (`"2.500"` -> `"2.5"`, `"3.000"`
+/// -> `"3."`), never those of the integer part (`"10"` stays `"10"`).
+fn trim_fraction(t: &str) -> String {
+    if t.contains('.') { t.trim_end_matches('0').to_string() } else { t.to_string() }
+}
+
 fn split_sci(sci: &str, precision: usize) -> (String, i32) {
     let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits = mant.split_once('.').map_or(0, |(_, f)| f.len());
     if digits > precision {
-        let m: f64 = mant.parse().unwrap_or(0.0);
-        let r = format!("{m:.precision$}");
-        return (r.trim_end_matches('0').to_string(), exp);
+        // Round the whole number, not the mantissa alone: 9.96 at precision
+        // 0 is 1e+01 (the carry moves into the exponent), not 1e+00 or 10e+00.
+        let x: f64 = sci.parse().unwrap_or(0.0);
+        let r = format!("{x:.precision$e}");
+        let (m, e) = r.split_once('e').unwrap_or((&r, "0"));
+        return (trim_fraction(m), e.parse().unwrap_or(exp));
     }
     (mant.to_string(), exp)
 }
