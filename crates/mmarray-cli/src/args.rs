@@ -41,7 +41,9 @@ pub enum Command {
     #[command(after_help = "Examples:\n  mmarray apply image.npy --slice '0:1000, 0:1000' --mul 1.5 --clip 0,255\n  \
                             mmarray apply grid.npy --slice '100:1100, 100:1100' --normalize\n\n\
                             Integer literals (2) and float literals (2.0) differ on integer data, as in NumPy:\n\
-                            uint8 data + 2 wraps around in uint8, uint8 data + 2.0 is computed in float64.")]
+                            uint8 data + 2 wraps around in uint8, uint8 data + 2.0 is computed in float64.\n\
+                            A float result cast back to an integer type saturates at the type's limits (and\n\
+                            NaN becomes 0), where NumPy's cast is platform-dependent: clip first, as above.")]
     Apply(ApplyArgs),
     /// Rolling-window statistics along an axis, in O(n), into a new .npy file.
     #[command(after_help = "Examples:\n  mmarray rolling series.npy --window 200 --stat var -o rolling_var.npy\n  \
