@@ -209,3 +209,17 @@ def test_histogram_whose_span_overflows_is_numpys_error(mm):
         np.histogram(ref, 1)
     with pytest.raises(type(want.value)):  # was a NaN bin edge
         np.histogram(m, 1)
+
+
+def test_documented_differences_hold(mm):
+    # README: partial sums that overflow in NumPy's order may not here
+    m, ref = mm([1.5e308, 1.5e308, -1.5e308], "f8")
+    with np.errstate(over="ignore"):
+        assert np.sum(ref) == np.inf
+    assert np.sum(m) == 1.5e308
+    # float32 sums accumulate in float64
+    big, bigref = mm(np.full(2**24 + 3, 1.0, dtype="f4"), "f4")
+    assert float(np.sum(big)) == 2**24 + 3
+    # -0.0 and 0.0 as a min compare equal to NumPy's, whatever the sign
+    z, zref = mm([0.0, -0.0], "f8")
+    assert np.min(z) == np.min(zref) and np.max(z) == np.max(zref)
