@@ -24,6 +24,17 @@ __all__ = [
 ]
 
 
+def _count(name, value, limit):
+    """A positive integer argument (`window`, `n_bins`): a bool or a float is
+    a TypeError, below 1 or above `limit` a ValueError naming both."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = operator.index(value)
+    if not 1 <= value <= max(limit, 1):
+        raise ValueError(f"{name} must be between 1 and {max(limit, 1)}, got {value}")
+    return value
+
+
 def _engine_array(a, what):
     """`a` as an array the engine reads in place (converted to float64 only
     if its byte order, alignment or long-double type needs it). Complex and
@@ -47,9 +58,9 @@ def _rolling(stat):
         # integer: 2.5 is a TypeError), then the data
         a = np.asanyarray(a)
         axis = np.lib.array_utils.normalize_axis_index(operator.index(axis), a.ndim)
-        window = operator.index(window)
-        if window < 1:
-            raise ValueError(f"window must be at least 1, got {window}")
+        window = _count("window", window, a.shape[axis])
+        if isinstance(ddof, (str, bytes)) or isinstance(ddof, bool):
+            raise TypeError(f"ddof must be a number, got {ddof!r}")
         return _core.rolling(_engine_array(a, f"rolling_{stat}"), window, stat, axis, float(ddof))
 
     f.__name__ = f"rolling_{stat}"
@@ -88,7 +99,8 @@ def downsample(a, n_bins):
     >>> float(mmarray.downsample(x, 10)["max"].max())
     9.0
     """
-    start, lo, hi, first, last = _core.downsample(_engine_array(a, "downsample"), operator.index(n_bins))
+    a = _engine_array(a, "downsample")
+    start, lo, hi, first, last = _core.downsample(a, _count("n_bins", n_bins, 2**63 - 1))
     return {"start": start, "min": lo, "max": hi, "first": first, "last": last}
 
 

@@ -226,3 +226,16 @@ def test_documented_differences_hold(mm):
     # -0.0 and 0.0 as a min compare equal to NumPy's, whatever the sign
     z, zref = mm([0.0, -0.0], "f8")
     assert np.min(z) == np.min(zref) and np.max(z) == np.max(zref)
+
+
+def test_count_arguments_are_checked():
+    x = np.arange(10.0)
+    with pytest.raises(TypeError):
+        mmarray.rolling_mean(x, True)  # was a window of 1
+    with pytest.raises(ValueError, match="window must be between 1 and 10, got 18446744073709551616"):
+        mmarray.rolling_mean(x, 2**64)  # was OverflowError
+    with pytest.raises(TypeError):
+        mmarray.rolling_var(x, 2, ddof="1")  # was accepted
+    with pytest.raises(ValueError, match="n_bins must be between 1 and"):
+        mmarray.downsample(x, -1)  # was OverflowError
+    assert np.array_equal(mmarray.rolling_mean(x, 10), [4.5])
