@@ -21,17 +21,19 @@ fn engine_kind(obj: &Bound<'_, PyAny>) -> Option<ScalarKind> {
     (parsed.is_native() && !matches!(parsed.kind(), ScalarKind::C64 | ScalarKind::C128)).then(|| parsed.kind())
 }
 
-/// Runs `$body` with `$v` a read-only `ArrayViewD<$T>` of `$obj`, `$T` the
-/// Rust type of its dtype (one dispatch table: `mmarray::with_scalar_type!`);
-/// a `TypeError` for dtypes the engine does not take.
-macro_rules! typed_view {
-    ($obj:expr, |$v:ident : $T:ident| $body:expr) => {{
+/// Runs `$body` with `$v` an `ndarray` view of `$obj` borrowed by `$borrow`
+/// and `$as`, `$T` the Rust type of its dtype (one dispatch table:
+/// `mmarray::with_scalar_type!`); a `TypeError` for dtypes the engine does
+/// not take (and for bool when `$writable`).
+macro_rules! typed_array {
+    ($obj:expr, $borrow:ident, $as:ident, $writable:expr, |$v:ident : $T:ident| $body:expr) => {{
         let obj = $obj;
-        match engine_kind(obj) {
+        match engine_kind(obj).filter(|k| !$writable || *k != ScalarKind::Bool) {
             Some(kind) => mmarray::with_scalar_type!(kind, |$T| {
                 let x = obj.cast::<PyArrayDyn<$T>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
-                let guard = x.try_readonly().map_err(|e| PyValueError::new_err(e.to_string()))?;
-                let $v = guard.as_array();
+                #[allow(unused_mut)]
+                let mut guard = x.$borrow().map_err(|e| PyValueError::new_err(e.to_string()))?;
+                let $v = guard.$as();
                 $body
             }, complex => Err(unhandled(obj))),
             None => Err(unhandled(obj)),
@@ -39,20 +41,18 @@ macro_rules! typed_view {
     }};
 }
 
-/// As `typed_view!` for a writable view (floats and integers).
+/// A read-only view (`typed_array!`).
+macro_rules! typed_view {
+    ($obj:expr, |$v:ident : $T:ident| $body:expr) => {
+        typed_array!($obj, try_readonly, as_array, false, |$v: $T| $body)
+    };
+}
+
+/// A writable view (`typed_array!`), for floats and integers.
 macro_rules! typed_view_mut {
-    ($obj:expr, |$v:ident : $T:ident| $body:expr) => {{
-        let obj = $obj;
-        match engine_kind(obj).filter(|k| *k != ScalarKind::Bool) {
-            Some(kind) => mmarray::with_scalar_type!(kind, |$T| {
-                let x = obj.cast::<PyArrayDyn<$T>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
-                let mut guard = x.try_readwrite().map_err(|e| PyValueError::new_err(e.to_string()))?;
-                let $v = guard.as_array_mut();
-                $body
-            }, complex => Err(unhandled(obj))),
-            None => Err(unhandled(obj)),
-        }
-    }};
+    ($obj:expr, |$v:ident : $T:ident| $body:expr) => {
+        typed_array!($obj, try_readwrite, as_array_mut, true, |$v: $T| $body)
+    };
 }
 
 fn unhandled(obj: &Bound<'_, PyAny>) -> PyErr {

@@ -106,7 +106,34 @@ impl Mapping {
         label: Option<String>,
     ) -> PyResult<Self> {
         guarded("memmap", || {
-            open_mapping(mode, offset, nbytes, path, fd, label)
+            let mode = Mode::parse(mode).map_err(to_py)?;
+            let opts = RawOptions::new(DType::native(ScalarKind::U8))
+                .mode(mode)
+                .offset(offset)
+                .shape(&[nbytes]);
+            let array = match (path, fd) {
+                (Some(path), _) => opts.open(path),
+                (None, Some(fd)) => {
+                    // SAFETY: `fd` is the descriptor of a Python file object that
+                    // the caller keeps open for the duration of this call; it is
+                    // only borrowed to be duplicated, and the duplicate is owned
+                    // by the returned File.
+                    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                    let owned = rustix::io::fcntl_dupfd_cloexec(borrowed, 0)
+                        .map_err(|e| PyOSError::new_err(e.to_string()))?;
+                    opts.open_file(
+                        File::from(owned),
+                        label.unwrap_or_else(|| format!("<fd {fd}>")),
+                    )
+                }
+                (None, None) => {
+                    return Err(PyValueError::new_err(
+                        "a path or a file descriptor is needed",
+                    ))
+                }
+            }
+            .map_err(to_py)?;
+            Ok(Self { array, exports: 0 })
         })
     }
 
@@ -270,45 +297,6 @@ impl Mapping {
     unsafe fn __releasebuffer__(&mut self, _view: *mut pyo3::ffi::Py_buffer) {
         self.exports = self.exports.saturating_sub(1);
     }
-}
-
-/// `Mapping.open` (see there).
-fn open_mapping(
-    mode: &str,
-    offset: u64,
-    nbytes: usize,
-    path: Option<PathBuf>,
-    fd: Option<c_int>,
-    label: Option<String>,
-) -> PyResult<Mapping> {
-    let mode = Mode::parse(mode).map_err(to_py)?;
-    let opts = RawOptions::new(DType::native(ScalarKind::U8))
-        .mode(mode)
-        .offset(offset)
-        .shape(&[nbytes]);
-    let array = match (path, fd) {
-        (Some(path), _) => opts.open(path),
-        (None, Some(fd)) => {
-            // SAFETY: `fd` is the descriptor of a Python file object that
-            // the caller keeps open for the duration of this call; it is
-            // only borrowed to be duplicated, and the duplicate is owned
-            // by the returned File.
-            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-            let owned = rustix::io::fcntl_dupfd_cloexec(borrowed, 0)
-                .map_err(|e| PyOSError::new_err(e.to_string()))?;
-            opts.open_file(
-                File::from(owned),
-                label.unwrap_or_else(|| format!("<fd {fd}>")),
-            )
-        }
-        (None, None) => {
-            return Err(PyValueError::new_err(
-                "a path or a file descriptor is needed",
-            ))
-        }
-    }
-    .map_err(to_py)?;
-    Ok(Mapping { array, exports: 0 })
 }
 
 /// The compiled part of mmarray.

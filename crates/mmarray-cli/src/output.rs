@@ -60,9 +60,9 @@ impl Drop for NewFile {
     }
 }
 
-/// Creates the output file for `path` with `create(where, exclusive)`:
-/// exclusively (`O_CREAT | O_EXCL`, so an existing file is never touched,
-/// and no file appearing after a check could be). With `force` and an
+/// Creates the output file for `path` with `create(where)`, which must
+/// create exclusively (`O_CREAT | O_EXCL`, so an existing file is never
+/// touched, and no file appearing after a check could be). With `force` and an
 /// existing `path`, the new file is made under a temporary name beside it
 /// and replaces it only when the command succeeds. Returns what `create`
 /// made and the guard that keeps or removes it.
@@ -72,7 +72,7 @@ impl Drop for NewFile {
 pub fn create_output<T>(
     path: &std::path::Path,
     force: bool,
-    create: impl FnOnce(&std::path::Path, bool) -> mmarray::Result<T>,
+    create: impl FnOnce(&std::path::Path) -> mmarray::Result<T>,
 ) -> Result<(T, NewFile), CliError> {
     if let (true, Ok(meta)) = (force, std::fs::metadata(path)) {
         if !meta.is_file() {
@@ -81,10 +81,10 @@ pub fn create_output<T>(
         }
         let name = path.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
         let tmp = path.with_file_name(format!(".{name}.mmarray-{}.tmp", std::process::id()));
-        let made = create(&tmp, true)?;
+        let made = create(&tmp)?;
         return Ok((made, NewFile { path: Some(tmp), replaces: Some(path.to_path_buf()) }));
     }
-    match create(path, true) {
+    match create(path) {
         Ok(made) => Ok((made, NewFile::new(path))),
         Err(e) if e.kind() == mmarray::ErrorKind::AlreadyExists => {
             Err(format!("{}: already exists; pass --force to overwrite it", path.display()).into())

@@ -53,15 +53,8 @@ pub fn normalize_axes(axes: &[isize], ndim: usize) -> Result<Vec<usize>> {
 /// # Errors
 /// As [`normalize_axes`].
 pub fn check_axes(axes: &[usize], ndim: usize) -> Result<Vec<usize>> {
-    let mut out = axes.to_vec();
-    out.sort_unstable();
-    if let Some(&bad) = out.iter().find(|&&a| a >= ndim) {
-        return Err(axis_error(isize::try_from(bad).unwrap_or(isize::MAX), ndim));
-    }
-    if out.windows(2).any(|w| w[0] == w[1]) {
-        return Err(Error::new(ErrorKind::InvalidArgument, "duplicate value in 'axis'".to_string()));
-    }
-    Ok(out)
+    let signed: Vec<isize> = axes.iter().map(|&a| isize::try_from(a).unwrap_or(isize::MAX)).collect();
+    normalize_axes(&signed, ndim)
 }
 
 /// NumPy's `AxisError` message.

@@ -15,13 +15,13 @@ pub fn run(args: &ConvertArgs) -> Result<(), CliError> {
     not_the_input(&args.input, &args.output)?;
     let (dtype, shape, order) = (input.dtype(), input.shape().to_vec(), input.order());
     let npy = is_npy_name(&args.output);
-    let (mut out, created) = create_output(&args.output, args.force, |at, exclusive| {
+    let (mut out, created) = create_output(&args.output, args.force, |at| {
         if npy {
             let opts = NpyOptions::new(dtype, &shape).order(order);
-            if exclusive { opts.create_new(at) } else { opts.create(at) }
+            opts.create_new(at)
         } else {
             let opts = RawOptions::new(dtype).mode(Mode::Write).shape(&shape).order(order);
-            if exclusive { opts.create_new(at) } else { opts.open(at) }
+            opts.create_new(at)
         }
     })?;
     let src = input.as_bytes();

@@ -26,13 +26,13 @@ pub fn run(args: &CreateArgs) -> Result<(), CliError> {
     }
     let version = args.npy_version.as_deref().map(NpyVersion::parse).transpose()?;
     let offset = args.offset.as_deref().map(parse_size).transpose()?.unwrap_or(0);
-    let (mut a, created): (MmapArray, _) = create_output(&args.file, args.force, |at, exclusive| {
+    let (mut a, created): (MmapArray, _) = create_output(&args.file, args.force, |at| {
         if npy {
             let opts = NpyOptions::new(dtype, &shape).order(args.order.into()).version(version);
-            if exclusive { opts.create_new(at) } else { opts.create(at) }
+            opts.create_new(at)
         } else {
             let opts = RawOptions::new(dtype).mode(Mode::Write).shape(&shape).offset(offset).order(args.order.into());
-            if exclusive { opts.create_new(at) } else { opts.open(at) }
+            opts.create_new(at)
         }
     })?;
     fill(&mut a, args.fill, args.seed)?;

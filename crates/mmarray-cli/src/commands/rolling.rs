@@ -14,7 +14,7 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
     let view = sel.apply(data.view())?;
     let create = |shape: &[usize]| {
         let opts = NpyOptions::new(DType::native(ScalarKind::F64), shape);
-        create_output(&args.output, args.force, |at, exclusive| if exclusive { opts.create_new(at) } else { opts.create(at) })
+        create_output(&args.output, args.force, |at| opts.create_new(at))
     };
     if let Some(axis) = args.axis.filter(|_| view.ndim() != 1) {
         if args.pad {

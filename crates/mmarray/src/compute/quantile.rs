@@ -83,10 +83,10 @@ fn gather_merge(mut a: Vec<Gather>, b: Vec<Gather>) -> Vec<Gather> {
 
 /// The error for data that changed between two passes (another process or
 /// handle writing the mapped file): the counts no longer add up.
-fn changed(what: &str) -> Error {
+fn changed() -> Error {
     Error::new(
         ErrorKind::Io,
-        format!("the data changed while its {what} was being computed (another writer?): counts between passes disagree"),
+        "the data changed while its quantile was being computed (another writer?): counts between passes disagree",
     )
 }
 
@@ -145,7 +145,7 @@ fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], start: 
                 Gather::Bins { counts, .. } => counts.iter().sum(),
             };
             if found != r.count {
-                return Err(changed("quantile"));
+                return Err(changed());
             }
             let mut sorted = None;
             for ((ans, cur), &rank) in answers.iter_mut().zip(range_of.iter_mut()).zip(ranks) {
@@ -177,7 +177,7 @@ fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], start: 
             }
         }
     }
-    Err(changed("quantile"))
+    Err(changed())
 }
 
 /// Rounds to the data's float type (identity for integer data, which NumPy

@@ -367,9 +367,9 @@ fn reduce_kept_inner<T: Real>(
         let mut acc = vec![Moments::empty_tracking(policy, want.arg); c1 - c0];
         let mut idx = vec![0usize; row_dims.len()];
         let block_base = red_order.first().map_or(0, |&a| r0 as i64 * lstrides[a]);
+        let wide = super::moments::wide::<T>();
         for lane in sub.lanes(Axis(perm.len() - 1)) {
             let logical: i64 = block_base + idx.iter().zip(&row_l).map(|(&i, &l)| i as i64 * l).sum::<i64>();
-            let wide = super::moments::wide::<T>();
             for (m, &v) in acc.iter_mut().zip(lane.iter()) {
                 m.push_keyed(v.to_f64(), if wide { v.order_key() } else { 0 }, logical as u64);
             }
