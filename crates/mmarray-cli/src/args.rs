@@ -217,8 +217,10 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
     pub clip: Vec<String>,
     /// Divide by the region's maximum.
-    #[arg(long, action = clap::ArgAction::Count)]
-    pub normalize: u8,
+    // (Append, not Count: a count flag records one index however often it
+    // is given, and the steps are ordered by index)
+    #[arg(long, num_args = 0, default_missing_value = "true", action = clap::ArgAction::Append)]
+    pub normalize: Vec<bool>,
 }
 
 /// `mmarray rolling`.

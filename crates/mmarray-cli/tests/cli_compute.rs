@@ -68,6 +68,14 @@ fn apply_is_bit_identical_to_numpy() {
         ("f2", "64", "", &["--mul", "0.3", "--add", "1"]),
         ("u2", "100", "", &["--mul", "2.0", "--clip", "0,65535"]),
         ("i8", "100", "10:20", &["--add", "-5", "--mul", "-3"]),
+        // a flag given twice keeps its place on the command line (clap's
+        // count action recorded one index: the --sub ran first, on uint8)
+        ("u1", "60", "::2", &["--normalize", "--sub", "-1", "--normalize"]),
+        ("i2", "60", "", &["--normalize", "--mul", "3", "--normalize", "--add", "1"]),
+        // NumPy's clip drops a Python-integer bound beyond the type's range
+        ("i4", "60", "", &["--clip", "-2147483649,7"]),
+        ("u1", "60", "", &["--clip", "-1,300"]),
+        ("i8", "60", "", &["--clip", "-5,18446744073709551616"]),
     ];
     for (i, (dtype, shape, slice, flags)) in cases.iter().enumerate() {
         let ours = dir.path().join(format!("ours{i}.npy"));
@@ -333,6 +341,9 @@ arrs = {
     'g': np.array([np.nan, 1.0, np.inf]), 'h': np.array([True, False]), 'i': np.linspace(0, 1, 7, dtype=np.float32),
     'j': np.arange(3000.).reshape(1000, 3), 'k': np.array(3.5), 'l': np.arange(30.), 'm': np.arange(-50, 50, dtype=np.int8),
     'n': np.random.default_rng(0).random((40, 50)), 'o': np.arange(100000, dtype=np.uint16).reshape(100, 1000),
+    'p': np.array([True]), 'q': np.array([[True, True]]), 'r': np.array(True),
+    's': np.array([0.1, 1/3, 65504, 6e-8], dtype=np.float16), 't': np.array([0.1, 2/3], dtype=np.float16),
+    'u': np.array([-2**63, 2**63 - 1]), 'v': np.array(np.float16(0.1)),
 }
 out = {}
 for k, a in arrs.items():

@@ -32,11 +32,8 @@ fn ordered_steps(args: &ApplyArgs, m: &ArgMatches) -> Result<Vec<Step>, CliError
         let (lo, hi) = v.split_once(',').ok_or_else(|| format!("invalid --clip {v:?}: expected LO,HI"))?;
         steps.push((idx, Step::Clip(parse_literal("clip", lo)?, parse_literal("clip", hi)?)));
     }
-    if args.normalize > 0 {
-        // (a count flag has a default, so only look when it was given)
-        for idx in m.indices_of("normalize").into_iter().flatten() {
-            steps.push((idx, Step::Normalize));
-        }
+    for idx in m.indices_of("normalize").into_iter().flatten() {
+        steps.push((idx, Step::Normalize));
     }
     steps.sort_by_key(|s| s.0);
     if steps.is_empty() {

@@ -139,7 +139,13 @@ fn compile<T: Real>(steps: &[Step], maxima: &[f64]) -> Result<Vec<Op>> {
                 Op::IntAdd(if matches!(step, Step::Sub(_)) { -v } else { v })
             }
             Step::Mul(Scalar::Int(v)) if integer => Op::IntMul(check(v)?),
-            Step::Clip(Scalar::Int(lo), Scalar::Int(hi)) if integer => Op::IntClip(check(lo)?, check(hi)?),
+            Step::Clip(Scalar::Int(lo), Scalar::Int(hi)) if integer => {
+                // NumPy's `_clip`: a Python-integer bound at or beyond the
+                // type's own limit is no bound (so `clip(u8, -1, 300)` is
+                // allowed); one beyond the other limit is still an error.
+                let (min, max) = T::INT_RANGE.unwrap_or((i128::MIN, i128::MAX));
+                Op::IntClip(check(if lo <= min { min } else { lo })?, check(if hi >= max { max } else { hi })?)
+            }
             Step::Add(s) => Op::FAdd(fl(s)),
             Step::Sub(s) => Op::FAdd(-fl(s)),
             Step::Mul(s) => Op::FMul(fl(s)),
