@@ -695,7 +695,10 @@ def _numpy_index(a, index):
 
 
 def _null(x):
-    """JSON's null for NaN and infinities, as the CLI writes them."""
+    """JSON's null for NaN and infinities, as the CLI writes them; integer
+    and bool values exact, as Python's."""
+    if np.asarray(x).dtype.kind in "biu":
+        return np.asarray(x).reshape(-1).tolist()
     x = np.asarray(x, dtype=np.float64)
     return [None if not np.isfinite(v) else float(v) for v in x.reshape(-1)]
 
@@ -716,7 +719,7 @@ def _cli_compare(repro, got, want, atol=None, exact=False):
         if exact or np.isnan(ai):
             if not exact:
                 continue
-            if float(gi) != wi:
+            if (type(gi) is not type(wi) or gi != wi) if isinstance(wi, int) else float(gi) != wi:
                 D.fail(D.ValueMismatch, repro, f"NumPy: {np.asarray(want).tolist()}\n  CLI: {got}")
         elif abs(float(gi) - wi) > ai + 2 * np.spacing(abs(wi)):
             D.fail(D.ValueMismatch, repro, f"NumPy: {np.asarray(want).tolist()}\n  CLI: {got}")
@@ -775,9 +778,20 @@ def test_cli_stats(data):
             except ValueError:  # min/max of nothing: the CLI says null
                 return np.full(np.shape(count), np.nan)
 
+        src = np.asarray(sel)
+
+        def extreme(name):
+            # integer and bool data: NumPy's exact min/max (int64 beyond
+            # 2**53 too), printed as JSON integers and booleans
+            if src.dtype.kind not in "biu":
+                return safe(name)
+            try:
+                return f(name)(src, **kw)
+            except ValueError:
+                return np.full(np.shape(count), np.nan)
+
         want = {"count": count, "mean": safe("mean"), "var": safe("var", ddof=ddof), "std": safe("std", ddof=ddof),
-                "min": safe("min"), "max": safe("max")}
-    src = np.asarray(sel)
+                "min": extreme("min"), "max": extreme("max")}
     for key, w in want.items():
         stat = key if key in ("mean", "var", "std") else None
         atol = D.reassociation_atol(stat, src, axis, False, ddof, skipna) if stat else None

@@ -432,3 +432,38 @@ fn empty_and_zero_d_data() {
     assert_eq!(ok(&d, &["show", "s.npy", "--slice", "5:5"]), "[]\n");
     assert!(!d.join("r.npy").exists() && !d.join("p.png").exists());
 }
+
+/// Issue 10: integer minima and maxima are printed exactly (they were
+/// rounded to float64: -9.22337204e18), bool ones as booleans; and a
+/// complex number's imaginary -0.0 and infinities print as NumPy's do.
+#[test]
+fn stats_and_show_print_integers_and_signs_exactly() {
+    let (_t, d) = fixture();
+    let npy = |name: &str, descr: &str, bytes: &[u8], n: usize| {
+        let header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({n},), }}");
+        let pad = 64 - (10 + header.len() + 1) % 64;
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&((header.len() + pad + 1) as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend(std::iter::repeat_n(b' ', pad));
+        out.push(b'\n');
+        out.extend_from_slice(bytes);
+        std::fs::write(d.join(name), out).unwrap();
+    };
+    let ints: Vec<u8> = [i64::MIN, 5, i64::MAX - 1].iter().flat_map(|x| x.to_le_bytes()).collect();
+    npy("i.npy", "<i8", &ints, 3);
+    let json = ok(&d, &["stats", "i.npy", "--json"]);
+    assert!(json.contains("\"min\":-9223372036854775808") && json.contains("\"max\":9223372036854775806"), "{json}");
+    let text = ok(&d, &["stats", "i.npy"]);
+    assert!(text.contains("min    -9223372036854775808\n") && text.contains("max    9223372036854775806\n"), "{text}");
+    let big: Vec<u8> = [u64::MAX, 3].iter().flat_map(|x| x.to_le_bytes()).collect();
+    npy("u.npy", "<u8", &big, 2);
+    assert!(ok(&d, &["stats", "u.npy", "--json"]).contains("\"max\":18446744073709551615"));
+    npy("b.npy", "|b1", &[1, 1], 2);
+    let json = ok(&d, &["stats", "b.npy", "--json"]);
+    assert!(json.contains("\"min\":true") && json.contains("\"max\":true"), "{json}");
+    assert_eq!(ok(&d, &["show", "b.npy"]), "[ True  True]\n");
+    let c: Vec<u8> = [1.0f64, -0.0, 1.5, f64::INFINITY].iter().flat_map(|x| x.to_le_bytes()).collect();
+    npy("c.npy", "<c16", &c, 2);
+    assert_eq!(ok(&d, &["show", "c.npy"]), "[1.  -0.j 1.5+infj]\n"); // NumPy's own spacing
+}

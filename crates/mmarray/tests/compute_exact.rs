@@ -54,6 +54,39 @@ proptest! {
         check_args(uv)?;
     }
 
+    /// `Moments::int_extremes` (what `mmarray stats` prints for integer
+    /// data) is the exact min and max, whichever kernel path ran: the
+    /// one-pass summary, strided lanes, reductions along an axis.
+    #[test]
+    fn summaries_of_wide_integers_have_exact_extremes(
+        vals in proptest::collection::vec(near_i64_extremes(), 1..5000),
+        cols in 1usize..7,
+        fortran in any::<bool>(),
+        flip in any::<bool>(),
+    ) {
+        use mmarray::compute::{summary, summary_along};
+        let rows = vals.len().div_ceil(cols);
+        let data: Vec<i64> = (0..rows * cols).map(|i| vals[i % vals.len()]).collect();
+        let a = Array2::from_shape_vec((rows, cols).set_f(fortran), data).unwrap();
+        let v = if flip { a.slice(ndarray::s![..;-1, ..]) } else { a.view() };
+        let exact = |it: &mut dyn Iterator<Item = i64>| {
+            let xs: Vec<i64> = it.collect();
+            (i128::from(*xs.iter().min().unwrap()), i128::from(*xs.iter().max().unwrap()))
+        };
+        let m = summary(&v, NanPolicy::Propagate);
+        prop_assert_eq!(m.int_extremes::<i64>(), Some(exact(&mut v.iter().copied())));
+        for axis in 0..2 {
+            let along = summary_along(&v, &[axis], NanPolicy::Omit).unwrap();
+            for (k, m) in along.iter().enumerate() {
+                prop_assert_eq!(m.int_extremes::<i64>(), Some(exact(&mut v.index_axis(Axis(1 - axis), k).iter().copied())));
+            }
+        }
+        let u = a.mapv(|x| (x as u64).wrapping_add(1 << 63));
+        let um = summary(&u.view(), NanPolicy::Propagate);
+        let (lo, hi) = (u.iter().min().unwrap(), u.iter().max().unwrap());
+        prop_assert_eq!(um.int_extremes::<u64>(), Some((i128::from(*lo), i128::from(*hi))));
+    }
+
     /// Quantiles of data holding -0.0, 0.0, infinities and repeats are the
     /// sorted data's values interpolated as NumPy does (`total_cmp` order
     /// equals NumPy's here: its sort leaves -0.0 and 0.0 in either order,

@@ -61,14 +61,18 @@ fn leaves<'a>(t: &'a Tree, out: &mut Vec<&'a Value>) {
     }
 }
 
-/// NumPy's float format for a set of values: positional, or scientific when
-/// the magnitudes span too much (`maxprec` mode, `precision` digits).
+/// NumPy's float format for a set of values (`FloatingFormat`): positional,
+/// or scientific when the magnitudes span too much (`maxprec` mode,
+/// `precision` digits). Every value is formatted to the same width.
 struct FloatFormat {
     sci: bool,
     frac: usize,
+    /// NumPy's `pad_left`: the integer part's width, sign included.
     int_width: usize,
     exp_digits: usize,
     precision: usize,
+    /// Always write a sign (`sign='+'`, a complex number's imaginary part).
+    plus: bool,
 }
 
 fn split_positional(text: &str, precision: usize) -> (String, String) {
@@ -109,45 +113,76 @@ fn split_sci(sci: &str, precision: usize) -> (String, i32) {
 }
 
 impl FloatFormat {
-    fn new(values: &[f64], texts: &[(&str, &str)], precision: usize) -> Self {
+    /// `kind`: the element type (of the parts, for complex data).
+    fn new(values: &[f64], texts: &[(&str, &str)], precision: usize, kind: ScalarKind, plus: bool) -> Self {
         let finite: Vec<f64> = values.iter().copied().filter(|x| x.is_finite() && *x != 0.0).map(f64::abs).collect();
+        // NumPy's cutoff is 10**min(8, finfo(dtype).precision), and it
+        // divides max by min in the element type (float16: 1001/1.001 is
+        // 1000, not above 1000)
+        let (cutoff, in_type): (f64, fn(f64) -> f64) = match kind {
+            ScalarKind::F16 => (1e3, |q| half::f16::from_f64(q).to_f64()),
+            ScalarKind::F32 | ScalarKind::C64 => (1e6, |q| q as f32 as f64),
+            _ => (1e8, |q| q),
+        };
         let sci = !finite.is_empty() && {
             let max = finite.iter().copied().fold(0.0, f64::max);
             let min = finite.iter().copied().fold(f64::INFINITY, f64::min);
-            max >= 1e8 || min < 1e-4 || max / min > 1e3
+            max >= cutoff || min < 1e-4 || in_type(max / min) > 1e3
         };
         let (mut frac, mut int_width, mut exp_digits) = (0, 0, 2);
-        for ((text, s), x) in texts.iter().zip(values) {
+        let sign_width = |x: f64| usize::from(plus && x.is_sign_positive());
+        for ((text, s), &x) in texts.iter().zip(values) {
             if !x.is_finite() {
                 continue;
             }
             if sci {
                 let (m, e) = split_sci(s, precision);
                 frac = frac.max(m.split_once('.').map_or(0, |(_, f)| f.len()));
-                int_width = int_width.max(m.split_once('.').map_or(m.len(), |(i, _)| i.len()));
+                int_width = int_width.max(sign_width(x) + m.split_once('.').map_or(m.len(), |(i, _)| i.len()));
                 exp_digits = exp_digits.max(e.unsigned_abs().to_string().len());
             } else {
                 let (i, f) = split_positional(text, precision);
                 frac = frac.max(f.len());
-                int_width = int_width.max(i.len());
+                int_width = int_width.max(sign_width(x) + i.len());
             }
         }
-        Self { sci, frac, int_width, exp_digits, precision }
+        let mut this = Self { sci, frac, int_width, exp_digits, precision, plus };
+        if values.iter().any(|x| !x.is_finite()) {
+            // room for nan, inf and -inf (or +inf) in the same width
+            let neginf = usize::from(plus || values.contains(&f64::NEG_INFINITY));
+            let offset = this.pad_right() + 1;
+            this.int_width = this.int_width.max((3 + neginf).saturating_sub(offset));
+        }
+        this
+    }
+
+    /// NumPy's `pad_right`: the width after the integer part's point.
+    fn pad_right(&self) -> usize {
+        if self.sci { self.exp_digits + 2 + self.frac } else { self.frac }
     }
 
     fn format(&self, x: f64, text: &str, sci_text: &str) -> String {
-        if x.is_nan() {
-            return "nan".into();
+        if !x.is_finite() {
+            let sign = if x.is_nan() { if self.plus { "+" } else { "" } } else if x < 0.0 { "-" } else if self.plus { "+" } else { "" };
+            let word = if x.is_nan() { "nan" } else { "inf" };
+            return format!("{:>w$}", format!("{sign}{word}"), w = self.int_width + self.pad_right() + 1);
         }
-        if x.is_infinite() {
-            return if x > 0.0 { "inf".into() } else { "-inf".into() };
-        }
+        let sign = if self.plus && x.is_sign_positive() { "+" } else { "" };
         if self.sci {
-            let (m, e) = split_sci(sci_text, self.precision);
+            let (mut m, mut e) = split_sci(sci_text, self.precision);
+            if m.split_once('.').map_or(0, |(_, f)| f.len()) < self.frac {
+                // NumPy's Dragon4 (min_digits) carries on with the exact
+                // value's digits, not zeros: float16 0.1 beside 0.3333 is
+                // 9.998e-02, the exact 0.0999755859375 to four places
+                let exact = format!("{:.*e}", self.frac, x);
+                let (em, ee) = exact.split_once('e').unwrap_or((&exact, "0"));
+                (m, e) = (em.to_string(), ee.parse().unwrap_or(e));
+            }
             let (i, f) = m.split_once('.').unwrap_or((&m, ""));
-            let sign = if e < 0 { '-' } else { '+' };
+            let esign = if e < 0 { '-' } else { '+' };
             format!(
-                "{i:>iw$}.{f:0<fw$}e{sign}{:0>ew$}",
+                "{:>iw$}.{f:0<fw$}e{esign}{:0>ew$}",
+                format!("{sign}{i}"),
                 e.unsigned_abs(),
                 iw = self.int_width,
                 fw = self.frac,
@@ -155,7 +190,7 @@ impl FloatFormat {
             )
         } else {
             let (i, f) = split_positional(text, self.precision);
-            format!("{i:>iw$}.{f:<fw$}", iw = self.int_width, fw = self.frac)
+            format!("{:>iw$}.{f:<fw$}", format!("{sign}{i}"), iw = self.int_width, fw = self.frac)
         }
     }
 }
@@ -233,11 +268,11 @@ fn show<T: mmarray::Element>(a: &mmarray::MmapArray, args: &ShowArgs, conv: &dyn
     leaves(&tree, &mut vals);
     let precision = args.precision;
     // One float format for all the floats (real and imaginary parts apart).
-    let floats = |pick: &dyn Fn(&Value) -> Option<FloatText>| {
+    let floats = |pick: &dyn Fn(&Value) -> Option<FloatText>, plus: bool| {
         let parts: Vec<FloatText> = vals.iter().filter_map(|v| pick(v)).collect();
         let xs: Vec<f64> = parts.iter().map(|p| p.0).collect();
         let texts: Vec<(&str, &str)> = parts.iter().map(|p| (p.1.as_str(), p.2.as_str())).collect();
-        FloatFormat::new(&xs, &texts, precision)
+        FloatFormat::new(&xs, &texts, precision, a.dtype().kind(), plus)
     };
     let as_float = |v: &Value| match v {
         Value::Float { x, text, sci } => Some((*x, text.clone(), sci.clone())),
@@ -246,16 +281,17 @@ fn show<T: mmarray::Element>(a: &mmarray::MmapArray, args: &ShowArgs, conv: &dyn
     let real_fmt = floats(&|v| match v {
         Value::Complex(c) => as_float(&c.0),
         other => as_float(other),
-    });
+    }, false);
     let imag_fmt = floats(&|v| match v {
         Value::Complex(c) => as_float(&c.1),
         _ => None,
-    });
+    }, true);
     let fmt = |v: &Value| -> String {
         match v {
             Value::Float { x, text, sci } => real_fmt.format(*x, text, sci),
             Value::Int(s) => s.clone(),
-            Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+            // NumPy pads True to False's width in every array (0-d: trimmed below)
+            Value::Bool(b) => if *b { " True" } else { "False" }.to_string(),
             Value::Complex(c) => {
                 let re = match &c.0 {
                     Value::Float { x, text, sci } => real_fmt.format(*x, text, sci),
@@ -263,8 +299,10 @@ fn show<T: mmarray::Element>(a: &mmarray::MmapArray, args: &ShowArgs, conv: &dyn
                 };
                 let im = match &c.1 {
                     Value::Float { x, text, sci } => {
-                        let s = imag_fmt.format(x.abs(), text.trim_start_matches('-'), sci.trim_start_matches('-'));
-                        format!("{}{}j", if *x < 0.0 { '-' } else { '+' }, s.trim_start())
+                        // NumPy: the signed part, its j before the padding
+                        let s = imag_fmt.format(*x, text, sci);
+                        let end = s.trim_end().len();
+                        format!("{}j{}", &s[..end], &s[end..])
                     }
                     _ => String::new(),
                 };
@@ -337,11 +375,20 @@ fn real<T: Real + std::fmt::Display>(v: T) -> Value {
     if T::IS_FLOAT {
         let x = v.to_f64();
         // the shortest text that round-trips in the element's own type
-        let text = format!("{v}");
-        let sci = match T::KIND {
-            ScalarKind::F32 => format!("{:e}", x as f32),
-            ScalarKind::F16 => format!("{:e}", x as f32),
-            _ => format!("{x:e}"),
+        let (text, sci) = match T::KIND {
+            ScalarKind::F32 => (format!("{v}"), format!("{:e}", x as f32)),
+            ScalarKind::F16 => {
+                // half's Display prints float32 digits (0.1 as 0.099975586):
+                // the fewest significant digits (5 always suffice) that read
+                // back as the same float16, correctly rounded from its
+                // exact value, as NumPy's Dragon4 finds them
+                let short = (1..=5)
+                    .map(|p| format!("{:.*e}", p - 1, x).parse::<f64>().unwrap_or(x))
+                    .find(|&y| T::from_f64(y).to_f64() == x || x.is_nan())
+                    .unwrap_or(x);
+                (format!("{short}"), format!("{short:e}"))
+            }
+            _ => (format!("{v}"), format!("{x:e}")),
         };
         Value::Float { x, text, sci }
     } else if T::KIND == ScalarKind::Bool {

@@ -28,14 +28,62 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let result = crate::progress::engine(a.nbytes() as u64 * passes, &what, || {
         crate::test_panic("stats");
         with_hints(hints, || {
-            mmarray::with_scalar_type!(a.dtype().kind(), |T| compute::<T>(&a, &selection, args, nan), complex => {
+            mmarray::with_scalar_type!(a.dtype().kind(), |T| compute::<T>(&a, &selection, args, nan).map(|r| (r, exact_of::<T>())), complex => {
                 Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
             })
         })
     });
-    let result = result?;
-    let text = if args.json { format!("{}\n", to_json(&result, args.ddof, &args.quantiles)?) } else { to_text(&result, args.ddof, &args.quantiles)? };
+    let (result, exact) = result?;
+    let text = if args.json { format!("{}\n", to_json(&result, args.ddof, &args.quantiles, exact)?) } else { to_text(&result, args.ddof, &args.quantiles, exact)? };
     print(&text)
+}
+
+/// Reads a statistic exactly where the data allow: integer (and bool) data
+/// have exact minima and maxima (int64 beyond 2^53 included), as NumPy's
+/// `min`/`max` return them.
+type Exact = fn(&Moments, Stat) -> Option<Num>;
+
+fn exact_of<T: Real>() -> Exact {
+    |m, stat| {
+        let (lo, hi) = m.int_extremes::<T>()?;
+        let v = match stat {
+            Stat::Min => lo,
+            Stat::Max => hi,
+            _ => return None,
+        };
+        Some(if T::KIND == mmarray::ScalarKind::Bool { Num::Bool(v != 0) } else { Num::Int(v) })
+    }
+}
+
+/// A reported number.
+enum Num {
+    Float(f64),
+    Int(i128),
+    Bool(bool),
+}
+
+impl Num {
+    fn of(stat: Stat, m: &Moments, ddof: f64, exact: Exact) -> Result<Self, CliError> {
+        let x = stat.of(m, ddof)?;
+        Ok(if stat == Stat::Count { Num::Int(i128::from(m.count())) } else { exact(m, stat).unwrap_or(Num::Float(x)) })
+    }
+
+    /// NaN and infinities (not JSON) as null; integers beyond i64 as u64.
+    fn json(&self) -> Value {
+        match *self {
+            Num::Float(x) => num(x),
+            Num::Int(i) => i64::try_from(i).map(Value::from).or_else(|_| u64::try_from(i).map(Value::from)).unwrap_or(Value::Null),
+            Num::Bool(b) => Value::Bool(b),
+        }
+    }
+
+    fn text(&self) -> String {
+        match *self {
+            Num::Float(x) => fmt(x),
+            Num::Int(i) => i.to_string(),
+            Num::Bool(b) => if b { "True" } else { "False" }.to_string(),
+        }
+    }
 }
 
 /// The accumulators: one for the whole selection (with its quantiles), or
@@ -96,14 +144,10 @@ fn nested(ms: &ArrayD<Moments>, f: &dyn Fn(&Moments) -> Result<Value, CliError>)
     ms.outer_iter().map(|sub| nested(&sub.to_owned(), f)).collect::<Result<Vec<_>, _>>().map(Value::Array)
 }
 
-fn to_json(r: &Reduced, ddof: f64, qs_asked: &[f64]) -> Result<Value, CliError> {
+fn to_json(r: &Reduced, ddof: f64, qs_asked: &[f64], exact: Exact) -> Result<Value, CliError> {
     let mut obj = serde_json::Map::new();
     for stat in REPORTED {
-        // Counts are integers in JSON; everything else is a float.
-        let value = |m: &Moments| -> Result<Value, CliError> {
-            let x = stat.of(m, ddof)?;
-            Ok(if stat == Stat::Count { Value::from(m.count()) } else { num(x) })
-        };
+        let value = |m: &Moments| -> Result<Value, CliError> { Ok(Num::of(stat, m, ddof, exact)?.json()) };
         let v = match r {
             Reduced::All(m, _) => value(m)?,
             Reduced::Along(ms, _) => nested(ms, &value)?,
@@ -127,12 +171,12 @@ fn to_json(r: &Reduced, ddof: f64, qs_asked: &[f64]) -> Result<Value, CliError> 
     Ok(json!(obj))
 }
 
-fn to_text(r: &Reduced, ddof: f64, qs_asked: &[f64]) -> Result<String, CliError> {
+fn to_text(r: &Reduced, ddof: f64, qs_asked: &[f64], exact: Exact) -> Result<String, CliError> {
     let mut out = String::new();
     match r {
         Reduced::All(m, qs) => {
             for stat in REPORTED {
-                out.push_str(&format!("{:<6} {}\n", stat.name(), fmt(stat.of(m, ddof)?)));
+                out.push_str(&format!("{:<6} {}\n", stat.name(), Num::of(stat, m, ddof, exact)?.text()));
             }
             for (q, v) in qs {
                 out.push_str(&format!("q{:<5} {}\n", q, fmt(*v)));
@@ -150,11 +194,12 @@ fn to_text(r: &Reduced, ddof: f64, qs_asked: &[f64]) -> Result<String, CliError>
             for (idx, m) in ms.indexed_iter() {
                 out.push_str(&format!("{:<16}", mmarray::shape_repr(idx.slice())));
                 for stat in REPORTED {
-                    out.push_str(&format!("{:>16}", fmt(stat.of(m, ddof)?)));
+                    // (a space before each column: int64 extremes take 20 places)
+                    out.push_str(&format!(" {:>15}", Num::of(stat, m, ddof, exact)?.text()));
                 }
                 // quantiles have shape (len(q), *output)
                 for per_q in qs.iter().flat_map(|qs| qs.outer_iter()) {
-                    out.push_str(&format!("{:>16}", fmt(per_q.get(idx.slice()).copied().unwrap_or(f64::NAN))));
+                    out.push_str(&format!(" {:>15}", fmt(per_q.get(idx.slice()).copied().unwrap_or(f64::NAN))));
                 }
                 out.push('\n');
             }

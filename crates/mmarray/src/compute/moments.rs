@@ -269,6 +269,27 @@ impl Moments {
         self.extreme(self.max)
     }
 
+    /// The exact minimum and maximum of integer data of type `T` (`i64`
+    /// and `u64` values beyond 2^53 included, which [`min`](Self::min) and
+    /// [`max`](Self::max) round to `f64`), or `None` for float data or no
+    /// values. `T` must be the type the moments were computed from.
+    ///
+    /// ```
+    /// use mmarray::compute::{summary, NanPolicy};
+    /// let a = ndarray::array![i64::MIN, 5, i64::MAX - 1];
+    /// let m = summary(&a.view(), NanPolicy::Propagate);
+    /// assert_eq!(m.int_extremes::<i64>(), Some((i64::MIN as i128, (i64::MAX - 1) as i128)));
+    /// assert_eq!(m.max(), Some(9.223372036854775807e18)); // rounded
+    /// ```
+    #[must_use]
+    pub fn int_extremes<T: Real>(&self) -> Option<(i128, i128)> {
+        if T::IS_FLOAT || self.count == 0 {
+            return None;
+        }
+        let exact = |x: f64, key: u64| if wide::<T>() && x.abs() >= WIDE_EXACT { T::from_order_key(key).to_i128() } else { x as i128 };
+        Some((exact(self.min, self.kmin), exact(self.max, self.kmax)))
+    }
+
     /// `max - min` (NumPy's `ptp`), or `None` if there are no values.
     #[must_use]
     pub fn ptp(&self) -> Option<f64> {
@@ -572,6 +593,9 @@ fn find<T: Real>(xs: &[T], target: f64, backwards: bool) -> Option<usize> {
     }
 }
 
+/// From this magnitude on an `f64` may stand for several `i64`/`u64` values.
+const WIDE_EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+
 /// Elements per kernel call: small enough (16 KiB of f64) that the second
 /// pass of the variance reads the block back from the L1 cache.
 const SUB: usize = 2048;
@@ -586,7 +610,14 @@ pub(crate) fn block_moments<T: Real>(xs: &[T], base: i64, step: i64, want: Want,
     let mut guess = head.iter().map(|v| v.to_f64()).sum::<f64>() / head.len().max(1) as f64;
     for (k, part) in xs.chunks(SUB).enumerate() {
         let part_base = base + (k * SUB) as i64 * step;
-        let m = sub_block_moments(part, part_base, step, want, policy, guess);
+        let mut m = sub_block_moments(part, part_base, step, want, policy, guess);
+        if wide::<T>() && !want.arg && m.count > 0 && (m.min.abs() >= WIDE_EXACT || m.max.abs() >= WIDE_EXACT) {
+            // i64/u64 extremes that f64 cannot hold exactly: their order
+            // keys, for `int_extremes` (the arg path finds them itself; a
+            // block of smaller values costs nothing here)
+            (m.kmin, _) = exact_extreme(part, m.min, false, |k, best| k < best);
+            (m.kmax, _) = exact_extreme(part, m.max, false, |k, best| k > best);
+        }
         if m.count > 0 && m.mean.is_finite() {
             guess = m.mean;
         }
