@@ -106,8 +106,13 @@ class memmap(np.memmap):
 
     def _check_open(self):
         m = self.__dict__.get("_mmap")
-        if m is not None and m.closed:
-            raise ValueError(f"I/O operation on closed memmap ({self.filename})")
+        if m is not None:
+            if m.closed:
+                raise ValueError(f"I/O operation on closed memmap ({self.filename})")
+            # OSError(EIO) once another process truncated the file under the
+            # mapping: the lost pages read as zeros (no SIGBUS), so no
+            # result may be built on them
+            m.check_intact()
 
     def close(self):
         """Flush and release the file now (NumPy's memmap has no way to).
@@ -129,7 +134,10 @@ class memmap(np.memmap):
     def __repr__(self):
         if self.closed:
             return f"<closed mmarray.memmap of {self.filename}>"
-        return super().__repr__()
+        try:
+            return super().__repr__()
+        except OSError as e:  # (a repr never raises: say what is wrong)
+            return f"<mmarray.memmap of {self.filename}: {e.strerror}>"
 
     def __str__(self):
         if self.closed:
@@ -139,6 +147,7 @@ class memmap(np.memmap):
     def __setitem__(self, index, value):
         self._check_open()
         np.ndarray.__setitem__(self, index, value)
+        self._check_open()  # (a write to pages lost to a truncation reached no file)
 
     def __array_wrap__(self, arr, context=None, return_scalar=False):
         # As numpy.memmap: results of ufuncs and reductions are plain arrays
@@ -153,6 +162,7 @@ class memmap(np.memmap):
     def __getitem__(self, index):
         self._check_open()
         res = np.ndarray.__getitem__(self, index)
+        self._check_open()  # (zeros read from pages lost to a truncation)
         if type(res) is memmap and res._mmap is None:
             return res.view(type=np.ndarray)
         return res
@@ -172,16 +182,22 @@ class memmap(np.memmap):
             # NumPy gives numpy.memmap (by exact type) its ndarray path here,
             # and subclasses another one (which ignores `initial` for all-NaN
             # slices): take the path numpy.memmap takes.
-            args = tuple(x.view(np.ndarray) if type(x) is memmap else x for x in args)
-            return func(*args, **kwargs)
-        return super().__array_function__(func, types, args, kwargs)
+            views = tuple(x.view(np.ndarray) if type(x) is memmap else x for x in args)
+            result = func(*views, **kwargs)
+        else:
+            result = super().__array_function__(func, types, args, kwargs)
+        for arg in args:  # NumPy's own code read zeros from pages lost to a truncation
+            if isinstance(arg, memmap):
+                arg._check_open()
+        return result
 
     def _engine_method(self, name, *args, **kwargs):
         self._check_open()
         impl = _engine.HANDLED[_engine.METHODS[name]]
         result = impl(self, *args, **kwargs) if type(self) is memmap else _engine.FALLBACK
         if result is _engine.FALLBACK:
-            return getattr(np.ndarray, name)(self, *args, **kwargs)
+            result = getattr(np.ndarray, name)(self, *args, **kwargs)
+            self._check_open()
         return result
 
     def sum(self, *args, **kwargs):
@@ -208,10 +224,28 @@ class memmap(np.memmap):
     def argmax(self, *args, **kwargs):
         return self._engine_method("argmax", *args, **kwargs)
 
+    def tolist(self):
+        """As ``ndarray.tolist``; ``ValueError`` on a closed array and
+        ``OSError`` on one whose file was truncated, instead of zeros."""
+        self._check_open()
+        result = np.ndarray.tolist(self)
+        self._check_open()
+        return result
+
+    def tobytes(self, order="C"):
+        """As ``ndarray.tobytes``; ``ValueError`` on a closed array and
+        ``OSError`` on one whose file was truncated, instead of zeros."""
+        self._check_open()
+        result = np.ndarray.tobytes(self, order)
+        self._check_open()
+        return result
+
     def _inplace(self, op, other, numpy_op):
         self._check_open()
         if type(self) is not memmap or _engine.inplace(self, op, other) is _engine.FALLBACK:
-            return numpy_op(self, other)
+            result = numpy_op(self, other)
+            self._check_open()
+            return result
         return self
 
     def __iadd__(self, other):

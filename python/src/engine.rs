@@ -33,8 +33,15 @@ macro_rules! typed_array {
                 let x = obj.cast::<PyArrayDyn<$T>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
                 #[allow(unused_mut)]
                 let mut guard = x.$borrow().map_err(|e| PyValueError::new_err(e.to_string()))?;
+                // A mapping another process truncated reads zeros where its
+                // pages were lost: never compute on it, never return what
+                // was computed from it (see mmarray::truncation_at).
+                let addr = x.data() as usize;
+                crate::check_intact_at(addr)?;
                 let $v = guard.$as();
-                $body
+                let result = $body;
+                crate::check_intact_at(addr)?;
+                result
             }, complex => Err(unhandled(obj))),
             None => Err(unhandled(obj)),
         }

@@ -39,6 +39,7 @@ pub(crate) fn to_py(e: mmarray::Error) -> PyErr {
         | ErrorKind::NotAFile
         | ErrorKind::NoSpace
         | ErrorKind::InUse
+        | ErrorKind::Truncated
         | ErrorKind::Io => {
             // OSError(errno, strerror, filename) picks the subclass by errno.
             match (e.raw_os_error(), e.path()) {
@@ -53,6 +54,12 @@ pub(crate) fn to_py(e: mmarray::Error) -> PyErr {
         }
         _ => PyValueError::new_err(msg),
     }
+}
+
+/// `OSError(EIO, ..., filename)` if the mmarray mapping holding `addr`
+/// lost pages to a truncation of its file by another process.
+pub(crate) fn check_intact_at(addr: usize) -> PyResult<()> {
+    mmarray::truncation_at(addr).map_or(Ok(()), |e| Err(to_py(e)))
 }
 
 /// Runs `f`, the body of the binding `op`, turning a panic (a bug in
@@ -153,6 +160,7 @@ impl Mapping {
                     array.flush()
                 }
             })
+            .and_then(|()| array.check_intact())
             .map_err(to_py)
         })
     }
@@ -163,6 +171,7 @@ impl Mapping {
     fn close(&mut self, py: Python<'_>) -> PyResult<()> {
         let array = &mut self.array;
         guarded("close", || {
+            // (a truncated file is released, then reported)
             py.detach(|| array.close_in_place()).map_err(to_py)
         })
     }
@@ -178,6 +187,12 @@ impl Mapping {
         self.array
             .advise(Advice::parse(advice).map_err(to_py)?)
             .map_err(to_py)
+    }
+
+    /// `OSError` (errno EIO, with the filename) if another process
+    /// truncated the file below the mapped bytes while they were in use.
+    fn check_intact(&self) -> PyResult<()> {
+        self.array.check_intact().map_err(to_py)
     }
 
     /// Bytes mapped.

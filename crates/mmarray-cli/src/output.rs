@@ -11,9 +11,19 @@ pub fn is_broken_pipe(e: &CliError) -> bool {
     e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
+/// The error for any file this process mapped that another process
+/// truncated while it was in use (see [`mmarray::truncation`]): the data
+/// read from it was zeros, not the file's, so no result built on it may be
+/// printed or kept. Checked before every print, before an output file is
+/// kept, and when the command ends.
+pub fn check_truncation() -> Result<(), CliError> {
+    mmarray::truncation().map_or(Ok(()), |e| Err(e.into()))
+}
+
 /// Writes `text` to standard output, surfacing write errors (such as a
 /// broken pipe) instead of panicking as `println!` does.
 pub fn print(text: &str) -> Result<(), CliError> {
+    check_truncation()?;
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -44,6 +54,7 @@ impl NewFile {
     /// `PATH: cannot replace it: ...` if the rename fails (the new file is
     /// removed, the old one left as it was).
     pub fn keep(mut self) -> Result<(), CliError> {
+        check_truncation()?;
         if let (Some(tmp), Some(target)) = (self.path.as_ref(), self.replaces.as_ref()) {
             std::fs::rename(tmp, target).map_err(|e| format!("{}: cannot replace it: {e}", target.display()))?;
         }

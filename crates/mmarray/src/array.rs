@@ -10,6 +10,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, CowArray, IxDyn, ShapeBuilder};
 use crate::dtype::DType;
 use crate::element::{read_element, write_element, Element};
 use crate::error::{Error, ErrorKind, Result};
+use crate::guard::Guard;
 use crate::mode::{Mode, Order};
 use crate::npy::NpyVersion;
 use crate::storage::Preallocation;
@@ -197,9 +198,13 @@ pub fn shape_repr(shape: &[usize]) -> String {
 /// mapping in this one) writes to the mapped part of the file, the new values
 /// show through, even inside a borrowed view: mmarray cannot prevent that, so
 /// do not share a file that is being written without your own coordination.
-/// If another process **truncates** the file below the mapped range, any
-/// access to the missing pages raises `SIGBUS` and kills the process; this is
-/// how memory maps work on every Unix and cannot be caught safely. mmarray
+/// If another process **truncates** the file below the mapped range, an
+/// access to the missing pages, which would raise `SIGBUS` and kill the
+/// process, reads zeros instead (a write there reaches no file), and the
+/// array reports [`ErrorKind::Truncated`] from
+/// [`check_intact`](Self::check_intact), every later typed access,
+/// [`flush`](Self::flush) and [`close`](Self::close): see
+/// [`truncation`](crate::truncation) for how. mmarray
 /// itself never truncates a file except through an explicit create or
 /// overwrite (`w+`, [`NpyOptions::create`](crate::NpyOptions::create)), and
 /// refuses even those with [`ErrorKind::InUse`] while any mmarray array (in
@@ -213,6 +218,9 @@ pub struct MmapArray {
     path: PathBuf,
     /// `None` once closed in place.
     file: Option<File>,
+    /// Registers `map` with the truncation guard; declared before `map` so
+    /// it unregisters before the unmap.
+    guard: Guard,
     map: Mapping,
     layout: Layout,
     mode: Mode,
@@ -250,7 +258,43 @@ impl MmapArray {
                 }
             }
         };
-        Ok(Self { path: path.to_path_buf(), file: Some(file), map, layout, mode, format, preallocation })
+        let mut a = Self { path: path.to_path_buf(), file: Some(file), guard: Guard::NONE, map, layout, mode, format, preallocation };
+        a.guard = Guard::register(a.as_bytes(), mode != Mode::ReadOnly, path);
+        Ok(a)
+    }
+
+    /// Checks that no page of the mapping was lost to a truncation of the
+    /// file by another process (or handle) while mapped. When that happens
+    /// the access that reached the missing pages reads zeros (writes reach
+    /// no file) instead of killing the process with `SIGBUS`, and this check,
+    /// every later typed access and [`close`](Self::close) report it. Call it
+    /// after a pass over a [`view`](Self::view) to know that what was read
+    /// was the file's data.
+    ///
+    /// ```
+    /// use mmarray::{DType, ErrorKind, NpyOptions, ScalarKind};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npy");
+    /// let a = NpyOptions::new(DType::native(ScalarKind::F64), &[1 << 20]).create(&path)?;
+    /// std::fs::OpenOptions::new().write(true).open(&path)?.set_len(4096)?; // another handle truncates
+    /// let sum: f64 = a.view::<f64>()?.sum(); // no SIGBUS: the lost pages read as zeros
+    /// assert_eq!(sum, 0.0);
+    /// let e = a.check_intact().unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Truncated);
+    /// assert!(e.to_string().contains("was truncated to 4096 bytes while in use"));
+    /// assert_eq!(a.view::<f64>().unwrap_err().kind(), ErrorKind::Truncated);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] naming the file, its length now and the
+    /// length the array needs.
+    pub fn check_intact(&self) -> Result<()> {
+        if self.guard.poisoned() {
+            let needed = self.layout.offset + self.nbytes() as u64;
+            return Err(crate::guard::truncated(&self.path, Some(needed)));
+        }
+        Ok(())
     }
 
     // ----- attributes -------------------------------------------------------
@@ -369,6 +413,7 @@ impl MmapArray {
         if self.file.is_none() {
             return Err(closed(&self.path));
         }
+        self.check_intact()?;
         if T::KIND == self.layout.dtype.kind() {
             return Ok(());
         }
@@ -519,7 +564,9 @@ impl MmapArray {
     pub fn get<T: Element>(&self, index: &[usize]) -> Result<T> {
         self.check_kind::<T>()?;
         let at = self.byte_index(index)?;
-        Ok(read_element(&self.as_bytes()[at..], !self.layout.dtype.is_native()))
+        let value = read_element(&self.as_bytes()[at..], !self.layout.dtype.is_native());
+        self.check_intact()?;
+        Ok(value)
     }
 
     /// Writes one element, whatever the byte order or alignment.
@@ -534,7 +581,7 @@ impl MmapArray {
         let at = self.byte_index(index)?;
         let swap = !self.layout.dtype.is_native();
         write_element(&mut self.as_bytes_mut()?[at..], value, swap);
-        Ok(())
+        self.check_intact()
     }
 
     /// The data to read: the zero-copy [`view`](Self::view) when there is
@@ -571,11 +618,14 @@ impl MmapArray {
     pub fn to_array<T: Element>(&self) -> Result<ArrayD<T>> {
         self.check_kind::<T>()?;
         if self.check_viewable::<T>().is_ok() {
-            return Ok(self.view::<T>()?.to_owned());
+            let copy = self.view::<T>()?.to_owned();
+            self.check_intact()?;
+            return Ok(copy);
         }
         let swap = !self.layout.dtype.is_native();
         let size = self.layout.dtype.itemsize();
         let data: Vec<T> = self.as_bytes().chunks_exact(size).map(|b| read_element(b, swap)).collect();
+        self.check_intact()?;
         ArrayD::from_shape_vec(self.ndarray_shape(), data)
             .map_err(|e| Error::at(ErrorKind::InvalidArgument, &self.path, e))
     }
@@ -651,7 +701,23 @@ impl MmapArray {
     /// # Errors
     /// [`ErrorKind::Io`] if the kernel reports a write error.
     pub fn flush(&self) -> Result<()> {
-        self.shared().map_or(Ok(()), |m| m.flush().map_err(|e| Error::io(&self.path, "flush failed", e)))
+        self.shared().map_or(Ok(()), |m| m.flush().map_err(|e| Error::io(&self.path, "flush failed", e)))?;
+        self.check_file_length()
+    }
+
+    /// After a flush in modes `r+`/`w+`: [`ErrorKind::Truncated`] if the file
+    /// no longer holds the whole array (another process truncated it), so
+    /// written pages past its end cannot have reached it, even if none of
+    /// them was touched since (which [`check_intact`](Self::check_intact)
+    /// would have seen).
+    fn check_file_length(&self) -> Result<()> {
+        let needed = self.layout.offset + self.nbytes() as u64;
+        match (&self.file, self.shared()) {
+            (Some(f), Some(_)) if f.metadata().is_ok_and(|m| m.len() < needed) => {
+                Err(crate::guard::truncated(&self.path, Some(needed)))
+            }
+            _ => self.check_intact(),
+        }
     }
 
     /// Starts writing modified pages back and returns at once
@@ -680,7 +746,8 @@ impl MmapArray {
         }
         match self.shared() {
             Some(m) if len > 0 => {
-                m.flush_range(offset, len).map_err(|e| Error::io(&self.path, "flush failed", e))
+                m.flush_range(offset, len).map_err(|e| Error::io(&self.path, "flush failed", e))?;
+                self.check_file_length()
             }
             _ => Ok(()),
         }
@@ -709,7 +776,8 @@ impl MmapArray {
     /// # Errors
     /// [`ErrorKind::Io`] if the flush fails.
     pub fn close(mut self) -> Result<()> {
-        let result = self.flush();
+        let result = self.flush().and(self.check_intact());
+        self.guard = Guard::NONE; // (unregister before the unmap)
         self.map = Mapping::Empty;
         result
     }
@@ -734,12 +802,18 @@ impl MmapArray {
     /// should use [`close`](Self::close).
     ///
     /// # Errors
-    /// [`ErrorKind::Io`] if the flush fails (nothing is released then).
+    /// [`ErrorKind::Io`] if the flush fails (nothing is released then);
+    /// [`ErrorKind::Truncated`] if another process truncated the file while
+    /// it was mapped (released all the same).
     pub fn close_in_place(&mut self) -> Result<()> {
         if self.file.is_none() {
             return Ok(());
         }
-        self.flush()?;
+        // A truncated file is released all the same (and reported after).
+        let flushed = self.flush();
+        if flushed.as_ref().is_err_and(|e| e.kind() != ErrorKind::Truncated) {
+            return flushed;
+        }
         let bytes = self.as_bytes();
         if !bytes.is_empty() {
             let page = rustix::param::page_size();
@@ -763,7 +837,7 @@ impl MmapArray {
             .map_err(|e| Error::io(&self.path, "cannot release the mapping", std::io::Error::from(e)))?;
         }
         self.file = None;
-        Ok(())
+        flushed
     }
 
     // ----- hints ------------------------------------------------------------

@@ -46,6 +46,10 @@ pub enum ErrorKind {
     InUse,
     /// A new file was to be created, but the path already exists.
     AlreadyExists,
+    /// Another process (or handle) truncated the file below the mapped data
+    /// while it was in use: the lost pages read as zeros and writes to them
+    /// reached no file (see [`MmapArray::check_intact`](crate::MmapArray::check_intact)).
+    Truncated,
     /// The array was closed with [`MmapArray::close_in_place`](crate::MmapArray::close_in_place).
     Closed,
     /// Any other input/output error reported by the operating system.
@@ -60,7 +64,7 @@ impl ErrorKind {
             Self::NotFound => "FileNotFoundError",
             Self::PermissionDenied => "PermissionError",
             Self::AlreadyExists => "FileExistsError",
-            Self::NotAFile | Self::NoSpace | Self::InUse | Self::Io => "OSError",
+            Self::NotAFile | Self::NoSpace | Self::InUse | Self::Truncated | Self::Io => "OSError",
             Self::IndexOutOfBounds => "IndexError",
             Self::AxisOutOfBounds => "numpy.exceptions.AxisError",
             Self::InvalidArgument
@@ -150,7 +154,8 @@ impl Error {
     /// The operating system's error number (`errno`) behind this error: the
     /// one the OS reported, or for the file-related kinds raised by mmarray
     /// itself the number that names them (`ENOENT`, `EACCES`, `EEXIST`, `ENOSPC`,
-    /// `EBUSY` for [`ErrorKind::InUse`]). `None` for errors about values.
+    /// `EBUSY` for [`ErrorKind::InUse`], `EIO` for [`ErrorKind::Truncated`]).
+    /// `None` for errors about values.
     #[must_use]
     pub fn raw_os_error(&self) -> Option<i32> {
         use rustix::io::Errno;
@@ -163,6 +168,7 @@ impl Error {
             ErrorKind::AlreadyExists => Errno::EXIST,
             ErrorKind::NoSpace => Errno::NOSPC,
             ErrorKind::InUse => Errno::BUSY,
+            ErrorKind::Truncated => Errno::IO,
             _ => return None,
         };
         Some(errno.raw_os_error())

@@ -213,3 +213,69 @@ fn close_in_place_releases_the_file_but_keeps_addresses_valid() {
     NpyOptions::new(f64s(), &[3]).create(&path).unwrap();
     a.close_in_place().unwrap(); // twice is fine
 }
+
+/// Issue 11: another handle truncating the file under a live mapping used
+/// to kill the process with SIGBUS at the first access past the new end.
+/// Now the access reads zeros (writes go nowhere) on every thread of a
+/// parallel pass, and the array reports the truncation.
+#[test]
+fn truncation_while_mapped_is_an_error_not_a_crash() {
+    use mmarray::compute::{apply, reduce, ReduceOptions, Scalar, Stat, Step};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.npy");
+    let n = 8 << 20; // 64 MiB of f64: many blocks, on every rayon thread
+    let mut a = NpyOptions::new(f64s(), &[n]).create(&path).unwrap();
+    a.view_mut::<f64>().unwrap().fill(1.0);
+    a.flush().unwrap();
+    let reader = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
+    let keep = 1 << 20; // bytes left: the 128-byte header and 131056 values
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(keep).unwrap();
+
+    let sum = *reduce(&reader.view::<f64>().unwrap(), Stat::Sum, &ReduceOptions::default()).unwrap().first().unwrap();
+    assert_eq!(sum, ((keep - 128) / 8) as f64, "the values past the end read as zeros");
+    let e = reader.check_intact().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Truncated);
+    assert_eq!(e.path(), Some(path.as_path()));
+    let msg = e.to_string();
+    assert!(msg.contains("was truncated to 1048576 bytes while in use (the array needs 67108992 bytes)"), "{msg}");
+    assert_eq!(e.raw_os_error(), Some(libc::EIO));
+    // every later typed access says so, and so does the process-wide check
+    assert_eq!(reader.view::<f64>().unwrap_err().kind(), ErrorKind::Truncated);
+    assert_eq!(reader.get::<f64>(&[0]).unwrap_err().kind(), ErrorKind::Truncated);
+    assert_eq!(reader.to_array::<f64>().unwrap_err().kind(), ErrorKind::Truncated);
+    assert!(mmarray::truncation().is_some_and(|e| e.kind() == ErrorKind::Truncated));
+
+    // the writer, in place, in parallel: no crash, and close reports it
+    apply(a.view_mut::<f64>().unwrap_or_else(|_| panic!("the writer has not touched the lost pages yet")), &[Step::Add(Scalar::Float(1.0))]).unwrap();
+    assert_eq!(a.check_intact().unwrap_err().kind(), ErrorKind::Truncated);
+    assert_eq!(a.close().unwrap_err().kind(), ErrorKind::Truncated);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), keep, "nothing grew the file back");
+}
+
+/// The guard handles faults in its own ranges only: a SIGBUS in a mapping
+/// mmarray did not make still ends the process, as without mmarray (the
+/// signal goes on to the previous handler, here the default action).
+#[test]
+fn a_fault_outside_mmarray_mappings_still_kills() {
+    if std::env::var_os("MMARRAY_FOREIGN_FAULT").is_some() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("ours.npy");
+        let _a = NpyOptions::new(f64s(), &[1024]).create(&ours).unwrap(); // installs the handler
+        let path = dir.path().join("foreign.bin");
+        let f = std::fs::File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        f.set_len(1 << 20).unwrap();
+        // SAFETY: a test-local file; the truncation below is the point.
+        let m = unsafe { memmap2::Mmap::map(&f).unwrap() };
+        f.set_len(4096).unwrap();
+        let v = std::hint::black_box(m[1 << 19]); // SIGBUS, not ours
+        println!("survived with {v}");
+        std::process::exit(0);
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_fault_outside_mmarray_mappings_still_kills", "--nocapture", "--test-threads=1"])
+        .env("MMARRAY_FOREIGN_FAULT", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{:?}\n{}", out.status, String::from_utf8_lossy(&out.stdout));
+}

@@ -1,0 +1,86 @@
+//! Issue 11: faults from outside the command. Another process truncating
+//! the input while a command reads or writes it used to kill the command
+//! with SIGBUS (exit 135); now it fails with one `error:` line naming the
+//! file and its new length, prints no result and keeps no output.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("mmarray")
+}
+
+/// Starts `mmarray args`, truncates `input` to `keep` bytes as soon as the
+/// process has it mapped, and returns (exit code, stdout, stderr). `None` if
+/// the command finished before the truncation (the race was lost).
+fn truncate_during(dir: &Path, args: &[&str], input: &Path, keep: u64) -> Option<(Option<i32>, String, String)> {
+    let mut child = Command::new(bin()).current_dir(dir).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let maps = format!("/proc/{}/maps", child.id());
+    let name = std::fs::canonicalize(input).unwrap().to_string_lossy().into_owned();
+    let start = Instant::now();
+    let mut truncated = false;
+    while start.elapsed() < Duration::from_secs(30) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::fs::read_to_string(&maps).is_ok_and(|m| m.contains(&name)) {
+            std::fs::OpenOptions::new().write(true).open(input).unwrap().set_len(keep).unwrap();
+            truncated = true;
+            break;
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), None, "{args:?} was killed by signal {:?}", out.status.signal());
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !truncated || out.status.code() == Some(0) {
+        return None;
+    }
+    Some((out.status.code(), stdout, stderr))
+}
+
+#[test]
+fn input_truncated_while_a_command_runs_is_an_error_not_sigbus() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = d.join("big.npy");
+    let keep = 1 << 20;
+    let commands: &[&[&str]] = &[
+        &["stats", "big.npy"],
+        &["stats", "big.npy", "--quantiles", "0.5"],
+        &["apply", "big.npy", "--add", "1"],
+        &["rolling", "big.npy", "--window", "100", "--stat", "var", "--output", "out.npy"],
+        &["convert", "big.npy", "out.bin"],
+    ];
+    for args in commands {
+        let mut hit = None;
+        for _attempt in 0..10 {
+            let _ = std::fs::remove_file(d.join("out.npy"));
+            let _ = std::fs::remove_file(d.join("out.bin"));
+            // 128 MiB: long enough that the command is still reading
+            let made = Command::new(bin())
+                .current_dir(d)
+                .args(["create", "big.npy", "--force", "--dtype", "f8", "--shape", "16777216", "--fill", "arange"])
+                .output()
+                .unwrap();
+            assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+            if let Some(r) = truncate_during(d, args, &input, keep) {
+                hit = Some(r);
+                break;
+            }
+        }
+        let (code, stdout, stderr) = hit.unwrap_or_else(|| panic!("{args:?}: never caught the command while it had the file mapped"));
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        let line = stderr.trim_end();
+        assert!(
+            line.starts_with(&format!("error: {}", input.display())) || line.starts_with("error: big.npy"),
+            "{args:?}: {line}"
+        );
+        assert!(line.contains("was truncated to 1048576 bytes while in use"), "{args:?}: {line}");
+        assert_eq!(line.lines().count(), 1, "{args:?}: {line}");
+        assert!(stdout.is_empty(), "{args:?} printed a result built on zeros: {stdout}");
+        assert!(!d.join("out.npy").exists() && !d.join("out.bin").exists(), "{args:?} kept an output built on zeros");
+    }
+}

@@ -1,0 +1,159 @@
+"""Faults from outside (issue 11): a file truncated by another process
+while mapped. NumPy's memmap (and mmarray before the guard) died with SIGBUS
+at the first access past the new end; now every mmarray-aware path raises
+OSError(EIO, ..., filename) and plain NumPy access reads zeros."""
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import mmarray
+
+N = 4_000_000  # 32 MB of float64
+KEEP = 1 << 20  # bytes left after the truncation
+
+
+def truncate_elsewhere(path, size):
+    """Truncates `path` from another process."""
+    subprocess.run(["truncate", "-s", str(size), os.fspath(path)], check=True)
+
+
+OPS = {
+    "index": lambda a: a[-1],
+    "slice-tolist": lambda a: a[-5:].tolist(),
+    "tobytes": lambda a: a[-5:].tobytes(),
+    "sum": lambda a: a.sum(),
+    "np.std": np.std,
+    "np.median": np.median,
+    "np.quantile": lambda a: np.quantile(a, [0.1, 0.9]),
+    "np.histogram": lambda a: np.histogram(a, bins=4),
+    "np.cumsum (NumPy's own code)": np.cumsum,
+    "iadd": lambda a: a.__iadd__(1),
+    "setitem": lambda a: a.__setitem__(slice(-10, None), 2.0),
+    "stats": mmarray.stats,
+    "rolling_mean": lambda a: mmarray.rolling_mean(a, 100),
+    "flush": lambda a: a.flush(),
+}
+
+
+@pytest.mark.parametrize("op", list(OPS), ids=list(OPS))
+def test_truncated_file_raises_oserror_not_sigbus(tmp_path, op):
+    path = tmp_path / "a.npy"
+    np.save(path, np.ones(N))
+    a = mmarray.load(path, mmap_mode="r+")
+    truncate_elsewhere(path, KEEP)
+    with pytest.raises(OSError) as info:
+        OPS[op](a)
+    e = info.value
+    assert e.errno == errno.EIO
+    assert os.path.samefile(e.filename, path)
+    assert f"was truncated to {KEEP} bytes while in use" in e.strerror
+    # plain NumPy access through the buffer reads zeros (or what a write
+    # left in the memory that replaced the lost pages), never crashes
+    raw = np.asarray(a).view(np.ndarray)
+    if op not in ("iadd", "setitem"):
+        assert raw[-1] == 0.0 and raw.sum() == (KEEP - 128) // 8
+    # and the next mmarray call raises too
+    with pytest.raises(OSError, match="was truncated"):
+        a.max()
+    with pytest.raises(OSError, match="was truncated"):
+        a.close()
+    assert a.closed  # (released all the same)
+
+
+def test_views_and_copy_on_write_arrays_are_guarded(tmp_path):
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(N, dtype=np.float64))
+    c = mmarray.load(path, mmap_mode="c")
+    r = mmarray.memmap(path, dtype=np.float64, mode="r", offset=128, shape=(N,))
+    view = r[N // 2 :: 3]
+    truncate_elsewhere(path, KEEP)
+    for a in (c, view, r):
+        with pytest.raises(OSError, match="was truncated"):
+            np.mean(a)
+
+
+RUN_CHILD = textwrap.dedent(
+    """
+    import faulthandler, os, subprocess, sys
+    import numpy as np
+    import mmarray
+    path = sys.argv[1]
+    np.save(path, np.ones({n}))
+    first = mmarray.load(path, mmap_mode="r")      # installs mmarray's handler
+    faulthandler.enable()                         # then Python's goes in front of it
+    a = mmarray.load(path, mmap_mode="r")         # and the next mapping reinstalls ours, chained
+    subprocess.run(["truncate", "-s", "{keep}", path], check=True)
+    try:
+        a.sum()
+    except OSError as e:
+        print("guarded:", e.errno)
+    if sys.argv[2] == "foreign":
+        import mmap
+        with open(path, "r+b") as f:
+            f.truncate(1 << 20)
+            m = mmap.mmap(f.fileno(), 1 << 20)
+            f.truncate(4096)
+            print("foreign read", m[1 << 19], flush=True)  # SIGBUS: not ours
+    """
+)
+
+
+@pytest.mark.parametrize("case", ["guarded", "foreign"])
+def test_handler_chains_with_faulthandler(tmp_path, case):
+    """A SIGBUS in a mapping mmarray did not make still reaches the handler
+    before mmarray's (faulthandler prints its traceback) and kills the
+    process, as without mmarray; mmarray's own faults never do."""
+    code = RUN_CHILD.format(n=N, keep=KEEP)
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.npy"), case], capture_output=True, text=True, timeout=120)
+    assert "guarded: 5" in p.stdout, (p.returncode, p.stdout, p.stderr)
+    if case == "guarded":
+        assert p.returncode == 0, p.stderr
+    else:
+        assert p.returncode == -7, (p.returncode, p.stderr)  # SIGBUS
+        assert "foreign read" not in p.stdout
+        assert "Fatal Python error: Bus error" in p.stderr, p.stderr
+
+
+RACE_CHILD = textwrap.dedent(
+    """
+    import numpy as np, sys, threading, subprocess, time
+    import mmarray
+    path = sys.argv[1]
+    a = mmarray.load(path, mmap_mode="r")
+    timer = threading.Timer(float(sys.argv[2]), lambda: subprocess.run(["truncate", "-s", "{keep}", path], check=True))
+    timer.start()
+    outcomes = set()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3:
+        try:
+            s = float(np.sum(a)); v = float(np.var(a)); q = float(np.median(a))
+            assert (s, v, q) == ({n}.0, 0.0, 1.0), (s, v, q)   # a pass that finished first
+            outcomes.add("whole")
+        except OSError as e:
+            assert e.errno == 5, e
+            outcomes.add("error")
+            break
+    timer.join()
+    print(sorted(outcomes))
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.5])
+def test_truncation_racing_reductions(tmp_path, delay):
+    """Another process truncates while reductions run in a loop on a 256 MB
+    file: every result is either the whole file's or an OSError, the process
+    never dies, and the truncation is always noticed."""
+    path = tmp_path / "big.npy"
+    n = 32_000_000
+    np.save(path, np.ones(n))
+    code = RACE_CHILD.format(keep=KEEP, n=n)
+    p = subprocess.run([sys.executable, "-c", code, str(path), str(delay)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert "'error'" in p.stdout, p.stdout
