@@ -130,16 +130,21 @@ def _reduction(stat, skipna=False):
             rdtype = _float_result(a, dtype)
         nan_skip = skipna and a.dtype.kind == "f"  # (np.nanvar of ints is np.var)
         value = _core.reduce(a, stat, axes, float(ddof), nan_skip)
-        _warn_as_numpy(a, stat, axes, ddof, nan_skip, value)
+        scalar = out is None and not keepdims and (axes is None or len(axes) == a.ndim)
+        _warn_as_numpy(a, stat, axes, ddof, nan_skip, value, scalar)
         return _finish(a, value, rdtype, axes, keepdims, out)
 
     return impl
 
 
-def _warn_as_numpy(a, stat, axes, ddof, skipna, value):
+def _warn_as_numpy(a, stat, axes, ddof, skipna, value, scalar):
     """The RuntimeWarnings NumPy's own reduction would give (its main one
     per case: "Mean of empty slice", "Degrees of freedom <= 0 for slice",
-    "All-NaN slice encountered")."""
+    "All-NaN slice encountered"; for np.var/np.std without degrees of
+    freedom, the floating-point warning of its division too). `scalar`:
+    NumPy's intermediate result is a scalar, not an array."""
+    if stat in ("sum", "mean") and a.dtype.kind == "f" and np.isnan(value).any():
+        _infinities_cancelled(a, axes, skipna, value)
     if stat not in ("mean", "var", "std", "min", "max"):
         return
     if not skipna:
@@ -159,6 +164,32 @@ def _warn_as_numpy(a, stat, axes, ddof, skipna, value):
     elif stat in ("var", "std") and (counts - ddof <= 0).any():
         # (NumPy's nan-variants end this message with a full stop)
         warnings.warn("Degrees of freedom <= 0 for slice" + ("." if skipna else ""), RuntimeWarning, stacklevel=4)
+        if not skipna:
+            _division_by_no_freedom(a, axes, counts, scalar)
+
+
+def _infinities_cancelled(a, axes, skipna, value):
+    """NumPy's "invalid value encountered in reduce" (or FloatingPointError
+    under errstate='raise') where a sum or mean is NaN from +inf and -inf
+    meeting, not from a NaN in the data (one more pass, in this case only)."""
+    total = a.size if axes is None else math.prod(a.shape[ax] for ax in axes)
+    counts = np.asarray(_core.reduce(a, "count", axes, 0.0, True))
+    if (np.isnan(value) & (counts == total if not skipna else counts > 0)).any():
+        np.add.reduce(np.array([np.inf, -np.inf]))
+
+
+def _division_by_no_freedom(a, axes, n, scalar):
+    """np.var divides the sum of squared deviations by max(n - ddof, 0): by
+    zero here, so NumPy's floating-point warning follows under the caller's
+    np.errstate ("divide by zero" for a positive sum, "invalid value" for
+    0/0, none for NaN; FloatingPointError under errstate='raise'). The
+    same division on the same numerators gives exactly that. (The nan-
+    variants divide under errstate('ignore'): no warning.)"""
+    m2 = np.asarray(_core.reduce(a, "var", axes, 0.0, False)) * n  # (one more pass, in this case only)
+    if scalar:
+        np.float64(m2[()]) / np.float64(0.0)
+    else:
+        np.true_divide(m2, 0.0)
 
 
 def _arg(stat, skipna=False):
@@ -278,6 +309,11 @@ def _numpy_signature(func, impl):
         except TypeError:
             return FALLBACK
         extra = named.pop("kwargs", {})  # np.clip's **kwargs (ufunc keywords)
+        # NumPy's own code passes np._NoValue for "not given" (nanargmax
+        # calls np.argmax(..., keepdims=np._NoValue)): drop it, or it reads
+        # as a true keepdims
+        named = {k: v for k, v in named.items() if v is not _NO_VALUE}
+        extra = {k: v for k, v in extra.items() if v is not _NO_VALUE}
         return impl(**named, **extra)
 
     call.__name__ = getattr(func, "__name__", "impl")

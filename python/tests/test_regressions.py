@@ -239,3 +239,51 @@ def test_count_arguments_are_checked():
     with pytest.raises(ValueError, match="n_bins must be between 1 and"):
         mmarray.downsample(x, -1)  # was OverflowError
     assert np.array_equal(mmarray.rolling_mean(x, 10), [4.5])
+
+
+def _warned(f, x):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        r = f(x)
+    return r, sorted(str(i.message) for i in w)
+
+
+def test_floating_point_warnings_where_the_result_shows_them(mm):
+    # found by the long differential profile: np.var without degrees of
+    # freedom warned "Degrees of freedom" only, not NumPy's division by zero;
+    # a mean where +inf and -inf meet gave NaN without NumPy's warning
+    cases = [
+        ([455], "i2", lambda x: x.var(ddof=2)),
+        ([1.0, 2.0], "f8", lambda x: np.std(x, ddof=2)),
+        ([1.0, 2.0], "f8", lambda x: np.var(x, ddof=3, keepdims=True)),
+        ([[1.0, 2.0]], "f8", lambda x: np.var(x, axis=1, ddof=2)),
+        ([7, 7], "u8", lambda x: np.nanstd(x, ddof=2)),  # (nan-variants of ints are np.std)
+        ([1.0, np.inf, -np.inf], "f8", np.mean),
+        ([1.0, np.inf, -np.inf], "f8", np.sum),
+        ([np.nan, np.inf, -np.inf], "f8", np.nanmean),
+        ([np.nan, np.inf, -np.inf], "f8", np.mean),  # (NaN data: no warning)
+        ([1.0, 2.0], "f8", lambda x: np.nanvar(x, ddof=2)),  # (NumPy ignores it here)
+    ]
+    for values, dtype, f in cases:
+        m, ref = mm(values, dtype)
+        (got, gw), (want, ww) = _warned(f, m), _warned(f, ref)
+        assert gw == ww, (values, dtype, gw, ww)
+        assert np.array_equal(got, want, equal_nan=True)
+        with np.errstate(all="raise"):
+            try:
+                f(ref)
+            except FloatingPointError as e:
+                with pytest.raises(FloatingPointError, match=str(e)):
+                    f(m)
+
+
+def test_nanargmax_of_a_misaligned_memmap_keeps_numpys_shape(tmp_path):
+    # NumPy's nanargmax calls np.argmax(..., keepdims=np._NoValue), which
+    # the engine read as keepdims=True: shape (1, 1, 1) instead of a scalar
+    base = np.array([[[-1e308], [-7e-171], [-2e101]]])
+    m = mmarray.memmap(tmp_path / "m.bin", dtype="f8", mode="w+", shape=base.shape, offset=1)
+    m[...] = base
+    assert np.nanargmax(m) == np.nanargmax(base) and np.ndim(np.nanargmax(m)) == 0
+    assert np.nanargmax(m, np.int64(-3)).shape == np.nanargmax(base, -3).shape == (3, 1)
