@@ -60,6 +60,21 @@ def _current_test():
 
 def count_example():
     EXAMPLES[_current_test()] += 1
+    if sum(EXAMPLES.values()) % 1000 == 0:
+        write_counts()  # (a long run that is stopped keeps its counts so far)
+
+
+def write_counts():
+    """The case counts, per test, to $MMARRAY_DIFF_COUNTS (JSON), if set."""
+    path = os.environ.get("MMARRAY_DIFF_COUNTS")
+    if not path:
+        return
+    from hypothesis import settings
+
+    profile = settings.get_current_profile_name() if hasattr(settings, "get_current_profile_name") else settings._current_profile
+    with open(path + ".tmp", "w") as f:
+        json.dump({"profile": profile, "examples": dict(EXAMPLES), "comparisons": dict(COMPARISONS)}, f, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
 
 
 # ---------------------------------------------------------------- mismatches

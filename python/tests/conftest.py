@@ -42,9 +42,4 @@ def pytest_terminal_summary(terminalreporter):
     for name in sorted(d.EXAMPLES):
         tr.write_line(f"{name:<{width}}  {d.EXAMPLES[name]:>9} examples  {d.COMPARISONS[name]:>9} calls compared")
     tr.write_line(f"{'total':<{width}}  {sum(d.EXAMPLES.values()):>9} examples  {sum(d.COMPARISONS.values()):>9} calls compared")
-    path = os.environ.get("MMARRAY_DIFF_COUNTS")
-    if path:
-        import json
-
-        with open(path, "w") as f:
-            json.dump({"profile": profile, "examples": dict(d.EXAMPLES), "comparisons": dict(d.COMPARISONS)}, f, indent=1, sort_keys=True)
+    d.write_counts()
