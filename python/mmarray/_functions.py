@@ -39,7 +39,11 @@ def _engine_array(a, what):
     """`a` as an array the engine reads in place (converted to float64 only
     if its byte order, alignment or long-double type needs it). Complex and
     non-numeric data are a TypeError naming `what`: converting them would
-    silently drop the imaginary part or parse strings."""
+    silently drop the imaginary part or parse strings. A closed
+    mmarray.memmap is a ValueError, one whose file was truncated an
+    OSError, before and after a conversion (which would copy zeros)."""
+    check = getattr(a, "_check_open", None) or (lambda: None)
+    check()
     a = np.asarray(a)
     if a.size == 0:
         # an empty mapping's address need not be aligned for its dtype
@@ -49,6 +53,7 @@ def _engine_array(a, what):
                         + (" (take a.real, a.imag or np.abs(a) first)" if a.dtype.kind == "c" else ""))
     if not a.dtype.isnative or not a.flags.aligned or a.dtype.itemsize > 8:
         a = a.astype(np.float64, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
+        check()
     return a
 
 

@@ -2,6 +2,7 @@
 
 import operator
 import os
+import weakref
 
 import numpy as np
 
@@ -24,8 +25,12 @@ class memmap(np.memmap):
       disk is an ``OSError`` here, not a crash on some later write;
     - ``flush(durable=True)`` also fsyncs, ``madvise(...)`` gives access
       hints;
-    - a file that another mmarray array maps is never truncated (``w+``
-      raises ``OSError`` instead of crashing the other reader).
+    - a file that an mmarray array of another process maps is never
+      truncated (``w+`` raises ``OSError`` instead of crashing the other
+      reader); in this process, ``w+`` closes the older arrays of the file
+      first (they raise ``ValueError`` from then on, and never crash);
+    - a file truncated by another process while mapped gives ``OSError``
+      (errno ``EIO``), not a ``SIGBUS`` crash.
 
     Examples
     --------
@@ -90,7 +95,15 @@ class memmap(np.memmap):
         if mode in ("r", "c") and flen == 0 and (fileobj is not None or os.path.exists(where["path"])):
             raise ValueError("cannot mmap an empty file")
 
+        if mode == "w+":
+            # As NumPy lets a notebook cell re-run `w+` on a file this
+            # process maps: the older arrays of this file here are closed
+            # first (they read zeros and raise ValueError from then on), so
+            # the overwrite is not refused as "mapped by another array".
+            # Arrays of other processes still make it refuse.
+            _close_older(where)
         mapping = _core.Mapping.open(mode, int(offset), size * itemsize, **where)
+        _remember(mapping, where)
         self = np.ndarray.__new__(subtype, shape, dtype=descr, buffer=mapping, offset=0, order=order)
         self._mmap = mapping
         self.offset = offset
@@ -118,9 +131,14 @@ class memmap(np.memmap):
         """Flush and release the file now (NumPy's memmap has no way to).
 
         Afterwards the file can be deleted or overwritten and its lock is
-        gone; indexing, NumPy functions, reductions, ``flush`` and pickling
-        on this array (or any view of it) raise ``ValueError``. Anything
-        that still reads the old memory sees zeros: it never crashes.
+        gone; indexing, NumPy functions, reductions, ``tolist``,
+        ``tobytes``, ``flush`` and pickling on this array (or any view of
+        it) raise ``ValueError``, and so does a computation another thread
+        was running on it. The memory is not freed while plain NumPy arrays
+        still use it (``np.asarray(a)``, ``a.view(np.ndarray)``): it becomes
+        private zero pages, which such arrays read as zeros and write to
+        without effect; they never crash. (Python's ``mmap.close`` raises
+        ``BufferError`` in that case instead.)
         """
         if self._mmap is not None:
             self._mmap.close()
@@ -309,10 +327,38 @@ class memmap(np.memmap):
         self._mmap.madvise(advice)
 
 
+#: (st_dev, st_ino) -> the live mappings of that file made in this process
+_LIVE = {}
+
+
+def _identity(where):
+    try:
+        st = os.fstat(where["fd"]) if where.get("fd") is not None else os.stat(where["path"])
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _remember(mapping, where):
+    key = _identity(where)
+    if key is not None:
+        _LIVE.setdefault(key, weakref.WeakSet()).add(mapping)
+
+
+def _close_older(where):
+    key = _identity(where)
+    for m in list(_LIVE.pop(key, ())) if key is not None else ():
+        try:
+            m.close()
+        except OSError:
+            pass  # (released all the same: a truncation it suffered is moot)
+
+
 def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset, cls=memmap):
     """Unpickles a memmap pickled by reference: maps the same byte range of
     the same file and rebuilds the same view on it."""
     mapping = _core.Mapping.open(mode, offset, nbytes, path=filename)
+    _remember(mapping, {"path": filename})
     self = np.ndarray.__new__(cls, shape, dtype=dtype, buffer=mapping, offset=view_offset, strides=strides)
     self._mmap = mapping
     self.offset = offset

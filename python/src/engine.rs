@@ -35,7 +35,8 @@ macro_rules! typed_array {
                 let mut guard = x.$borrow().map_err(|e| PyValueError::new_err(e.to_string()))?;
                 // A mapping another process truncated reads zeros where its
                 // pages were lost: never compute on it, never return what
-                // was computed from it (see mmarray::truncation_at).
+                // was computed from it; nor on one another thread closed meanwhile
+                // (see mmarray::check_address).
                 let addr = x.data() as usize;
                 crate::check_intact_at(addr)?;
                 let $v = guard.$as();

@@ -57,9 +57,10 @@ pub(crate) fn to_py(e: mmarray::Error) -> PyErr {
 }
 
 /// `OSError(EIO, ..., filename)` if the mmarray mapping holding `addr`
-/// lost pages to a truncation of its file by another process.
+/// lost pages to a truncation of its file by another process, `ValueError`
+/// if it was closed (perhaps by another thread while the GIL was released).
 pub(crate) fn check_intact_at(addr: usize) -> PyResult<()> {
-    mmarray::truncation_at(addr).map_or(Ok(()), |e| Err(to_py(e)))
+    mmarray::check_address(addr).map_err(to_py)
 }
 
 /// Runs `f`, the body of the binding `op`, turning a panic (a bug in
@@ -89,7 +90,7 @@ pub(crate) fn guarded<R>(op: &str, f: impl FnOnce() -> PyResult<R>) -> PyResult<
 
 /// A mapped range of a file's bytes, exported as a (possibly writable)
 /// one-dimensional byte buffer.
-#[pyclass(module = "mmarray._core")]
+#[pyclass(module = "mmarray._core", weakref)]
 struct Mapping {
     array: MmapArray,
     /// Buffers handed out and not yet released.
@@ -165,14 +166,30 @@ impl Mapping {
         })
     }
 
-    /// Flushes, then releases the file: its pages are replaced by read-only
-    /// zero pages (arrays still pointing there read zeros, never crash) and
+    /// Flushes, then releases the file: its pages are replaced by private
+    /// zero pages (arrays still pointing there read zeros and write nowhere,
+    /// never crash; an engine call running meanwhile raises ValueError) and
     /// the descriptor and lock are closed. Idempotent.
-    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
-        let array = &mut self.array;
+    fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
         guarded("close", || {
-            // (a truncated file is released, then reported)
-            py.detach(|| array.close_in_place()).map_err(to_py)
+            // The slow part (writing dirty pages back) under a shared borrow
+            // with the GIL released, so other threads can still ask whether
+            // the array is closed (a mutable borrow held across a release
+            // made them fail with "Already mutably borrowed"); the release
+            // itself (one mmap call, the flush again on clean pages) holds
+            // the GIL. A truncated file is released, then reported.
+            {
+                let this = slf.borrow();
+                let array = &this.array;
+                if !array.is_closed() {
+                    match py.detach(|| array.flush()) {
+                        Err(e) if e.kind() != ErrorKind::Truncated => return Err(to_py(e)),
+                        _ => {}
+                    }
+                }
+            }
+            slf.borrow_mut().array.close_in_place().map_err(to_py)
         })
     }
 

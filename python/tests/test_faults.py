@@ -157,3 +157,83 @@ def test_truncation_racing_reductions(tmp_path, delay):
     p = subprocess.run([sys.executable, "-c", code, str(path), str(delay)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, (p.returncode, p.stderr)
     assert "'error'" in p.stdout, p.stdout
+
+
+# ------------------------------------------------------------------ close()
+# close() replaces the mapping with private zero pages of the same size
+# (README: it never raises BufferError while NumPy arrays still use the
+# buffer): NumPy views read zeros and write nowhere; every mmarray path
+# raises ValueError.
+
+CLOSED_PATHS = {
+    "index": lambda a: a[0],
+    "setitem": lambda a: a.__setitem__(0, 1.0),
+    "tolist": lambda a: a.tolist(),
+    "tobytes": lambda a: a.tobytes(),
+    "sum": lambda a: a.sum(),
+    "np.mean": np.mean,
+    "np.median": np.median,
+    "np.quantile": lambda a: np.quantile(a, 0.5),
+    "np.cumsum (NumPy's own code)": np.cumsum,
+    "imul": lambda a: a.__imul__(2),
+    "stats": mmarray.stats,
+    "rolling_mean": lambda a: mmarray.rolling_mean(a, 3),
+    "flush": lambda a: a.flush(),
+    "pickle": lambda a: __import__("pickle").dumps(a),
+}
+
+
+@pytest.mark.parametrize("path", list(CLOSED_PATHS), ids=list(CLOSED_PATHS))
+def test_closed_array_raises_valueerror_and_its_views_never_crash(tmp_path, path):
+    f = tmp_path / "a.npy"
+    np.save(f, np.arange(1000.0))
+    a = mmarray.load(f, mmap_mode="r+")
+    raw = a.view(np.ndarray)
+    a.close()
+    with pytest.raises(ValueError, match="closed"):
+        CLOSED_PATHS[path](a)
+    raw[0] = 3.0  # was SIGSEGV: the pages were read-only
+    assert raw[0] == 3.0 and raw[1] == 0.0
+    assert np.load(f)[:3].tolist() == [0.0, 1.0, 2.0]  # the file never saw it
+
+
+CLOSE_RACE = textwrap.dedent(
+    """
+    import numpy as np, sys, threading
+    import mmarray
+    path = sys.argv[1]
+    n = {n}
+    seen = set()
+    for trial in range(24):
+        a = mmarray.load(path, mmap_mode="r+")
+        op = trial % 3
+        t = threading.Timer(0.004 * (trial % 8), a.close)
+        t.start()
+        try:
+            if op == 0:
+                r = float(np.sum(a)); assert r == n, r
+            elif op == 1:
+                r = float(np.std(a)); assert r == 0.0, r
+            else:
+                a *= 1.0
+            seen.add("whole")
+        except ValueError as e:
+            assert "closed" in str(e), e
+            seen.add("ValueError")
+        t.join()
+    print(sorted(seen))
+    """
+)
+
+
+def test_close_from_another_thread_during_engine_work(tmp_path):
+    """close() from another thread while the engine runs with the GIL
+    released: each result is the whole file's or a ValueError, never a sum
+    over zeros and never a crash (a reduction used to return a wrong sum and
+    an in-place operator could crash)."""
+    path = tmp_path / "a.npy"
+    n = 20_000_000
+    np.save(path, np.ones(n))
+    p = subprocess.run([sys.executable, "-c", CLOSE_RACE.format(n=n), str(path)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert "ValueError" in p.stdout, p.stdout

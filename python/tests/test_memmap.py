@@ -1,5 +1,6 @@
 """mmarray.memmap: NumPy's behaviour, and the improvements over it."""
 
+import errno
 import os
 import pickle
 import subprocess
@@ -118,15 +119,46 @@ def test_errors_have_numpys_types(tmp):
     assert (tmp / "odd").read_bytes() == b"x" * 10
 
 
-def test_overwriting_a_mapped_file_raises_instead_of_crashing(tmp):
+def test_overwriting_a_file_another_process_maps_raises_instead_of_crashing(tmp):
+    import subprocess
+    import sys
+
     path = tmp / "shared"
     a = mmarray.memmap(path, dtype="f8", mode="w+", shape=1000)
     a[:] = 1.0
-    with pytest.raises(OSError, match="mapped by another array"):
-        mmarray.memmap(path, dtype="f8", mode="w+", shape=10)
-    assert a.sum() == 1000.0
+    a.flush()
     del a
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import mmarray, sys; a = mmarray.memmap(sys.argv[1], dtype='f8', mode='r');"
+         "print('mapped', flush=True); sys.stdin.readline(); print(a.sum())", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert reader.stdout.readline() == "mapped\n"
+    with pytest.raises(OSError, match="mapped by another array") as e:
+        mmarray.memmap(path, dtype="f8", mode="w+", shape=10)
+    assert e.value.errno == errno.EBUSY
+    out, _ = reader.communicate("go\n", timeout=60)
+    assert out.strip() == "1000.0" and reader.returncode == 0
     mmarray.memmap(path, dtype="f8", mode="w+", shape=10)
+
+
+def test_w_plus_again_in_this_process_closes_the_older_arrays(tmp):
+    # a notebook cell run twice: NumPy allows it; mmarray used to refuse
+    # with "is mapped by another array"
+    path = tmp / "cell"
+    a = mmarray.memmap(path, dtype="f8", mode="w+", shape=(10,))
+    a[:] = 5
+    view = a[2:4]
+    b = mmarray.memmap(path, dtype="f8", mode="w+", shape=(10,))
+    assert b.sum() == 0 and a.closed and view.closed
+    with pytest.raises(ValueError, match="closed"):
+        view.sum()
+    np.asarray(view).view(np.ndarray)[0] = 1  # writes nowhere, never crashes
+    b[:] = 2
+    b.flush()
+    assert np.fromfile(path).tolist() == [2.0] * 10
+    c = mmarray.open_memmap(tmp / "cell.npy", mode="w+", dtype="f4", shape=(3,))
+    d = mmarray.open_memmap(tmp / "cell.npy", mode="w+", dtype="f4", shape=(4,))
+    assert c.closed and d.shape == (4,) and np.load(tmp / "cell.npy").shape == (4,)
 
 
 def test_madvise_and_flush(tmp):

@@ -789,13 +789,15 @@ impl MmapArray {
     }
 
     /// Flushes, then lets go of the file while keeping the address range
-    /// valid: the mapped pages are replaced by read-only zero pages and the
-    /// file descriptor (with its lock) is closed, so the file can be
-    /// deleted, overwritten or its space reclaimed. Any pointer into the data
-    /// that outlives this call (held by foreign code, such as a NumPy array
-    /// built on the buffer) reads zeros instead of crashing; writing through
-    /// one is a fault, as for any read-only memory. Typed access afterwards
-    /// fails with [`ErrorKind::Closed`]. The address range itself is
+    /// valid: the mapped pages are replaced by private zero pages (writable
+    /// if the array was) and the file descriptor (with its lock) is closed,
+    /// so the file can be deleted, overwritten or its space reclaimed. Any
+    /// pointer into the data that outlives this call (held by foreign code,
+    /// such as a NumPy array built on the buffer) reads zeros and writes
+    /// nowhere instead of crashing. Typed access afterwards fails with
+    /// [`ErrorKind::Closed`], and so does [`check_address`](crate::check_address)
+    /// for any address in the range, so code that computed on it through a
+    /// foreign pointer meanwhile can tell. The address range itself is
     /// released when the array is dropped.
     ///
     /// For bindings whose arrays can outlive an explicit close; Rust code
@@ -820,6 +822,14 @@ impl MmapArray {
             let start = bytes.as_ptr() as usize;
             let aligned = start & !(page - 1);
             let len = start + bytes.len() - aligned;
+            // Writable arrays get writable memory: a foreign pointer that
+            // writes after the close (a NumPy view) writes nowhere instead
+            // of faulting.
+            let prot = if self.mode.is_writable() {
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE
+            } else {
+                rustix::mm::ProtFlags::READ
+            };
             // SAFETY: [aligned, aligned + len) is exactly the page range of
             // this array's own mapping (memmap2 maps from the page holding
             // the first byte), and `&mut self` guarantees no Rust reference
@@ -830,12 +840,13 @@ impl MmapArray {
                 rustix::mm::mmap_anonymous(
                     aligned as *mut std::ffi::c_void,
                     len,
-                    rustix::mm::ProtFlags::READ,
+                    prot,
                     rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::FIXED,
                 )
             }
             .map_err(|e| Error::io(&self.path, "cannot release the mapping", std::io::Error::from(e)))?;
         }
+        self.guard.mark_closed();
         self.file = None;
         flushed
     }

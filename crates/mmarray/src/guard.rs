@@ -39,10 +39,18 @@ struct Slot {
     end: AtomicUsize,
     writable: AtomicBool,
     poisoned: AtomicBool,
+    /// Closed in place: the pages are anonymous memory now.
+    closed: AtomicBool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // (each array element is its own atomic)
-const FREE: Slot = Slot { start: AtomicUsize::new(0), end: AtomicUsize::new(0), writable: AtomicBool::new(false), poisoned: AtomicBool::new(false) };
+const FREE: Slot = Slot {
+    start: AtomicUsize::new(0),
+    end: AtomicUsize::new(0),
+    writable: AtomicBool::new(false),
+    poisoned: AtomicBool::new(false),
+    closed: AtomicBool::new(false),
+};
 static REGISTRY: [Slot; SLOTS] = [FREE; SLOTS];
 
 /// The handler that was installed before ours (a leaked `sigaction`), or null.
@@ -90,6 +98,7 @@ impl Guard {
         slot.end.store(end, SeqCst);
         slot.writable.store(writable, SeqCst);
         slot.poisoned.store(false, SeqCst);
+        slot.closed.store(false, SeqCst);
         slot.start.store(start, SeqCst); // published last: the handler reads start first
         if book.paths.len() < SLOTS {
             book.paths.resize(SLOTS, None);
@@ -101,6 +110,13 @@ impl Guard {
     /// Whether a fault inside the range replaced part of it with zeros.
     pub(crate) fn poisoned(&self) -> bool {
         self.slot.is_some_and(|i| REGISTRY[i].poisoned.load(SeqCst))
+    }
+
+    /// Records that the range was closed in place (see [`check_address`]).
+    pub(crate) fn mark_closed(&self) {
+        if let Some(i) = self.slot {
+            REGISTRY[i].closed.store(true, SeqCst);
+        }
     }
 }
 
@@ -154,21 +170,38 @@ pub fn truncation() -> Option<Error> {
     Some(truncated(&path, None))
 }
 
-/// The error of [`ErrorKind::Truncated`] if the live mapping holding the
-/// byte at `addr` lost pages to a truncation; `None` if it did not, or if no
-/// mmarray mapping holds `addr`. For code that reaches mapped data through
-/// foreign pointers (the Python bindings check each NumPy array's data
-/// address before and after a computation).
-#[must_use]
-pub fn truncation_at(addr: usize) -> Option<Error> {
+/// Checks the live mmarray mapping holding the byte at `addr`, if any:
+/// [`ErrorKind::Truncated`] if it lost pages to a truncation of its file,
+/// [`ErrorKind::Closed`] if it was closed in place
+/// ([`MmapArray::close_in_place`](crate::MmapArray::close_in_place)), both
+/// naming the file. For code that reaches mapped data through foreign
+/// pointers: the Python bindings check each NumPy array's data address
+/// before and after a computation, so a result computed while another thread
+/// closed the array, or another process truncated its file, is an error,
+/// never zeros taken for data.
+///
+/// # Errors
+/// As above; `Ok` for an address no mmarray mapping holds.
+pub fn check_address(addr: usize) -> Result<(), Error> {
     let book = book();
-    let i = REGISTRY.iter().position(|s| {
+    let Some(i) = REGISTRY.iter().position(|s| {
         let start = s.start.load(SeqCst);
-        start != 0 && start <= addr && addr < s.end.load(SeqCst) && s.poisoned.load(SeqCst)
-    })?;
-    let path = book.paths.get(i).cloned().flatten()?;
+        start != 0 && start <= addr && addr < s.end.load(SeqCst)
+    }) else {
+        return Ok(());
+    };
+    let (poisoned, closed) = (REGISTRY[i].poisoned.load(SeqCst), REGISTRY[i].closed.load(SeqCst));
+    let Some(path) = book.paths.get(i).cloned().flatten() else {
+        return Ok(());
+    };
     drop(book);
-    Some(truncated(&path, None))
+    if poisoned {
+        return Err(truncated(&path, None));
+    }
+    if closed {
+        return Err(Error::at(ErrorKind::Closed, &path, "the array was closed (while in use, if it was not closed before)"));
+    }
+    Ok(())
 }
 
 /// Installs the handler unless it is already the current one (called with

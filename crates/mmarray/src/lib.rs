@@ -54,7 +54,7 @@ pub use axis::{check_axes, normalize_axes, normalize_axis};
 pub use dtype::{ByteOrder, DType, ScalarKind};
 pub use element::Element;
 pub use error::{Error, ErrorKind, Result};
-pub use guard::{truncation, truncation_at};
+pub use guard::{check_address, truncation};
 pub use mode::{Mode, Order};
 pub use npy::NpyVersion;
 pub use open::{NpyOptions, RawOptions};

@@ -209,6 +209,14 @@ fn close_in_place_releases_the_file_but_keeps_addresses_valid() {
     // the same addresses still read (zeros), they do not fault
     assert_eq!(a.as_bytes().as_ptr(), raw);
     assert!(a.as_bytes().iter().all(|&x| x == 0));
+    // a foreign writer (a NumPy view of the buffer) writes nowhere, no fault
+    // SAFETY: the range stays mapped (private zero pages, writable because
+    // the array was) until `a` drops; no Rust reference into it is alive.
+    unsafe { raw.cast_mut().write_volatile(7) };
+    // and code that computed through such a pointer can tell
+    let e = mmarray::check_address(raw as usize + 100).unwrap_err();
+    assert_eq!((e.kind(), e.path()), (ErrorKind::Closed, Some(path.as_path())));
+    assert!(mmarray::check_address(&e as *const _ as usize).is_ok(), "not an mmarray mapping");
     // and the lock is gone: the file can be overwritten now
     NpyOptions::new(f64s(), &[3]).create(&path).unwrap();
     a.close_in_place().unwrap(); // twice is fine
