@@ -264,7 +264,10 @@ impl Window {
             RollingStat::Mean => self.k + self.s1 * f.inv_n,
             _ if infinite => f64::NAN,
             RollingStat::Var | RollingStat::Std => {
-                let m2 = (self.s2 - self.s1 * self.s1 * f.inv_n).max(0.0);
+                // (clamped at 0, but a NaN from overflowed sums stays NaN,
+                // so the caller recomputes: f64::max would make it 0)
+                let m2 = self.s2 - self.s1 * self.s1 * f.inv_n;
+                let m2 = if m2 < 0.0 { 0.0 } else { m2 };
                 let var = if f.no_dof { no_dof_variance(m2, NanPolicy::Propagate) } else { m2 * f.inv_dof };
                 if f.stat == RollingStat::Std { var.sqrt() } else { var }
             }
@@ -313,6 +316,28 @@ fn moments<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, stat: Rolling
             }
         }
         *o = win.value(&finish);
+        if !o.is_finite() && win.nan == 0 && win.pos_inf == 0 && win.neg_inf == 0 {
+            // Finite data, a non-finite result: the shifted sums overflowed
+            // (values near f64::MAX: k·n rounds past it). Compute this window
+            // as NumPy's formulation does, so it is finite where NumPy's is.
+            *o = direct(x.slice(ndarray::s![i..i + w]), &finish);
+        }
+    }
+}
+
+/// One window's statistic the plain way: a float64 sum, its mean, the
+/// squared deviations from that mean (NumPy's `np.var`), O(w).
+fn direct<T: Real>(xs: ArrayView1<'_, T>, f: &Finish) -> f64 {
+    let sum: f64 = xs.iter().map(|v| v.to_f64()).sum();
+    let mean = sum / f.n;
+    match f.stat {
+        RollingStat::Sum => sum,
+        RollingStat::Mean => mean,
+        _ => {
+            let m2: f64 = xs.iter().map(|v| (v.to_f64() - mean) * (v.to_f64() - mean)).sum();
+            let var = if f.no_dof { no_dof_variance(m2, NanPolicy::Propagate) } else { m2 * f.inv_dof };
+            if f.stat == RollingStat::Std { var.sqrt() } else { var }
+        }
     }
 }
 
@@ -349,6 +374,33 @@ fn extremes<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, max: bool, o
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the long differential profile: `[-f64::MAX, 1, 2, ...]`,
+    /// window 3, summed to -inf (the shifted sums' `k·n` rounded past
+    /// f64::MAX) where NumPy's window sum is -f64::MAX + 3.
+    #[test]
+    fn windows_near_the_float_limit_stay_finite_where_numpy_is() {
+        let x = ndarray::array![1.0, -f64::MAX, 1.0, 2.0, 1e308, 1e308, -1e308, 3.0, f64::MAX, -f64::MAX];
+        for stat in [RollingStat::Sum, RollingStat::Mean, RollingStat::Var, RollingStat::Std] {
+            let got = rolling(x.view(), 3, stat, 0.0).unwrap();
+            for (i, g) in got.iter().enumerate() {
+                let w = x.slice(ndarray::s![i..i + 3]);
+                let sum: f64 = w.sum();
+                let mean = sum / 3.0;
+                let var = w.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 3.0;
+                let want = match stat {
+                    RollingStat::Sum => sum,
+                    RollingStat::Mean => mean,
+                    RollingStat::Var => var,
+                    _ => var.sqrt(),
+                };
+                assert!(want.is_finite() == g.is_finite(), "{stat:?} window {i}: {g} vs NumPy's {want}");
+                if want.is_finite() && !matches!(stat, RollingStat::Var | RollingStat::Std) {
+                    assert!((g - want).abs() <= 1e-12 * w.iter().map(|v| v.abs()).sum::<f64>(), "{stat:?} window {i}: {g} vs {want}");
+                }
+            }
+        }
+    }
 
     /// The statistic of the window starting at each of `at`, computed plainly.
     fn naive(x: &[f64], w: usize, stat: RollingStat, at: &[usize]) -> Vec<f64> {
