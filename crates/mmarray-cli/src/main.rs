@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     quiet_panics();
     // A panic is a bug, but it still ends as one `error:` line and exit 70,
     // after the unwinding has removed any half-written output (see
-    // `output::NewFile`), never as a hang or a backtrace on a user's screen.
+    // `output::create_output`), never as a hang or a backtrace on a user's screen.
     // (a file truncated under the command fails it, whatever the command did
     // with the zeros it read: see `output::check_truncation`)
     match panic::catch_unwind(AssertUnwindSafe(|| commands::run(cli, &matches).and_then(|()| output::check_truncation()))) {

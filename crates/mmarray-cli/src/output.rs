@@ -30,36 +30,22 @@ pub fn print(text: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A file this command is making: removed again if the command fails or
-/// panics (its drop runs while unwinding), kept by [`NewFile::keep`]. When
-/// it stands in for an existing file (`--force`), it is a temporary file
-/// beside it, renamed over it only by `keep`, so a failure never costs the
-/// user the file they had.
+/// A temporary file this command is making (a picture being drawn):
+/// removed again if the command fails or panics (its drop runs while
+/// unwinding), kept by [`NewFile::keep`].
 pub struct NewFile {
     path: Option<std::path::PathBuf>,
-    /// The existing file this one replaces on `keep`.
-    replaces: Option<std::path::PathBuf>,
 }
 
 impl NewFile {
     /// Guards `path`, which this command created.
     pub fn new(path: &std::path::Path) -> Self {
-        Self { path: Some(path.to_path_buf()), replaces: None }
+        Self { path: Some(path.to_path_buf()) }
     }
 
-    /// The command succeeded: the file stays (renamed over the file it
-    /// replaces, if any).
-    ///
-    /// # Errors
-    /// `PATH: cannot replace it: ...` if the rename fails (the new file is
-    /// removed, the old one left as it was).
-    pub fn keep(mut self) -> Result<(), CliError> {
-        check_truncation()?;
-        if let (Some(tmp), Some(target)) = (self.path.as_ref(), self.replaces.as_ref()) {
-            std::fs::rename(tmp, target).map_err(|e| format!("{}: cannot replace it: {e}", target.display()))?;
-        }
+    /// The command succeeded: the file stays.
+    pub fn keep(mut self) {
         self.path = None;
-        Ok(())
     }
 }
 
@@ -71,37 +57,48 @@ impl Drop for NewFile {
     }
 }
 
-/// Creates the output file for `path` with `create(where)`, which must
-/// create exclusively (`O_CREAT | O_EXCL`, so an existing file is never
-/// touched, and no file appearing after a check could be). With `force` and an
-/// existing `path`, the new file is made under a temporary name beside it
-/// and replaces it only when the command succeeds. Returns what `create`
-/// made and the guard that keeps or removes it.
+/// Starts the output file `path` with `create(path)`, which must make it
+/// pending (`create_pending`: no name until [`keep_output`]), so a failure,
+/// a panic or a kill leaves nothing at `path` and never touches an existing
+/// file there. An existing `path` is refused early unless `force` (and then
+/// must be a regular file, which `keep_output` replaces atomically).
 ///
 /// # Errors
-/// `PATH: already exists; pass --force to overwrite it`, or `create`'s error.
-pub fn create_output<T>(
+/// `PATH: already exists; pass --force to overwrite it`, `PATH: is a
+/// directory; --force replaces only regular files`, or `create`'s error.
+pub fn create_output(
     path: &std::path::Path,
     force: bool,
-    create: impl FnOnce(&std::path::Path) -> mmarray::Result<T>,
-) -> Result<(T, NewFile), CliError> {
-    if let (true, Ok(meta)) = (force, std::fs::metadata(path)) {
+    create: impl FnOnce(&std::path::Path) -> mmarray::Result<mmarray::MmapArray>,
+) -> Result<mmarray::MmapArray, CliError> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !force {
+            return Err(already_exists(path));
+        }
         if !meta.is_file() {
             let what = if meta.is_dir() { "a directory" } else { "not a regular file" };
             return Err(format!("{}: is {what}; --force replaces only regular files", path.display()).into());
         }
-        let name = path.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = path.with_file_name(format!(".{name}.mmarray-{}.tmp", std::process::id()));
-        let made = create(&tmp)?;
-        return Ok((made, NewFile { path: Some(tmp), replaces: Some(path.to_path_buf()) }));
     }
-    match create(path) {
-        Ok(made) => Ok((made, NewFile::new(path))),
-        Err(e) if e.kind() == mmarray::ErrorKind::AlreadyExists => {
-            Err(format!("{}: already exists; pass --force to overwrite it", path.display()).into())
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(create(path)?)
+}
+
+/// Ends an output made by [`create_output`]: unless a file this process
+/// read was truncated meanwhile, makes it durable and gives it its name
+/// (replacing an existing file only with `force`).
+///
+/// # Errors
+/// The truncation, `PATH: already exists ...` if a file appeared at `path`
+/// meanwhile (without `force`), or a write, sync or rename error; the new
+/// file is discarded then.
+pub fn keep_output(a: mmarray::MmapArray, force: bool) -> Result<(), CliError> {
+    check_truncation()?;
+    let path = a.path().to_path_buf();
+    a.persist(force).map_err(|e| if e.kind() == mmarray::ErrorKind::AlreadyExists { already_exists(&path) } else { e.into() })
+}
+
+fn already_exists(path: &std::path::Path) -> CliError {
+    format!("{}: already exists; pass --force to overwrite it", path.display()).into()
 }
 
 /// Whether `a` and `b` are the same existing file (or `b` is `a` under

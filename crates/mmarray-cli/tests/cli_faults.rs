@@ -84,3 +84,78 @@ fn input_truncated_while_a_command_runs_is_an_error_not_sigbus() {
         assert!(!d.join("out.npy").exists() && !d.join("out.bin").exists(), "{args:?} kept an output built on zeros");
     }
 }
+
+/// Trials per command and target state; the long fault profile sets
+/// `MMARRAY_FAULT_TRIALS` (scripts/test-faults.sh: 50).
+fn trials() -> usize {
+    std::env::var("MMARRAY_FAULT_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
+}
+
+/// `kill -9` at spread instants of `create`, `convert` and `rolling`
+/// (writing a new file, and replacing an existing one with `--force`): the
+/// output is afterwards either absent (or the old file, byte for byte) or
+/// the complete new file, byte for byte what an uninterrupted run writes;
+/// nothing else is left in the directory. (Was: a full-size file with a
+/// valid header and half its data, the rest zeros.)
+#[test]
+fn killed_commands_leave_the_old_file_or_the_whole_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        let out = Command::new(bin()).current_dir(d).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["create", "in.npy", "--dtype", "f8", "--shape", "4000000", "--fill", "random", "--seed", "3"]);
+    let commands: &[&[&str]] = &[
+        &["create", "out.npy", "--dtype", "f8", "--shape", "8000000", "--fill", "random", "--seed", "5"],
+        &["convert", "in.npy", "out.npy"],
+        &["rolling", "in.npy", "--window", "50", "--stat", "std", "--output", "out.npy"],
+    ];
+    let old = b"an older file of the same name".to_vec();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64; // (a fixed sequence of instants)
+    let mut outcomes = [0usize; 2];
+    for args in commands {
+        // what an uninterrupted run writes, and how long it takes
+        let _ = std::fs::remove_file(d.join("out.npy"));
+        let t0 = Instant::now();
+        run(args);
+        let took = t0.elapsed();
+        let whole = std::fs::read(d.join("out.npy")).unwrap();
+        for force in [false, true] {
+            for _ in 0..trials() {
+                let _ = std::fs::remove_file(d.join("out.npy"));
+                if force {
+                    std::fs::write(d.join("out.npy"), &old).unwrap();
+                }
+                let mut cmd = Command::new(bin());
+                cmd.current_dir(d).args(*args).stdout(Stdio::null()).stderr(Stdio::null());
+                if force {
+                    cmd.arg("--force");
+                }
+                let mut child = cmd.spawn().unwrap();
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let at = took.mul_f64((rng % 1000) as f64 / 1000.0 * 1.2);
+                std::thread::sleep(at);
+                let _ = child.kill(); // SIGKILL
+                let status = child.wait().unwrap();
+                let now = std::fs::read(d.join("out.npy")).ok();
+                let before = if force { Some(old.clone()) } else { None };
+                assert!(
+                    now == before || now.as_deref() == Some(&whole[..]),
+                    "{args:?} force={force} killed after {at:?} ({status:?}): the output is {} bytes, neither the old file nor the whole new one ({} bytes)",
+                    now.as_ref().map_or(0, Vec::len),
+                    whole.len()
+                );
+                outcomes[usize::from(now.as_deref() == Some(&whole[..]))] += 1;
+                let mut names: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+                names.sort();
+                names.retain(|n| n != "in.npy" && n != "out.npy");
+                assert!(names.is_empty(), "{args:?} force={force}: left {names:?}");
+            }
+        }
+    }
+    // (both outcomes happen: the kills landed before and after the rename)
+    assert!(outcomes[0] > 0 && outcomes[1] > 0 || trials() < 3, "{outcomes:?}");
+}

@@ -226,6 +226,8 @@ pub struct MmapArray {
     mode: Mode,
     format: Format,
     preallocation: Preallocation,
+    /// A new file not yet given its name (see [`persist`](Self::persist)).
+    pending: Option<crate::storage::Unnamed>,
 }
 
 impl MmapArray {
@@ -258,7 +260,8 @@ impl MmapArray {
                 }
             }
         };
-        let mut a = Self { path: path.to_path_buf(), file: Some(file), guard: Guard::NONE, map, layout, mode, format, preallocation };
+        let mut a =
+            Self { path: path.to_path_buf(), file: Some(file), guard: Guard::NONE, map, layout, mode, format, preallocation, pending: None };
         a.guard = Guard::register(a.as_bytes(), mode != Mode::ReadOnly, path);
         Ok(a)
     }
@@ -780,6 +783,54 @@ impl MmapArray {
         self.guard = Guard::NONE; // (unregister before the unmap)
         self.map = Mapping::Empty;
         result
+    }
+
+    /// Marks a freshly mapped new file as pending (made by `create_pending`).
+    pub(crate) fn set_pending(&mut self, pending: crate::storage::Unnamed) {
+        self.pending = Some(pending);
+    }
+
+    /// Gives an array made by [`NpyOptions::create_pending`](crate::NpyOptions::create_pending)
+    /// or [`RawOptions::create_pending`](crate::RawOptions::create_pending)
+    /// its file name, whole: writes it back and makes it durable (`msync`,
+    /// `fsync`), then names it (with `replace`, atomically in place of any
+    /// existing file; without, only if the name is still free) and syncs the
+    /// directory. Until this returns nothing is at the path; if it fails, or
+    /// the array is dropped first, or the process dies, nothing ever appears
+    /// there and an existing file of that name is untouched.
+    ///
+    /// ```
+    /// use mmarray::{DType, ErrorKind, NpyOptions, ScalarKind};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("out.npy");
+    /// let mut a = NpyOptions::new(DType::native(ScalarKind::F32), &[1000]).create_pending(&path)?;
+    /// a.view_mut::<f32>()?.fill(1.5);
+    /// assert!(!path.exists()); // nothing there while it is being made
+    /// a.persist(false)?;
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 128 + 4000);
+    ///
+    /// // a second one may not take the name, unless it replaces it
+    /// let b = NpyOptions::new(DType::native(ScalarKind::F32), &[10]).create_pending(&path)?;
+    /// assert_eq!(b.persist(false).unwrap_err().kind(), ErrorKind::AlreadyExists);
+    /// NpyOptions::new(DType::native(ScalarKind::F32), &[10]).create_pending(&path)?.persist(true)?;
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 128 + 40);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] if the array was not made pending;
+    /// [`ErrorKind::Truncated`] if its file lost pages meanwhile;
+    /// [`ErrorKind::AlreadyExists`] without `replace` if the path exists;
+    /// [`ErrorKind::Io`] if writing, syncing or naming fails.
+    pub fn persist(mut self, replace: bool) -> Result<()> {
+        let Some(mut pending) = self.pending.take() else {
+            return Err(Error::at(ErrorKind::InvalidArgument, &self.path, "persist() is for arrays made by create_pending()"));
+        };
+        self.flush()?;
+        self.check_intact()?;
+        let file = self.file.as_ref().ok_or_else(|| closed(&self.path))?;
+        pending.publish(file, replace)?;
+        self.close()
     }
 
     /// Whether [`close_in_place`](Self::close_in_place) was called.

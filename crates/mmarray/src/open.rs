@@ -147,13 +147,35 @@ impl RawOptions {
     }
 
     fn create(&self, path: &Path, exclusive: bool) -> Result<MmapArray> {
-        let Some(shape) = &self.shape else {
-            return Err(Error::at(ErrorKind::InvalidArgument, path, "shape must be given if mode == 'w+'"));
-        };
-        let layout = Layout { dtype: self.dtype, shape: shape.clone(), order: self.order, offset: self.offset };
+        let layout = self.new_layout(path)?;
         let end = layout.checked_end(path)?;
         let (file, pre) = storage::create_sized(path, end, exclusive)?;
         MmapArray::map(path, file, layout, Mode::Write, Format::Raw, pre)
+    }
+
+    fn new_layout(&self, path: &Path) -> Result<Layout> {
+        let Some(shape) = &self.shape else {
+            return Err(Error::at(ErrorKind::InvalidArgument, path, "shape must be given if mode == 'w+'"));
+        };
+        Ok(Layout { dtype: self.dtype, shape: shape.clone(), order: self.order, offset: self.offset })
+    }
+
+    /// Like [`create_new`](Self::create_new), but the file has no name until
+    /// [`MmapArray::persist`] gives it `path` whole (see there): a failure
+    /// or a kill before that leaves nothing at `path`. The bytes before the
+    /// offset are zeros.
+    ///
+    /// # Errors
+    /// As [`create_new`](Self::create_new) (an existing path is reported by
+    /// `persist`).
+    pub fn create_pending(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
+        let path = path.as_ref();
+        let layout = self.new_layout(path)?;
+        let end = layout.checked_end(path)?;
+        let (file, pre, pending) = storage::create_unnamed(path, end)?;
+        let mut a = MmapArray::map(path, file, layout, Mode::Write, Format::Raw, pre)?;
+        a.set_pending(pending);
+        Ok(a)
     }
 
     /// Maps an already open `file` (as `numpy.memmap` does for an open file
@@ -349,11 +371,34 @@ impl NpyOptions {
         self.create_impl(path.as_ref(), true)
     }
 
-    fn create_impl(&self, path: &Path, exclusive: bool) -> Result<MmapArray> {
+    /// Like [`create_new`](Self::create_new), but the file has no name until
+    /// [`MmapArray::persist`] gives it `path` whole, header and data (see
+    /// there): a failure or a kill before that leaves nothing at `path`.
+    ///
+    /// # Errors
+    /// As [`create_new`](Self::create_new) (an existing path is reported by
+    /// `persist`).
+    pub fn create_pending(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
+        let path = path.as_ref();
+        let (bytes, version) = self.header.encode(self.version)?;
+        let layout = self.layout(bytes.len());
+        let end = layout.checked_end(path)?;
+        let (file, pre, pending) = storage::create_unnamed(path, end)?;
+        file.write_all_at(&bytes, 0).map_err(|e| Error::io(path, "cannot write the .npy header", e))?;
+        let mut a = MmapArray::map(path, file, layout, Mode::Write, Format::Npy(version), pre)?;
+        a.set_pending(pending);
+        Ok(a)
+    }
+
+    fn layout(&self, header_len: usize) -> Layout {
         let h = &self.header;
-        let (bytes, version) = h.encode(self.version)?;
         let order = if h.fortran_order { Order::F } else { Order::C };
-        let layout = Layout { dtype: h.dtype, shape: h.shape.clone(), order, offset: bytes.len() as u64 };
+        Layout { dtype: h.dtype, shape: h.shape.clone(), order, offset: header_len as u64 }
+    }
+
+    fn create_impl(&self, path: &Path, exclusive: bool) -> Result<MmapArray> {
+        let (bytes, version) = self.header.encode(self.version)?;
+        let layout = self.layout(bytes.len());
         let end = layout.checked_end(path)?;
         let (file, pre) = storage::create_sized(path, end, exclusive)?;
         if let Err(e) = file.write_all_at(&bytes, 0) {

@@ -11,7 +11,7 @@
 //! reports which happened.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{FallocateFlags, FlockOperation};
 use rustix::io::Errno;
@@ -188,4 +188,129 @@ fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// A new file made for `target` that has no name there yet: an unnamed
+/// `O_TMPFILE` in the target's directory, or (where the file system has no
+/// `O_TMPFILE`) a hidden temporary name beside it, removed on drop. Either
+/// way nothing appears at `target` until [`Unnamed::publish`], so a failure
+/// or a kill leaves no partial output and never touches an existing file of
+/// that name.
+#[derive(Debug)]
+pub(crate) struct Unnamed {
+    target: PathBuf,
+    /// The hidden temporary name, where `O_TMPFILE` was not available.
+    hidden: Option<PathBuf>,
+}
+
+fn parent_dir(target: &Path) -> &Path {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A fresh hidden name beside `target`: `.NAME.mmarray-PID-N.tmp`.
+fn hidden_name(target: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = target.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    parent_dir(target).join(format!(".{name}.mmarray-{}-{n}.tmp", std::process::id()))
+}
+
+/// Creates a file of exactly `len` reserved, zeroed bytes for `target`
+/// without giving it that name (see [`Unnamed`]).
+///
+/// # Errors
+/// [`ErrorKind::NoSpace`] if the space cannot be had; the I/O kinds if the
+/// directory cannot hold a new file (missing, not writable).
+pub(crate) fn create_unnamed(target: &Path, len: u64) -> Result<(File, Preallocation, Unnamed)> {
+    use rustix::fs::{Mode, OFlags};
+    let dir = parent_dir(target);
+    let unnamed = rustix::fs::open(dir, OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC, Mode::from_raw_mode(0o666));
+    let (file, hidden) = match unnamed {
+        Ok(fd) => (File::from(fd), None),
+        // no O_TMPFILE on this file system (or kernel): a hidden name
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOSYS) => {
+            let h = hidden_name(target);
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&h)
+                .map_err(|e| Error::io(target, "cannot create a temporary file beside it", e))?;
+            (f, Some(h))
+        }
+        Err(e) => return Err(Error::io(target, "cannot create", e.into())),
+    };
+    let made = Unnamed { target: target.to_path_buf(), hidden };
+    // (on error, `made` drops and removes a hidden file)
+    let pre = check_space(&file, target, len).and_then(|()| reserve(&file, target, len))?;
+    lock_shared(&file);
+    Ok((file, pre, made))
+}
+
+impl Unnamed {
+    /// Makes the data durable (`fsync`), then gives the file its name: with
+    /// `replace`, atomically in place of any existing file (`rename`);
+    /// without, only if the name is free (`link`, which fails rather than
+    /// overwrite). Then syncs the directory, so the name survives a power
+    /// cut too.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AlreadyExists`] without `replace` if `target` exists
+    /// (left as it was); the I/O kinds if a step fails (the new file is
+    /// then dropped, and `target` is untouched).
+    pub(crate) fn publish(&mut self, file: &File, replace: bool) -> Result<()> {
+        use std::os::fd::AsFd;
+        let target = self.target.clone();
+        file.sync_all().map_err(|e| Error::io(&target, "fsync failed", e))?;
+        let exists = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::at(ErrorKind::AlreadyExists, &target, "already exists (refusing to overwrite it)")
+            } else {
+                Error::io(&target, "cannot give the new file its name", e)
+            }
+        };
+        // An unnamed file first gets a name: the target itself (`link`
+        // fails if it exists), or a hidden one to rename over it.
+        if self.hidden.is_none() {
+            let name = if replace { hidden_name(&target) } else { target.clone() };
+            let cwd = rustix::fs::CWD;
+            let linked = rustix::fs::linkat(file.as_fd(), "", cwd, &name, rustix::fs::AtFlags::EMPTY_PATH).or_else(|_| {
+                // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc does not
+                let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(file));
+                rustix::fs::linkat(cwd, proc.as_str(), cwd, &name, rustix::fs::AtFlags::SYMLINK_FOLLOW)
+            });
+            linked.map_err(|e| exists(e.into()))?;
+            if !replace {
+                return sync_dir(&target);
+            }
+            self.hidden = Some(name);
+        }
+        let hidden = self.hidden.clone().unwrap_or_default();
+        if replace {
+            std::fs::rename(&hidden, &target).map_err(|e| Error::io(&target, "cannot replace it", e))?;
+        } else {
+            std::fs::hard_link(&hidden, &target).map_err(exists)?;
+            let _ = std::fs::remove_file(&hidden);
+        }
+        self.hidden = None;
+        sync_dir(&target)
+    }
+}
+
+impl Drop for Unnamed {
+    fn drop(&mut self) {
+        if let Some(h) = self.hidden.take() {
+            let _ = std::fs::remove_file(h);
+        }
+    }
+}
+
+/// `fsync` of the directory holding `target`, so a new name in it is durable.
+fn sync_dir(target: &Path) -> Result<()> {
+    let dir = File::open(parent_dir(target)).map_err(|e| Error::io(target, "cannot open its directory", e))?;
+    dir.sync_all().map_err(|e| Error::io(target, "fsync of its directory failed", e))
 }

@@ -5,7 +5,7 @@ use mmarray::{shape_repr, Mode, NpyOptions, RawOptions};
 use super::create::is_npy_name;
 use crate::args::ConvertArgs;
 use crate::input::open_input;
-use crate::output::{create_output, not_the_input, print, CliError};
+use crate::output::{create_output, keep_output, not_the_input, print, CliError};
 
 /// Bytes copied per step, so the pass streams through the page cache.
 const CHUNK: usize = 64 << 20;
@@ -15,13 +15,13 @@ pub fn run(args: &ConvertArgs) -> Result<(), CliError> {
     not_the_input(&args.input, &args.output)?;
     let (dtype, shape, order) = (input.dtype(), input.shape().to_vec(), input.order());
     let npy = is_npy_name(&args.output);
-    let (mut out, created) = create_output(&args.output, args.force, |at| {
+    let mut out = create_output(&args.output, args.force, |at| {
         if npy {
             let opts = NpyOptions::new(dtype, &shape).order(order);
-            opts.create_new(at)
+            opts.create_pending(at)
         } else {
             let opts = RawOptions::new(dtype).mode(Mode::Write).shape(&shape).order(order);
-            opts.create_new(at)
+            opts.create_pending(at)
         }
     })?;
     let src = input.as_bytes();
@@ -33,8 +33,7 @@ pub fn run(args: &ConvertArgs) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
     crate::test_panic("convert");
-    out.close()?;
-    created.keep()?;
+    keep_output(out, args.force)?;
     let how = if npy {
         String::new()
     } else {

@@ -7,7 +7,7 @@ use mmarray::{shape_repr, DType, Mode, MmapArray, NpyOptions, NpyVersion, Preall
 use super::fill::fill;
 use crate::args::CreateArgs;
 use crate::input::{parse_shape, parse_size};
-use crate::output::{create_output, print, CliError};
+use crate::output::{create_output, keep_output, print, CliError};
 
 /// Whether `path` names a `.npy` file (by extension, any case).
 pub fn is_npy_name(path: &Path) -> bool {
@@ -26,13 +26,13 @@ pub fn run(args: &CreateArgs) -> Result<(), CliError> {
     }
     let version = args.npy_version.as_deref().map(NpyVersion::parse).transpose()?;
     let offset = args.offset.as_deref().map(parse_size).transpose()?.unwrap_or(0);
-    let (mut a, created): (MmapArray, _) = create_output(&args.file, args.force, |at| {
+    let mut a: MmapArray = create_output(&args.file, args.force, |at| {
         if npy {
             let opts = NpyOptions::new(dtype, &shape).order(args.order.into()).version(version);
-            opts.create_new(at)
+            opts.create_pending(at)
         } else {
             let opts = RawOptions::new(dtype).mode(Mode::Write).shape(&shape).offset(offset).order(args.order.into());
-            opts.create_new(at)
+            opts.create_pending(at)
         }
     })?;
     fill(&mut a, args.fill, args.seed)?;
@@ -48,7 +48,6 @@ pub fn run(args: &CreateArgs) -> Result<(), CliError> {
         a.offset(),
         if sparse { " (this file system cannot preallocate: the file is sparse)" } else { "" }
     );
-    a.close()?;
-    created.keep()?;
+    keep_output(a, args.force)?;
     print(&msg)
 }

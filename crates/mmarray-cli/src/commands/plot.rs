@@ -331,8 +331,14 @@ fn write_picture(path: &Path, size: (u32, u32), pic: &Picture, title: &str, styl
         }
     }
     crate::test_panic("plot");
+    // durable before it takes the name (a power cut never leaves an empty
+    // picture under it), and the name durable after
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(cannot)?;
+    crate::output::check_truncation()?;
     std::fs::rename(&tmp, path).map_err(cannot)?;
-    let _ = guard.keep(); // (renamed already: nothing left to remove)
+    guard.keep(); // (renamed already: nothing left to remove)
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(cannot)?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use ndarray::{s, Ix1};
 
 use crate::args::RollingArgs;
 use crate::input::open_input;
-use crate::output::{create_output, not_the_input, print, CliError};
+use crate::output::{create_output, keep_output, not_the_input, print, CliError};
 
 fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) -> Result<usize, CliError> {
     let sel = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
@@ -14,7 +14,7 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
     let view = sel.apply(data.view())?;
     let create = |shape: &[usize]| {
         let opts = NpyOptions::new(DType::native(ScalarKind::F64), shape);
-        create_output(&args.output, args.force, |at| opts.create_new(at))
+        create_output(&args.output, args.force, |at| opts.create_pending(at))
     };
     if let Some(axis) = args.axis.filter(|_| view.ndim() != 1) {
         if args.pad {
@@ -22,11 +22,10 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
         }
         let ax = mmarray::normalize_axis(axis, view.ndim())?;
         let r = rolling_along(view, ax, args.window, stat, args.ddof)?;
-        let (mut out, created) = create(r.shape())?;
+        let mut out = create(r.shape())?;
         out.view_mut::<f64>()?.assign(&r);
         crate::test_panic("rolling");
-        out.close()?;
-        created.keep()?;
+        keep_output(out, args.force)?;
         return Ok(r.len());
     }
     if view.ndim() == 0 {
@@ -41,7 +40,7 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
     }
     let m = n - args.window + 1;
     let len = if args.pad { n } else { m };
-    let (mut out, created) = create(&[len])?;
+    let mut out = create(&[len])?;
     {
         let mut o = out.view_mut::<f64>()?.into_dimensionality::<Ix1>()?;
         let pad = len - m;
@@ -49,8 +48,7 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
         rolling_into(x, args.window, stat, args.ddof, o.slice_mut(s![pad..]))?;
     }
     crate::test_panic("rolling");
-    out.close()?;
-    created.keep()?;
+    keep_output(out, args.force)?;
     Ok(len)
 }
 
