@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use mmarray::{Advice, DType, ErrorKind, MmapArray, Mode, RawOptions, ScalarKind};
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 /// The Python exception for an mmarray error (the one NumPy raises in the
 /// same situation): `OSError` subclasses with `errno`, `strerror` and
@@ -206,6 +207,13 @@ impl Mapping {
             .map_err(to_py)
     }
 
+    /// The file's exclusive advisory lock (`MmapArray::try_lock_exclusive`),
+    /// or None if another handle holds it. Never waits (the Python side
+    /// polls, so the GIL is not held while it waits).
+    fn try_lock(&self) -> PyResult<Option<WriteLock>> {
+        guarded("lock", || Ok(self.array.try_lock_exclusive().map_err(to_py)?.map(|l| WriteLock { lock: Some(l) })))
+    }
+
     /// `OSError` (errno EIO, with the filename) if another process
     /// truncated the file below the mapped bytes while they were in use.
     fn check_intact(&self) -> PyResult<()> {
@@ -332,9 +340,41 @@ impl Mapping {
 }
 
 /// The compiled part of mmarray.
+/// A held exclusive lock on a mapped file: released by `release()`, by
+/// leaving a `with` block, or when garbage-collected.
+#[pyclass(module = "mmarray._core")]
+struct WriteLock {
+    lock: Option<mmarray::WriteLock>,
+}
+
+#[pymethods]
+impl WriteLock {
+    /// Releases the lock (idempotent).
+    fn release(&mut self) {
+        self.lock = None;
+    }
+
+    /// Whether the lock is still held.
+    #[getter]
+    fn held(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&mut self, _exc: &Bound<'_, PyTuple>) -> bool {
+        self.lock = None;
+        false
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Mapping>()?;
+    m.add_class::<WriteLock>()?;
     m.add_function(wrap_pyfunction!(engine::reduce, m)?)?;
     m.add_function(wrap_pyfunction!(engine::quantile, m)?)?;
     m.add_function(wrap_pyfunction!(engine::median, m)?)?;

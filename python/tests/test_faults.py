@@ -237,3 +237,50 @@ def test_close_from_another_thread_during_engine_work(tmp_path):
     p = subprocess.run([sys.executable, "-c", CLOSE_RACE.format(n=n), str(path)], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, (p.returncode, p.stderr)
     assert "ValueError" in p.stdout, p.stdout
+
+
+# ------------------------------------------------------------------ the writer lock
+
+LOCKED_WRITER = textwrap.dedent(
+    """
+    import sys, mmarray
+    a = mmarray.load(sys.argv[1], mmap_mode="r+")
+    for _ in range(int(sys.argv[2])):
+        with a.lock():
+            a += 1          # a read-modify-write pass over all of it
+    a.flush()
+    """
+)
+
+
+def test_locked_writers_in_several_processes_lose_no_update(tmp_path):
+    path = tmp_path / "counts.npy"
+    np.save(path, np.zeros(4_000_000, dtype=np.int64))
+    procs = [subprocess.Popen([sys.executable, "-c", LOCKED_WRITER, str(path), "5"]) for _ in range(3)]
+    # and the CLI's apply takes the same lock
+    cli = [subprocess.Popen([os.environ.get("MMARRAY_CLI", "target/debug/mmarray"), "apply", str(path), "--add", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)] if os.path.exists(
+        os.environ.get("MMARRAY_CLI", "target/debug/mmarray")) else []
+    for p in procs + cli:
+        assert p.wait(timeout=300) == 0
+    a = np.load(path)
+    assert (a == 15 + len(cli)).all(), np.unique(a)
+
+
+def test_lock_without_waiting_and_with_a_timeout(tmp_path):
+    path = tmp_path / "a.npy"
+    np.save(path, np.zeros(10))
+    a = mmarray.load(path, mmap_mode="r+")
+    b = mmarray.load(path, mmap_mode="r+")
+    with a.lock() as held:
+        assert held.held
+        with pytest.raises(BlockingIOError) as e:
+            b.lock(wait=False)
+        assert e.value.errno == errno.EAGAIN and os.path.samefile(e.value.filename, path)
+        with pytest.raises(TimeoutError):
+            b.lock(timeout=0.05)
+    assert not held.held
+    b.lock(wait=False).release()
+    a.close()
+    with pytest.raises(ValueError, match="closed"):
+        a.lock()

@@ -201,6 +201,10 @@ pub struct ApplyArgs {
     /// The region, in NumPy's syntax ('500:700, ::2'); default: everything.
     #[arg(long, allow_hyphen_values = true)]
     pub slice: Option<String>,
+    /// Fail at once if another writer holds the file's lock (another
+    /// `apply`), instead of waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
     /// Add X.
     #[arg(long, value_name = "X", allow_hyphen_values = true)]
     pub add: Vec<String>,

@@ -14,6 +14,15 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+/// A one-line note on stderr (`note: ...`), unless `--quiet`; a closed or
+/// full stderr is ignored.
+pub fn note(msg: &str) {
+    if !QUIET.load(Ordering::Relaxed) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "note: {msg}");
+    }
+}
+
 fn target() -> ProgressDrawTarget {
     if QUIET.load(Ordering::Relaxed) {
         ProgressDrawTarget::hidden()

@@ -159,3 +159,42 @@ fn killed_commands_leave_the_old_file_or_the_whole_new_one() {
     // (both outcomes happen: the kills landed before and after the rename)
     assert!(outcomes[0] > 0 && outcomes[1] > 0 || trials() < 3, "{outcomes:?}");
 }
+
+/// Two `apply --add 1` at once on the same int64 data: every element gets
+/// +2. (Was: both exit 0 and 37-110 of 134M elements got only +1.) A writer
+/// holding the lock makes `--no-wait` fail and a plain `apply` wait.
+#[test]
+fn concurrent_applies_lose_no_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let n = 16_000_000usize;
+    let made = Command::new(bin()).current_dir(d).args(["create", "c.npy", "--dtype", "i8", "--shape", &n.to_string(), "--fill", "zeros"]).output().unwrap();
+    assert!(made.status.success());
+    for round in 1..=3i64 {
+        let kids: Vec<_> = (0..2)
+            .map(|_| Command::new(bin()).current_dir(d).args(["apply", "c.npy", "--add", "1"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+            .collect();
+        for mut k in kids {
+            assert!(k.wait().unwrap().success());
+        }
+        let a = mmarray::MmapArray::open_npy(d.join("c.npy"), mmarray::Mode::ReadOnly).unwrap();
+        let v = a.view::<i64>().unwrap();
+        let short = v.iter().filter(|&&x| x != 2 * round).count();
+        assert_eq!(short, 0, "round {round}: {short} of {n} elements lost an update");
+    }
+    let holder = mmarray::MmapArray::open_npy(d.join("c.npy"), mmarray::Mode::ReadWrite).unwrap();
+    let lock = holder.lock_exclusive().unwrap();
+    let out = Command::new(bin()).current_dir(d).args(["apply", "c.npy", "--add", "1", "--no-wait"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("another writer holds the file's lock"), "{err}");
+    let mut waiting = Command::new(bin()).current_dir(d).args(["apply", "c.npy", "--add", "1"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(waiting.try_wait().unwrap().is_none(), "apply did not wait for the lock");
+    assert_eq!(holder.view::<i64>().unwrap()[[0]], 6, "and wrote nothing while waiting");
+    drop(lock);
+    let out = waiting.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("note: waiting for another writer of c.npy"));
+    assert_eq!(holder.view::<i64>().unwrap()[[n - 1]], 7);
+}

@@ -785,6 +785,48 @@ impl MmapArray {
         result
     }
 
+    /// Takes an exclusive advisory lock on the file, waiting until no other
+    /// handle (in this process or another) holds it: for writers that must
+    /// not interleave their read-modify-write passes (two `x += 1` over the
+    /// same region at once lose updates). Readers and writers that do not
+    /// ask for the lock are not held back, and workers writing disjoint
+    /// regions need no lock at all. Released when the [`WriteLock`](crate::WriteLock)
+    /// drops, or when the process ends however it ends. `mmarray apply`
+    /// takes it for its whole pass.
+    ///
+    /// ```
+    /// use mmarray::{DType, Mode, MmapArray, NpyOptions, ScalarKind};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("counts.npy");
+    /// NpyOptions::new(DType::native(ScalarKind::I64), &[1000]).create(&path)?;
+    /// let mut a = MmapArray::open_npy(&path, Mode::ReadWrite)?;
+    /// let b = MmapArray::open_npy(&path, Mode::ReadWrite)?;
+    /// let lock = a.lock_exclusive()?;
+    /// assert!(b.try_lock_exclusive()?.is_none()); // another handle: refused
+    /// a.view_mut::<i64>()?.mapv_inplace(|x| x + 1);
+    /// drop(lock);
+    /// assert!(b.try_lock_exclusive()?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] after [`close_in_place`](Self::close_in_place);
+    /// [`ErrorKind::Io`] if the file system refuses locks.
+    pub fn lock_exclusive(&self) -> Result<crate::WriteLock> {
+        let file = self.file.as_ref().ok_or_else(|| closed(&self.path))?;
+        crate::storage::lock_write(file, &self.path, true)?.ok_or_else(|| Error::at(ErrorKind::Io, &self.path, "the lock was not granted"))
+    }
+
+    /// Like [`lock_exclusive`](Self::lock_exclusive), without waiting:
+    /// `None` if another handle holds the lock.
+    ///
+    /// # Errors
+    /// As [`lock_exclusive`](Self::lock_exclusive).
+    pub fn try_lock_exclusive(&self) -> Result<Option<crate::WriteLock>> {
+        let file = self.file.as_ref().ok_or_else(|| closed(&self.path))?;
+        crate::storage::lock_write(file, &self.path, false)
+    }
+
     /// Marks a freshly mapped new file as pending (made by `create_pending`).
     pub(crate) fn set_pending(&mut self, pending: crate::storage::Unnamed) {
         self.pending = Some(pending);

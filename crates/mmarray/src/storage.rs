@@ -314,3 +314,54 @@ fn sync_dir(target: &Path) -> Result<()> {
     let dir = File::open(parent_dir(target)).map_err(|e| Error::io(target, "cannot open its directory", e))?;
     dir.sync_all().map_err(|e| Error::io(target, "fsync of its directory failed", e))
 }
+
+/// An exclusive advisory lock on a whole file, for writers that coordinate
+/// (see [`MmapArray::lock_exclusive`](crate::MmapArray::lock_exclusive)):
+/// an open-file-description lock (`fcntl(F_OFD_SETLKW)`), which every other
+/// handle conflicts with, in this process or another, and which does not
+/// interfere with the shared `flock` every mapping holds. Released when
+/// dropped (or when the process ends, however it ends).
+#[derive(Debug)]
+pub struct WriteLock {
+    /// A duplicate of the array's descriptor: the lock belongs to the open
+    /// file description both share, so the lock outlives no borrow.
+    fd: std::os::fd::OwnedFd,
+}
+
+fn ofd_lock(fd: std::os::fd::BorrowedFd<'_>, kind: libc::c_short, wait: bool) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed flock is valid; l_start = l_len = 0 is the whole file.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    let cmd = if wait { libc::F_OFD_SETLKW } else { libc::F_OFD_SETLK };
+    loop {
+        // SAFETY: fcntl with a valid descriptor and a pointer to a live flock.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &mut fl) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Takes the [`WriteLock`] of `file`, waiting for it if `wait`; `None` if
+/// another handle holds it and not `wait`.
+pub(crate) fn lock_write(file: &File, path: &Path, wait: bool) -> Result<Option<WriteLock>> {
+    use std::os::fd::AsFd;
+    let fd = file.as_fd().try_clone_to_owned().map_err(|e| Error::io(path, "cannot duplicate the descriptor", e))?;
+    match ofd_lock(fd.as_fd(), libc::F_WRLCK as libc::c_short, wait) {
+        Ok(()) => Ok(Some(WriteLock { fd })),
+        Err(e) if !wait && matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(None),
+        Err(e) => Err(Error::io(path, "cannot lock", e)),
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        use std::os::fd::AsFd;
+        let _ = ofd_lock(self.fd.as_fd(), libc::F_UNLCK as libc::c_short, false);
+    }
+}

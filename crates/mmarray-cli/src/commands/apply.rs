@@ -64,6 +64,23 @@ pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
     let steps = ordered_steps(args, matches)?;
     let sel = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
     let mut a = open_input(&args.file, &args.raw, Mode::ReadWrite)?;
+    // One writer at a time: two read-modify-write passes over the same
+    // region at once would lose updates (`--add 1` twice adding 1).
+    let _lock = match a.try_lock_exclusive()? {
+        Some(lock) => lock,
+        None if args.no_wait => {
+            return Err(format!(
+                "{}: another writer holds the file's lock (an mmarray apply, or a program that took \
+                 lock_exclusive): retry later, or leave out --no-wait to wait for it",
+                a.path().display()
+            )
+            .into())
+        }
+        None => {
+            crate::progress::note(&format!("waiting for another writer of {} to finish (--no-wait to fail instead)", a.path().display()));
+            a.lock_exclusive()?
+        }
+    };
     let unsupported_msg = format!("{}: apply does not support '{}' data", a.path().display(), a.dtype());
     let unsupported = || unsupported_msg.clone();
     if a.dtype().kind() == ScalarKind::Bool {
