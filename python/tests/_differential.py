@@ -489,11 +489,21 @@ def _desc(o):
 # ---------------------------------------------------------------- comparing
 
 
+def _is_nan_object(x):
+    try:
+        return x != x  # (NaN of any float type, in an object array)
+    except Exception:
+        return False
+
+
 def _eq_mask(a, b):
     with np.errstate(invalid="ignore"):
         eq = a == b
         if a.dtype.kind in "fc" or b.dtype.kind in "fc":
             eq = eq | (np.isnan(a) & np.isnan(b))
+        elif a.dtype.kind == "O" and b.dtype.kind == "O" and a.shape == b.shape:
+            nan = np.frompyfunc(_is_nan_object, 1, 1)
+            eq = np.asarray(eq, dtype=bool) | (nan(a).astype(bool) & nan(b).astype(bool))
     return eq
 
 
