@@ -33,6 +33,13 @@ fn near_i64_extremes() -> impl Strategy<Value = i64> {
     prop_oneof![(0i64..8).prop_map(|d| i64::MAX - d), (0i64..8).prop_map(|d| i64::MIN + d), -3i64..3, any::<i64>()]
 }
 
+/// `vals` repeated into a `rows x cols` matrix, in C or Fortran order.
+fn matrix_of(vals: &[i64], cols: usize, fortran: bool) -> Array2<i64> {
+    let rows = vals.len().div_ceil(cols);
+    let data: Vec<i64> = (0..rows * cols).map(|i| vals[i % vals.len()]).collect();
+    Array2::from_shape_vec((rows, cols).set_f(fortran), data).unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -44,9 +51,7 @@ proptest! {
         fortran in any::<bool>(),
         flip in any::<bool>(),
     ) {
-        let rows = vals.len().div_ceil(cols);
-        let data: Vec<i64> = (0..rows * cols).map(|i| vals[i % vals.len()]).collect();
-        let a = Array2::from_shape_vec((rows, cols).set_f(fortran), data).unwrap();
+        let a = matrix_of(&vals, cols, fortran);
         let v = if flip { a.slice(ndarray::s![..;-1, ..]) } else { a.view() };
         check_args(v)?;
         let u = a.mapv(|x| (x as u64).wrapping_add(1 << 63));
@@ -65,9 +70,7 @@ proptest! {
         flip in any::<bool>(),
     ) {
         use mmarray::compute::{summary, summary_along};
-        let rows = vals.len().div_ceil(cols);
-        let data: Vec<i64> = (0..rows * cols).map(|i| vals[i % vals.len()]).collect();
-        let a = Array2::from_shape_vec((rows, cols).set_f(fortran), data).unwrap();
+        let a = matrix_of(&vals, cols, fortran);
         let v = if flip { a.slice(ndarray::s![..;-1, ..]) } else { a.view() };
         let exact = |it: &mut dyn Iterator<Item = i64>| {
             let xs: Vec<i64> = it.collect();
