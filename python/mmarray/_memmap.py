@@ -118,15 +118,16 @@ class memmap(np.memmap):
             self.filename = os.path.abspath(filename)
         return self
 
-    def _check_open(self):
+    def _check_open(self, quick=False):
+        """ValueError once closed; OSError(EIO) once another process
+        truncated the file under the mapping (the lost pages read as zeros,
+        no SIGBUS), so no result is built on them. `quick` (element access)
+        checks for a fault only, not the file's length, which a cut inside
+        the last page changes without one: reductions, copies, flush and
+        close see that."""
         m = self.__dict__.get("_mmap")
         if m is not None:
-            if m.closed:
-                raise ValueError(f"I/O operation on closed memmap ({self.filename})")
-            # OSError(EIO) once another process truncated the file under the
-            # mapping: the lost pages read as zeros (no SIGBUS), so no
-            # result may be built on them
-            m.check_intact()
+            m.check(not quick, self.filename)
 
     def close(self):
         """Flush and release the file now (NumPy's memmap has no way to).
@@ -164,9 +165,9 @@ class memmap(np.memmap):
         return super().__str__()
 
     def __setitem__(self, index, value):
-        self._check_open()
+        self._check_open(quick=True)
         np.ndarray.__setitem__(self, index, value)
-        self._check_open()  # (a write to pages lost to a truncation reached no file)
+        self._check_open(quick=True)  # (a write to pages lost to a truncation reached no file)
 
     def __array_wrap__(self, arr, context=None, return_scalar=False):
         # As numpy.memmap: results of ufuncs and reductions are plain arrays
@@ -179,9 +180,9 @@ class memmap(np.memmap):
         return arr.view(np.ndarray)
 
     def __getitem__(self, index):
-        self._check_open()
+        self._check_open(quick=True)
         res = np.ndarray.__getitem__(self, index)
-        self._check_open()  # (zeros read from pages lost to a truncation)
+        self._check_open(quick=True)  # (zeros read from pages lost to a truncation)
         if type(res) is memmap and res._mmap is None:
             return res.view(type=np.ndarray)
         return res
@@ -243,21 +244,26 @@ class memmap(np.memmap):
     def argmax(self, *args, **kwargs):
         return self._engine_method("argmax", *args, **kwargs)
 
-    def tolist(self):
-        """As ``ndarray.tolist``; ``ValueError`` on a closed array and
-        ``OSError`` on one whose file was truncated, instead of zeros."""
-        self._check_open()
-        result = np.ndarray.tolist(self)
-        self._check_open()
-        return result
+    # NumPy's own methods that read or write the data: checked before and
+    # after (ValueError once closed, OSError once the file was truncated,
+    # including by another thread or process while they ran), so none of
+    # them hands out zeros taken for data or writes nowhere in silence.
+    def _checked(name):
+        method = getattr(np.ndarray, name)
 
-    def tobytes(self, order="C"):
-        """As ``ndarray.tobytes``; ``ValueError`` on a closed array and
-        ``OSError`` on one whose file was truncated, instead of zeros."""
-        self._check_open()
-        result = np.ndarray.tobytes(self, order)
-        self._check_open()
-        return result
+        def call(self, *args, **kwargs):
+            self._check_open()
+            result = method(self, *args, **kwargs)
+            self._check_open()
+            return result
+
+        call.__name__ = name
+        call.__doc__ = f"As ``ndarray.{name}``; ``ValueError`` on a closed array, ``OSError`` on one whose file was truncated."
+        return call
+
+    for _name in ("tolist", "tobytes", "copy", "astype", "item", "tofile", "sort", "fill", "__copy__", "__deepcopy__", "byteswap"):
+        locals()[_name] = _checked(_name)
+    del _name, _checked
 
     def _inplace(self, op, other, numpy_op):
         self._check_open()
@@ -295,7 +301,9 @@ class memmap(np.memmap):
         self._check_open()
         m = self._mmap
         if m is None or self.mode == "c" or self.filename is None or not os.path.exists(self.filename):
-            return np.array(self).__reduce__()
+            by_value = np.array(self)
+            self._check_open()  # (the copy read zeros if the file was truncated or closed meanwhile)
+            return by_value.__reduce__()
         data = self.__array_interface__["data"][0]
         view_offset = data - m.address
         # Reopening in 'w+' would truncate the file: the receiver opens 'r+'.

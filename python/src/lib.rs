@@ -190,7 +190,15 @@ impl Mapping {
                     }
                 }
             }
-            slf.borrow_mut().array.close_in_place().map_err(to_py)
+            // Another thread may hold a shared borrow with the GIL released
+            // (a flush, another close's flush): wait for it, without the GIL,
+            // instead of failing with "Already borrowed".
+            loop {
+                if let Ok(mut this) = slf.try_borrow_mut() {
+                    return this.array.close_in_place().map_err(to_py);
+                }
+                py.detach(|| std::thread::sleep(std::time::Duration::from_millis(1)));
+            }
         })
     }
 
@@ -214,10 +222,20 @@ impl Mapping {
         guarded("lock", || Ok(self.array.try_lock_exclusive().map_err(to_py)?.map(|l| WriteLock { lock: Some(l) })))
     }
 
-    /// `OSError` (errno EIO, with the filename) if another process
-    /// truncated the file below the mapped bytes while they were in use.
-    fn check_intact(&self) -> PyResult<()> {
-        self.array.check_intact().map_err(to_py)
+    /// `ValueError` if closed ("I/O operation on closed memmap
+    /// (FILENAME)"); `OSError` (errno EIO, with the filename) if another
+    /// process truncated the file below the mapped bytes while they were in
+    /// use: a fault in them, or (with `length`) a file now shorter than
+    /// the array, which a cut inside the last page makes without a fault.
+    /// One call, for the check before and after every element access.
+    #[pyo3(signature = (length=true, filename=None))]
+    fn check(&self, length: bool, filename: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        if self.array.is_closed() {
+            let name = filename.map_or_else(|| self.array.path().display().to_string(), |f| f.to_string());
+            return Err(PyValueError::new_err(format!("I/O operation on closed memmap ({name})")));
+        }
+        let intact = if length { self.array.check_intact() } else { self.array.check_faults() };
+        intact.map_err(to_py)
     }
 
     /// Bytes mapped.

@@ -360,3 +360,91 @@ def test_file_replaced_or_deleted_while_mapped(tmp_path):
     os.remove(path)  # deleted
     assert float(np.sum(a)) == sum(range(1, 1001))
     a.close()
+
+
+# ------------------------------------------------------------------ found by the hostile review
+
+
+def test_a_cut_inside_the_last_page_is_seen(tmp_path):
+    # no SIGBUS for the rest of the last page (it reads as zeros): the
+    # checks compare the file's length too
+    f = tmp_path / "a.f8"
+    np.arange(1000.0).tofile(f)
+    a = mmarray.memmap(f, "f8", "r")
+    os.truncate(f, 7000)
+    for op in (np.sum, np.max, lambda x: x.copy(), lambda x: x.astype("f4"), lambda x: x.item(-1), mmarray.stats):
+        with pytest.raises(OSError, match="was truncated to 7000 bytes while in use"):
+            op(a)
+
+
+@pytest.mark.parametrize("how", ["truncated", "closed"])
+def test_copying_methods_never_hand_out_zeros(tmp_path, how):
+    f = tmp_path / "a.npy"
+    np.save(f, np.ones(1 << 20))
+    a = mmarray.load(f, mmap_mode="r+")
+    if how == "truncated":
+        truncate_elsewhere(f, 4096)
+    else:
+        a.close()
+    exc = OSError if how == "truncated" else ValueError
+    for op in (lambda x: x.copy(), lambda x: x.astype("f4"), lambda x: x.item(-1), lambda x: x.tofile(tmp_path / "o"),
+               lambda x: x.sort(), lambda x: x.fill(5), lambda x: __import__("copy").deepcopy(x), lambda x: x[::2].copy()):
+        with pytest.raises(exc):
+            op(a)
+    assert not (tmp_path / "o").exists() or how == "truncated"
+
+
+FAULTHANDLER_AFTER = textwrap.dedent(
+    """
+    import faulthandler, os, sys, numpy as np, mmarray
+    path = sys.argv[1]
+    np.save(path, np.ones({n}))
+    a = mmarray.load(path, mmap_mode="r")
+    if sys.argv[2] == "enable":
+        faulthandler.enable()       # installed after mmarray's, without a new mapping
+    else:
+        faulthandler.enable(); faulthandler.disable()   # pytest's way: disable puts back the default
+    os.truncate(path, 4096)
+    try:
+        a.sum()
+    except OSError as e:
+        print("guarded", e.errno)
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["enable", "enable-disable"])
+def test_guard_survives_faulthandler_changes_after_mapping(tmp_path, how):
+    p = subprocess.run([sys.executable, "-c", FAULTHANDLER_AFTER.format(n=N), str(tmp_path / "a.npy"), how],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "guarded 5" in p.stdout, (p.returncode, p.stdout, p.stderr[-500:])
+
+
+def test_an_ignored_sigbus_sent_by_kill_stays_ignored(tmp_path):
+    code = ("import os, signal, numpy as np, mmarray, sys; signal.signal(signal.SIGBUS, signal.SIG_IGN);"
+            "np.save(sys.argv[1], np.ones(10)); a = mmarray.load(sys.argv[1], mmap_mode='r');"
+            "os.kill(os.getpid(), signal.SIGBUS); print('alive')")
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.npy")], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "alive" in p.stdout, (p.returncode, p.stderr)
+
+
+def test_close_while_another_thread_flushes(tmp_path):
+    import threading
+
+    a = mmarray.memmap(tmp_path / "a.f8", "f8", "w+", shape=(20_000_000,))
+    a[:] = 1
+    errors = []
+    t = threading.Thread(target=lambda: errors.extend(e for e in [_try(a.flush)] if e))
+    t.start()
+    a.close()  # was RuntimeError "Already borrowed"
+    t.join()
+    assert a.closed and all(isinstance(e, ValueError) for e in errors), errors
+    assert np.fromfile(tmp_path / "a.f8", count=3).tolist() == [1.0] * 3
+
+
+def _try(f):
+    try:
+        f()
+    except Exception as e:  # noqa: BLE001 (collected for the assertion)
+        return e
+    return None

@@ -215,12 +215,12 @@ pub fn shape_repr(shape: &[usize]) -> String {
 /// mapping until it is dropped (Linux keeps the inode alive); reopening it by
 /// path then fails with [`ErrorKind::NotFound`].
 pub struct MmapArray {
+    /// Registers `map` with the truncation guard; declared first so it
+    /// unregisters before the file is closed and the range unmapped.
+    guard: Guard,
     path: PathBuf,
     /// `None` once closed in place.
     file: Option<File>,
-    /// Registers `map` with the truncation guard; declared before `map` so
-    /// it unregisters before the unmap.
-    guard: Guard,
     map: Mapping,
     layout: Layout,
     mode: Mode,
@@ -260,9 +260,11 @@ impl MmapArray {
                 }
             }
         };
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
         let mut a =
-            Self { path: path.to_path_buf(), file: Some(file), guard: Guard::NONE, map, layout, mode, format, preallocation, pending: None };
-        a.guard = Guard::register(a.as_bytes(), mode != Mode::ReadOnly, path);
+            Self { guard: Guard::NONE, path: path.to_path_buf(), file: Some(file), map, layout, mode, format, preallocation, pending: None };
+        let needed = a.layout.offset + a.nbytes() as u64;
+        a.guard = Guard::register(a.as_bytes(), mode != Mode::ReadOnly, path, fd, needed)?;
         Ok(a)
     }
 
@@ -279,8 +281,9 @@ impl MmapArray {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.npy");
     /// let a = NpyOptions::new(DType::native(ScalarKind::F64), &[1 << 20]).create(&path)?;
+    /// let view = a.view::<f64>()?;
     /// std::fs::OpenOptions::new().write(true).open(&path)?.set_len(4096)?; // another handle truncates
-    /// let sum: f64 = a.view::<f64>()?.sum(); // no SIGBUS: the lost pages read as zeros
+    /// let sum: f64 = view.sum(); // no SIGBUS: the lost pages read as zeros
     /// assert_eq!(sum, 0.0);
     /// let e = a.check_intact().unwrap_err();
     /// assert_eq!(e.kind(), ErrorKind::Truncated);
@@ -293,9 +296,11 @@ impl MmapArray {
     /// [`ErrorKind::Truncated`] naming the file, its length now and the
     /// length the array needs.
     pub fn check_intact(&self) -> Result<()> {
-        if self.guard.poisoned() {
-            let needed = self.layout.offset + self.nbytes() as u64;
-            return Err(crate::guard::truncated(&self.path, Some(needed)));
+        let needed = self.layout.offset + self.nbytes() as u64;
+        // (a cut inside the last page raises no fault: compare the length)
+        let now = self.file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len());
+        if self.guard.poisoned() || (self.nbytes() > 0 && now.is_some_and(|n| n < needed)) {
+            return Err(crate::guard::truncated(&self.path, now, Some(needed)));
         }
         Ok(())
     }
@@ -408,6 +413,22 @@ impl MmapArray {
             Mapping::ReadOnly(_) => Err(read_only(&self.path)),
             Mapping::Shared(m) | Mapping::Private(m) => Ok(m),
         }
+    }
+
+    /// The cheap half of [`check_intact`](Self::check_intact), for checks
+    /// around every element access: [`ErrorKind::Truncated`] if an access
+    /// faulted on pages a truncation removed (no system call; a cut inside
+    /// the last page, which raises no fault, is not seen).
+    ///
+    /// # Errors
+    /// As above.
+    pub fn check_faults(&self) -> Result<()> {
+        if self.guard.poisoned() {
+            let needed = self.layout.offset + self.nbytes() as u64;
+            let now = self.file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len());
+            return Err(crate::guard::truncated(&self.path, now, Some(needed)));
+        }
+        Ok(())
     }
 
     // ----- typed access -----------------------------------------------------
@@ -705,22 +726,8 @@ impl MmapArray {
     /// [`ErrorKind::Io`] if the kernel reports a write error.
     pub fn flush(&self) -> Result<()> {
         self.shared().map_or(Ok(()), |m| m.flush().map_err(|e| Error::io(&self.path, "flush failed", e)))?;
-        self.check_file_length()
-    }
-
-    /// After a flush in modes `r+`/`w+`: [`ErrorKind::Truncated`] if the file
-    /// no longer holds the whole array (another process truncated it), so
-    /// written pages past its end cannot have reached it, even if none of
-    /// them was touched since (which [`check_intact`](Self::check_intact)
-    /// would have seen).
-    fn check_file_length(&self) -> Result<()> {
-        let needed = self.layout.offset + self.nbytes() as u64;
-        match (&self.file, self.shared()) {
-            (Some(f), Some(_)) if f.metadata().is_ok_and(|m| m.len() < needed) => {
-                Err(crate::guard::truncated(&self.path, Some(needed)))
-            }
-            _ => self.check_intact(),
-        }
+        // (written pages past a new end cannot have reached the file)
+        self.check_intact()
     }
 
     /// Starts writing modified pages back and returns at once
@@ -750,7 +757,7 @@ impl MmapArray {
         match self.shared() {
             Some(m) if len > 0 => {
                 m.flush_range(offset, len).map_err(|e| Error::io(&self.path, "flush failed", e))?;
-                self.check_file_length()
+                self.check_intact()
             }
             _ => Ok(()),
         }

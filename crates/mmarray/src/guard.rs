@@ -15,22 +15,33 @@
 //!   Rust's stack-overflow handler, another library's; with none, the default
 //!   action kills the process as before.
 //!
+//! A cut that ends inside the last mapped page raises no `SIGBUS` (the rest
+//! of that page reads as zeros), so the checks also compare the file's
+//! length (`fstat` of the array's descriptor) with what the array needs.
+//! What no check can see: a file cut and grown back to its old length
+//! between two accesses (the lost bytes come back as zeros).
+//!
 //! Written by hand because no crate does this: memmap2 documents the
 //! `SIGBUS` and leaves it to the caller. The handler only loads and stores
 //! atomics and calls `mmap` and `sigaction` (plain system calls on Linux), so
 //! it is async-signal-safe. If a library installs its own `SIGBUS` handler
-//! after mmarray (Python's `faulthandler.enable()`), the next mapping made
-//! reinstalls mmarray's in front of it, chaining to it.
+//! after mmarray (Python's `faulthandler.enable()`, or its `disable()`, which
+//! puts back the default), mmarray's is put back in front of it, chaining to
+//! it, at the next mapping made and the next check ([`check_address`],
+//! [`truncation`]).
 
 use std::ffi::c_void;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 
 use crate::error::{Error, ErrorKind};
 
-/// Mappings guarded at once; more are mapped unguarded (as before the guard).
-const SLOTS: usize = 4096;
+/// Mappings guarded at once: more than the kernel's default limit of
+/// mappings per process (`vm.max_map_count`, 65530), so in practice every
+/// mapping; past it, mapping fails with an error rather than go unguarded.
+const SLOTS: usize = 65536;
 
 struct Slot {
     /// Page-aligned start of the range; 0 while the slot is free.
@@ -56,21 +67,41 @@ static REGISTRY: [Slot; SLOTS] = [FREE; SLOTS];
 /// The handler that was installed before ours (a leaked `sigaction`), or null.
 static PREVIOUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Normal-context bookkeeping: which file each slot maps, and the files of
-/// released mappings that were truncated (for [`take_truncation`]).
-struct Book {
-    paths: Vec<Option<PathBuf>>,
-    truncated: Vec<PathBuf>,
+/// What a slot maps, for the checks (normal context only).
+struct Entry {
+    path: PathBuf,
+    /// The array's own descriptor, valid while the slot is registered and
+    /// not closed (the array unregisters before it closes its file).
+    fd: RawFd,
+    /// The file length the array needs (offset + data bytes).
+    needed: u64,
 }
-static BOOK: Mutex<Book> = Mutex::new(Book { paths: Vec::new(), truncated: Vec::new() });
+
+/// Normal-context bookkeeping: what each slot maps, and the released
+/// mappings that were truncated (for [`truncation`]).
+struct Book {
+    entries: Vec<Option<Entry>>,
+    truncated: Vec<(PathBuf, Option<u64>)>,
+    /// Where the search for a free slot starts.
+    next: usize,
+}
+static BOOK: Mutex<Book> = Mutex::new(Book { entries: Vec::new(), truncated: Vec::new(), next: 0 });
 
 fn book() -> std::sync::MutexGuard<'static, Book> {
     BOOK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The file's length now, through a descriptor.
+fn length(fd: RawFd) -> Option<u64> {
+    // SAFETY: the caller passes a descriptor that is open (see `Entry::fd`);
+    // it is only borrowed for the fstat.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::fs::fstat(fd).ok().and_then(|st| u64::try_from(st.st_size).ok())
+}
+
 /// A registered mapping; unregisters when dropped, which must happen before
 /// the range is unmapped (so the handler never claims an address that a
-/// later, unrelated mapping reuses).
+/// later, unrelated mapping reuses) and before the array's file is closed.
 #[derive(Debug)]
 pub(crate) struct Guard {
     slot: Option<usize>,
@@ -80,31 +111,36 @@ impl Guard {
     /// No range (an empty array, or a closed one).
     pub(crate) const NONE: Guard = Guard { slot: None };
 
-    /// Registers the pages holding `bytes`, a mapping of the file at `path`.
-    /// If the table is full the mapping is simply not guarded.
-    pub(crate) fn register(bytes: &[u8], writable: bool, path: &Path) -> Guard {
+    /// Registers the pages holding `bytes`, a mapping of the file at `path`
+    /// open as `fd`, which must be at least `needed` bytes long.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if every slot is taken.
+    pub(crate) fn register(bytes: &[u8], writable: bool, path: &Path, fd: RawFd, needed: u64) -> Result<Guard, Error> {
         if bytes.is_empty() {
-            return Guard::NONE;
+            return Ok(Guard::NONE);
         }
         let page = rustix::param::page_size();
         let start = bytes.as_ptr() as usize & !(page - 1);
         let end = (bytes.as_ptr() as usize + bytes.len()).div_ceil(page) * page;
         let mut book = book();
         install();
-        let Some(i) = REGISTRY.iter().position(|s| s.start.load(SeqCst) == 0) else {
-            return Guard::NONE;
+        let from = book.next;
+        let Some(i) = (from..SLOTS).chain(0..from).find(|&i| REGISTRY[i].start.load(SeqCst) == 0) else {
+            return Err(Error::at(ErrorKind::Io, path, format_args!("cannot guard another mapping: {SLOTS} are in use")));
         };
+        book.next = (i + 1) % SLOTS;
         let slot = &REGISTRY[i];
         slot.end.store(end, SeqCst);
         slot.writable.store(writable, SeqCst);
         slot.poisoned.store(false, SeqCst);
         slot.closed.store(false, SeqCst);
         slot.start.store(start, SeqCst); // published last: the handler reads start first
-        if book.paths.len() < SLOTS {
-            book.paths.resize(SLOTS, None);
+        if book.entries.len() < SLOTS {
+            book.entries.resize_with(SLOTS, || None);
         }
-        book.paths[i] = Some(path.to_path_buf());
-        Guard { slot: Some(i) }
+        book.entries[i] = Some(Entry { path: path.to_path_buf(), fd, needed });
+        Ok(Guard { slot: Some(i) })
     }
 
     /// Whether a fault inside the range replaced part of it with zeros.
@@ -124,26 +160,39 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(i) = self.slot.take() {
             let mut book = book();
-            let path = book.paths[i].take();
-            if REGISTRY[i].poisoned.load(SeqCst) {
-                book.truncated.extend(path);
+            let entry = book.entries[i].take();
+            let slot = &REGISTRY[i];
+            if let Some(e) = entry {
+                let closed = slot.closed.load(SeqCst);
+                let now = if closed { None } else { length(e.fd) };
+                if slot.poisoned.load(SeqCst) || now.is_some_and(|n| n < e.needed) {
+                    book.truncated.push((e.path, now));
+                }
             }
-            REGISTRY[i].start.store(0, SeqCst);
+            slot.start.store(0, SeqCst);
         }
     }
 }
 
-/// The error for a mapping of `path` that lost pages to a truncation: it
-/// names the file, its length now (if it can still be read) and, when
-/// known, how many bytes the array needs.
-pub(crate) fn truncated(path: &Path, needed: Option<u64>) -> Error {
-    let now = std::fs::metadata(path).map_or_else(|_| "was truncated".to_string(), |m| format!("was truncated to {} bytes", m.len()));
+/// The error for a mapping of `path` that lost data to a truncation: it
+/// names the file, its length `now` (if known) and, when known, how many
+/// bytes the array needs.
+pub(crate) fn truncated(path: &Path, now: Option<u64>, needed: Option<u64>) -> Error {
+    let now = now.map_or_else(|| "was truncated".to_string(), |n| format!("was truncated to {n} bytes"));
     let needs = needed.map_or(String::new(), |n| format!(" (the array needs {n} bytes)"));
     Error::at(ErrorKind::Truncated, path, format_args!("{now} while in use{needs}: what was read past its end was zeros, not the file's data, and writes there were lost"))
 }
 
+/// The truncation error of slot `i` (live, not closed), if it lost data:
+/// a fault in its range, or a file now shorter than the array.
+fn slot_truncation(i: usize, e: &Entry) -> Option<Error> {
+    let now = length(e.fd);
+    let short = now.is_some_and(|n| n < e.needed);
+    (REGISTRY[i].poisoned.load(SeqCst) || short).then(|| truncated(&e.path, now, Some(e.needed)))
+}
+
 /// The error of [`ErrorKind::Truncated`] if any mapping made in this
-/// process, live or released, lost pages to a truncation; it names one such
+/// process, live or released, lost data to a truncation; it names one such
 /// file.
 ///
 /// How mmarray survives a truncation: every mapping an
@@ -153,55 +202,53 @@ pub(crate) fn truncated(path: &Path, needed: Option<u64>) -> Error {
 /// inside a registered range maps anonymous zero pages over the rest of the
 /// range, marks it truncated and lets the access complete; any other
 /// `SIGBUS` goes to the previous handler, or the default action, as if
-/// mmarray were not there. For programs that check once, before they print a result or keep an
-/// output, whatever arrays the work went through (the `mmarray` command
+/// mmarray were not there. A cut inside the last page raises no fault (the
+/// rest of the page reads as zeros): the checks compare the file's length
+/// too. For programs that check once, before they print a result or keep
+/// an output, whatever arrays the work went through (the `mmarray` command
 /// does). Arrays report their own truncation from every later typed access
 /// and from [`MmapArray::check_intact`](crate::MmapArray::check_intact).
 #[must_use]
 pub fn truncation() -> Option<Error> {
     let book = book();
-    let live = REGISTRY
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s.start.load(SeqCst) != 0 && s.poisoned.load(SeqCst))
-        .and_then(|(i, _)| book.paths.get(i).cloned().flatten());
-    let path = live.or_else(|| book.truncated.first().cloned())?;
-    drop(book);
-    Some(truncated(&path, None))
+    install();
+    let live = book.entries.iter().enumerate().find_map(|(i, e)| {
+        let e = e.as_ref()?;
+        let slot = &REGISTRY[i];
+        (slot.start.load(SeqCst) != 0 && !slot.closed.load(SeqCst)).then(|| slot_truncation(i, e)).flatten()
+    });
+    live.or_else(|| book.truncated.first().map(|(path, now)| truncated(path, *now, None)))
 }
 
 /// Checks the live mmarray mapping holding the byte at `addr`, if any:
-/// [`ErrorKind::Truncated`] if it lost pages to a truncation of its file,
+/// [`ErrorKind::Truncated`] if it lost data to a truncation of its file,
 /// [`ErrorKind::Closed`] if it was closed in place
 /// ([`MmapArray::close_in_place`](crate::MmapArray::close_in_place)), both
 /// naming the file. For code that reaches mapped data through foreign
 /// pointers: the Python bindings check each NumPy array's data address
 /// before and after a computation, so a result computed while another thread
 /// closed the array, or another process truncated its file, is an error,
-/// never zeros taken for data.
+/// never zeros taken for data. (It also puts mmarray's `SIGBUS` handler
+/// back in front if another was installed since.)
 ///
 /// # Errors
 /// As above; `Ok` for an address no mmarray mapping holds.
 pub fn check_address(addr: usize) -> Result<(), Error> {
     let book = book();
+    install();
     let Some(i) = REGISTRY.iter().position(|s| {
         let start = s.start.load(SeqCst);
         start != 0 && start <= addr && addr < s.end.load(SeqCst)
     }) else {
         return Ok(());
     };
-    let (poisoned, closed) = (REGISTRY[i].poisoned.load(SeqCst), REGISTRY[i].closed.load(SeqCst));
-    let Some(path) = book.paths.get(i).cloned().flatten() else {
+    let Some(e) = book.entries.get(i).and_then(Option::as_ref) else {
         return Ok(());
     };
-    drop(book);
-    if poisoned {
-        return Err(truncated(&path, None));
+    if REGISTRY[i].closed.load(SeqCst) {
+        return Err(Error::at(ErrorKind::Closed, &e.path, "the array was closed (while in use, if it was not closed before)"));
     }
-    if closed {
-        return Err(Error::at(ErrorKind::Closed, &path, "the array was closed (while in use, if it was not closed before)"));
-    }
-    Ok(())
+    slot_truncation(i, e).map_or(Ok(()), Err)
 }
 
 /// Installs the handler unless it is already the current one (called with
@@ -286,14 +333,21 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) 
         // SAFETY: PREVIOUS points to a leaked, never-freed sigaction.
         unsafe { (*prev).sa_sigaction }
     };
+    // SAFETY: info is valid (see on_sigbus).
+    let sent = unsafe { (*info).si_code } <= 0;
+    if handler == libc::SIG_IGN && sent && !reentered {
+        // kill(pid, SIGBUS) to a process that ignores it: ignored, as
+        // without mmarray (a fault cannot be ignored: default action below)
+        CHAINING.store(false, SeqCst);
+        return;
+    }
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         // SAFETY: a zeroed sigaction with SIG_DFL is the default action.
         let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
         dfl.sa_sigaction = libc::SIG_DFL;
         // SAFETY: restoring the default action is async-signal-safe.
         unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) };
-        // SAFETY: info is valid (see on_sigbus).
-        if unsafe { (*info).si_code } <= 0 {
+        if sent {
             // sent by kill() or raise(): no fault will re-run, send it again
             // SAFETY: raise is async-signal-safe.
             unsafe { libc::raise(sig) };

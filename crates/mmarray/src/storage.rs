@@ -219,6 +219,33 @@ fn hidden_name(target: &Path) -> PathBuf {
     parent_dir(target).join(format!(".{name}.mmarray-{}-{n}.tmp", std::process::id()))
 }
 
+/// Removes the hidden temporary files for `target` (`.NAME.mmarray-PID-N.tmp`)
+/// left by processes that died in the two-system-call window between naming
+/// a replacement and renaming it, or (where the file system has no
+/// `O_TMPFILE`) while making it: only those whose process is gone.
+pub(crate) fn remove_stale_temporaries(target: &Path) {
+    let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}.mmarray-");
+    let Ok(entries) = std::fs::read_dir(parent_dir(target)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp")) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()).and_then(rustix::process::Pid::from_raw);
+        // (kill(pid, 0) fails with ESRCH when no such process exists)
+        if let Some(pid) = pid {
+            if rustix::process::test_kill_process(pid) == Err(Errno::SRCH) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 /// Creates a file of exactly `len` reserved, zeroed bytes for `target`
 /// without giving it that name (see [`Unnamed`]).
 ///
@@ -228,6 +255,7 @@ fn hidden_name(target: &Path) -> PathBuf {
 pub(crate) fn create_unnamed(target: &Path, len: u64) -> Result<(File, Preallocation, Unnamed)> {
     use rustix::fs::{Mode, OFlags};
     let dir = parent_dir(target);
+    remove_stale_temporaries(target);
     let unnamed = rustix::fs::open(dir, OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC, Mode::from_raw_mode(0o666));
     let (file, hidden) = match unnamed {
         Ok(fd) => (File::from(fd), None),
@@ -291,6 +319,11 @@ impl Unnamed {
         }
         let hidden = self.hidden.clone().unwrap_or_default();
         if replace {
+            // the replacement keeps the old file's permissions (a new inode
+            // would otherwise take the process's default mode)
+            if let Ok(old) = std::fs::metadata(&target) {
+                let _ = file.set_permissions(old.permissions());
+            }
             std::fs::rename(&hidden, &target).map_err(|e| Error::io(&target, "cannot replace it", e))?;
         } else {
             std::fs::hard_link(&hidden, &target).map_err(exists)?;
