@@ -29,7 +29,8 @@ class memmap(np.memmap):
     - a file that an mmarray array of another process maps is never
       truncated (``w+`` raises ``OSError`` instead of crashing the other
       reader); in this process, ``w+`` closes the older arrays of the file
-      first (they raise ``ValueError`` from then on, and never crash);
+      first (they raise ``ValueError`` from then on, and never crash; they
+      stay closed if the new ``w+`` then fails, for a full disk say);
     - a file truncated by another process while mapped gives ``OSError``
       (errno ``EIO``), not a ``SIGBUS`` crash.
 
