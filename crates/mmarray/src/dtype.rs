@@ -142,7 +142,7 @@ impl ScalarKind {
     /// NumPy's one-letter type characters (`np.dtype('d')`) and names.
     fn from_alias(s: &str) -> Option<Self> {
         Some(match s {
-            "?" | "bool" | "bool_" | "bool8" => Self::Bool,
+            "?" | "bool" | "bool_" => Self::Bool,
             "b" | "int8" | "byte" => Self::I8,
             "h" | "int16" | "short" => Self::I16,
             "i" | "int32" | "intc" => Self::I32,
@@ -270,7 +270,8 @@ impl DType {
     /// (object, strings, datetimes, structured, `'V'`) and for unknown
     /// spellings; the message names the string.
     pub fn parse(s: &str) -> Result<Self> {
-        let t = s.trim();
+        // (no trimming: NumPy refuses ' f8' and 'f8 ')
+        let t = s;
         let unsupported = |why: &str| {
             Error::new(ErrorKind::UnsupportedDtype, format!("unsupported dtype {s:?}: {why}"))
         };
@@ -283,7 +284,7 @@ impl DType {
             b'=' | b'|' => (Some(ByteOrder::NATIVE), &t[1..]),
             _ => (None, t),
         };
-        let kind = Self::parse_kind(rest).ok_or_else(|| {
+        let kind = Self::parse_kind(rest, order.is_some()).ok_or_else(|| {
             let first = rest.chars().next().unwrap_or(' ');
             match first {
                 'O' => unsupported("object arrays hold Python pointers and cannot be memory-mapped"),
@@ -299,15 +300,23 @@ impl DType {
         Ok(Self::with_byte_order(kind, order.unwrap_or(ByteOrder::NATIVE)))
     }
 
-    fn parse_kind(rest: &str) -> Option<ScalarKind> {
-        if let Some(kind) = ScalarKind::from_alias(rest) {
-            return Some(kind);
+    /// NumPy's rules: a byte-order prefix goes with a one-letter code or a
+    /// code and size ('<f8', '>?', '=d'), never with a name ('<float64',
+    /// '=bool' are errors); '?' takes no size ('?1' is an error, 'b1' is
+    /// bool).
+    fn parse_kind(rest: &str, prefixed: bool) -> Option<ScalarKind> {
+        if !prefixed || rest.chars().count() == 1 {
+            if let Some(kind) = ScalarKind::from_alias(rest) {
+                return Some(kind);
+            }
         }
         let mut chars = rest.chars();
         let code = chars.next()?;
-        let size: usize = chars.as_str().parse().ok()?;
-        let code = if code == '?' { 'b' } else { code };
-        ScalarKind::from_code(code, size)
+        let digits = chars.as_str();
+        if code == '?' || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        ScalarKind::from_code(code, digits.parse().ok()?)
     }
 }
 
@@ -327,6 +336,26 @@ impl fmt::Display for DType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What NumPy 2.4's `np.dtype(s)` says of each (checked against it):
+    /// its `.str`, or `None` for a TypeError.
+    #[test]
+    fn accepts_what_numpy_accepts_and_nothing_else() {
+        let numpy: &[(&str, Option<&str>)] = &[
+            ("f8 ", None), (" f8", None), ("<float64", None), ("=bool", None), ("?1", None), (">intp", None),
+            ("bool8", None), ("float_", None), ("cfloat", None), ("f+8", None), ("f 8", None), ("", None),
+            ("|f8", Some("<f8")), ("<b1", Some("|b1")), ("=f8", Some("<f8")), (">i1", Some("|i1")), ("intp", Some("<i8")),
+            ("uintp", Some("<u8")), ("float", Some("<f8")), ("int", Some("<i8")), ("b1", Some("|b1")), ("?", Some("|b1")),
+            ("<?", Some("|b1")), (">?", Some("|b1")), ("=b1", Some("|b1")), ("i1", Some("|i1")), ("|u1", Some("|u1")),
+            ("half", Some("<f2")), ("single", Some("<f4")), ("double", Some("<f8")), ("longlong", Some("<i8")),
+            ("short", Some("<i2")), ("ubyte", Some("|u1")), ("intc", Some("<i4")), ("bool_", Some("|b1")),
+            ("complex", Some("<c16")), ("<d", Some("<f8")), (">f4", Some(">f4")), ("<c8", Some("<c8")),
+        ];
+        for &(s, want) in numpy {
+            let got = DType::parse(s).ok().map(|d| d.descr());
+            assert_eq!(got.as_deref(), want, "{s:?}");
+        }
+    }
 
     #[test]
     fn descr_round_trips_for_every_kind_and_order() {
