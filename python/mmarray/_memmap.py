@@ -96,6 +96,12 @@ class memmap(np.memmap):
             raise ValueError("negative dimensions are not allowed")
         if mode in ("r", "c") and flen == 0 and (fileobj is not None or os.path.exists(where["path"])):
             raise ValueError("cannot mmap an empty file")
+        need = int(offset) + size * itemsize
+        if mode in ("r", "c") and 0 < flen < need:
+            # (the mapping is of bytes: say it with the caller's dtype and shape)
+            name = where.get("path") or where.get("label") or "<file>"
+            raise ValueError(f"{name}: file has {flen} bytes, but offset {int(offset)} + shape {shape} of "
+                             f"'{descr.str}' needs {need} (NumPy: mmap length is greater than file size)")
 
         if mode == "w+":
             # As NumPy lets a notebook cell re-run `w+` on a file this

@@ -287,3 +287,17 @@ def test_nanargmax_of_a_misaligned_memmap_keeps_numpys_shape(tmp_path):
     m[...] = base
     assert np.nanargmax(m) == np.nanargmax(base) and np.ndim(np.nanargmax(m)) == 0
     assert np.nanargmax(m, np.int64(-3)).shape == np.nanargmax(base, -3).shape == (3, 1)
+
+
+def test_w_plus_on_a_directory_and_a_short_file_say_so_as_numpy(tmp_path):
+    # w+ on a directory was an OSError without errno; a file too short for
+    # the shape named '|u1' and a byte count instead of the caller's dtype
+    with pytest.raises(IsADirectoryError) as e:
+        mmarray.memmap(tmp_path, dtype="f8", mode="w+", shape=(3,))
+    assert e.value.errno == errno.EISDIR and os.path.samefile(e.value.filename, tmp_path)
+    f = tmp_path / "short.bin"
+    f.write_bytes(b"\0" * 16)
+    with pytest.raises(ValueError, match=r"file has 16 bytes, but offset 0 \+ shape \(10,\) of '<i4' needs 40"):
+        mmarray.memmap(f, dtype="i4", mode="r", shape=(10,))
+    with pytest.raises(ValueError):
+        np.memmap(f, dtype="i4", mode="r", shape=(10,))  # NumPy refuses too

@@ -120,7 +120,9 @@ pub(crate) fn create_sized(path: &Path, len: u64, exclusive: bool) -> Result<(Fi
         Ok(f) => (f, true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !exclusive => {
             if path.is_dir() {
-                return Err(Error::at(ErrorKind::NotAFile, path, "is a directory, not a file"));
+                // as open(2) for writing reports it (Python: IsADirectoryError)
+                let eisdir = std::io::Error::from_raw_os_error(Errno::ISDIR.raw_os_error());
+                return Err(Error::io(path, "is a directory, not a file", eisdir));
             }
             let file = opts.open(path).map_err(|e| Error::io(path, "cannot open for writing", e))?;
             if !file.metadata().is_ok_and(|m| m.is_file()) {
