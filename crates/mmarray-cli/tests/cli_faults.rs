@@ -160,8 +160,10 @@ fn killed_commands_leave_the_old_file_or_the_whole_new_one() {
             }
         }
     }
-    // (both outcomes happen: the kills landed before and after the rename)
-    assert!(outcomes[0] > 0 && outcomes[1] > 0 || trials() < 3, "{outcomes:?}");
+    // (kills landed before the output was complete, so the test tested
+    // something; how many landed after varies with the machine)
+    assert!(outcomes[0] > 0, "kills before/after completion: {outcomes:?}");
+    eprintln!("kills before/after completion: {outcomes:?}");
 }
 
 /// Two `apply --add 1` at once on the same int64 data: every element gets
