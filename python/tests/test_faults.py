@@ -448,3 +448,25 @@ def _try(f):
     except Exception as e:  # noqa: BLE001 (collected for the assertion)
         return e
     return None
+
+
+def test_more_than_4096_mappings_are_all_guarded(tmp_path):
+    # the guard's table held 4096 mappings; the 4097th went unguarded and a
+    # truncation crashed the process
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 6000:
+        pytest.skip(f"needs 5000 open files (hard limit {hard})")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 6000) if hard == resource.RLIM_INFINITY else max(soft, min(hard, 6000)), hard))
+    try:
+        f = tmp_path / "a.f8"
+        np.ones(2048).tofile(f)
+        arrs = [mmarray.memmap(f, "f8", "r") for _ in range(5000)]
+        truncate_elsewhere(f, 0)
+        for a in (arrs[0], arrs[4096], arrs[-1]):
+            with pytest.raises(OSError, match="was truncated to 0 bytes"):
+                a.sum()
+        del arrs
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

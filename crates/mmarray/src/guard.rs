@@ -64,6 +64,16 @@ const FREE: Slot = Slot {
 };
 static REGISTRY: [Slot; SLOTS] = [FREE; SLOTS];
 
+/// One past the highest slot ever used: the handler and the checks scan
+/// only `REGISTRY[..HIGH]` (slots are taken lowest first, so this stays
+/// near the number of live mappings).
+static HIGH: AtomicUsize = AtomicUsize::new(0);
+
+/// The registered slots that may be in use.
+fn used() -> &'static [Slot] {
+    &REGISTRY[..HIGH.load(SeqCst).min(SLOTS)]
+}
+
 /// The handler that was installed before ours (a leaked `sigaction`), or null.
 static PREVIOUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -82,10 +92,8 @@ struct Entry {
 struct Book {
     entries: Vec<Option<Entry>>,
     truncated: Vec<(PathBuf, Option<u64>)>,
-    /// Where the search for a free slot starts.
-    next: usize,
 }
-static BOOK: Mutex<Book> = Mutex::new(Book { entries: Vec::new(), truncated: Vec::new(), next: 0 });
+static BOOK: Mutex<Book> = Mutex::new(Book { entries: Vec::new(), truncated: Vec::new() });
 
 fn book() -> std::sync::MutexGuard<'static, Book> {
     BOOK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -125,11 +133,10 @@ impl Guard {
         let end = (bytes.as_ptr() as usize + bytes.len()).div_ceil(page) * page;
         let mut book = book();
         install();
-        let from = book.next;
-        let Some(i) = (from..SLOTS).chain(0..from).find(|&i| REGISTRY[i].start.load(SeqCst) == 0) else {
+        let Some(i) = (0..SLOTS).find(|&i| REGISTRY[i].start.load(SeqCst) == 0) else {
             return Err(Error::at(ErrorKind::Io, path, format_args!("cannot guard another mapping: {SLOTS} are in use")));
         };
-        book.next = (i + 1) % SLOTS;
+        HIGH.fetch_max(i + 1, SeqCst); // (before the slot is published)
         let slot = &REGISTRY[i];
         slot.end.store(end, SeqCst);
         slot.writable.store(writable, SeqCst);
@@ -212,7 +219,7 @@ fn slot_truncation(i: usize, e: &Entry) -> Option<Error> {
 pub fn truncation() -> Option<Error> {
     let book = book();
     install();
-    let live = book.entries.iter().enumerate().find_map(|(i, e)| {
+    let live = book.entries.iter().take(used().len()).enumerate().find_map(|(i, e)| {
         let e = e.as_ref()?;
         let slot = &REGISTRY[i];
         (slot.start.load(SeqCst) != 0 && !slot.closed.load(SeqCst)).then(|| slot_truncation(i, e)).flatten()
@@ -236,7 +243,7 @@ pub fn truncation() -> Option<Error> {
 pub fn check_address(addr: usize) -> Result<(), Error> {
     let book = book();
     install();
-    let Some(i) = REGISTRY.iter().position(|s| {
+    let Some(i) = used().iter().position(|s| {
         let start = s.start.load(SeqCst);
         start != 0 && start <= addr && addr < s.end.load(SeqCst)
     }) else {
@@ -285,7 +292,7 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     // SAFETY: the kernel passes a valid siginfo_t with SA_SIGINFO.
     let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
     if code == libc::BUS_ADRERR {
-        for slot in &REGISTRY {
+        for slot in used() {
             let start = slot.start.load(SeqCst);
             if start == 0 || addr < start {
                 continue;
