@@ -156,8 +156,12 @@ impl Guard {
     }
 
     /// Records that the range was closed in place (see [`check_address`]).
+    /// Call before closing the array's file: under the book's lock, so no
+    /// check is between reading "not closed" and its `fstat` of the
+    /// descriptor about to be closed (and perhaps reused).
     pub(crate) fn mark_closed(&self) {
         if let Some(i) = self.slot {
+            let _book = book();
             REGISTRY[i].closed.store(true, SeqCst);
         }
     }
