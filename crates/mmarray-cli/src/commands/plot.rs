@@ -318,6 +318,7 @@ fn write_picture(path: &Path, size: (u32, u32), pic: &Picture, title: &str, styl
     tmp_name.push(name);
     tmp_name.push(format!(".{}.tmp.{}", std::process::id(), if svg { "svg" } else { "png" }));
     let tmp = path.with_file_name(tmp_name);
+    remove_stale_pictures(path, &name.to_string_lossy());
     // declared before the backend, so dropped after it: a backend that
     // writes its file when dropped has done so before the file is removed
     let cannot = |e: std::io::Error| format!("{}: cannot write the picture: {e}", path.display());
@@ -340,6 +341,25 @@ fn write_picture(path: &Path, size: (u32, u32), pic: &Picture, title: &str, styl
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(cannot)?;
     Ok(())
+}
+
+/// Removes the temporary pictures (`.NAME.PID.tmp.EXT`) that a plot of
+/// `path` killed while drawing left behind: those whose process is gone.
+fn remove_stale_pictures(path: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else { continue };
+        let Some((pid, ext)) = rest.split_once(".tmp.") else { continue };
+        let Ok(pid) = pid.parse::<libc::pid_t>() else { continue };
+        // SAFETY: kill with signal 0 sends nothing; it only asks whether
+        // the process exists (ESRCH if not).
+        let gone = pid > 0 && unsafe { libc::kill(pid, 0) } == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone && matches!(ext, "png" | "svg") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn file_name(p: &Path) -> String {
