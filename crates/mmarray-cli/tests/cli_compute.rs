@@ -344,6 +344,13 @@ arrs = {
     'p': np.array([True]), 'q': np.array([[True, True]]), 'r': np.array(True),
     's': np.array([0.1, 1/3, 65504, 6e-8], dtype=np.float16), 't': np.array([0.1, 2/3], dtype=np.float16),
     'u': np.array([-2**63, 2**63 - 1]), 'v': np.array(np.float16(0.1)),
+    # found by the long differential profile: wrapping keeps room for every
+    # closing bracket; float32 ties and roundings of the exact value; the
+    # lopsided float16 interval at a power of two; summarized integers
+    'w': np.array([[[2, 2147483647, 212, 3, 2, -2147483647]]], dtype='<i4'),
+    'x': np.array([171667.125, 2026460.25, 0.0090147452, 1e-3], dtype='f4'),
+    'y': np.array([-0.015625, 0.001101], dtype='f2'), 'z': np.zeros(2000, dtype='i2'),
+    'c8': (np.arange(4, dtype='f4') * 171667.125 + 1j).astype('c8'),
 }
 out = {}
 for k, a in arrs.items():

@@ -24,7 +24,40 @@ enum Value {
 }
 
 fn float_value<T: std::fmt::Display + std::fmt::LowerExp + Copy + Into<f64>>(v: T) -> Value {
-    Value::Float { x: v.into(), text: format!("{v}"), sci: format!("{v:e}") }
+    let x: f64 = v.into();
+    if std::mem::size_of::<T>() == 4 {
+        let (text, sci) = shortest(x, 9, |y| f64::from(y as f32) == x);
+        return Value::Float { x, text, sci };
+    }
+    Value::Float { x, text: format!("{v}"), sci: format!("{v:e}") }
+}
+
+/// The fewest significant digits (at most `max`) that read back as `x`
+/// (`fits`), correctly rounded from its exact value with ties to even, as
+/// NumPy's Dragon4 finds them: positional and scientific text. (Rust's
+/// float32 Display breaks a tie between two shortest candidates the other
+/// way: 171667.125 as 171667.13 where NumPy prints 171667.12; half's
+/// float16 Display prints float32 digits, 0.1 as 0.099975586.)
+fn shortest(x: f64, max: usize, fits: impl Fn(f64) -> bool) -> (String, String) {
+    let short = (1..=max).find_map(|p| {
+        let s = format!("{:.*e}", p - 1, x);
+        let y: f64 = s.parse().ok()?;
+        if fits(y) || !x.is_finite() {
+            return Some(y);
+        }
+        // At a power of two the interval that reads back as `x` is
+        // lopsided: the p-digit neighbour on the other side of `x` may fit
+        // where the closer one does not (float16 0.015625: 0.01563, as
+        // NumPy prints it, not 0.01562).
+        let (mant, exp) = s.split_once('e')?;
+        let digits: i64 = mant.replace('.', "").parse().ok()?;
+        let exp: i32 = exp.parse().ok()?;
+        let other = digits + if y < x { 1 } else { -1 };
+        let z: f64 = format!("{other}e{}", exp - (p as i32 - 1)).parse().ok()?;
+        fits(z).then_some(z)
+    });
+    let short = short.unwrap_or(x);
+    (format!("{short}"), format!("{short:e}"))
 }
 
 /// A float, its shortest positional text and its shortest scientific text.
@@ -75,11 +108,13 @@ struct FloatFormat {
     plus: bool,
 }
 
-fn split_positional(text: &str, precision: usize) -> (String, String) {
+/// `text` (the shortest digits of the exact value `x`) split at the point,
+/// rounded to `precision` places if longer: the exact value rounded, as
+/// NumPy's Dragon4 does (0.009014745 shortest, 0.0090147452 exact: 0.00901475).
+fn split_positional(text: &str, precision: usize, x: f64) -> (String, String) {
     let rounded;
     let text = match text.split_once('.') {
         Some((_, f)) if f.len() > precision => {
-            let x: f64 = text.parse().unwrap_or(0.0);
             rounded = trim_fraction(&format!("{x:.precision$}"));
             rounded.clone()
         }
@@ -97,14 +132,14 @@ fn trim_fraction(t: &str) -> String {
     if t.contains('.') { t.trim_end_matches('0').to_string() } else { t.to_string() }
 }
 
-fn split_sci(sci: &str, precision: usize) -> (String, i32) {
+fn split_sci(sci: &str, precision: usize, x: f64) -> (String, i32) {
     let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits = mant.split_once('.').map_or(0, |(_, f)| f.len());
     if digits > precision {
         // Round the whole number, not the mantissa alone: 9.96 at precision
         // 0 is 1e+01 (the carry moves into the exponent), not 1e+00 or 10e+00.
-        let x: f64 = sci.parse().unwrap_or(0.0);
+        // The exact value is rounded, as in `split_positional`.
         let r = format!("{x:.precision$e}");
         let (m, e) = r.split_once('e').unwrap_or((&r, "0"));
         return (trim_fraction(m), e.parse().unwrap_or(exp));
@@ -136,12 +171,12 @@ impl FloatFormat {
                 continue;
             }
             if sci {
-                let (m, e) = split_sci(s, precision);
+                let (m, e) = split_sci(s, precision, x);
                 frac = frac.max(m.split_once('.').map_or(0, |(_, f)| f.len()));
                 int_width = int_width.max(sign_width(x) + m.split_once('.').map_or(m.len(), |(i, _)| i.len()));
                 exp_digits = exp_digits.max(e.unsigned_abs().to_string().len());
             } else {
-                let (i, f) = split_positional(text, precision);
+                let (i, f) = split_positional(text, precision, x);
                 frac = frac.max(f.len());
                 int_width = int_width.max(sign_width(x) + i.len());
             }
@@ -169,7 +204,7 @@ impl FloatFormat {
         }
         let sign = if self.plus && x.is_sign_positive() { "+" } else { "" };
         if self.sci {
-            let (mut m, mut e) = split_sci(sci_text, self.precision);
+            let (mut m, mut e) = split_sci(sci_text, self.precision, x);
             if m.split_once('.').map_or(0, |(_, f)| f.len()) < self.frac {
                 // NumPy's Dragon4 (min_digits) carries on with the exact
                 // value's digits, not zeros: float16 0.1 beside 0.3333 is
@@ -189,7 +224,7 @@ impl FloatFormat {
                 ew = self.exp_digits
             )
         } else {
-            let (i, f) = split_positional(text, self.precision);
+            let (i, f) = split_positional(text, self.precision, x);
             format!("{:>iw$}.{f:<fw$}", format!("{sign}{i}"), iw = self.int_width, fw = self.frac)
         }
     }
@@ -208,7 +243,10 @@ fn render(tree: &Tree, fmt: &dyn Fn(&Value) -> String, width: usize, indent: usi
                     let mut s = String::new();
                     render(item, fmt, width, indent + 1, &mut s);
                     if k > 0 {
-                        if line + 1 + s.len() + 1 > LINE_WIDTH {
+                        // NumPy keeps room for every closing bracket of
+                        // the array (75 - ndim), and an innermost row sits
+                        // at depth ndim - 1
+                        if line + 1 + s.len() + (indent + 1) > LINE_WIDTH {
                             // as NumPy: a wrapped line loses its trailing padding
                             let kept = out.trim_end_matches(' ').len();
                             out.truncate(kept);
@@ -310,7 +348,7 @@ fn show<T: mmarray::Element>(a: &mmarray::MmapArray, args: &ShowArgs, conv: &dyn
             }
         }
     };
-    let width = vals.iter().map(|v| fmt(v).len()).max().unwrap_or(0).max(if summarize { 3 } else { 0 });
+    let width = vals.iter().map(|v| fmt(v).len()).max().unwrap_or(0);
     let mut out = String::new();
     if view.ndim() == 0 {
         // NumPy prints a 0-d array as its scalar: str(np.array(102.)) is
@@ -376,18 +414,7 @@ fn real<T: Real + std::fmt::Display>(v: T) -> Value {
         let x = v.to_f64();
         // the shortest text that round-trips in the element's own type
         let (text, sci) = match T::KIND {
-            ScalarKind::F32 => (format!("{v}"), format!("{:e}", x as f32)),
-            ScalarKind::F16 => {
-                // half's Display prints float32 digits (0.1 as 0.099975586):
-                // the fewest significant digits (5 always suffice) that read
-                // back as the same float16, correctly rounded from its
-                // exact value, as NumPy's Dragon4 finds them
-                let short = (1..=5)
-                    .map(|p| format!("{:.*e}", p - 1, x).parse::<f64>().unwrap_or(x))
-                    .find(|&y| T::from_f64(y).to_f64() == x || x.is_nan())
-                    .unwrap_or(x);
-                (format!("{short}"), format!("{short:e}"))
-            }
+            ScalarKind::F32 | ScalarKind::F16 => shortest(x, 9, |y| T::from_f64(y).to_f64() == x),
             _ => (format!("{v}"), format!("{x:e}")),
         };
         Value::Float { x, text, sci }
