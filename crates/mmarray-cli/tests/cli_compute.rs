@@ -351,6 +351,7 @@ arrs = {
     'x': np.array([171667.125, 2026460.25, 0.0090147452, 1e-3], dtype='f4'),
     'y': np.array([-0.015625, 0.001101], dtype='f2'), 'z': np.zeros(2000, dtype='i2'),
     'c8': (np.arange(4, dtype='f4') * 171667.125 + 1j).astype('c8'),
+    's4': np.arange(6 * 7 * 6 * 6).reshape(6, 7, 6, 6),  # the '...' of a summarized level keeps its blank line
 }
 out = {}
 for k, a in arrs.items():

@@ -262,10 +262,13 @@ fn render(tree: &Tree, fmt: &dyn Fn(&Value) -> String, width: usize, indent: usi
                     out.push_str(&s);
                 }
             } else {
+                // NumPy separates blocks of dimension d by d-1 blank lines,
+                // the "..." of a summarized level too (so the gap is the
+                // level's, not the item's)
+                let level_gap = items.iter().map(subdims).max().unwrap_or(0).max(1);
                 for (k, item) in items.iter().enumerate() {
                     if k > 0 {
-                        // NumPy separates blocks of dimension d by d-1 blank lines
-                        let gap = subdims(item).max(1);
+                        let gap = level_gap;
                         out.push_str(&"\n".repeat(gap));
                         out.push_str(&" ".repeat(indent + 1));
                     }
