@@ -120,8 +120,16 @@ impl Mapping {
                 .mode(mode)
                 .offset(offset)
                 .shape(&[nbytes]);
+            // SAFETY (both `open` and `open_file` below): Python code gets
+            // the bytes through the buffer protocol as raw memory (as
+            // numpy.memmap's mmap does), never as Rust references; Rust views
+            // exist only inside engine calls, over NumPy arrays whose
+            // rust-numpy borrow flags are taken for the call. What other
+            // Python threads or processes write concurrently is the Python
+            // user's contract, as with numpy.memmap.
             let array = match (path, fd) {
-                (Some(path), _) => opts.open(path),
+                // SAFETY: see above.
+                (Some(path), _) => unsafe { opts.open(path) },
                 (None, Some(fd)) => {
                     // SAFETY: `fd` is the descriptor of a Python file object that
                     // the caller keeps open for the duration of this call; it is
@@ -130,10 +138,13 @@ impl Mapping {
                     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
                     let owned = rustix::io::fcntl_dupfd_cloexec(borrowed, 0)
                         .map_err(|e| PyOSError::new_err(e.to_string()))?;
-                    opts.open_file(
-                        File::from(owned),
-                        label.unwrap_or_else(|| format!("<fd {fd}>")),
-                    )
+                    // SAFETY: see above (the mapping contract is the Python user's).
+                    unsafe {
+                        opts.open_file(
+                            File::from(owned),
+                            label.unwrap_or_else(|| format!("<fd {fd}>")),
+                        )
+                    }
                 }
                 (None, None) => {
                     return Err(PyValueError::new_err(

@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use mmarray::{DType, Mode, MmapArray, RawOptions};
+use mmarray::{DType, Mode, MmapArray, NpyOptions, RawOptions};
 
 use crate::args::RawArgs;
 use crate::output::CliError;
@@ -94,6 +94,34 @@ fn starts_with_npy_magic(path: &Path) -> Option<bool> {
     Some(file.read_exact(&mut magic).is_ok() && &magic == mmarray::npy::MAGIC)
 }
 
+/// How [`map_file`] maps a file.
+pub enum MapAs<'a> {
+    /// An existing `.npy` file ([`MmapArray::open_npy`]).
+    Npy(Mode),
+    /// A raw file ([`RawOptions::open`]).
+    Raw(&'a RawOptions),
+    /// A new `.npy` file, overwriting any other ([`NpyOptions::create`]).
+    NewNpy(&'a NpyOptions),
+}
+
+/// Maps the named file `path`: every mapping of a named file the CLI makes
+/// goes through here (the `unsafe` constructors of the crate's mapping
+/// contract), except the demo's workers, which map disjoint ranges.
+pub fn map_file(path: &Path, how: MapAs<'_>) -> mmarray::Result<MmapArray> {
+    // SAFETY: the command's documented contract (README, "Reliability"): the
+    // files a command reads or writes must not be modified by other programs
+    // while it runs (a truncation is detected and reported, not undefined
+    // behaviour). Within a command, no handle of a file writes while a view
+    // borrowed from another handle of it is alive.
+    unsafe {
+        match how {
+            MapAs::Npy(mode) => MmapArray::open_npy(path, mode),
+            MapAs::Raw(opts) => opts.open(path),
+            MapAs::NewNpy(opts) => opts.create(path),
+        }
+    }
+}
+
 /// Opens the input: raw when `--dtype` is given, `.npy` otherwise.
 pub fn open_input(path: &Path, raw: &RawArgs, mode: Mode) -> Result<MmapArray, CliError> {
     if let Some(dtype) = &raw.dtype {
@@ -107,7 +135,7 @@ pub fn open_input(path: &Path, raw: &RawArgs, mode: Mode) -> Result<MmapArray, C
         if let Some(order) = raw.order {
             opts = opts.order(order.into());
         }
-        return Ok(opts.open(path)?);
+        return Ok(map_file(path, MapAs::Raw(&opts))?);
     }
     if raw.shape.is_some() || raw.offset.is_some() || raw.order.is_some() {
         return Err("--shape, --offset and --order describe a raw file and need --dtype as well".into());
@@ -119,7 +147,7 @@ pub fn open_input(path: &Path, raw: &RawArgs, mode: Mode) -> Result<MmapArray, C
         )
         .into());
     }
-    Ok(MmapArray::open_npy(path, mode)?)
+    Ok(map_file(path, MapAs::Npy(mode))?)
 }
 
 #[cfg(test)]

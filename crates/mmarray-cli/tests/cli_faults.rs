@@ -183,12 +183,16 @@ fn concurrent_applies_lose_no_update() {
         for mut k in kids {
             assert!(k.wait().unwrap().success());
         }
-        let a = mmarray::MmapArray::open_npy(d.join("c.npy"), mmarray::Mode::ReadOnly).unwrap();
+        // SAFETY: the test's own file; the commands that wrote it have exited.
+        let a = unsafe { mmarray::MmapArray::open_npy(d.join("c.npy"), mmarray::Mode::ReadOnly) }.unwrap();
         let v = a.view::<i64>().unwrap();
         let short = v.iter().filter(|&&x| x != 2 * round).count();
         assert_eq!(short, 0, "round {round}: {short} of {n} elements lost an update");
     }
-    let holder = mmarray::MmapArray::open_npy(d.join("c.npy"), mmarray::Mode::ReadWrite).unwrap();
+    // SAFETY: the test's own file. The `apply` commands below write it only
+    // while holding its lock: a view of `holder` is taken only while `holder`
+    // holds the lock or after they exited.
+    let holder = unsafe { mmarray::MmapArray::open_npy(d.join("c.npy"), mmarray::Mode::ReadWrite) }.unwrap();
     let lock = holder.lock_exclusive().unwrap();
     let out = Command::new(bin()).current_dir(d).args(["apply", "c.npy", "--add", "1", "--no-wait"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

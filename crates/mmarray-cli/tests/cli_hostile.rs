@@ -115,9 +115,9 @@ fn show_rounds_like_numpy_at_any_precision() {
     ] {
         let path = d.join("p.npy");
         let _ = std::fs::remove_file(&path);
-        let mut a = mmarray::NpyOptions::new(mmarray::DType::native(mmarray::ScalarKind::F64), &[values.len()]).create(&path).unwrap();
+        let mut a = mmarray::NpyOptions::new(mmarray::DType::native(mmarray::ScalarKind::F64), &[values.len()]).create_pending(&path).unwrap();
         a.view_mut::<f64>().unwrap().iter_mut().zip(&values).for_each(|(x, v)| *x = *v);
-        a.close().unwrap();
+        a.persist(false).unwrap();
         assert_eq!(ok(&d, &["show", "p.npy", "--precision", p]).trim_end(), want, "{values:?} at precision {p}");
     }
 }

@@ -196,8 +196,11 @@ pub fn shape_repr(shape: &[usize]) -> String {
 /// # The mapping contract
 /// The array's bytes are the file's bytes. If another process (or another
 /// mapping in this one) writes to the mapped part of the file, the new values
-/// show through, even inside a borrowed view: mmarray cannot prevent that, so
-/// do not share a file that is being written without your own coordination.
+/// show through, even inside a borrowed view: mmarray cannot prevent that,
+/// and Rust assumes a borrowed slice does not change under it, so preventing
+/// it is the caller's promise when opening: see
+/// [the crate's mapping contract](crate#safety-the-mapping-contract), which
+/// is why the constructors that map a named file are `unsafe`.
 /// If another process **truncates** the file below the mapped range, an
 /// access to the missing pages, which would raise `SIGBUS` and kill the
 /// process, reads zeros instead (a write there reaches no file), and the
@@ -280,7 +283,9 @@ impl MmapArray {
     /// use mmarray::{DType, ErrorKind, NpyOptions, ScalarKind};
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.npy");
-    /// let a = NpyOptions::new(DType::native(ScalarKind::F64), &[1 << 20]).create(&path)?;
+    /// // SAFETY: the file is private to this example and nothing modifies its
+    /// // bytes (a truncation, as below, is detected, not undefined behaviour).
+    /// let a = unsafe { NpyOptions::new(DType::native(ScalarKind::F64), &[1 << 20]).create(&path)? };
     /// let view = a.view::<f64>()?;
     /// std::fs::OpenOptions::new().write(true).open(&path)?.set_len(4096)?; // another handle truncates
     /// let sum: f64 = view.sum(); // no SIGBUS: the lost pages read as zeros
@@ -510,7 +515,7 @@ impl MmapArray {
     /// use mmarray::{NpyOptions, DType, ScalarKind};
     /// use ndarray::s;
     /// let dir = tempfile::tempdir()?;
-    /// let a = NpyOptions::new(DType::native(ScalarKind::F64), &[3, 4]).create(dir.path().join("a.npy"))?;
+    /// let a = NpyOptions::new(DType::native(ScalarKind::F64), &[3, 4]).create_pending(dir.path().join("a.npy"))?;
     /// let v = a.view::<f64>()?;
     /// assert_eq!(v.shape(), &[3, 4]);
     /// assert_eq!(v.slice(s![1.., ..2]).sum(), 0.0);
@@ -618,7 +623,9 @@ impl MmapArray {
     /// use mmarray::{ByteOrder, DType, Mode, RawOptions, ScalarKind};
     /// let path = dir.path().join("big_endian.f8");
     /// std::fs::write(&path, 1.5f64.to_be_bytes())?;
-    /// let a = RawOptions::new(DType::with_byte_order(ScalarKind::F64, ByteOrder::Big)).mode(Mode::ReadOnly).open(&path)?;
+    /// let opts = RawOptions::new(DType::with_byte_order(ScalarKind::F64, ByteOrder::Big)).mode(Mode::ReadOnly);
+    /// // SAFETY: the file is private to this example: nothing writes it while `a` is mapped.
+    /// let a = unsafe { opts.open(&path)? };
     /// assert!(a.view::<f64>().is_err());
     /// assert_eq!(a.view_or_copy::<f64>()?[[0]], 1.5);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -805,9 +812,12 @@ impl MmapArray {
     /// use mmarray::{DType, Mode, MmapArray, NpyOptions, ScalarKind};
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("counts.npy");
-    /// NpyOptions::new(DType::native(ScalarKind::I64), &[1000]).create(&path)?;
-    /// let mut a = MmapArray::open_npy(&path, Mode::ReadWrite)?;
-    /// let b = MmapArray::open_npy(&path, Mode::ReadWrite)?;
+    /// NpyOptions::new(DType::native(ScalarKind::I64), &[1000]).create_pending(&path)?.persist(false)?;
+    /// // SAFETY: the file is private to this example; `b` borrows no view
+    /// // while `a` writes through one (they only take locks).
+    /// let mut a = unsafe { MmapArray::open_npy(&path, Mode::ReadWrite)? };
+    /// // SAFETY: as above.
+    /// let b = unsafe { MmapArray::open_npy(&path, Mode::ReadWrite)? };
     /// let lock = a.lock_exclusive()?;
     /// assert!(b.try_lock_exclusive()?.is_none()); // another handle: refused
     /// a.view_mut::<i64>()?.mapv_inplace(|x| x + 1);

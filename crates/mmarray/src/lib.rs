@@ -11,14 +11,33 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("grid.npy");
-//! let mut a = NpyOptions::new(DType::native(ScalarKind::F64), &[500, 500]).create(&path)?;
+//! // SAFETY: the file is in a new temporary directory, private to this
+//! // program: nothing else writes it while views of `a` or `b` live.
+//! let mut a = unsafe { NpyOptions::new(DType::native(ScalarKind::F64), &[500, 500]).create(&path)? };
 //! a.view_mut::<f64>()?.slice_mut(s![100..200, ..]).fill(2.5);
 //! a.close()?; // flushes; dropping does too
 //!
-//! let b = MmapArray::open_npy(&path, Mode::ReadOnly)?; // np.load(path, mmap_mode='r')
+//! // SAFETY: as above.
+//! let b = unsafe { MmapArray::open_npy(&path, Mode::ReadOnly)? }; // np.load(path, mmap_mode='r')
 //! assert_eq!(b.view::<f64>()?.sum(), 100.0 * 500.0 * 2.5);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Safety: the mapping contract
+//!
+//! The functions that map a file that has a name ([`RawOptions::open`],
+//! [`RawOptions::create_new`], [`RawOptions::open_file`],
+//! [`MmapArray::open_npy`], [`NpyOptions::create`],
+//! [`NpyOptions::create_new`]) are `unsafe`, as `memmap2`'s map constructors
+//! are: other processes and other handles can change a file's bytes under a
+//! borrowed slice, and the compiler cannot see them. Each states this
+//! contract in its `# Safety` section:
+//!
+#![doc = include_str!("mapping_contract.md")]
+//!
+//! [`RawOptions::create_pending`] and [`NpyOptions::create_pending`] are safe:
+//! their file has no name until [`MmapArray::persist`], which consumes the
+//! array (ending every borrow), so nobody else can map it while views exist.
 //!
 //! Differences from NumPy, each deliberate:
 //! - created or grown files have their space reserved (`fallocate`), so a

@@ -49,12 +49,15 @@ fn file_len(file: &File, path: &Path) -> Result<u64> {
 /// let path = dir.path().join("data.f32");
 /// let f32 = DType::native(ScalarKind::F32);
 ///
-/// let mut a = RawOptions::new(f32).mode(Mode::Write).shape(&[100, 3]).open(&path)?;
+/// // SAFETY: the file is private to this example (a new temporary directory):
+/// // nothing else writes it while views of `a` or `b` live.
+/// let mut a = unsafe { RawOptions::new(f32).mode(Mode::Write).shape(&[100, 3]).open(&path)? };
 /// a.set(&[99, 2], 7.5f32)?;
 /// a.close()?;
 ///
 /// // Shape omitted: a 1-D array of all the elements after the offset.
-/// let b = RawOptions::new(f32).mode(Mode::ReadOnly).offset(4 * 3).open(&path)?;
+/// // SAFETY: as above.
+/// let b = unsafe { RawOptions::new(f32).mode(Mode::ReadOnly).offset(4 * 3).open(&path)? };
 /// assert_eq!(b.shape(), &[297]);
 /// assert_eq!(b.get::<f32>(&[296])?, 7.5);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -125,7 +128,10 @@ impl RawOptions {
     ///   `offset + nbytes`, or an offset past the end with no shape.
     /// - [`ErrorKind::NoSpace`]: the disk cannot hold a created or grown file
     ///   (nothing is left behind).
-    pub fn open(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
+    ///
+    /// # Safety
+    #[doc = include_str!("mapping_contract.md")]
+    pub unsafe fn open(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
         let path = path.as_ref();
         if self.mode == Mode::Write {
             return self.create(path, false);
@@ -142,7 +148,10 @@ impl RawOptions {
     /// # Errors
     /// As [`open`](Self::open) in mode `w+`, plus
     /// [`ErrorKind::AlreadyExists`] if the path exists (whatever it is).
-    pub fn create_new(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
+    ///
+    /// # Safety
+    #[doc = include_str!("mapping_contract.md")]
+    pub unsafe fn create_new(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
         self.create(path.as_ref(), true)
     }
 
@@ -168,6 +177,12 @@ impl RawOptions {
     /// # Errors
     /// As [`create_new`](Self::create_new) (an existing path is reported by
     /// `persist`).
+    ///
+    /// Safe, unlike [`create_new`](Self::create_new): until
+    /// [`persist`](MmapArray::persist) the file has no name, so no other
+    /// process or handle can open and map it, and `persist` takes the array
+    /// by value, which ends every view borrowed from it before the file
+    /// gets its name. (See [the mapping contract](crate#safety-the-mapping-contract).)
     pub fn create_pending(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
         let path = path.as_ref();
         let layout = self.new_layout(path)?;
@@ -186,7 +201,10 @@ impl RawOptions {
     ///
     /// # Errors
     /// As [`open`](Self::open), except that nothing is created.
-    pub fn open_file(&self, file: File, label: impl AsRef<Path>) -> Result<MmapArray> {
+    ///
+    /// # Safety
+    #[doc = include_str!("mapping_contract.md")]
+    pub unsafe fn open_file(&self, file: File, label: impl AsRef<Path>) -> Result<MmapArray> {
         let path = label.as_ref();
         if self.mode == Mode::Write && self.shape.is_none() {
             return Err(Error::at(ErrorKind::InvalidArgument, path, "shape must be given if mode == 'w+'"));
@@ -266,8 +284,10 @@ impl MmapArray {
     /// use mmarray::{MmapArray, Mode, NpyOptions, DType, ScalarKind};
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("x.npy");
-    /// NpyOptions::new(DType::native(ScalarKind::I32), &[2, 5]).create(&path)?.close()?;
-    /// let a = MmapArray::open_npy(&path, Mode::ReadOnly)?;
+    /// NpyOptions::new(DType::native(ScalarKind::I32), &[2, 5]).create_pending(&path)?.persist(false)?;
+    /// // SAFETY: the file is private to this example (a new temporary
+    /// // directory): nothing else writes it while views of `a` live.
+    /// let a = unsafe { MmapArray::open_npy(&path, Mode::ReadOnly)? };
     /// assert_eq!(a.shape(), &[2, 5]);
     /// assert_eq!(a.dtype().descr(), "<i4");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -281,7 +301,10 @@ impl MmapArray {
     /// - [`ErrorKind::UnsupportedDtype`]: object, string or structured data.
     /// - [`ErrorKind::FileTooSmall`]: the data is shorter than the header says
     ///   (the file is never extended to hide that).
-    pub fn open_npy(path: impl AsRef<Path>, mode: Mode) -> Result<MmapArray> {
+    ///
+    /// # Safety
+    #[doc = include_str!("mapping_contract.md")]
+    pub unsafe fn open_npy(path: impl AsRef<Path>, mode: Mode) -> Result<MmapArray> {
         let path = path.as_ref();
         let mode = if mode == Mode::Write { Mode::ReadWrite } else { mode };
         let file = open_existing(path, mode)?;
@@ -314,9 +337,10 @@ impl MmapArray {
 /// ```
 /// use mmarray::{NpyOptions, DType, ScalarKind, Order};
 /// let dir = tempfile::tempdir()?;
-/// let mut a = NpyOptions::new(DType::native(ScalarKind::F64), &[1000, 10])
-///     .order(Order::F)
-///     .create(dir.path().join("big.npy"))?;
+/// let opts = NpyOptions::new(DType::native(ScalarKind::F64), &[1000, 10]).order(Order::F);
+/// // SAFETY: the file is private to this example (a new temporary directory):
+/// // nothing else writes it while views of `a` live.
+/// let mut a = unsafe { opts.create(dir.path().join("big.npy"))? };
 /// a.view_mut::<f64>()?.fill(1.0);
 /// a.flush()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -357,7 +381,10 @@ impl NpyOptions {
     /// [`ErrorKind::InvalidArgument`] for a shape whose size overflows;
     /// [`ErrorKind::NoSpace`] if the disk cannot hold the file (nothing is
     /// left behind); the I/O kinds if the file cannot be created.
-    pub fn create(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
+    ///
+    /// # Safety
+    #[doc = include_str!("mapping_contract.md")]
+    pub unsafe fn create(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
         self.create_impl(path.as_ref(), false)
     }
 
@@ -367,7 +394,10 @@ impl NpyOptions {
     ///
     /// # Errors
     /// As [`create`](Self::create), plus an existing file.
-    pub fn create_new(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
+    ///
+    /// # Safety
+    #[doc = include_str!("mapping_contract.md")]
+    pub unsafe fn create_new(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
         self.create_impl(path.as_ref(), true)
     }
 
@@ -378,6 +408,12 @@ impl NpyOptions {
     /// # Errors
     /// As [`create_new`](Self::create_new) (an existing path is reported by
     /// `persist`).
+    ///
+    /// Safe, unlike [`create_new`](Self::create_new): until
+    /// [`persist`](MmapArray::persist) the file has no name, so no other
+    /// process or handle can open and map it, and `persist` takes the array
+    /// by value, which ends every view borrowed from it before the file
+    /// gets its name. (See [the mapping contract](crate#safety-the-mapping-contract).)
     pub fn create_pending(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
         let path = path.as_ref();
         let (bytes, version) = self.header.encode(self.version)?;

@@ -3,9 +3,9 @@
 
 mod common;
 
+use common::{file_hash, open_npy, NpyPrivate, RawPrivate};
 use std::path::{Path, PathBuf};
 
-use common::file_hash;
 use mmarray::{DType, ErrorKind, Mode, MmapArray, NpyOptions, RawOptions, ScalarKind};
 
 fn f64s() -> DType {
@@ -52,8 +52,8 @@ fn missing_file() {
     let d = Dir::new();
     let p = d.0.path().join("missing.f8");
     for mode in [Mode::ReadOnly, Mode::ReadWrite, Mode::CopyOnWrite] {
-        expect_error(&p, ErrorKind::NotFound, "No such file", |p| RawOptions::new(f64s()).mode(mode).open(p));
-        expect_error(&p, ErrorKind::NotFound, "No such file", |p| MmapArray::open_npy(p, mode));
+        expect_error(&p, ErrorKind::NotFound, "No such file", |p| RawOptions::new(f64s()).mode(mode).open_private(p));
+        expect_error(&p, ErrorKind::NotFound, "No such file", |p| open_npy(p, mode));
     }
     assert!(!p.exists(), "r+ must not create a file");
 }
@@ -62,11 +62,11 @@ fn missing_file() {
 fn directory_instead_of_file() {
     let d = Dir::new();
     let p = d.0.path().to_path_buf();
-    expect_error(&p, ErrorKind::NotAFile, "directory", |p| RawOptions::new(f64s()).mode(Mode::ReadOnly).open(p));
-    expect_error(&p, ErrorKind::NotAFile, "directory", |p| RawOptions::new(f64s()).mode(Mode::ReadWrite).open(p));
-    expect_error(&p, ErrorKind::NotAFile, "directory", |p| MmapArray::open_npy(p, Mode::ReadOnly));
+    expect_error(&p, ErrorKind::NotAFile, "directory", |p| RawOptions::new(f64s()).mode(Mode::ReadOnly).open_private(p));
+    expect_error(&p, ErrorKind::NotAFile, "directory", |p| RawOptions::new(f64s()).mode(Mode::ReadWrite).open_private(p));
+    expect_error(&p, ErrorKind::NotAFile, "directory", |p| open_npy(p, Mode::ReadOnly));
     expect_error(&p, ErrorKind::NotAFile, "directory", |p| {
-        RawOptions::new(f64s()).mode(Mode::Write).shape(&[3]).open(p)
+        RawOptions::new(f64s()).mode(Mode::Write).shape(&[3]).open_private(p)
     });
 }
 
@@ -82,7 +82,7 @@ fn wrong_permissions() {
     let p = d.file("locked.f8", &[0; 64]);
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
     expect_error(&p, ErrorKind::PermissionDenied, "ermission denied", |p| {
-        RawOptions::new(f64s()).mode(Mode::ReadOnly).open(p)
+        RawOptions::new(f64s()).mode(Mode::ReadOnly).open_private(p)
     });
 }
 
@@ -92,11 +92,11 @@ fn shape_bigger_than_the_file() {
     let p = d.file("small.f8", &[0; 80]);
     for mode in [Mode::ReadOnly, Mode::CopyOnWrite] {
         expect_error(&p, ErrorKind::FileTooSmall, "file has 80 bytes", |p| {
-            RawOptions::new(f64s()).mode(mode).shape(&[11]).open(p)
+            RawOptions::new(f64s()).mode(mode).shape(&[11]).open_private(p)
         });
         // dtype bigger: 10 complex128 need 160 bytes
         expect_error(&p, ErrorKind::FileTooSmall, "needs 160", |p| {
-            RawOptions::new(DType::native(ScalarKind::C128)).mode(mode).shape(&[10]).open(p)
+            RawOptions::new(DType::native(ScalarKind::C128)).mode(mode).shape(&[10]).open_private(p)
         });
     }
 }
@@ -107,11 +107,11 @@ fn offset_past_the_end() {
     let p = d.file("small.f8", &[0; 80]);
     for mode in [Mode::ReadOnly, Mode::ReadWrite, Mode::CopyOnWrite] {
         expect_error(&p, ErrorKind::FileTooSmall, "offset 81 is past the end", |p| {
-            RawOptions::new(f64s()).mode(mode).offset(81).open(p)
+            RawOptions::new(f64s()).mode(mode).offset(81).open_private(p)
         });
     }
     expect_error(&p, ErrorKind::FileTooSmall, "offset 100", |p| {
-        RawOptions::new(f64s()).mode(Mode::ReadOnly).offset(100).shape(&[1]).open(p)
+        RawOptions::new(f64s()).mode(Mode::ReadOnly).offset(100).shape(&[1]).open_private(p)
     });
 }
 
@@ -120,10 +120,10 @@ fn remainder_not_a_multiple_of_the_itemsize() {
     let d = Dir::new();
     let p = d.file("odd.f8", &[0; 83]);
     expect_error(&p, ErrorKind::InvalidArgument, "not a multiple of the itemsize 8", |p| {
-        RawOptions::new(f64s()).mode(Mode::ReadOnly).open(p)
+        RawOptions::new(f64s()).mode(Mode::ReadOnly).open_private(p)
     });
     expect_error(&p, ErrorKind::InvalidArgument, "81 bytes after offset 2", |p| {
-        RawOptions::new(f64s()).mode(Mode::ReadWrite).offset(2).open(p)
+        RawOptions::new(f64s()).mode(Mode::ReadWrite).offset(2).open_private(p)
     });
 }
 
@@ -136,27 +136,27 @@ fn overflowing_shape() {
     for huge in [vec![usize::MAX / 2, 3], vec![1, 0, 1 << 62]] {
         for mode in [Mode::ReadOnly, Mode::ReadWrite, Mode::Write] {
             expect_error(&p, ErrorKind::InvalidArgument, "array is too big", |p| {
-                RawOptions::new(f64s()).mode(mode).shape(&huge).open(p)
+                RawOptions::new(f64s()).mode(mode).shape(&huge).open_private(p)
             });
         }
-        let e = NpyOptions::new(f64s(), &huge).create(d.0.path().join("new.npy")).unwrap_err();
+        let e = NpyOptions::new(f64s(), &huge).create_private(d.0.path().join("new.npy")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
         assert!(!d.0.path().join("new.npy").exists());
     }
-    let e = NpyOptions::new(f64s(), &[1; 65]).create_new(d.0.path().join("new.npy")).unwrap_err();
+    let e = NpyOptions::new(f64s(), &[1; 65]).create_new_private(d.0.path().join("new.npy")).unwrap_err();
     assert!(e.to_string().contains("maximum supported dimension for an ndarray is currently 64, found 65"), "{e}");
     assert!(!d.0.path().join("new.npy").exists());
     // an overflowing shape inside a .npy header
     let q = d.0.path().join("huge.npy");
     npy_with_dict(&q, "{'descr': '<f8', 'fortran_order': False, 'shape': (9223372036854775807, 4), }", 0);
-    expect_error(&q, ErrorKind::InvalidHeader, "array is too big", |p| MmapArray::open_npy(p, Mode::ReadWrite));
+    expect_error(&q, ErrorKind::InvalidHeader, "array is too big", |p| open_npy(p, Mode::ReadWrite));
 }
 
 #[test]
 fn corrupt_and_truncated_npy_headers() {
     let d = Dir::new();
     let good = d.0.path().join("good.npy");
-    NpyOptions::new(f64s(), &[4]).create(&good).unwrap().close().unwrap();
+    NpyOptions::new(f64s(), &[4]).create_private(&good).unwrap().close().unwrap();
     let bytes = std::fs::read(&good).unwrap();
     for (name, content, needle) in [
         ("empty.npy", Vec::new(), "magic"),
@@ -168,13 +168,13 @@ fn corrupt_and_truncated_npy_headers() {
     ] {
         let p = d.file(name, &content);
         for mode in [Mode::ReadOnly, Mode::ReadWrite] {
-            expect_error(&p, ErrorKind::InvalidHeader, needle, |p| MmapArray::open_npy(p, mode));
+            expect_error(&p, ErrorKind::InvalidHeader, needle, |p| open_npy(p, mode));
         }
     }
     // valid header, data cut short: an error, and r+ must not extend it
     let p = d.file("shortdata.npy", &bytes[..bytes.len() - 3]);
     for mode in [Mode::ReadOnly, Mode::ReadWrite, Mode::Write] {
-        expect_error(&p, ErrorKind::FileTooSmall, "truncated .npy", |p| MmapArray::open_npy(p, mode));
+        expect_error(&p, ErrorKind::FileTooSmall, "truncated .npy", |p| open_npy(p, mode));
     }
 }
 
@@ -188,11 +188,11 @@ fn unknown_and_object_descr() {
     ] {
         let p = d.0.path().join(name);
         npy_with_dict(&p, &format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (3,), }}"), 64);
-        expect_error(&p, ErrorKind::UnsupportedDtype, needle, |p| MmapArray::open_npy(p, Mode::ReadWrite));
+        expect_error(&p, ErrorKind::UnsupportedDtype, needle, |p| open_npy(p, Mode::ReadWrite));
     }
     let p = d.0.path().join("structured.npy");
     npy_with_dict(&p, "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (3,), }", 64);
-    expect_error(&p, ErrorKind::InvalidHeader, "structured", |p| MmapArray::open_npy(p, Mode::ReadOnly));
+    expect_error(&p, ErrorKind::InvalidHeader, "structured", |p| open_npy(p, Mode::ReadOnly));
 }
 
 #[test]
@@ -204,14 +204,14 @@ fn header_too_large() {
     bytes.resize(200_000, b' ');
     let p = d.file("big.npy", &bytes);
     expect_error(&p, ErrorKind::InvalidHeader, "header too large: 100000 bytes", |p| {
-        MmapArray::open_npy(p, Mode::ReadWrite)
+        open_npy(p, Mode::ReadWrite)
     });
 }
 
 #[test]
 fn typed_access_with_the_wrong_type_or_index() {
     let d = Dir::new();
-    let mut a = NpyOptions::new(f64s(), &[2, 3]).create(d.0.path().join("a.npy")).unwrap();
+    let mut a = NpyOptions::new(f64s(), &[2, 3]).create_private(d.0.path().join("a.npy")).unwrap();
     assert_eq!(a.view::<f32>().unwrap_err().kind(), ErrorKind::DtypeMismatch);
     assert!(a.get::<i64>(&[0, 0]).unwrap_err().to_string().contains("'<f8' (float64), not int64"));
     let e = a.get::<f64>(&[2, 0]).unwrap_err();

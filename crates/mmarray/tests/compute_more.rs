@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::NpyPrivate;
 use mmarray::compute::{downsample, histogram, matvec, rmatvec};
 use ndarray::{Array1, Array2, ShapeBuilder};
 use proptest::prelude::*;
@@ -68,8 +69,8 @@ print(json.dumps(out))
     let out = std::process::Command::new(common::python()).args(["-c", script]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let reference: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let a = mmarray::MmapArray::open_npy(dir.path().join("a.npy"), mmarray::Mode::ReadOnly).unwrap();
-    let b = mmarray::MmapArray::open_npy(dir.path().join("b.npy"), mmarray::Mode::ReadOnly).unwrap();
+    let a = common::open_npy(dir.path().join("a.npy"), mmarray::Mode::ReadOnly).unwrap();
+    let b = common::open_npy(dir.path().join("b.npy"), mmarray::Mode::ReadOnly).unwrap();
     let check = |key: &str, h: mmarray::compute::Histogram| {
         let counts: Vec<u64> = serde_json::from_value(reference[key].clone()).unwrap();
         let edges: Vec<f64> = serde_json::from_value(reference[key.replacen(&key[..1], &format!("{}e", &key[..1]), 1)].clone()).unwrap();
@@ -100,7 +101,7 @@ fn rss_child() {
     use mmarray::compute::{summary, with_hints, NanPolicy, StreamHints};
     let Some(path) = std::env::var_os(RSS_CHILD) else { return };
     let release = std::env::var("MMARRAY_RSS_RELEASE").is_ok();
-    let a = mmarray::MmapArray::open_npy(path, mmarray::Mode::ReadOnly).unwrap();
+    let a = common::open_npy(path, mmarray::Mode::ReadOnly).unwrap();
     let v = a.view::<f32>().unwrap();
     let before = rss_file_kib();
     let hints = if release { StreamHints::larger_than_ram() } else { StreamHints::default() };
@@ -113,7 +114,7 @@ fn rss_child() {
 fn releasing_behind_keeps_the_resident_set_small() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.npy");
-    let mut a = mmarray::NpyOptions::new(mmarray::DType::native(mmarray::ScalarKind::F32), &[32 << 20]).create(&path).unwrap();
+    let mut a = mmarray::NpyOptions::new(mmarray::DType::native(mmarray::ScalarKind::F32), &[32 << 20]).create_private(&path).unwrap();
     a.fill_with(|i| i as f32).unwrap();
     a.close().unwrap(); // 128 MiB
     let growth = |release: bool| -> u64 {

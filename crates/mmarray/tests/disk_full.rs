@@ -3,10 +3,10 @@
 
 mod common;
 
+use common::{file_hash, NpyPrivate, RawPrivate};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::file_hash;
 use mmarray::{DType, ErrorKind, Mode, NpyOptions, RawOptions, ScalarKind};
 
 fn f64s() -> DType {
@@ -54,14 +54,14 @@ fn full_disk_fails_at_creation_and_leaves_nothing() {
     };
     // .npy creation: 8 MB on a 1 MiB file system.
     let p = fs.path("big.npy");
-    let e = NpyOptions::new(f64s(), &[1_000_000]).create(&p).unwrap_err();
+    let e = NpyOptions::new(f64s(), &[1_000_000]).create_private(&p).unwrap_err();
     assert_no_space(&e, &p);
     assert!(e.to_string().contains("need 8000128 bytes"), "{e}");
     assert!(!p.exists(), "a half-made file was left behind");
 
     // raw w+ creation
     let p = fs.path("big.f8");
-    let e = RawOptions::new(f64s()).mode(Mode::Write).shape(&[1_000_000]).open(&p).unwrap_err();
+    let e = RawOptions::new(f64s()).mode(Mode::Write).shape(&[1_000_000]).open_private(&p).unwrap_err();
     assert_no_space(&e, &p);
     assert!(!p.exists());
 
@@ -69,23 +69,23 @@ fn full_disk_fails_at_creation_and_leaves_nothing() {
     let keep = fs.path("keep.f8");
     std::fs::write(&keep, vec![7u8; 4096]).unwrap();
     let before = file_hash(&keep);
-    let e = RawOptions::new(f64s()).mode(Mode::Write).shape(&[1_000_000]).open(&keep).unwrap_err();
+    let e = RawOptions::new(f64s()).mode(Mode::Write).shape(&[1_000_000]).open_private(&keep).unwrap_err();
     assert_no_space(&e, &keep);
     assert_eq!(file_hash(&keep), before, "the existing file was damaged");
 
     // r+ growth past the free space: fallocate's ENOSPC, file unchanged
-    let e = RawOptions::new(f64s()).mode(Mode::ReadWrite).shape(&[1_000_000]).open(&keep).unwrap_err();
+    let e = RawOptions::new(f64s()).mode(Mode::ReadWrite).shape(&[1_000_000]).open_private(&keep).unwrap_err();
     assert_no_space(&e, &keep);
     assert_eq!(file_hash(&keep), before, "the failed growth changed the file");
 
     // What fits, works, and is really allocated (not sparse).
     let ok = fs.path("ok.npy");
-    let mut a = NpyOptions::new(f64s(), &[60_000]).create(&ok).unwrap();
+    let mut a = NpyOptions::new(f64s(), &[60_000]).create_private(&ok).unwrap();
     assert_eq!(a.preallocation(), mmarray::Preallocation::Reserved);
     a.view_mut::<f64>().unwrap().fill(1.0);
     a.close().unwrap();
     // The space is taken: a second file of the same size no longer fits.
-    let e = NpyOptions::new(f64s(), &[80_000]).create(fs.path("second.npy")).unwrap_err();
+    let e = NpyOptions::new(f64s(), &[80_000]).create_private(fs.path("second.npy")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoSpace);
 }
 
@@ -97,12 +97,12 @@ const CHILD: &str = "MMARRAY_FSIZE_CHILD_DIR";
 fn fsize_child() {
     let Some(dir) = std::env::var_os(CHILD) else { return };
     let p = Path::new(&dir).join("big.npy");
-    let e = NpyOptions::new(f64s(), &[1_000_000]).create(&p).unwrap_err();
+    let e = NpyOptions::new(f64s(), &[1_000_000]).create_private(&p).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoSpace, "{e}");
     assert!(e.to_string().contains("file size limit"), "{e}");
     assert!(!p.exists());
     let small = Path::new(&dir).join("small.npy");
-    NpyOptions::new(f64s(), &[1000]).create(&small).unwrap().close().unwrap();
+    NpyOptions::new(f64s(), &[1000]).create_private(&small).unwrap().close().unwrap();
     println!("CHILD-OK");
 }
 

@@ -3,7 +3,8 @@
 
 mod common;
 
-use mmarray::{Advice, ByteOrder, DType, ErrorKind, Format, Mode, MmapArray, NpyOptions, Order, RawOptions, ScalarKind};
+use common::{open_npy, NpyPrivate, RawPrivate};
+use mmarray::{Advice, ByteOrder, DType, ErrorKind, Format, Mode, NpyOptions, Order, RawOptions, ScalarKind};
 use ndarray::s;
 
 fn f64s() -> DType {
@@ -14,8 +15,8 @@ fn f64s() -> DType {
 fn every_flush_makes_writes_visible_to_other_mappings() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.npy");
-    let mut a = NpyOptions::new(f64s(), &[1024]).create(&path).unwrap();
-    let reader = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
+    let mut a = NpyOptions::new(f64s(), &[1024]).create_private(&path).unwrap();
+    let reader = open_npy(&path, Mode::ReadOnly).unwrap();
     a.set(&[0], 1.0).unwrap();
     a.flush().unwrap();
     a.set(&[1], 2.0).unwrap();
@@ -44,7 +45,7 @@ fn attributes_match_numpy_conventions() {
         .shape(&[2, 3, 4])
         .order(Order::F)
         .offset(10)
-        .open(&path)
+        .open_private(&path)
         .unwrap();
     assert_eq!(a.path(), path);
     assert_eq!(a.dtype().descr(), "<i4");
@@ -58,7 +59,7 @@ fn attributes_match_numpy_conventions() {
     assert_eq!(a.ndim(), 3);
     assert_eq!(a.format(), Format::Raw);
     drop(a);
-    let c = RawOptions::new(DType::native(ScalarKind::I32)).mode(Mode::ReadOnly).shape(&[2, 3, 4]).offset(10).open(&path).unwrap();
+    let c = RawOptions::new(DType::native(ScalarKind::I32)).mode(Mode::ReadOnly).shape(&[2, 3, 4]).offset(10).open_private(&path).unwrap();
     assert_eq!(c.strides(), vec![48, 16, 4]);
 }
 
@@ -66,14 +67,14 @@ fn attributes_match_numpy_conventions() {
 fn unaligned_offsets_read_correctly_but_refuse_zero_copy_views() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("odd.raw");
-    let mut a = RawOptions::new(f64s()).mode(Mode::Write).shape(&[3, 3]).offset(3).open(&path).unwrap();
+    let mut a = RawOptions::new(f64s()).mode(Mode::Write).shape(&[3, 3]).offset(3).open_private(&path).unwrap();
     let e = a.view_mut::<f64>().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Misaligned);
     assert!(e.to_string().contains("byte offset 3 is not aligned to 8 bytes"), "{e}");
     a.fill_with(|i| i as f64 * 1.5).unwrap();
     a.set(&[2, 2], -1.0).unwrap();
     drop(a);
-    let b = RawOptions::new(f64s()).mode(Mode::ReadOnly).shape(&[3, 3]).offset(3).open(&path).unwrap();
+    let b = RawOptions::new(f64s()).mode(Mode::ReadOnly).shape(&[3, 3]).offset(3).open_private(&path).unwrap();
     let owned = b.to_array::<f64>().unwrap();
     assert_eq!(owned[[1, 2]], 7.5);
     assert_eq!(owned[[2, 2]], -1.0);
@@ -85,12 +86,12 @@ fn non_native_byte_order_reads_and_writes_through_the_swapping_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("be.npy");
     let be = DType::with_byte_order(ScalarKind::F64, ByteOrder::Big);
-    let mut a = NpyOptions::new(be, &[4]).create(&path).unwrap();
+    let mut a = NpyOptions::new(be, &[4]).create_private(&path).unwrap();
     a.fill_with(|i| i as f64 + 0.5).unwrap();
     a.close().unwrap();
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(&bytes[128..136], &0.5f64.to_be_bytes(), "stored big-endian");
-    let mut b = MmapArray::open_npy(&path, Mode::ReadWrite).unwrap();
+    let mut b = open_npy(&path, Mode::ReadWrite).unwrap();
     assert_eq!(b.dtype().descr(), ">f8");
     let e = b.view::<f64>().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ByteOrder);
@@ -104,9 +105,9 @@ fn non_native_byte_order_reads_and_writes_through_the_swapping_path() {
 fn advice_is_accepted_for_every_kind_and_mode() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.npy");
-    NpyOptions::new(f64s(), &[100_000]).create(&path).unwrap().close().unwrap();
+    NpyOptions::new(f64s(), &[100_000]).create_private(&path).unwrap().close().unwrap();
     for mode in [Mode::ReadOnly, Mode::ReadWrite, Mode::CopyOnWrite] {
-        let a = MmapArray::open_npy(&path, mode).unwrap();
+        let a = open_npy(&path, mode).unwrap();
         for advice in ["normal", "sequential", "random", "willneed"] {
             a.advise(Advice::parse(advice).unwrap()).unwrap();
             a.advise_range(Advice::parse(advice).unwrap(), 4096 * 3 + 5, 10_000).unwrap();
@@ -119,20 +120,20 @@ fn advice_is_accepted_for_every_kind_and_mode() {
 fn empty_arrays_open_and_view() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.npy");
-    let mut a = NpyOptions::new(f64s(), &[0, 5]).create(&path).unwrap();
+    let mut a = NpyOptions::new(f64s(), &[0, 5]).create_private(&path).unwrap();
     assert_eq!(a.view_mut::<f64>().unwrap().shape(), &[0, 5]);
     a.close().unwrap();
-    let b = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
+    let b = open_npy(&path, Mode::ReadOnly).unwrap();
     assert_eq!(b.view::<f64>().unwrap().len(), 0);
     assert_eq!(b.nbytes(), 0);
     b.flush_range(0, 0).unwrap();
     // a raw file with nothing after the offset: an empty 1-D array
     let raw = dir.path().join("empty.raw");
     std::fs::write(&raw, b"abcd").unwrap();
-    let r = RawOptions::new(f64s()).mode(Mode::ReadOnly).offset(4).open(&raw).unwrap();
+    let r = RawOptions::new(f64s()).mode(Mode::ReadOnly).offset(4).open_private(&raw).unwrap();
     assert_eq!(r.shape(), &[0]);
     // 0-d arrays hold one element
-    let z = NpyOptions::new(f64s(), &[]).create(dir.path().join("scalar.npy")).unwrap();
+    let z = NpyOptions::new(f64s(), &[]).create_private(dir.path().join("scalar.npy")).unwrap();
     assert_eq!(z.len(), 1);
     assert_eq!(z.view::<f64>().unwrap().ndim(), 0);
 }
@@ -142,7 +143,7 @@ fn bool_arrays_view_only_valid_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.raw");
     std::fs::write(&path, [0u8, 1, 2, 1]).unwrap();
-    let a = RawOptions::new(DType::native(ScalarKind::Bool)).mode(Mode::ReadOnly).open(&path).unwrap();
+    let a = RawOptions::new(DType::native(ScalarKind::Bool)).mode(Mode::ReadOnly).open_private(&path).unwrap();
     let e = a.view::<bool>().unwrap_err();
     assert!(e.to_string().contains("holds the byte 2 at element 2"), "{e}");
     // as NumPy reads them: any non-zero byte is true
@@ -153,7 +154,7 @@ fn bool_arrays_view_only_valid_bytes() {
 fn a_file_deleted_while_mapped_stays_readable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gone.npy");
-    let mut a = NpyOptions::new(f64s(), &[1000]).create(&path).unwrap();
+    let mut a = NpyOptions::new(f64s(), &[1000]).create_private(&path).unwrap();
     a.view_mut::<f64>().unwrap().slice_mut(s![..]).fill(2.0);
     a.flush().unwrap();
     std::fs::remove_file(&path).unwrap();
@@ -162,7 +163,7 @@ fn a_file_deleted_while_mapped_stays_readable() {
     a.set(&[5], 3.0).unwrap();
     assert_eq!(a.get::<f64>(&[5]).unwrap(), 3.0);
     a.close().unwrap();
-    let e = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap_err();
+    let e = open_npy(&path, Mode::ReadOnly).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains("gone.npy"), "{e}");
 }
@@ -171,22 +172,22 @@ fn a_file_deleted_while_mapped_stays_readable() {
 fn overwriting_a_mapped_file_is_refused_instead_of_crashing_its_reader() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shared.npy");
-    let mut w = NpyOptions::new(f64s(), &[1000]).create(&path).unwrap();
+    let mut w = NpyOptions::new(f64s(), &[1000]).create_private(&path).unwrap();
     w.set(&[999], 1.0).unwrap();
     // While `w` maps the file, overwriting (and so truncating) it is refused.
-    let e = NpyOptions::new(f64s(), &[10]).create(&path).unwrap_err();
+    let e = NpyOptions::new(f64s(), &[10]).create_private(&path).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InUse, "{e}");
     assert!(e.to_string().contains("shared.npy: is mapped by another array"), "{e}");
-    let e = RawOptions::new(f64s()).mode(Mode::Write).shape(&[1]).open(&path).unwrap_err();
+    let e = RawOptions::new(f64s()).mode(Mode::Write).shape(&[1]).open_private(&path).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InUse);
     assert_eq!(w.get::<f64>(&[999]).unwrap(), 1.0, "the mapping is intact");
     // Readers and writers can share it.
-    let r = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
-    let r2 = MmapArray::open_npy(&path, Mode::ReadWrite).unwrap();
+    let r = open_npy(&path, Mode::ReadOnly).unwrap();
+    let r2 = open_npy(&path, Mode::ReadWrite).unwrap();
     drop((r, r2));
     w.close().unwrap();
     // Once closed, the overwrite goes ahead.
-    let a = NpyOptions::new(f64s(), &[10]).create(&path).unwrap();
+    let a = NpyOptions::new(f64s(), &[10]).create_private(&path).unwrap();
     assert_eq!(a.len(), 10);
 }
 
@@ -194,7 +195,7 @@ fn overwriting_a_mapped_file_is_refused_instead_of_crashing_its_reader() {
 fn close_in_place_releases_the_file_but_keeps_addresses_valid() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.npy");
-    let mut a = NpyOptions::new(f64s(), &[5000]).create(&path).unwrap();
+    let mut a = NpyOptions::new(f64s(), &[5000]).create_private(&path).unwrap();
     a.view_mut::<f64>().unwrap().fill(4.0);
     let raw = a.as_bytes().as_ptr();
     a.close_in_place().unwrap();
@@ -203,7 +204,7 @@ fn close_in_place_releases_the_file_but_keeps_addresses_valid() {
     assert_eq!(a.get::<f64>(&[0]).unwrap_err().kind(), ErrorKind::Closed);
     assert_eq!(a.as_bytes_mut().unwrap_err().kind(), ErrorKind::Closed);
     // the data reached the file before the release
-    let b = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
+    let b = open_npy(&path, Mode::ReadOnly).unwrap();
     assert_eq!(b.view::<f64>().unwrap().sum(), 20000.0);
     drop(b);
     // the same addresses still read (zeros), they do not fault
@@ -218,7 +219,7 @@ fn close_in_place_releases_the_file_but_keeps_addresses_valid() {
     assert_eq!((e.kind(), e.path()), (ErrorKind::Closed, Some(path.as_path())));
     assert!(mmarray::check_address(&e as *const _ as usize).is_ok(), "not an mmarray mapping");
     // and the lock is gone: the file can be overwritten now
-    NpyOptions::new(f64s(), &[3]).create(&path).unwrap();
+    NpyOptions::new(f64s(), &[3]).create_private(&path).unwrap();
     a.close_in_place().unwrap(); // twice is fine
 }
 
@@ -232,10 +233,10 @@ fn truncation_while_mapped_is_an_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.npy");
     let n = 8 << 20; // 64 MiB of f64: many blocks, on every rayon thread
-    let mut a = NpyOptions::new(f64s(), &[n]).create(&path).unwrap();
+    let mut a = NpyOptions::new(f64s(), &[n]).create_private(&path).unwrap();
     a.view_mut::<f64>().unwrap().fill(1.0);
     a.flush().unwrap();
-    let reader = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
+    let reader = open_npy(&path, Mode::ReadOnly).unwrap();
     // views taken before: afterwards typed access refuses (the length check)
     let rv = reader.view::<f64>().unwrap();
     let mut wv = a.view_mut::<f64>().unwrap();
@@ -255,6 +256,8 @@ fn truncation_while_mapped_is_an_error_not_a_crash() {
     assert_eq!(reader.get::<f64>(&[0]).unwrap_err().kind(), ErrorKind::Truncated);
     assert_eq!(reader.to_array::<f64>().unwrap_err().kind(), ErrorKind::Truncated);
     assert!(mmarray::truncation().is_some_and(|e| e.kind() == ErrorKind::Truncated));
+    // (the mapping contract: no view of `reader` is alive while `a` writes)
+    drop(rv);
 
     // the writer, in place, in parallel: no crash, and close reports it
     apply(wv.view_mut(), &[Step::Add(Scalar::Float(1.0))]).unwrap();
@@ -272,7 +275,7 @@ fn a_fault_outside_mmarray_mappings_still_kills() {
     if std::env::var_os("MMARRAY_FOREIGN_FAULT").is_some() {
         let dir = tempfile::tempdir().unwrap();
         let ours = dir.path().join("ours.npy");
-        let _a = NpyOptions::new(f64s(), &[1024]).create(&ours).unwrap(); // installs the handler
+        let _a = NpyOptions::new(f64s(), &[1024]).create_private(&ours).unwrap(); // installs the handler
         let path = dir.path().join("foreign.bin");
         let f = std::fs::File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
         f.set_len(1 << 20).unwrap();

@@ -1,7 +1,10 @@
 //! `.npy` headers from other writers: older 16-byte alignment, Python 2's
 //! `L` integers, double quotes, and version choice for long headers.
 
-use mmarray::{DType, Format, Mode, MmapArray, NpyOptions, NpyVersion, ScalarKind};
+mod common;
+
+use common::{open_npy, NpyPrivate};
+use mmarray::{DType, Format, Mode, NpyOptions, NpyVersion, ScalarKind};
 
 /// A v1.0 file whose header is padded so data starts at a multiple of
 /// `align` (NumPy before 1.17 used 16), holding 0.0, 1.0, ... as `<f8`.
@@ -27,7 +30,7 @@ fn sixteen_byte_aligned_headers_from_older_writers() {
     let path = dir.path().join("old.npy");
     let bytes = old_style_file("{'descr': '<f8', 'fortran_order': False, 'shape': (6,), }", 16, 6);
     std::fs::write(&path, &bytes).unwrap();
-    let a = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
+    let a = open_npy(&path, Mode::ReadOnly).unwrap();
     assert_eq!(a.offset() % 16, 0);
     assert_ne!(a.offset() % 64, 0, "the test file must not be 64-aligned");
     assert_eq!(a.to_array::<f64>().unwrap().into_raw_vec_and_offset().0, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
@@ -39,7 +42,7 @@ fn python2_headers_with_long_integers_and_double_quotes() {
     let path = dir.path().join("py2.npy");
     let dict = "{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (2L, 3L)}";
     std::fs::write(&path, old_style_file(dict, 16, 6)).unwrap();
-    let a = MmapArray::open_npy(&path, Mode::ReadOnly).unwrap();
+    let a = open_npy(&path, Mode::ReadOnly).unwrap();
     assert_eq!(a.shape(), &[2, 3]);
     assert_eq!(a.get::<f64>(&[1, 2]).unwrap(), 5.0);
 }
@@ -55,7 +58,7 @@ fn version_is_chosen_as_numpy_does() {
     assert_eq!(v, NpyVersion::V2);
     assert_eq!(bytes.len() % 64, 0);
     assert!(h.encode(Some(NpyVersion::V1)).unwrap_err().to_string().contains("too big for npy version 1.0"));
-    let a = NpyOptions::new(DType::native(ScalarKind::U8), &[10]).create(dir.path().join("v1.npy")).unwrap();
+    let a = NpyOptions::new(DType::native(ScalarKind::U8), &[10]).create_private(dir.path().join("v1.npy")).unwrap();
     assert_eq!(a.format(), Format::Npy(NpyVersion::V1));
     assert_eq!(a.offset(), 128);
 }

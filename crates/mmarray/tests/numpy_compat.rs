@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{check_formula, fill_formula, numpy_helper, KINDS};
-use mmarray::{ByteOrder, DType, Mode, MmapArray, NpyOptions, NpyVersion, Order, RawOptions};
+use common::{check_formula, fill_formula, numpy_helper, open_npy, NpyPrivate, RawPrivate, KINDS};
+use mmarray::{ByteOrder, DType, Mode, NpyOptions, NpyVersion, Order, RawOptions};
 use serde_json::Value;
 
 #[test]
@@ -24,9 +24,9 @@ fn numpy_written_files_read_identically() {
         let dtype = DType::parse(descr).unwrap();
         let order = if fortran { Order::F } else { Order::C };
         let a = if e["kind"] == "npy" {
-            MmapArray::open_npy(&path, Mode::ReadOnly)
+            open_npy(&path, Mode::ReadOnly)
         } else {
-            RawOptions::new(dtype).mode(Mode::ReadOnly).offset(offset).shape(&shape).order(order).open(&path)
+            RawOptions::new(dtype).mode(Mode::ReadOnly).offset(offset).shape(&shape).order(order).open_private(&path)
         };
         let a = match a {
             Ok(a) => a,
@@ -74,7 +74,7 @@ fn mmarray_written_files_read_identically_by_numpy() {
                         let mut a = NpyOptions::new(dtype, &shape)
                             .order(order)
                             .version(Some(version))
-                            .create(dir.path().join(&name))
+                            .create_private(dir.path().join(&name))
                             .unwrap();
                         mmarray::with_scalar_type!(kind, |T| fill_formula::<T>(&mut a));
                         a.close().unwrap();
@@ -92,7 +92,7 @@ fn mmarray_written_files_read_identically_by_numpy() {
                             .offset(13)
                             .shape(&shape)
                             .order(order)
-                            .open(dir.path().join(&name))
+                            .open_private(dir.path().join(&name))
                             .unwrap();
                         mmarray::with_scalar_type!(kind, |T| fill_formula::<T>(&mut a));
                         drop(a); // dropping flushes

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{Formula, KINDS};
-use mmarray::{ByteOrder, DType, Mode, MmapArray, NpyOptions, Order, RawOptions};
+use common::{open_npy, Formula, NpyPrivate, RawPrivate, KINDS};
+use mmarray::{ByteOrder, DType, Mode, NpyOptions, Order, RawOptions};
 use proptest::prelude::*;
 
 fn roundtrip<T: Formula>(dtype: DType, shape: &[usize], order: Order, offset: u64, npy: bool, shift: usize) -> Result<(), String> {
@@ -12,15 +12,15 @@ fn roundtrip<T: Formula>(dtype: DType, shape: &[usize], order: Order, offset: u6
     let path = dir.path().join(if npy { "p.npy" } else { "p.raw" });
     let raw = RawOptions::new(dtype).shape(shape).order(order).offset(offset);
     let mut a = if npy {
-        NpyOptions::new(dtype, shape).order(order).create(&path)
+        NpyOptions::new(dtype, shape).order(order).create_private(&path)
     } else {
-        raw.clone().mode(Mode::Write).open(&path)
+        raw.clone().mode(Mode::Write).open_private(&path)
     }
     .map_err(|e| e.to_string())?;
     a.fill_with(|i| T::formula(i + shift)).map_err(|e| e.to_string())?;
     a.close().map_err(|e| e.to_string())?;
     for mode in [Mode::ReadOnly, Mode::ReadWrite, Mode::CopyOnWrite] {
-        let b = if npy { MmapArray::open_npy(&path, mode) } else { raw.clone().mode(mode).open(&path) }
+        let b = if npy { open_npy(&path, mode) } else { raw.clone().mode(mode).open_private(&path) }
             .map_err(|e| e.to_string())?;
         if b.shape() != shape || b.order() != order || b.dtype() != dtype {
             return Err(format!("metadata changed: {b:?}"));

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use mmarray::compute::{apply, matvec, reduce, rolling, ReduceOptions, RollingStat, Scalar, Stat, Step};
-use mmarray::{Advice, DType, Mode, MmapArray, NpyOptions, RawOptions, ScalarKind};
+use mmarray::{Advice, DType, Mode, NpyOptions, RawOptions, ScalarKind};
 use ndarray::{s, Array1, Ix1, Ix2, Ix3, Ix4};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::plot::{line_png, rgb_png};
 use crate::args::{DemoArgs, DemoSize};
+use crate::input::{map_file, MapAs};
 use crate::output::{print, CliError};
 
 /// The sizes of each workload.
@@ -99,17 +100,17 @@ fn grid_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let f64s = DType::native(ScalarKind::F64);
     let bytes = (n * n * 8) as u64;
     d.time("1 grid", &format!("create {n}x{n} float64 (w+), fill random"), bytes, || {
-        let mut a = NpyOptions::new(f64s, &[n, n]).create(&path)?;
+        let mut a = map_file(&path, MapAs::NewNpy(&NpyOptions::new(f64s, &[n, n])))?;
         let mut rng = StdRng::seed_from_u64(1);
         a.fill_with(|_| rng.random::<f64>())?;
         a.close()?;
         Ok("ok".into())
     })?;
-    let mut a = MmapArray::open_npy(&path, Mode::ReadWrite)?;
+    let mut a = map_file(&path, MapAs::Npy(Mode::ReadWrite))?;
     let v = a.get::<f64>(&[n / 2, n / 3])?;
     d.time("1 grid", "reopen r+, read one element", 0, || Ok(format!("a[{}, {}] = {v:.6}", n / 2, n / 3)))?;
     let offset = a.offset();
-    let raw = RawOptions::new(f64s).mode(Mode::ReadOnly).offset(offset).shape(&[n, n]).open(&path)?;
+    let raw = map_file(&path, MapAs::Raw(&RawOptions::new(f64s).mode(Mode::ReadOnly).offset(offset).shape(&[n, n])))?;
     let same = raw.get::<f64>(&[n / 2, n / 3])? == v;
     d.check(same, "opening the data with an offset past the header gives other values".into());
     d.time("1 grid", &format!("open as raw past a {offset}-byte header"), 0, || Ok(format!("same value: {same}")))?;
@@ -146,7 +147,7 @@ fn simulation_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let [t, l, h, w] = sc.steps;
     let path = d.file("velocities.npy");
     let bytes = (t * l * h * w * 4) as u64;
-    let mut a = NpyOptions::new(DType::native(ScalarKind::F32), &sc.steps).create(&path)?;
+    let mut a = map_file(&path, MapAs::NewNpy(&NpyOptions::new(DType::native(ScalarKind::F32), &sc.steps)))?;
     d.time("2 simulation", &format!("fill {t}x{l}x{h}x{w} float32 velocities"), bytes, || {
         let per_step = l * h * w;
         let mut rng = StdRng::seed_from_u64(2);
@@ -179,7 +180,7 @@ fn image_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let (h, w) = sc.image;
     let path = d.file("image.npy");
     let bytes = (h * w * 3) as u64;
-    let mut a = NpyOptions::new(DType::native(ScalarKind::U8), &[h, w, 3]).create(&path)?;
+    let mut a = map_file(&path, MapAs::NewNpy(&NpyOptions::new(DType::native(ScalarKind::U8), &[h, w, 3])))?;
     d.time("3 image", &format!("{w}x{h} RGB uint8, random colours"), bytes, || {
         let mut rng = StdRng::seed_from_u64(3);
         a.fill_with(|_| rng.random::<u8>() / 2)?;
@@ -214,7 +215,7 @@ fn series_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let n = sc.samples;
     let batch = 5000;
     let path = d.file("series.npy");
-    let mut a = NpyOptions::new(DType::native(ScalarKind::F32), &[n]).create(&path)?;
+    let mut a = map_file(&path, MapAs::NewNpy(&NpyOptions::new(DType::native(ScalarKind::F32), &[n])))?;
     d.time("4 time series", &format!("stream {n} float32 samples in batches of {batch}, flush each"), (n * 4) as u64, || {
         let mut rng = StdRng::seed_from_u64(4);
         for start in (0..n).step_by(batch) {
@@ -258,7 +259,7 @@ fn access_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let n = sc.grid;
     let path = d.dir.join("grid.npy");
     for (hint, advice) in [("no hint", Advice::Normal), ("random hint", Advice::Random)] {
-        let mut a = MmapArray::open_npy(&path, Mode::ReadWrite)?;
+        let mut a = map_file(&path, MapAs::Npy(Mode::ReadWrite))?;
         a.advise(advice)?;
         d.time("5 access", &format!("1000 scattered updates, {hint}"), 0, || {
             let mut v = a.view_mut::<f64>()?.into_dimensionality::<Ix2>()?;
@@ -284,7 +285,7 @@ fn access_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
 fn workers_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let n = sc.grid * 100;
     let path = d.file("shared.npy");
-    let mut a = NpyOptions::new(DType::native(ScalarKind::I64), &[n]).create(&path)?;
+    let mut a = map_file(&path, MapAs::NewNpy(&NpyOptions::new(DType::native(ScalarKind::I64), &[n])))?;
     a.fill_with(|i| i as i64)?;
     let header = a.offset();
     a.close()?;
@@ -299,12 +300,13 @@ fn workers_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
                         // threads ever hold a `&mut` over the same bytes
                         // (whole-file views in every thread would alias).
                         let (start, end) = (q * n / 4, (q + 1) * n / 4);
-                        let mut m = RawOptions::new(DType::native(ScalarKind::I64))
+                        let opts = RawOptions::new(DType::native(ScalarKind::I64))
                             .mode(Mode::ReadWrite)
                             .offset(header + (start * 8) as u64)
-                            .shape(&[end - start])
-                            .open(&path)
-                            .map_err(|e| e.to_string())?;
+                            .shape(&[end - start]);
+                        // SAFETY: each thread maps only the bytes it writes;
+                        // no other handle of this file is open while they run.
+                        let mut m = unsafe { opts.open(&path) }.map_err(|e| e.to_string())?;
                         let quarter = m.view_mut::<i64>().map_err(|e| e.to_string())?;
                         apply(quarter, &[Step::Add(Scalar::Int(1))]).map_err(|e| e.to_string())?;
                         m.close().map_err(|e| e.to_string())
@@ -318,7 +320,7 @@ fn workers_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
         })?;
         Ok("ok".into())
     })?;
-    let check = MmapArray::open_npy(&path, Mode::ReadOnly)?;
+    let check = map_file(&path, MapAs::Npy(Mode::ReadOnly))?;
     let v = check.view::<i64>()?;
     let wrong = v.iter().enumerate().filter(|(i, &x)| x != *i as i64 + 1).count();
     d.check(wrong == 0, format!("{wrong} elements of the shared file are wrong"));
@@ -333,7 +335,7 @@ fn solver_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let path = d.file("matrix.npy");
     let bytes = (n * n * 8) as u64;
     // A symmetric positive definite matrix: exp(-|i-j|/10) + I
-    let mut a = NpyOptions::new(DType::native(ScalarKind::F64), &[n, n]).create(&path)?;
+    let mut a = map_file(&path, MapAs::NewNpy(&NpyOptions::new(DType::native(ScalarKind::F64), &[n, n])))?;
     a.fill_with(|k| {
         let (i, j) = (k / n, k % n);
         (-(i.abs_diff(j) as f64) / 10.0).exp() + if i == j { 1.0 } else { 0.0 }

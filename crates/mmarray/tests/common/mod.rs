@@ -4,7 +4,53 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mmarray::{f16, Complex32, Complex64, Element, MmapArray, ScalarKind};
+use mmarray::{f16, Complex32, Complex64, Element, MmapArray, Mode, NpyOptions, RawOptions, ScalarKind};
+
+// The mapping constructors are `unsafe` (the crate's mapping contract); the
+// tests call them through these wrappers, each with the same justification:
+// the files are the test's own, in temporary directories, and a test that
+// opens two handles of one file never writes through one while a view of
+// the other is alive.
+
+/// [`MmapArray::open_npy`] on a test's own file.
+pub fn open_npy(path: impl AsRef<Path>, mode: Mode) -> mmarray::Result<MmapArray> {
+    // SAFETY: test files are private to the test (temp dirs); no other process or handle writes them while views live
+    unsafe { MmapArray::open_npy(path, mode) }
+}
+
+/// [`RawOptions::open`] and [`RawOptions::create_new`] on a test's own files.
+pub trait RawPrivate {
+    fn open_private(&self, path: impl AsRef<Path>) -> mmarray::Result<MmapArray>;
+    fn create_new_private(&self, path: impl AsRef<Path>) -> mmarray::Result<MmapArray>;
+}
+
+impl RawPrivate for RawOptions {
+    fn open_private(&self, path: impl AsRef<Path>) -> mmarray::Result<MmapArray> {
+        // SAFETY: test files are private to the test (temp dirs); no other process or handle writes them while views live
+        unsafe { self.open(path) }
+    }
+    fn create_new_private(&self, path: impl AsRef<Path>) -> mmarray::Result<MmapArray> {
+        // SAFETY: test files are private to the test (temp dirs); no other process or handle writes them while views live
+        unsafe { self.create_new(path) }
+    }
+}
+
+/// [`NpyOptions::create`] and [`NpyOptions::create_new`] on a test's own files.
+pub trait NpyPrivate {
+    fn create_private(&self, path: impl AsRef<Path>) -> mmarray::Result<MmapArray>;
+    fn create_new_private(&self, path: impl AsRef<Path>) -> mmarray::Result<MmapArray>;
+}
+
+impl NpyPrivate for NpyOptions {
+    fn create_private(&self, path: impl AsRef<Path>) -> mmarray::Result<MmapArray> {
+        // SAFETY: test files are private to the test (temp dirs); no other process or handle writes them while views live
+        unsafe { self.create(path) }
+    }
+    fn create_new_private(&self, path: impl AsRef<Path>) -> mmarray::Result<MmapArray> {
+        // SAFETY: test files are private to the test (temp dirs); no other process or handle writes them while views live
+        unsafe { self.create_new(path) }
+    }
+}
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {

@@ -57,7 +57,9 @@ fn scratch_path() -> PathBuf {
 fn check_open_npy(data: &[u8], header: &NpyHeader, offset: u64) {
     let path = scratch_path();
     std::fs::write(&path, data).unwrap();
-    let opened = MmapArray::open_npy(&path, Mode::ReadOnly);
+    // SAFETY: the scratch file is private to this process and thread (its
+    // name has both ids); nothing else writes it while `a` is mapped.
+    let opened = unsafe { MmapArray::open_npy(&path, Mode::ReadOnly) };
     let _ = std::fs::remove_file(&path);
     // The documented limit: the element count, then the byte count, must
     // not overflow, and the bytes must fit an isize.
