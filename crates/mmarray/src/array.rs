@@ -266,8 +266,7 @@ impl MmapArray {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
         let mut a =
             Self { guard: Guard::NONE, path: path.to_path_buf(), file: Some(file), map, layout, mode, format, preallocation, pending: None };
-        let needed = a.layout.offset + a.nbytes() as u64;
-        a.guard = Guard::register(a.as_bytes(), mode != Mode::ReadOnly, path, fd, needed)?;
+        a.guard = Guard::register(a.as_bytes(), mode != Mode::ReadOnly, path, fd, a.file_end())?;
         Ok(a)
     }
 
@@ -301,13 +300,26 @@ impl MmapArray {
     /// [`ErrorKind::Truncated`] naming the file, its length now and the
     /// length the array needs.
     pub fn check_intact(&self) -> Result<()> {
-        let needed = self.layout.offset + self.nbytes() as u64;
         // (a cut inside the last page raises no fault: compare the length)
-        let now = self.file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len());
-        if self.guard.poisoned() || (self.nbytes() > 0 && now.is_some_and(|n| n < needed)) {
-            return Err(crate::guard::truncated(&self.path, now, Some(needed)));
+        let now = self.file_len();
+        if self.guard.poisoned() || (self.nbytes() > 0 && now.is_some_and(|n| n < self.file_end())) {
+            return Err(self.truncated(now));
         }
         Ok(())
+    }
+
+    /// How long the file must be: offset plus data bytes.
+    fn file_end(&self) -> u64 {
+        self.layout.offset + self.nbytes() as u64
+    }
+
+    /// The file's length now, through the array's descriptor.
+    fn file_len(&self) -> Option<u64> {
+        self.file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len())
+    }
+
+    fn truncated(&self, now: Option<u64>) -> Error {
+        crate::guard::truncated(&self.path, now, Some(self.file_end()))
     }
 
     // ----- attributes -------------------------------------------------------
@@ -429,9 +441,7 @@ impl MmapArray {
     /// As above.
     pub fn check_faults(&self) -> Result<()> {
         if self.guard.poisoned() {
-            let needed = self.layout.offset + self.nbytes() as u64;
-            let now = self.file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len());
-            return Err(crate::guard::truncated(&self.path, now, Some(needed)));
+            return Err(self.truncated(self.file_len()));
         }
         Ok(())
     }
