@@ -91,6 +91,16 @@ def _finish(a, value, dtype, axes, keepdims, out):
     return res
 
 
+def _is_index(x):
+    """Whether `x` is an integer to NumPy's reductions (`keepdims`): a bool
+    or an int, not None, a float or a NumPy bool."""
+    try:
+        operator.index(x)
+    except TypeError:
+        return False
+    return True
+
+
 def _float_result(a, dtype):
     if dtype is not None:
         return np.dtype(dtype)
@@ -106,6 +116,8 @@ def _reduction(stat, skipna=False):
             return FALLBACK
         if not isinstance(ddof, (int, float, np.integer, np.floating)) or isinstance(ddof, bool) or not math.isfinite(ddof):
             return FALLBACK  # NumPy's answer for a NaN, complex or odd ddof
+        if not _is_index(keepdims):
+            return FALLBACK  # NumPy's TypeError: a reduction's keepdims is an integer (not None, 1.0 or np.True_)
         if out is not None and a.dtype == np.float16 and stat in ("mean", "var", "std"):
             return FALLBACK  # NumPy sums float16 into a float16 `out` (and overflows there)
         axes = _axes(axis, a.ndim)
@@ -168,6 +180,16 @@ def _warn_as_numpy(a, stat, axes, ddof, skipna, value, scalar):
             _division_by_no_freedom(a, axes, counts, scalar)
 
 
+def _warn_all_nan(a):
+    """NumPy's "All-NaN slice encountered" for a nan-median or
+    nan-quantile of the whole of `a` that came out NaN, if `a` holds no
+    value but NaN (one more pass, only in this case); whether it did."""
+    if a.dtype.kind != "f" or not a.size or _core.reduce(a, "count", None, 0.0, True) != 0:
+        return False
+    warnings.warn("All-NaN slice encountered", RuntimeWarning, stacklevel=5)
+    return True
+
+
 def _infinities_cancelled(a, axes, skipna, value):
     """NumPy's "invalid value encountered in reduce" (or FloatingPointError
     under errstate='raise') where a sum or mean is NaN from +inf and -inf
@@ -213,6 +235,8 @@ def _median(skipna):
         if axis is not None or out is not None or keepdims or not _eligible(a, "iuf"):
             return FALLBACK
         value = _core.median(a, skipna)
+        if skipna and math.isnan(value):
+            _warn_all_nan(a)
         return (a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)).type(value)
 
     return impl
@@ -226,14 +250,18 @@ def _quantile(skipna, scale):
             return FALLBACK
         # a Python number is "weak" (NEP 50); np.float64 (a float subclass) is not
         scalar = type(q) is float
-        if not scalar and (np.ndim(q) == 0 or np.asarray(q).dtype.kind != "f"):
-            # a NumPy scalar q takes part in NumPy's promotion; an integer q
-            # on integer data gives NumPy's exact integer result
+        if not scalar and (np.ndim(q) == 0 or np.asarray(q).dtype != np.float64):
+            # a NumPy scalar q takes part in NumPy's promotion, and so does
+            # a float32 or float16 array q (float32 data and q give float32);
+            # an integer q on integer data gives NumPy's exact integer result
             return FALLBACK
         qs = np.asarray(q, dtype=np.float64) / scale
         if qs.ndim > 1 or not np.all((qs >= 0) & (qs <= 1)):
             return FALLBACK
         values = _core.quantile(a, qs.reshape(-1).tolist(), skipna, scalar)
+        if skipna and a.size and (not values or math.isnan(values[0])) and _warn_all_nan(a):
+            # NumPy's all-NaN answer keeps the data's dtype, whatever q's
+            return np.full(qs.shape, np.nan, dtype=a.dtype)[()]
         if scalar:
             return (a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)).type(values[0])
         return np.asarray(values, dtype=np.float64).reshape(qs.shape)

@@ -15,6 +15,11 @@ _VALID_MODES = ["r", "c", "r+", "w+"]
 _MODE_EQUIVALENTS = {"readonly": "r", "copyonwrite": "c", "readwrite": "r+", "write": "w+"}
 
 
+# NumPy functions run on ndarray views when the engine declines them (see
+# memmap.__array_function__)
+_NUMPY_ON_VIEWS = frozenset([np.nanmin, np.nanmax, np.median, np.nanmedian, np.quantile, np.nanquantile, np.percentile, np.nanpercentile])
+
+
 class memmap(np.memmap):
     """A memory-mapped array in a file on disk: `numpy.memmap`, drop-in.
 
@@ -205,12 +210,19 @@ class memmap(np.memmap):
             result = impl(*args, **kwargs)
             if result is not _engine.FALLBACK:
                 return result
-        if func in (np.nanmin, np.nanmax) and type(self) is memmap:
-            # NumPy gives numpy.memmap (by exact type) its ndarray path here,
-            # and subclasses another one (which ignores `initial` for all-NaN
-            # slices): take the path numpy.memmap takes.
+        if func in _NUMPY_ON_VIEWS and type(self) is memmap:
+            # NumPy's own code, run on plain ndarray views of the same bytes:
+            # - nanmin/nanmax: NumPy gives numpy.memmap (by exact type) its
+            #   ndarray path, and subclasses another one (which ignores
+            #   `initial` for all-NaN slices);
+            # - the order statistics the engine declined: NumPy's median
+            #   ends in np.mean of the middle values (overwrite_input=True
+            #   makes them a view of this array), and the engine's mean may
+            #   round those differently in the last digit, where a median is
+            #   exact; nanmedian's warnings follow the same path.
             views = tuple(x.view(np.ndarray) if type(x) is memmap else x for x in args)
-            result = func(*views, **kwargs)
+            named = {k: (v.view(np.ndarray) if type(v) is memmap and k != "out" else v) for k, v in kwargs.items()}
+            result = func(*views, **named)
         else:
             result = super().__array_function__(func, types, args, kwargs)
         for arg in args:  # NumPy's own code read zeros from pages lost to a truncation

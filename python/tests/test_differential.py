@@ -212,6 +212,8 @@ def quantile_qs(scale):
         st.lists(scalar, min_size=0, max_size=4),
         st.lists(scalar, min_size=1, max_size=4).map(lambda v: np.array(v).reshape(-1, 1) if len(v) % 2 == 0 else np.array(v)),
         st.just(np.array(0.5 * scale, dtype=np.float32)),
+        # q arrays of a narrower float type take part in NumPy's promotion
+        st.tuples(st.lists(scalar, min_size=1, max_size=3), st.sampled_from(["f4", "f2"])).map(lambda t: np.array(t[0], dtype=t[1])),
         st.integers(0, 1).map(lambda x: x * int(scale)),
     )
 
@@ -514,6 +516,18 @@ REGRESSIONS = {
     "nanquantile-bool": _case([True, False], "?", Call(np.nanquantile, (0.5,))),
     "median-negative-zero": _case([-0.0], "f8", Call(np.median)),
     "quantile-float32-q-scalar": _case([1, 2], "i8", Call(np.quantile, (np.float32(0.5),))),
+    "quantile-float32-q-array": _case([1.0, 2.0, 3.0, 7.0], "f4", Call(np.quantile, (np.array([0.1, 0.9], dtype="f4"),))),
+    "percentile-float16-q-array-int-data": _case([1, 2, 9], "u1", Call(np.percentile, (np.array([50.0], dtype="f2"),))),
+    "quantile-float32-q-array-float64-data": _case([1.0, 2.0, 3.0, 7.0], "f8", Call(np.quantile, (np.array([0.1, 0.9], dtype="f4"),))),
+    # all-NaN data: NumPy warns, and keeps the data's dtype for a list q
+    "nanmedian-all-nan": _case([np.nan, np.nan], "f4", Call(np.nanmedian)),
+    "nanquantile-all-nan-list-q": _case([np.nan], "f2", Call(np.nanquantile, ([0.1, 0.9],))),
+    "nanpercentile-empty-q": _case([3, -1], "i8", Call(np.nanpercentile, ([],))),
+    "nanquantile-all-nan-empty-q": _case([np.nan], "f4", Call(np.nanquantile, ([],))),
+    "nanpercentile-all-nan": _case([np.nan] * 5, "f8", Call(np.nanpercentile, (50.0,))),
+    # NumPy's median takes np.mean of the middle values, here a view of v
+    "median-overwrite-input-out": _case([[np.nan, 0.178204753456251], [2.18312868735204, -0.17866300936309754]], "f8",
+                                        Call(np.median, (), {"axis": 0, "overwrite_input": True, "out": OUT})),
     # arg-reductions: int64 values past 2**53 compared as float64
     "argmax-int64-extremes": _case([2**63 - 2, 2**63 - 1], "i8", Call(np.argmax)),
     "argmax-0d-keepdims": _case(1.0, "f8", Call(np.argmax, (), {"keepdims": True})),
@@ -527,6 +541,12 @@ REGRESSIONS = {
     "var-method-positional-ddof": _case([[1.0, 2.0, 4.0], [3.0, 5.0, 9.0]], "f8", Call("var", (0, None, None, 1))),
     "amin-positional-initial": _case([[1.0, 2.0, 4.0], [3.0, 5.0, 9.0]], "f8", Call(np.amin, (0, None, False, 0.0))),
     "min-method-ddof": _case([1.0, 2.0], "f8", Call("min", (), {"ddof": 1})),
+    # keepdims of a reduction is an integer to NumPy: None, 1.0, np.True_ are TypeErrors
+    "min-method-positional-keepdims-none": _case([[1.0, 2.0], [3.0, 4.0]], "f8", Call("min", (0, None, None))),
+    "nansum-positional-keepdims-none": _case([[1.0, 2.0], [3.0, 4.0]], "f8", Call(np.nansum, (0, None, None, None))),
+    "mean-keepdims-numpy-bool": _case([1.0, 2.0], "f8", Call(np.mean, (), {"keepdims": np.True_})),
+    "sum-method-keepdims-float": _case([1.0, 2.0], "f8", Call("sum", (), {"keepdims": 1.0})),
+    "ptp-keepdims-none": _case([1.0, 2.0], "f8", Call(np.ptp, (), {"keepdims": None})),
     "nanvar-int-dtype": _case([1.0, 2.0], "f8", Call(np.nanvar, (), {"dtype": "i8"})),
     # in place: Python ints within uint64 but past int64
     "uint64-iadd-2**63": _case([1, 2], "u8", Call(operator.iadd, (2**63,), text="v += 2**63")),
