@@ -220,7 +220,8 @@ pub struct ApplyArgs {
     /// Clip to [LO, HI].
     #[arg(long, value_name = "LO,HI", allow_hyphen_values = true)]
     pub clip: Vec<String>,
-    /// Divide by the region's maximum.
+    /// Divide by the region's maximum (a zero maximum is 0.0 if the region
+    /// holds a 0.0, else -0.0, as IEEE 754's maximum).
     // (Append, not Count: a count flag records one index however often it
     // is given, and the steps are ordered by index)
     #[arg(long, num_args = 0, default_missing_value = "true", action = clap::ArgAction::Append)]

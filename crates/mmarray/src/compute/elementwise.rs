@@ -89,7 +89,9 @@ pub enum Step {
     Div(Scalar),
     /// `np.clip(x, lo, hi)`.
     Clip(Scalar, Scalar),
-    /// `x / x.max()` over the whole region (a reduction pass first).
+    /// `x / x.max()` over the whole region (a reduction pass first). A zero
+    /// max is IEEE 754's maximum: 0.0 if the region holds a 0.0, else -0.0
+    /// (NumPy's sign of a zero max depends on the order it met the zeros).
     Normalize,
 }
 
@@ -241,20 +243,34 @@ pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[S
                 return Err(Error::new(ErrorKind::InvalidArgument, "cannot normalize an empty region (its max is undefined)"));
             }
             let ops = compile::<T>(&steps[..i], &maxima)?;
-            if ops.is_empty() {
+            let value = |x: T| match run(x, &ops) {
+                Val::I(v) => v as f64,
+                Val::F(f) => f,
+            };
+            let max = if ops.is_empty() {
                 // the region's own max: the reduction engine's kernel
                 let m = super::reduce(&view.view(), super::Stat::Max, &super::ReduceOptions::default())?;
-                maxima.push(m.first().copied().unwrap_or(f64::NAN));
-                continue;
-            }
-            let max = view
-                .view()
-                .into_par_iter()
-                .map(|&x| match run(x, &ops) {
-                    Val::I(v) => v as f64,
-                    Val::F(f) => f,
-                })
-                .reduce(|| f64::NEG_INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) });
+                m.first().copied().unwrap_or(f64::NAN)
+            } else {
+                view.view()
+                    .into_par_iter()
+                    .map(|&x| value(x))
+                    .reduce(|| f64::NEG_INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) })
+            };
+            let max = if max == 0.0 {
+                // -0.0 and 0.0 compare equal, so which one a max keeps
+                // depends on the order it meets them (NumPy's too), yet the
+                // division by it decides the sign of every infinity: take
+                // IEEE 754's maximum, 0.0 if the region holds one, else -0.0
+                // (one more pass, only when the max is zero).
+                let positive = view.view().into_par_iter().any(|&x| {
+                    let v = value(x);
+                    v == 0.0 && v.is_sign_positive()
+                });
+                if positive { 0.0 } else { -0.0 }
+            } else {
+                max
+            };
             maxima.push(max);
         }
     }
@@ -334,6 +350,32 @@ mod tests {
         let e = apply(b.view_mut(), &[Step::Add(Scalar::Int(300))]).unwrap_err();
         assert!(e.to_string().contains("Python integer 300 out of bounds for uint8"), "{e}");
         // float32 arithmetic is float32's: 0.1f32 * 3 rounded in f32
+    }
+
+    #[test]
+    fn normalize_by_a_zero_max_takes_ieee_maximum() {
+        // the max of -0.0 and 0.0 is 0.0 (IEEE 754 maximum), wherever the
+        // 0.0 is and however the region is split among threads
+        for n in [3usize, 100_000] {
+            for at in [0, n / 2, n - 1] {
+                let neg = if at == 1 { 0 } else { 1 };
+                let mut a = ndarray::Array1::from_elem(n, -0.0f64);
+                a[neg] = -1.0;
+                a[at] = 0.0;
+                apply(a.view_mut(), &[Step::Normalize]).unwrap();
+                assert_eq!(a[neg], f64::NEG_INFINITY, "n={n} 0.0 at {at}");
+            }
+            // only -0.0 among the zeros: the max is -0.0, -1 / -0.0 = inf
+            let mut b = ndarray::Array1::from_elem(n, -0.0f32);
+            b[1] = -1.0;
+            apply(b.view_mut(), &[Step::Normalize]).unwrap();
+            assert_eq!(b[1], f32::INFINITY);
+            // after a step (the interpreted path): -x of [0.0, 1.0] is [-0.0, -1.0]
+            let mut c = ndarray::Array1::from_elem(n, 1.0f64);
+            c[0] = 0.0;
+            apply(c.view_mut(), &[Step::Mul(Scalar::Float(-1.0)), Step::Normalize]).unwrap();
+            assert_eq!(c[1], f64::INFINITY);
+        }
         let mut d = array![0.1f32];
         apply(d.view_mut(), &[Step::Mul(Scalar::Int(3))]).unwrap();
         assert_eq!(d[0], 0.1f32 * 3.0f32);
@@ -390,7 +432,16 @@ mod tests {
                     Val::I(v) => v as f64,
                     Val::F(f) => f,
                 });
-                maxima.push(vals.fold(f64::NEG_INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }));
+                // IEEE 754's maximum: NaN wins, then 0.0 is above -0.0
+                maxima.push(vals.fold(f64::NEG_INFINITY, |a, b| {
+                    if a.is_nan() || b.is_nan() {
+                        f64::NAN
+                    } else if a == b {
+                        if a.is_sign_positive() { a } else { b }
+                    } else {
+                        a.max(b)
+                    }
+                }));
             }
         }
         let ops = compile::<T>(steps, &maxima).unwrap();

@@ -166,9 +166,12 @@ pub fn rolling_along<T: Real>(a: ArrayViewD<'_, T>, axis: usize, window: usize, 
 /// sums when it leaves (`[1e17, 1, 2]`, window 2: `1e17 + 1 - 1e17 = 0`).
 /// `e1` and `e2` bound that error (every `|d|` and `d²` added or removed
 /// since the sums were last computed exactly), and `a1` is `Σ|x|` of the
-/// window, the scale of the error NumPy's own sum makes; when the bound
-/// outgrows 64 times the fair error, the window is recomputed exactly
-/// ([`Window::lost_precision`]). On ordinary data that happens once per
+/// window, the scale of the error NumPy's own sum makes (at most about
+/// `n·ε·Σ|x|` for `n` values); when the bound outgrows that, the window is
+/// recomputed exactly ([`Window::lost_precision`]: past `2n` times
+/// `ε·Σ|x|`, at most 64 times, so a window of one value is recomputed when
+/// a far larger one left it: `[3, 0.05]`, window 1, gave
+/// `0.04999999999999982`). On ordinary data that happens once per
 /// ~30 windows of steps, so the pass stays O(n); a compensated sum would
 /// not help, because `d = x - k` itself rounds when `k` is stale.
 struct Window {
@@ -203,15 +206,14 @@ impl Window {
     }
 
     /// Whether the sums' rounding error (at most ε·`e1`, ε·`e2`) has grown
-    /// past 64 times what NumPy's computation of this window makes (about
-    /// ε·`Σ|x|` for sums, ε·`m2` for the variance): then recompute.
+    /// past what NumPy's computation of this window may make (`f.limit`
+    /// times ε·`Σ|x|` for sums, ε·`m2` for the variance): then recompute.
     #[inline]
-    fn lost_precision(&self, inv_n: f64, variance: bool) -> bool {
-        const LIMIT: f64 = 64.0;
-        if self.e1 > LIMIT * self.a1 {
+    fn lost_precision(&self, f: &Finish, variance: bool) -> bool {
+        if self.e1 > f.limit * self.a1 {
             return true;
         }
-        variance && self.e2 > LIMIT * (self.s2 - self.s1 * self.s1 * inv_n).max(0.0)
+        variance && self.e2 > f.limit * (self.s2 - self.s1 * self.s1 * f.inv_n).max(0.0)
     }
 
     #[inline]
@@ -287,13 +289,19 @@ struct Finish {
     inv_dof: f64,
     /// `n - ddof <= 0`: NumPy divides by zero.
     no_dof: bool,
+    /// How far the running sums' error bound may grow, in multiples of
+    /// the window's `ε·Σ|x|` (`ε·m2`), before the window is recomputed:
+    /// `2n`, within NumPy's own bound for `n` values, capped at 64 so large
+    /// windows stay close to exact (and recomputed about once per 25
+    /// windows of steps on ordinary data).
+    limit: f64,
 }
 
 impl Finish {
     fn new(w: usize, stat: RollingStat, ddof: f64) -> Self {
         let n = w as f64;
         let dof = n - ddof;
-        Self { stat, n, inv_n: 1.0 / n, inv_dof: 1.0 / dof, no_dof: dof <= 0.0 }
+        Self { stat, n, inv_n: 1.0 / n, inv_dof: 1.0 / dof, no_dof: dof <= 0.0, limit: (2.0 * n).min(64.0) }
     }
 }
 
@@ -311,7 +319,7 @@ fn moments<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, stat: Rolling
                 win.remove(x[i - 1].to_f64());
                 win.add(x[i + w - 1].to_f64());
             }
-            if j % anchor == 0 || win.lost_precision(finish.inv_n, variance) {
+            if j % anchor == 0 || win.lost_precision(&finish, variance) {
                 win = Window::exact(x.slice(ndarray::s![i..i + w]).iter().copied());
             }
         }
@@ -491,6 +499,24 @@ mod tests {
         assert_eq!(rolling(x.view(), 2, RollingStat::Std, 0.0).unwrap().to_vec()[1..], [0.5, 0.5]);
         let y = ndarray::array![-3.36e74, 3.0, 4.0];
         assert_eq!(rolling(y.view(), 1, RollingStat::Mean, 0.0).unwrap().to_vec(), vec![-3.36e74, 3.0, 4.0]);
+        // a window of one value after a larger one (found by the differential
+        // harness: 0.04999999999999982, 4 ulps of 0.05 where NumPy's bound
+        // for one value is exact)
+        let t = ndarray::array![3.0, 0.05, 1.5, 0.05];
+        assert_eq!(rolling(t.view(), 1, RollingStat::Mean, 0.0).unwrap().to_vec(), vec![3.0, 0.05, 1.5, 0.05]);
+        assert_eq!(rolling(t.view(), 1, RollingStat::Sum, 0.0).unwrap().to_vec(), vec![3.0, 0.05, 1.5, 0.05]);
+        // small windows within 4·n·ε·Σ|x| of the window (the harness's bound)
+        let u: Vec<f64> = (0..2000).map(|i| if i % 7 == 0 { 1e3 * ((i % 5) as f64 + 1.0) } else { 0.01 * (i % 11) as f64 + 0.05 }).collect();
+        let u = ndarray::Array1::from(u);
+        for w in [1, 2, 3, 8] {
+            let got = rolling(u.view(), w, RollingStat::Mean, 0.0).unwrap();
+            for (i, g) in got.iter().enumerate() {
+                let win = &u.as_slice().unwrap()[i..i + w];
+                let exact = win.iter().sum::<f64>() / w as f64;
+                let bound = 4.0 * w as f64 * f64::EPSILON * win.iter().map(|v| v.abs()).sum::<f64>() / w as f64;
+                assert!((g - exact).abs() <= bound, "w={w} at {i}: {g} vs {exact}");
+            }
+        }
         // spikes of every size between ordinary values, all windows
         let z: Vec<f64> = (0..3000).map(|i| if i % 97 == 0 { 10f64.powi(i % 300 - 150) } else { (i % 13) as f64 - 6.0 }).collect();
         let z = ndarray::Array1::from(z);
