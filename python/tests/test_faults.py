@@ -470,3 +470,81 @@ def test_more_than_4096_mappings_are_all_guarded(tmp_path):
         del arrs
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 1 MiB tmpfs (needs root to mount; skipped otherwise), unmounted after."""
+    d = tmp_path / "fs"
+    d.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", os.fspath(d)], capture_output=True)
+    if r.returncode != 0:
+        assert os.geteuid() != 0, r.stderr
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", os.fspath(d)], check=False)
+
+
+def _oserror(excinfo, code, path):
+    e = excinfo.value
+    assert e.errno == code, e
+    assert e.filename == os.fspath(path), e
+    return str(e)
+
+
+def test_full_disk_at_creation_and_growth_is_oserror_enospc(small_fs):
+    """Creating or growing past the free space: OSError(ENOSPC) naming the
+    file and the bytes it needs, at once (never SIGBUS at the first write of
+    a page), with no file left and an existing file unchanged."""
+    keep = small_fs / "keep.npy"
+    np.save(keep, np.arange(1000.0))
+    before = keep.read_bytes()
+    cases = {
+        "big.f8": lambda p: mmarray.memmap(p, "f8", "w+", shape=(1_000_000,)),
+        "big.npy": lambda p: mmarray.open_memmap(p, "w+", "f8", (1_000_000,)),
+        "keep.npy": lambda p: mmarray.memmap(p, "f8", "r+", offset=128, shape=(1_000_000,)),  # growth
+    }
+    for name, make in cases.items():
+        with pytest.raises(OSError) as ei:
+            make(small_fs / name)
+        msg = _oserror(ei, errno.ENOSPC, small_fs / name)
+        assert "need 8000" in msg and "available" in msg, msg
+        assert sorted(os.listdir(small_fs)) == ["keep.npy"], name
+        assert keep.read_bytes() == before
+    # w+ over the existing file, too large: refused before it is truncated
+    with pytest.raises(OSError) as ei:
+        mmarray.memmap(keep, "f8", "w+", shape=(1_000_000,))
+    _oserror(ei, errno.ENOSPC, keep)
+    assert keep.read_bytes() == before
+    # what fits works, and its pages are allocated: writing all of it
+    # cannot fault for lack of space
+    a = mmarray.memmap(small_fs / "fits.f8", "f8", "w+", shape=(100_000,))
+    a[...] = 1.0
+    a.flush()
+    assert a.sum() == 100_000
+    del a
+
+
+def test_read_only_file_system(small_fs):
+    """On a read-only file system 'r' and 'c' work (copy-on-write stays in
+    memory), 'r+' and 'w+' raise OSError(EROFS) naming the file."""
+    p = small_fs / "a.npy"
+    np.save(p, np.arange(1000.0))
+    subprocess.run(["mount", "-o", "remount,ro", os.fspath(small_fs)], check=True)
+    assert mmarray.load(p, mmap_mode="r").sum() == 499500.0
+    c = mmarray.load(p, mmap_mode="c")
+    c[0] = 5.0
+    assert c[0] == 5.0 and np.load(p)[0] == 0.0
+    del c
+    for mode in ("r+", "w+"):
+        with pytest.raises(OSError) as ei:
+            mmarray.memmap(p, "f8", mode, offset=128, shape=(1000,))
+        assert "Read-only file system" in _oserror(ei, errno.EROFS, p)
+    with pytest.raises(OSError) as ei:
+        mmarray.open_memmap(small_fs / "new.npy", "w+", "f8", (3,))
+    _oserror(ei, errno.EROFS, small_fs / "new.npy")
+    with pytest.raises(OSError) as ei:
+        mmarray.load(p, mmap_mode="r+")
+    _oserror(ei, errno.EROFS, p)

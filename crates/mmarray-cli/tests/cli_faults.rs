@@ -208,3 +208,133 @@ fn concurrent_applies_lose_no_update() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("note: waiting for another writer of c.npy"));
     assert_eq!(holder.view::<i64>().unwrap()[[n - 1]], 7);
 }
+
+/// A small tmpfs of `size` (mount options), unmounted on drop; `None` where
+/// mounting is not allowed (not root). The crate's `disk_full.rs` tests the
+/// same paths without root through the file-size limit.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir.path()).output();
+        if ok.is_ok_and(|o| o.status.success()) {
+            return Some(Self { dir });
+        }
+        assert!(!rustix::process::geteuid().is_root(), "root could not mount a tmpfs");
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        None
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn remount_read_only(&self) {
+        let st = Command::new("mount").args(["-o", "remount,ro"]).arg(self.dir.path()).status().unwrap();
+        assert!(st.success());
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Every file in `dir` with its bytes, sorted by name.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn cli(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(bin()).current_dir(dir).args(args).output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), None, "{args:?} was killed by signal {:?}", out.status.signal());
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A full disk: every command that makes or grows a file fails at once
+/// with one `error:` line naming the file and the bytes it needs (never a
+/// SIGBUS when a page is first written), leaves no partial output or
+/// temporary, and an existing file of the output's name (replaced with
+/// `--force`, and growing) is left byte for byte as it was.
+#[test]
+fn full_disk_at_creation_and_at_growth_is_an_error_that_changes_nothing() {
+    let Some(fs) = SmallFs::mount("2m") else { return };
+    let d = fs.path();
+    let ok = |args: &[&str]| {
+        let (code, _, err) = cli(d, args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+    };
+    ok(&["create", "in.npy", "--dtype", "f8", "--shape", "100000", "--fill", "arange"]); // 800 KB
+    ok(&["create", "old.npy", "--dtype", "f4", "--shape", "1000", "--fill", "random", "--seed", "1"]);
+    let before = snapshot(d);
+    let cases: &[(&[&str], &str, &str)] = &[
+        // a new file larger than the free space
+        (&["create", "big.npy", "--dtype", "f8", "--shape", "1000000"], "big.npy", "need 8000128 bytes"),
+        // outputs of commands that read an input that fits: two copies do not
+        (&["convert", "in.npy", "out.npy"], "out.npy", "need 800128 bytes"),
+        (&["convert", "in.npy", "out.bin"], "out.bin", "need 800000 bytes"),
+        (&["rolling", "in.npy", "--window", "3", "--stat", "mean", "--output", "roll.npy"], "roll.npy", "need 800112 bytes"),
+        // growing: an existing small file replaced by a larger one
+        (&["create", "old.npy", "--dtype", "f8", "--shape", "1000000", "--force"], "old.npy", "need 8000128 bytes"),
+        (&["convert", "in.npy", "old.npy", "--force"], "old.npy", "need 800128 bytes"),
+    ];
+    // fill the disk so that one more copy of in.npy does not fit
+    ok(&["create", "filler.npy", "--dtype", "u1", "--shape", "600000"]);
+    let before_cases = snapshot(d);
+    assert_eq!(before_cases.len(), before.len() + 1);
+    for (args, name, need) in cases {
+        let (code, out, err) = cli(d, args);
+        assert_eq!(code, Some(1), "{args:?}: {out}{err}");
+        assert!(out.is_empty(), "{args:?} printed a result: {out}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with(&format!("error: not enough space on {name}: {need}")), "{args:?}: {err}");
+        assert!(snapshot(d) == before_cases, "{args:?} changed, left or removed a file: {err}");
+    }
+    // and what fits still works
+    ok(&["convert", "old.npy", "copy.npy"]);
+}
+
+/// A read-only file system: reading commands work, and every command that
+/// would write (in place, or a new file) fails with one `error:` line naming
+/// the file and the reason, changing nothing.
+#[test]
+fn read_only_file_system_reads_and_refuses_writes_clearly() {
+    let Some(fs) = SmallFs::mount("4m") else { return };
+    let d = fs.path();
+    let (code, _, err) = cli(d, &["create", "in.npy", "--dtype", "f8", "--shape", "1000", "--fill", "arange"]);
+    assert_eq!(code, Some(0), "{err}");
+    std::fs::write(d.join("raw.bin"), [0u8; 400]).unwrap();
+    fs.remount_read_only();
+    let before = snapshot(d);
+    for args in [&["stats", "in.npy"][..], &["info", "in.npy"], &["show", "in.npy", "--slice", ":3"], &["stats", "raw.bin", "--dtype", "<f4"]] {
+        let (code, out, err) = cli(d, args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert!(!out.is_empty());
+    }
+    let cases: &[(&[&str], &str)] = &[
+        (&["apply", "in.npy", "--add", "1"], "in.npy"),
+        (&["apply", "raw.bin", "--dtype", "<f4", "--mul", "2"], "raw.bin"),
+        (&["create", "new.npy", "--dtype", "f8", "--shape", "3"], "new.npy"),
+        (&["convert", "in.npy", "out.bin"], "out.bin"),
+        (&["rolling", "in.npy", "--window", "3", "--stat", "mean", "--output", "r.npy"], "r.npy"),
+        (&["create", "in.npy", "--dtype", "f8", "--shape", "3", "--force"], "in.npy"),
+    ];
+    for (args, name) in cases {
+        let (code, out, err) = cli(d, args);
+        assert_eq!(code, Some(1), "{args:?}: {out}{err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with(&format!("error: {name}: ")) && err.contains("Read-only file system"), "{args:?}: {err}");
+        assert!(snapshot(d) == before, "{args:?} changed a file on a read-only file system");
+    }
+}
