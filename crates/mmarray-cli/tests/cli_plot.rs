@@ -99,11 +99,11 @@ fn stale_temporary_pictures_of_dead_plots_are_removed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     create(&d.join("img.npy"), "f4", "50,50");
-    for stale in [".q.png.999999999.tmp.png", ".q.png.1.tmp.png", ".other.png.999999999.tmp.png"] {
+    for stale in [".q.png.mmarray-999999999-0.tmp.png", ".q.png.mmarray-1-0.tmp.png", ".other.png.mmarray-999999999-0.tmp.png"] {
         std::fs::write(d.join(stale), b"half a picture").unwrap();
     }
     mmarray().current_dir(d).args(["plot", "img.npy", "-o", "q.png"]).assert().success();
-    assert!(!d.join(".q.png.999999999.tmp.png").exists(), "a dead process's temporary stayed");
-    assert!(d.join(".q.png.1.tmp.png").exists(), "a live process's temporary was removed");
-    assert!(d.join(".other.png.999999999.tmp.png").exists(), "another name's temporary was removed");
+    assert!(!d.join(".q.png.mmarray-999999999-0.tmp.png").exists(), "a dead process's temporary stayed");
+    assert!(d.join(".q.png.mmarray-1-0.tmp.png").exists(), "a live process's temporary was removed");
+    assert!(d.join(".other.png.mmarray-999999999-0.tmp.png").exists(), "another name's temporary was removed");
 }

@@ -214,18 +214,35 @@ fn parent_dir(target: &Path) -> &Path {
 
 /// A fresh hidden name beside `target`: `.NAME.mmarray-PID-N.tmp`.
 fn hidden_name(target: &Path) -> PathBuf {
+    temporary_name(target, "")
+}
+
+/// A hidden name beside `target` for a file being made to replace it or
+/// take its name, `.NAME.mmarray-PID-N.tmp` followed by `suffix` (say
+/// `".png"`, for writers that pick a format by the extension): unique in
+/// this process, and removed by the next [`remove_stale_temporaries`] for
+/// `target` if this process dies before renaming it.
+///
+/// ```
+/// let t = mmarray::temporary_name(std::path::Path::new("out/plot.png"), ".png");
+/// let name = t.file_name().unwrap().to_str().unwrap();
+/// assert!(t.starts_with("out") && name.starts_with(".plot.png.mmarray-") && name.ends_with(".tmp.png"));
+/// ```
+pub fn temporary_name(target: &Path, suffix: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = target.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    parent_dir(target).join(format!(".{name}.mmarray-{}-{n}.tmp", std::process::id()))
+    parent_dir(target).join(format!(".{name}.mmarray-{}-{n}.tmp{suffix}", std::process::id()))
 }
 
-/// Removes the hidden temporary files for `target` (`.NAME.mmarray-PID-N.tmp`)
-/// left by processes that died in the two-system-call window between naming
-/// a replacement and renaming it, or (where the file system has no
-/// `O_TMPFILE`) while making it: only those whose process is gone.
-pub(crate) fn remove_stale_temporaries(target: &Path) {
+/// Removes the hidden temporary files for `target` ([`temporary_name`]:
+/// `.NAME.mmarray-PID-N.tmp`, with or without one more extension) left by
+/// processes that died before renaming them (in the two-system-call window
+/// between naming a replacement and renaming it, where the file system has
+/// no `O_TMPFILE` while making it, or while drawing a picture): only those
+/// whose process is gone, never another live writer's.
+pub fn remove_stale_temporaries(target: &Path) {
     let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return;
     };
@@ -235,10 +252,13 @@ pub(crate) fn remove_stale_temporaries(target: &Path) {
     };
     for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp")) else {
+        let Some((id, tail)) = file.strip_prefix(&prefix).and_then(|r| r.split_once(".tmp")) else {
             continue;
         };
-        let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()).and_then(rustix::process::Pid::from_raw);
+        if !(tail.is_empty() || tail.starts_with('.') && !tail[1..].contains('.')) {
+            continue;
+        }
+        let pid = id.split('-').next().and_then(|p| p.parse::<i32>().ok()).and_then(rustix::process::Pid::from_raw);
         // (kill(pid, 0) fails with ESRCH when no such process exists)
         if let Some(pid) = pid {
             if rustix::process::test_kill_process(pid) == Err(Errno::SRCH) {

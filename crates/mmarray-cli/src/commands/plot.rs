@@ -311,14 +311,11 @@ pub fn run(args: &PlotArgs) -> Result<(), CliError> {
 /// `path` once complete, so a failed drawing never leaves a partial PNG or
 /// an empty SVG (nor damages an older picture of the same name).
 fn write_picture(path: &Path, size: (u32, u32), pic: &Picture, title: &str, style: &Style<'_>) -> Result<(), CliError> {
-    let name = path.file_name().ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    path.file_name().ok_or_else(|| format!("{}: not a file name", path.display()))?;
     let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     // the same extension: plotters picks the image format by it
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp.{}", std::process::id(), if svg { "svg" } else { "png" }));
-    let tmp = path.with_file_name(tmp_name);
-    remove_stale_pictures(path, &name.to_string_lossy());
+    let tmp = mmarray::temporary_name(path, if svg { ".svg" } else { ".png" });
+    mmarray::remove_stale_temporaries(path);
     // declared before the backend, so dropped after it: a backend that
     // writes its file when dropped has done so before the file is removed
     let cannot = |e: std::io::Error| format!("{}: cannot write the picture: {e}", path.display());
@@ -341,25 +338,6 @@ fn write_picture(path: &Path, size: (u32, u32), pic: &Picture, title: &str, styl
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(cannot)?;
     Ok(())
-}
-
-/// Removes the temporary pictures (`.NAME.PID.tmp.EXT`) that a plot of
-/// `path` killed while drawing left behind: those whose process is gone.
-fn remove_stale_pictures(path: &Path, name: &str) {
-    let prefix = format!(".{name}.");
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file.strip_prefix(&prefix) else { continue };
-        let Some((pid, ext)) = rest.split_once(".tmp.") else { continue };
-        let Ok(pid) = pid.parse::<libc::pid_t>() else { continue };
-        // SAFETY: kill with signal 0 sends nothing; it only asks whether
-        // the process exists (ESRCH if not).
-        let gone = pid > 0 && unsafe { libc::kill(pid, 0) } == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone && matches!(ext, "png" | "svg") {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 fn file_name(p: &Path) -> String {
