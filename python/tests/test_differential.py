@@ -196,7 +196,10 @@ def test_methods_reject_what_numpy_rejects(data):
         args = tuple(data.draw(st.lists(st.sampled_from([None, 0, -1, True, False, 1]), max_size=5)))
         call = Call(name, args, bogus)
         func = _engine.METHODS[name]
-        check(pair, call, reduction_expect(pair, func, Call(func, (), bogus)) if name not in ("clip",) else None)
+        # (the expectation binds the positional arguments too: the method's
+        # order is the function's after `a`; an axis or ddof given
+        # positionally must reach the float64 reference)
+        check(pair, call, reduction_expect(pair, func, Call(func, args, bogus)) if name not in ("clip",) else None)
 
 
 # -------------------------------------------------------------------- order statistics
@@ -552,6 +555,10 @@ REGRESSIONS = {
     "uint64-iadd-2**63": _case([1, 2], "u8", Call(operator.iadd, (2**63,), text="v += 2**63")),
     "uint64-imul-2**64-1": _case([3], "u8", Call(operator.imul, (2**64 - 1,), text="v *= 2**64 - 1")),
     "longdouble-idiv-2**63": _case([1.5], "g", Call(operator.itruediv, (2**63,), text="v /= 2**63")),
+    # nanargmin/nanargmax read a NaN as +inf/-inf: a NaN before the first infinite extreme wins
+    "nanargmin-nan-before-inf": _case([np.nan, np.inf, np.inf], "f8", Call(np.nanargmin)),
+    "nanargmax-nan-before-minus-inf-axis": _case([[np.nan, 1.0], [-np.inf, np.nan], [-np.inf, 2.0]], "f4", Call(np.nanargmax, (0,))),
+    "nanargmin-nan-before-inf-float16": _case([np.nan, np.inf], "f2", Call(np.nanargmin)),
     "nanargmax-int64-extremes": _case([2**63 - 2, 2**63 - 1], "i8", Call(np.nanargmax)),
     "argmax-tuple-axis": _case([1, 2], "u8", Call(np.argmax, ((0,),))),
     "clip-python-int-past-int64-on-float": _case([3.0], "f4", Call(np.clip, (2**63, 1e5), {"out": ARR})),

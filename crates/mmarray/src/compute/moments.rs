@@ -310,16 +310,27 @@ impl Moments {
     }
 
     /// Logical index of the first minimum (of the first NaN, when NaNs
-    /// propagate), or `None` if there are no values or positions were not
+    /// propagate; skipping NaNs, a NaN counts as +inf, as in NumPy's
+    /// `nanargmin`), or `None` if there are no values or positions were not
     /// tracked (see [`summary`](super::summary)).
     #[must_use]
     pub fn argmin(&self) -> Option<u64> {
+        // NumPy's nanargmin reads a NaN as +inf: where the minimum is +inf,
+        // a NaN before the first +inf is the first minimum
+        // (`nanargmin([nan, inf])` is 0)
+        if self.policy == NanPolicy::Omit && self.min == f64::INFINITY {
+            return self.position(self.argmin.min(self.first_nan));
+        }
         self.position(self.argmin)
     }
 
     /// Logical index of the first maximum (or first NaN), or `None`.
+    /// Skipping NaNs, a NaN counts as -inf, as in NumPy's `nanargmax`.
     #[must_use]
     pub fn argmax(&self) -> Option<u64> {
+        if self.policy == NanPolicy::Omit && self.max == f64::NEG_INFINITY {
+            return self.position(self.argmax.min(self.first_nan));
+        }
         self.position(self.argmax)
     }
 
@@ -815,6 +826,31 @@ mod tests {
         let all_nan = block_moments(&[f64::NAN; 3], 0, 1, want, NanPolicy::Omit);
         assert!(all_nan.mean().is_nan());
         assert_eq!(all_nan.min(), None);
+        // skipping NaNs, NumPy's nanargmin/nanargmax read a NaN as +inf/-inf:
+        // a NaN before the first infinite extreme is the first extreme
+        // (found by the differential harness: nanargmin([nan, inf, inf]) is 0)
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        let omit = |xs: &[f64]| block_moments(xs, 0, 1, want, NanPolicy::Omit);
+        assert_eq!(omit(&[nan, inf, inf]).argmin(), Some(0));
+        assert_eq!(omit(&[inf, nan]).argmin(), Some(0));
+        assert_eq!(omit(&[1.0, nan, inf]).argmin(), Some(0));
+        assert_eq!(omit(&[nan, -inf]).argmax(), Some(0));
+        assert_eq!(omit(&[2.0, nan, -inf]).argmax(), Some(0));
+        assert_eq!(omit(&[-inf, nan, -inf]).argmax(), Some(0));
+        assert_eq!((omit(&[nan, inf]).argmax(), omit(&[nan, -inf]).argmin()), (Some(1), Some(1)));
+        // across blocks: an all-NaN block before a block of +inf
+        let mut m = omit(&[nan, nan]);
+        m.merge(&block_moments(&[inf, 3.0 * inf], 2, 1, want, NanPolicy::Omit));
+        assert_eq!(m.argmin(), Some(0));
+        let mut m = omit(&[5.0, inf]);
+        m.merge(&block_moments(&[nan, inf], 2, 1, want, NanPolicy::Omit));
+        assert_eq!(m.argmin(), Some(0));
+        let mut m = omit(&[inf, inf]);
+        m.merge(&block_moments(&[nan, inf], 2, 1, want, NanPolicy::Omit));
+        assert_eq!(m.argmin(), Some(0));
+        let mut m = omit(&[nan, inf]);
+        m.merge(&block_moments(&[inf], 2, 1, want, NanPolicy::Omit));
+        assert_eq!(m.argmin(), Some(0));
     }
 
     #[test]
