@@ -5,9 +5,10 @@ RAM, with a parallel Rust engine.
 """
 
 from . import _functions
+from ._dask import to_dask
 from ._functions import *  # noqa: F403 (the names in _functions.__all__)
 from ._memmap import memmap
 from ._npy import load, open_memmap
 
-__all__ = sorted(["load", "memmap", "open_memmap", *_functions.__all__])
+__all__ = sorted(["load", "memmap", "open_memmap", "to_dask", *_functions.__all__])
 __version__ = "0.1.0"

@@ -20,7 +20,6 @@ __all__ = [
     "rolling_var",
     "stats",
     "sum_of_squares",
-    "to_dask",
 ]
 
 
@@ -176,32 +175,3 @@ def as_linear_operator(a):
         return _core.matvec(m, np.ascontiguousarray(np.ravel(x), dtype=np.float64), transpose=True)
 
     return LinearOperator(m.shape, matvec=mv, rmatvec=rmv, dtype=np.float64)
-
-
-def to_dask(path_or_array, chunks="auto", **memmap_kwargs):
-    """A `dask.array` over a mapped file, whose tasks each read their own
-    chunk from the file: the array travels to the workers by reference (a
-    pickle of a few hundred bytes), never as data.
-
-    ``path_or_array`` is an `mmarray.memmap` (or a basic slice of one), or
-    a path: a `.npy` file, or a raw file with ``dtype=``, ``shape=``...
-    passed on to `mmarray.memmap` (opened read-only unless ``mode`` says
-    otherwise). On a cluster, the workers must see the file at the same
-    path (a shared file system).
-    """
-    import os
-
-    import dask.array as da
-
-    from ._memmap import memmap
-    from ._npy import load
-
-    a = path_or_array
-    if not isinstance(a, np.ndarray):
-        path = os.fspath(a)
-        if memmap_kwargs:
-            memmap_kwargs.setdefault("mode", "r")
-            a = memmap(path, **memmap_kwargs)
-        else:
-            a = load(path, mmap_mode="r")
-    return da.from_array(a, chunks=chunks, asarray=False, fancy=False)

@@ -31,8 +31,87 @@ def test_distributed_reductions_equal_numpy(client, tmp_path):
     assert mean == pytest.approx(data.mean(), rel=1e-12)
     assert std == pytest.approx(data.std(), rel=1e-12)
     np.testing.assert_allclose(total, data.sum(axis=0), rtol=1e-12)
-    # the graph ships the array by reference, not its 4.8 MB of data
-    assert len(pickle.dumps(r)) < 1024
+
+
+def graph_bytes(x):
+    """The pickled size of a dask collection's graph (what the client ships
+    to the scheduler)."""
+    import cloudpickle
+
+    return len(cloudpickle.dumps(dict(x.__dask_graph__())))
+
+
+def test_to_dask_graph_holds_no_data(client, tmp_path):
+    """64 MB of float64 in 8 chunks: the graph is a few hundred bytes per
+    chunk (was 64,001,031 bytes: dask.array.from_array copied the whole
+    file into the graph), distributed sends it without its large-graph
+    warning, and every task computes on an mmarray.memmap view."""
+    import warnings
+
+    n = 8_000_000
+    path = tmp_path / "big.npy"
+    m = mmarray.open_memmap(path, mode="w+", dtype="f8", shape=(n,))
+    m[:] = np.arange(n, dtype="f8")
+    m.flush()
+    del m
+    x = mmarray.to_dask(path, chunks=n // 8)
+    assert x.npartitions == 8
+    assert graph_bytes(x) < 1024 * x.npartitions, graph_bytes(x)
+    # growing with the chunks, not the data: 16x the data, the same per chunk
+    y = mmarray.to_dask(path, chunks=n // 64)
+    assert graph_bytes(y) < 1024 * y.npartitions
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Sending large graph of size ..."
+        total, kinds = client.compute([x.sum(), y.map_blocks(lambda b: np.array([type(b) is mmarray.memmap]), chunks=(1,))], sync=True)
+    assert total == n * (n - 1) / 2
+    assert kinds.all() and len(kinds) == 64
+
+
+def test_to_dask_layouts(client, tmp_path):
+    """C and Fortran order, 'auto' chunks contiguous in the file, views with
+    negative and non-unit strides, raw files with an offset."""
+    import dask
+
+    data = np.random.default_rng(3).normal(size=(600, 500))
+    np.save(tmp_path / "c.npy", data)
+    np.save(tmp_path / "f.npy", np.asfortranarray(data))
+    with dask.config.set({"array.chunk-size": "256KiB"}):
+        c = mmarray.to_dask(tmp_path / "c.npy")
+        f = mmarray.to_dask(tmp_path / "f.npy")
+    assert c.chunks[1] == (500,) and len(c.chunks[0]) > 1  # whole rows
+    assert f.chunks[0] == (600,) and len(f.chunks[1]) > 1  # whole columns
+    m = mmarray.load(tmp_path / "c.npy", mmap_mode="r")
+    v = m[::-3, 450:7:-2]
+    w = mmarray.to_dask(v, chunks=(37, 50))
+    (tmp_path / "raw.bin").write_bytes(b"header" * 3 + data.astype(">i4").tobytes())
+    r = mmarray.to_dask(tmp_path / "raw.bin", dtype=">i4", shape=(600, 500), offset=18, chunks=(100, 128))
+    got = client.compute([c, f, w, r], sync=True)
+    for g, want in zip(got, [data, data, np.asarray(v), data.astype(">i4")]):
+        np.testing.assert_array_equal(g, want)
+
+
+def test_to_dask_refuses_a_changed_file(client, tmp_path):
+    """A file replaced (a new inode), truncated, or rewritten (a read-only
+    array's modification time) after the array was built: the task raises
+    OSError(ESTALE) naming the file instead of reading other bytes."""
+    import errno
+    import os
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(1000.0))
+    x = mmarray.to_dask(path, chunks=100)
+    assert client.compute(x.sum(), sync=True) == 499500.0
+    np.save(tmp_path / "b.npy", np.arange(1000.0) * 2)
+    os.replace(tmp_path / "b.npy", path)  # replaced by rename
+    with pytest.raises(OSError) as e:
+        client.compute(x.sum(), sync=True)
+    assert e.value.errno == errno.ESTALE and e.value.filename == os.fspath(path) and "inode" in str(e.value)
+    y = mmarray.to_dask(path, chunks=100)
+    assert client.compute(y.sum(), sync=True) == 999000.0
+    with open(path, "r+b") as f:
+        f.truncate(4096)
+    with pytest.raises(OSError, match="size"):
+        client.compute(y.sum(), sync=True)
 
 
 def test_to_dask_from_paths(client, tmp_path):
