@@ -167,14 +167,21 @@ class memmap(np.memmap):
         if self.closed:
             return f"<closed mmarray.memmap of {self.filename}>"
         try:
-            return super().__repr__()
+            text = super().__repr__()
+            self._check_open()  # (zeros read from pages lost to a truncation)
+            return text
         except OSError as e:  # (a repr never raises: say what is wrong)
             return f"<mmarray.memmap of {self.filename}: {e.strerror}>"
 
     def __str__(self):
         if self.closed:
             return self.__repr__()
-        return super().__str__()
+        try:
+            text = super().__str__()
+            self._check_open()
+            return text
+        except OSError:
+            return self.__repr__()
 
     def __setitem__(self, index, value):
         self._check_open(quick=True)
@@ -272,7 +279,13 @@ class memmap(np.memmap):
 
         def call(self, *args, **kwargs):
             self._check_open()
-            result = method(self, *args, **kwargs)
+            try:
+                result = method(self, *args, **kwargs)
+            except Exception:
+                # (a truncation can surface as another error first: write(2)
+                # of lost pages fails with EFAULT inside tofile)
+                self._check_open()
+                raise
             self._check_open()
             return result
 
@@ -280,9 +293,26 @@ class memmap(np.memmap):
         call.__doc__ = f"As ``ndarray.{name}``; ``ValueError`` on a closed array, ``OSError`` on one whose file was truncated."
         return call
 
-    for _name in ("tolist", "tobytes", "copy", "astype", "item", "tofile", "sort", "fill", "__copy__", "__deepcopy__", "byteswap"):
+    for _name in ("tolist", "tobytes", "copy", "astype", "item", "tofile", "sort", "fill", "__copy__", "__deepcopy__", "byteswap",
+                  "all", "any", "argpartition", "argsort", "choose", "compress", "conj", "conjugate", "cumprod", "cumsum", "dot",
+                  "dump", "dumps", "nonzero", "partition", "prod", "put", "repeat", "round", "searchsorted", "take", "trace",
+                  "__format__", "__bool__", "__float__", "__int__", "__complex__", "__index__", "__contains__"):
         locals()[_name] = _checked(_name)
     del _name, _checked
+
+    @property
+    def flat(self):
+        """As ``ndarray.flat``; ``ValueError`` on a closed array, ``OSError``
+        on one whose file was truncated (checked when the iterator is made:
+        its own reads are NumPy's)."""
+        self._check_open()
+        return np.ndarray.flat.__get__(self)
+
+    @flat.setter
+    def flat(self, value):
+        self._check_open()
+        np.ndarray.flat.__set__(self, value)
+        self._check_open()
 
     def _inplace(self, op, other, numpy_op):
         self._check_open()
@@ -319,7 +349,10 @@ class memmap(np.memmap):
         and arrays whose file is gone pickle by value, as plain ndarrays."""
         self._check_open()
         m = self._mmap
-        if m is None or self.mode == "c" or self.filename is None or not os.path.exists(self.filename):
+        mapped = next((k for k, live in _LIVE.items() if m in live), None) if m is not None else None
+        if m is None or self.mode == "c" or self.filename is None or _identity({"path": self.filename}) != mapped or mapped is None:
+            # (no file, or the path now names another file: replaced by a
+            # rename, or deleted; the receiver could not map these bytes)
             by_value = np.array(self)
             self._check_open()  # (the copy read zeros if the file was truncated or closed meanwhile)
             return by_value.__reduce__()
@@ -327,7 +360,8 @@ class memmap(np.memmap):
         view_offset = data - m.address
         # Reopening in 'w+' would truncate the file: the receiver opens 'r+'.
         mode = "r+" if self.mode == "w+" else self.mode
-        args = (os.fspath(self.filename), mode, m.offset, m.nbytes, self.dtype, self.shape, self.strides, view_offset, type(self))
+        identity = (_hostname(), *mapped)
+        args = (os.fspath(self.filename), mode, m.offset, m.nbytes, self.dtype, self.shape, self.strides, view_offset, type(self), identity)
         return (_rebuild, args)
 
     def flush(self, durable=False):
@@ -418,9 +452,27 @@ def _close_older(where):
             pass  # (released all the same: a truncation it suffered is moot)
 
 
-def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset, cls=memmap):
+def _hostname():
+    import socket
+
+    return socket.gethostname()
+
+
+def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset, cls=memmap, identity=None):
     """Unpickles a memmap pickled by reference: maps the same byte range of
-    the same file and rebuilds the same view on it."""
+    the same file and rebuilds the same view on it. OSError (ESTALE) if the
+    path names another file than the one pickled (its inode differs, or its
+    device on the same machine): replaced by a rename meanwhile, or another
+    machine's copy."""
+    if identity is not None:
+        host, dev, ino = identity
+        try:
+            st = os.stat(filename)
+        except OSError:
+            st = None  # (Mapping.open reports a missing file)
+        if st is not None and (st.st_ino != ino or (host == _hostname() and st.st_dev != dev)):
+            raise OSError(errno.ESTALE, f"{filename}: not the file this array was pickled from (inode {ino} -> {st.st_ino}): "
+                          "it was replaced since, or this machine sees another copy", filename)
     mapping = _core.Mapping.open(mode, offset, nbytes, path=filename)
     _remember(mapping, {"path": filename})
     self = np.ndarray.__new__(cls, shape, dtype=dtype, buffer=mapping, offset=view_offset, strides=strides)

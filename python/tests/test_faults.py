@@ -548,3 +548,193 @@ def test_read_only_file_system(small_fs):
     with pytest.raises(OSError) as ei:
         mmarray.load(p, mmap_mode="r+")
     _oserror(ei, errno.EROFS, p)
+
+
+# ------------------------------------------------- found by the second hostile review
+
+
+def test_lock_excludes_threads_and_forks_sharing_one_array(tmp_path):
+    """Locks taken through one array object by several threads (or by a
+    parent and its forked child) exclude each other, as locks of two arrays
+    do. (Was: 2000 of 8000 locked increments landed; a lock and its own
+    array shared one open file description, which never conflicts.)"""
+    import threading
+    import time
+
+    path = tmp_path / "c.npy"
+    np.save(path, np.zeros(4, dtype=np.int64))
+    a = mmarray.load(path, mmap_mode="r+")
+
+    def work():
+        for _ in range(500):
+            with a.lock():
+                x = int(a[0])
+                time.sleep(0)
+                a[0] = x + 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert a[0] == 2000
+    with a.lock():
+        with pytest.raises(BlockingIOError):
+            a[1:].lock(wait=False)  # (a view of the same array: another lock)
+    pid = os.fork()
+    if pid == 0:  # the child: the same increments, through the inherited array
+        try:
+            for _ in range(300):
+                with a.lock():
+                    x = int(a[1]); time.sleep(0); a[1] = x + 1
+        finally:
+            os._exit(0)
+    for _ in range(300):
+        with a.lock():
+            x = int(a[1]); time.sleep(0); a[1] = x + 1
+    os.waitpid(pid, 0)
+    assert a[1] == 600
+
+
+BIG_CHILD = textwrap.dedent(
+    """
+    import os, sys, mmarray
+    path = sys.argv[1]
+    a = mmarray.memmap(path, "f8", "r+", shape=((30 << 30) // 8,))
+    b = mmarray.memmap(path, "f8", "r+", shape=((30 << 30) // 8,))
+    b.close()                                  # was OSError ENOMEM
+    os.truncate(path, 0)
+    try:
+        a[1]                                   # was SIGBUS: the zero pages were refused
+    except OSError as e:
+        print("errno", e.errno, flush=True)
+    c = mmarray.memmap(path + ".2", "f8", "w+", shape=(10,))   # was EBUSY afterwards
+    print("ok", flush=True)
+    """
+)
+
+
+def test_arrays_larger_than_ram_survive_truncation_and_close(tmp_path):
+    """A writable array larger than RAM plus swap (30 GiB, sparse): close()
+    works and a truncation is an EIO, not a SIGBUS. (Was: the private zero
+    pages put over the range were refused under overcommit accounting.)"""
+    path = tmp_path / "huge.f8"
+    with open(path, "wb") as f:
+        f.truncate(30 << 30)
+    p = subprocess.run([sys.executable, "-c", BIG_CHILD, str(path)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "errno 5" in p.stdout and "ok" in p.stdout, (p.returncode, p.stdout, p.stderr)
+
+
+LOOP_CHILD = textwrap.dedent(
+    """
+    import faulthandler, mmap, os, sys, numpy as np, mmarray
+    path = sys.argv[1]
+    np.save(path, np.ones(1 << 20))
+    a = mmarray.load(path, mmap_mode="r")
+    faulthandler.enable()
+    b = mmarray.load(path, mmap_mode="r")      # mmarray's handler back in front, faulthandler's behind
+    faulthandler.disable()                     # faulthandler's handler now returns without a word
+    f = open(path + ".x", "w+b"); f.truncate(1 << 20)
+    m = mmap.mmap(f.fileno(), 1 << 20)
+    f.truncate(4096)
+    print("reading", flush=True)
+    m[1 << 19]                                 # not mmarray's: SIGBUS, as without mmarray
+    print("survived", flush=True)
+    """
+)
+
+
+def test_a_foreign_fault_behind_a_returning_handler_kills_instead_of_looping(tmp_path):
+    """A fault mmarray does not own, chained to a previous handler that
+    returns without repairing it (a disabled faulthandler), ends the
+    process with SIGBUS as it would without mmarray. (Was: the fault re-ran
+    for ever at 100% CPU.)"""
+    p = subprocess.run([sys.executable, "-c", LOOP_CHILD, str(tmp_path / "a.npy")], capture_output=True, text=True, timeout=60)
+    assert "reading" in p.stdout and "survived" not in p.stdout
+    assert p.returncode == -7, (p.returncode, p.stderr)
+
+
+def test_methods_that_read_the_data_are_checked(tmp_path):
+    """nonzero, searchsorted, flat and the other data-reading methods raise
+    after a truncation or close instead of computing on zeros."""
+    path = tmp_path / "a.npy"
+    np.save(path, np.ones(1_000_000))
+    a = mmarray.load(path, mmap_mode="r")
+    truncate_elsewhere(path, 4096)
+    for name, f in [("nonzero", lambda x: x.nonzero()), ("searchsorted", lambda x: x.searchsorted(0.5)), ("flat", lambda x: x.flat[999_999]),
+                    ("argsort", lambda x: x.argsort()), ("cumsum", lambda x: x.cumsum()), ("take", lambda x: x.take([999_999])),
+                    ("any", lambda x: x.any()), ("prod", lambda x: x.prod()), ("round", lambda x: x.round()), ("dot", lambda x: x.dot(x))]:
+        with pytest.raises(OSError) as e:
+            f(a)
+        assert e.value.errno == errno.EIO, name
+    np.save(tmp_path / "b.npy", np.ones(10))
+    b = mmarray.load(tmp_path / "b.npy", mmap_mode="r")
+    b.close()
+    for f in (lambda x: x.nonzero(), lambda x: x.searchsorted(1), lambda x: x.flat[0], lambda x: bool(x[:1].any())):
+        with pytest.raises(ValueError, match="closed"):
+            f(b)
+    assert "closed" in repr(b)
+
+
+def test_tofile_racing_a_truncation_is_eio(tmp_path):
+    """tofile while another thread truncates the file: EIO naming the file
+    (write(2) of the lost pages fails with EFAULT first, which was raised as
+    'N requested and M written' without errno), or the whole file if the
+    copy won the race."""
+    import threading
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.ones(32_000_000))
+    outcomes = set()
+    for delay in (0.01, 0.02, 0.05):
+        np.save(path, np.ones(32_000_000)) if os.path.getsize(path) < 256_000_128 else None
+        a = mmarray.load(path, mmap_mode="r")
+        t = threading.Timer(delay, lambda: os.truncate(path, 4096))
+        t.start()
+        try:
+            a.tofile(tmp_path / "out.bin")
+            outcomes.add("whole")
+        except OSError as e:
+            assert e.errno == errno.EIO and e.filename == os.fspath(path), e
+            outcomes.add("eio")
+        t.join()
+        del a
+    assert outcomes <= {"whole", "eio"} and "eio" in outcomes, outcomes
+
+
+def test_pickle_of_an_array_whose_path_now_names_another_file(tmp_path):
+    """The path replaced by a rename after mapping: a pickle by reference
+    would map the other file, so the array pickles by value; a pickle made
+    before the replacement refuses to load (ESTALE) instead of mapping the
+    other file. (Was: the copy read the new file, and writes to it never
+    reached the array.)"""
+    import pickle
+
+    path = tmp_path / "a.npy"
+    a = mmarray.open_memmap(path, mode="w+", dtype="f8", shape=(1000,))
+    a[:] = 1.0
+    b = pickle.loads(pickle.dumps(a))
+    b[0] = -5.0  # by reference: the same bytes
+    assert a[0] == -5.0
+    early = pickle.dumps(a)
+    np.save(tmp_path / "new.npy", np.arange(1000.0))
+    os.replace(tmp_path / "new.npy", path)
+    with pytest.raises(OSError) as e:
+        pickle.loads(early)
+    assert e.value.errno == errno.ESTALE and e.value.filename == os.fspath(path)
+    c = pickle.loads(pickle.dumps(a))
+    assert type(c) is np.ndarray and c.sum() == a.sum() == 994.0
+
+
+def test_full_disk_under_a_sparse_file_is_enospc_not_a_truncation(small_fs):
+    """Writing into the holes of a sparse file (NumPy's open_memmap makes
+    them) on a full disk: ENOSPC naming the file, never reported as a
+    truncation. (Was: "was truncated to N bytes while in use".)"""
+    path = small_fs / "s.npy"
+    np.lib.format.open_memmap(path, mode="w+", dtype="f8", shape=(100_000,))  # 800 KB of holes
+    (small_fs / "filler").write_bytes(b"x" * (900 << 10))
+    a = mmarray.load(path, mmap_mode="r+")
+    with pytest.raises(OSError) as e:
+        a[:] = 1.0
+    assert e.value.errno == errno.ENOSPC and e.value.filename == os.fspath(path), e.value
+    assert "truncated" not in str(e.value) and "no space left" in str(e.value)

@@ -40,12 +40,17 @@ fn main() -> ExitCode {
     // after the unwinding has removed any half-written output (see
     // `output::create_output`), never as a hang or a backtrace on a user's screen.
     // (a file truncated under the command fails it, whatever the command did
-    // with the zeros it read: see `output::check_truncation`)
-    match panic::catch_unwind(AssertUnwindSafe(|| commands::run(cli, &matches).and_then(|()| output::check_truncation()))) {
+    // with the zeros it read: see `output::check_truncation`; a command that
+    // failed on a file truncated meanwhile reports the truncation, the
+    // cause, rather than what the engine made of the zeros)
+    match panic::catch_unwind(AssertUnwindSafe(|| commands::run(cli, &matches).and_then(|()| output::check_faults()))) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            report(&format!("error: {e}"));
+            match mmarray::truncation() {
+                Some(t) if t.to_string() != e.to_string() => report(&format!("error: {t} (then the command failed: {e})")),
+                _ => report(&format!("error: {e}")),
+            }
             ExitCode::FAILURE
         }
         Err(payload) => {

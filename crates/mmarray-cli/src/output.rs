@@ -20,6 +20,15 @@ pub fn check_truncation() -> Result<(), CliError> {
     mmarray::truncation().map_or(Ok(()), |e| Err(e.into()))
 }
 
+/// The last check, once the command has done its work: an access that
+/// faulted on pages a truncation took away (zeros read, writes lost) fails
+/// the command. A file cut after the result was checked and delivered
+/// ([`print`], [`keep_output`]) changes nothing the command did, so it does
+/// not turn a delivered result into a failure.
+pub fn check_faults() -> Result<(), CliError> {
+    mmarray::faults().map_or(Ok(()), |e| Err(e.into()))
+}
+
 /// Writes `text` to standard output, surfacing write errors (such as a
 /// broken pipe) instead of panicking as `println!` does.
 pub fn print(text: &str) -> Result<(), CliError> {

@@ -99,11 +99,22 @@ fn stale_temporary_pictures_of_dead_plots_are_removed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     create(&d.join("img.npy"), "f4", "50,50");
-    for stale in [".q.png.mmarray-999999999-0.tmp.png", ".q.png.mmarray-1-0.tmp.png", ".other.png.mmarray-999999999-0.tmp.png"] {
+    // this machine's and PID namespace's tag, as the command computes it
+    let tag = mmarray::temporary_name(std::path::Path::new("q.png"), "");
+    let tag = tag.to_string_lossy();
+    let here = tag.rsplit_once('-').unwrap().1.trim_end_matches(".tmp").to_string();
+    let name = |file: &str, pid: &str, place: &str| format!(".{file}.mmarray-{pid}-0-{place}.tmp.png");
+    let dead = name("q.png", "999999999", &here);
+    let live = name("q.png", "1", &here);
+    let other_name = name("other.png", "999999999", &here);
+    // another container's (or machine's) PID 999999999 may well be alive
+    let elsewhere = name("q.png", "999999999", if here == "deadbeef" { "feedface" } else { "deadbeef" });
+    for stale in [&dead, &live, &other_name, &elsewhere] {
         std::fs::write(d.join(stale), b"half a picture").unwrap();
     }
     mmarray().current_dir(d).args(["plot", "img.npy", "-o", "q.png"]).assert().success();
-    assert!(!d.join(".q.png.mmarray-999999999-0.tmp.png").exists(), "a dead process's temporary stayed");
-    assert!(d.join(".q.png.mmarray-1-0.tmp.png").exists(), "a live process's temporary was removed");
-    assert!(d.join(".other.png.mmarray-999999999-0.tmp.png").exists(), "another name's temporary was removed");
+    assert!(!d.join(&dead).exists(), "a dead process's temporary stayed");
+    assert!(d.join(&live).exists(), "a live process's temporary was removed");
+    assert!(d.join(&other_name).exists(), "another name's temporary was removed");
+    assert!(d.join(&elsewhere).exists(), "another PID namespace's temporary was removed");
 }

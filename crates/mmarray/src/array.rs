@@ -319,7 +319,8 @@ impl MmapArray {
     }
 
     fn truncated(&self, now: Option<u64>) -> Error {
-        crate::guard::truncated(&self.path, now, Some(self.file_end()))
+        use std::os::fd::AsFd;
+        crate::guard::lost(&self.path, self.file.as_ref().map(AsFd::as_fd), now, self.file_end())
     }
 
     // ----- attributes -------------------------------------------------------
@@ -961,7 +962,9 @@ impl MmapArray {
                     aligned as *mut std::ffi::c_void,
                     len,
                     prot,
-                    rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::FIXED,
+                    // (NORESERVE: an array larger than RAM plus swap must
+                    // close under strict accounting of writable memory too)
+                    rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::FIXED | rustix::mm::MapFlags::NORESERVE,
                 )
             }
             .map_err(|e| Error::io(&self.path, "cannot release the mapping", std::io::Error::from(e)))?;

@@ -168,7 +168,7 @@ impl Error {
             ErrorKind::AlreadyExists => Errno::EXIST,
             ErrorKind::NoSpace => Errno::NOSPC,
             ErrorKind::InUse => Errno::BUSY,
-            ErrorKind::Truncated => Errno::IO,
+            ErrorKind::Truncated | ErrorKind::Io => Errno::IO,
             _ => return None,
         };
         Some(errno.raw_os_error())

@@ -91,8 +91,29 @@ struct Entry {
 /// mappings that were truncated (for [`truncation`]).
 struct Book {
     entries: Vec<Option<Entry>>,
-    truncated: Vec<(PathBuf, Option<u64>)>,
+    truncated: Vec<Lost>,
 }
+/// A released mapping that had lost data, for [`truncation`].
+#[derive(Debug)]
+struct Lost {
+    path: PathBuf,
+    now: Option<u64>,
+    needed: u64,
+    free: Option<u64>,
+    /// An access faulted (zeros were read, or writes lost), not only a
+    /// shorter file seen at release.
+    faulted: bool,
+}
+
+impl Lost {
+    fn error(&self) -> Error {
+        match self.now {
+            Some(n) if n >= self.needed => page_lost(&self.path, self.free),
+            _ => truncated(&self.path, self.now, None),
+        }
+    }
+}
+
 static BOOK: Mutex<Book> = Mutex::new(Book { entries: Vec::new(), truncated: Vec::new() });
 
 fn book() -> std::sync::MutexGuard<'static, Book> {
@@ -177,7 +198,10 @@ impl Drop for Guard {
                 let closed = slot.closed.load(SeqCst);
                 let now = if closed { None } else { length(e.fd) };
                 if slot.poisoned.load(SeqCst) || now.is_some_and(|n| n < e.needed) {
-                    book.truncated.push((e.path, now));
+                    // SAFETY: the descriptor is still open (the Guard drops first).
+                    let fd = (!closed).then(|| unsafe { std::os::fd::BorrowedFd::borrow_raw(e.fd) });
+                    let free = fd.and_then(|fd| rustix::fs::fstatvfs(fd).ok()).map(|s| s.f_bavail.saturating_mul(s.f_frsize));
+                    book.truncated.push(Lost { path: e.path, now, needed: e.needed, free, faulted: slot.poisoned.load(SeqCst) });
                 }
             }
             slot.start.store(0, SeqCst);
@@ -194,12 +218,38 @@ pub(crate) fn truncated(path: &Path, now: Option<u64>, needed: Option<u64>) -> E
     Error::at(ErrorKind::Truncated, path, format_args!("{now} while in use{needs}: what was read past its end was zeros, not the file's data, and writes there were lost"))
 }
 
+/// The error for a mapping that faulted although its file is still long
+/// enough: the kernel could not fill or keep a page. On a full file system
+/// (`free`: its available bytes, under a page) a hole of a sparse file had
+/// no space for a written page ([`ErrorKind::NoSpace`]); otherwise an I/O
+/// error ([`ErrorKind::Io`], errno `EIO`).
+fn page_lost(path: &Path, free: Option<u64>) -> Error {
+    let page = rustix::param::page_size() as u64;
+    let what = "what was read there was zeros, not the file's data, and writes there were lost";
+    if free.is_some_and(|f| f < page) {
+        Error::at(ErrorKind::NoSpace, path, format_args!("no space left on the device for a page written while in use (a hole of a sparse file: its space was never reserved): {what}"))
+    } else {
+        Error::at(ErrorKind::Io, path, format_args!("a page could not be read or written while in use (an I/O error, or no space for a hole of a sparse file): {what}"))
+    }
+}
+
+/// The error of a mapping that lost data: a truncation if the file is now
+/// shorter than the array needs (or its length is unknown), else a lost page.
+pub(crate) fn lost(path: &Path, fd: Option<std::os::fd::BorrowedFd<'_>>, now: Option<u64>, needed: u64) -> Error {
+    match now {
+        Some(n) if n >= needed => page_lost(path, fd.and_then(|fd| rustix::fs::fstatvfs(fd).ok()).map(|s| s.f_bavail.saturating_mul(s.f_frsize))),
+        _ => truncated(path, now, Some(needed)),
+    }
+}
+
 /// The truncation error of slot `i` (live, not closed), if it lost data:
 /// a fault in its range, or a file now shorter than the array.
 fn slot_truncation(i: usize, e: &Entry) -> Option<Error> {
     let now = length(e.fd);
     let short = now.is_some_and(|n| n < e.needed);
-    (REGISTRY[i].poisoned.load(SeqCst) || short).then(|| truncated(&e.path, now, Some(e.needed)))
+    // SAFETY: as in `length`: the descriptor is open while its entry is live.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(e.fd) };
+    (REGISTRY[i].poisoned.load(SeqCst) || short).then(|| lost(&e.path, Some(fd), now, e.needed))
 }
 
 /// The error of [`ErrorKind::Truncated`] if any mapping made in this
@@ -228,7 +278,24 @@ pub fn truncation() -> Option<Error> {
         let slot = &REGISTRY[i];
         (slot.start.load(SeqCst) != 0 && !slot.closed.load(SeqCst)).then(|| slot_truncation(i, e)).flatten()
     });
-    live.or_else(|| book.truncated.first().map(|(path, now)| truncated(path, *now, None)))
+    live.or_else(|| book.truncated.first().map(Lost::error))
+}
+
+/// Like [`truncation`], for faults only: the error if an access to any
+/// mapping made in this process (live or released) faulted on pages a
+/// truncation (or a full disk) took away, so zeros were read or writes lost.
+/// A file cut after the last access, or inside a last page no access
+/// faulted on, is not reported. For a program's last check, after its
+/// result was delivered (checked with [`truncation`] at that point).
+#[must_use]
+pub fn faults() -> Option<Error> {
+    let book = book();
+    let live = book.entries.iter().take(used().len()).enumerate().find_map(|(i, e)| {
+        let e = e.as_ref()?;
+        let slot = &REGISTRY[i];
+        (slot.start.load(SeqCst) != 0 && !slot.closed.load(SeqCst) && slot.poisoned.load(SeqCst)).then(|| slot_truncation(i, e)).flatten()
+    });
+    live.or_else(|| book.truncated.iter().find(|l| l.faulted).map(Lost::error))
 }
 
 /// Checks the live mmarray mapping holding the byte at `addr`, if any:
@@ -313,7 +380,10 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             // step, so no other mapping is touched and the access that
             // faulted finds memory when the handler returns.
             let r = unsafe {
-                libc::mmap(page as *mut c_void, end - page, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0)
+                // (NORESERVE: the zero pages of a range larger than RAM
+                // plus swap must not be refused under strict accounting of
+                // private writable memory; they take memory only if written)
+                libc::mmap(page as *mut c_void, end - page, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE, -1, 0)
             };
             if r != libc::MAP_FAILED {
                 slot.poisoned.store(true, SeqCst);
@@ -346,6 +416,14 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) 
     };
     // SAFETY: info is valid (see on_sigbus).
     let sent = unsafe { (*info).si_code } <= 0;
+    // SAFETY: as above.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    // A fault at the address the previous handler was just called for: it
+    // returned without repairing it (a disabled faulthandler, a Python-level
+    // handler), and the fault would re-run for ever. Take the default action
+    // instead, as the process would without mmarray.
+    let looping = !sent && LAST_CHAINED.swap(addr, SeqCst) == addr;
+    let handler = if looping { libc::SIG_DFL } else { handler };
     if handler == libc::SIG_IGN && sent && !reentered {
         // kill(pid, SIGBUS) to a process that ignores it: ignored, as
         // without mmarray (a fault cannot be ignored: default action below)
@@ -381,3 +459,6 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) 
 
 /// Set while [`chain`] runs the previous handler.
 static CHAINING: AtomicBool = AtomicBool::new(false);
+
+/// The fault address [`chain`] last handed to the previous handler.
+static LAST_CHAINED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -73,7 +73,7 @@ pub use axis::{check_axes, normalize_axes, normalize_axis};
 pub use dtype::{ByteOrder, DType, ScalarKind};
 pub use element::Element;
 pub use error::{Error, ErrorKind, Result};
-pub use guard::{check_address, truncation};
+pub use guard::{check_address, faults, truncation};
 pub use mode::{Mode, Order};
 pub use npy::NpyVersion;
 pub use open::{NpyOptions, RawOptions};

@@ -218,10 +218,12 @@ fn hidden_name(target: &Path) -> PathBuf {
 }
 
 /// A hidden name beside `target` for a file being made to replace it or
-/// take its name, `.NAME.mmarray-PID-N.tmp` followed by `suffix` (say
+/// take its name, `.NAME.mmarray-PID-N-WHERE.tmp` followed by `suffix` (say
 /// `".png"`, for writers that pick a format by the extension): unique in
 /// this process, and removed by the next [`remove_stale_temporaries`] for
-/// `target` if this process dies before renaming it.
+/// `target` if this process dies before renaming it. `WHERE` tells which
+/// machine and PID namespace the PID belongs to (a container sharing the
+/// directory numbers its processes itself).
 ///
 /// ```
 /// let t = mmarray::temporary_name(std::path::Path::new("out/plot.png"), ".png");
@@ -233,15 +235,28 @@ pub fn temporary_name(target: &Path, suffix: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = target.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    parent_dir(target).join(format!(".{name}.mmarray-{}-{n}.tmp{suffix}", std::process::id()))
+    parent_dir(target).join(format!(".{name}.mmarray-{}-{n}-{:08x}.tmp{suffix}", std::process::id(), pid_space()))
+}
+
+/// A tag of this machine and PID namespace (FNV-1a of the host name and
+/// the namespace's identity): PIDs of temporaries are only compared within it.
+fn pid_space() -> u32 {
+    let host = std::fs::read("/proc/sys/kernel/hostname").unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid").map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut h: u32 = 0x811c_9dc5;
+    for b in host.iter().chain(b"/").chain(ns.as_bytes()) {
+        h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+    }
+    h
 }
 
 /// Removes the hidden temporary files for `target` ([`temporary_name`]:
-/// `.NAME.mmarray-PID-N.tmp`, with or without one more extension) left by
+/// `.NAME.mmarray-PID-N-WHERE.tmp`, with or without one more extension) left by
 /// processes that died before renaming them (in the two-system-call window
 /// between naming a replacement and renaming it, where the file system has
 /// no `O_TMPFILE` while making it, or while drawing a picture): only those
-/// whose process is gone, never another live writer's.
+/// whose process, on this machine and in this PID namespace, is gone;
+/// never another live writer's, nor those of other machines or containers.
 pub fn remove_stale_temporaries(target: &Path) {
     let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return;
@@ -258,7 +273,14 @@ pub fn remove_stale_temporaries(target: &Path) {
         if !(tail.is_empty() || tail.starts_with('.') && !tail[1..].contains('.')) {
             continue;
         }
-        let pid = id.split('-').next().and_then(|p| p.parse::<i32>().ok()).and_then(rustix::process::Pid::from_raw);
+        // PID-N-WHERE: only this machine's and PID namespace's PIDs mean
+        // anything here (another's live writer is left alone)
+        let mut parts = id.split('-');
+        let (pid, _, place) = (parts.next(), parts.next(), parts.next());
+        if place.and_then(|w| u32::from_str_radix(w, 16).ok()) != Some(pid_space()) || parts.next().is_some() {
+            continue;
+        }
+        let pid = pid.and_then(|p| p.parse::<i32>().ok()).and_then(rustix::process::Pid::from_raw);
         // (kill(pid, 0) fails with ESRCH when no such process exists)
         if let Some(pid) = pid {
             if rustix::process::test_kill_process(pid) == Err(Errno::SRCH) {
@@ -378,8 +400,12 @@ fn sync_dir(target: &Path) -> Result<()> {
 /// dropped (or when the process ends, however it ends).
 #[derive(Debug)]
 pub struct WriteLock {
-    /// A duplicate of the array's descriptor: the lock belongs to the open
-    /// file description both share, so the lock outlives no borrow.
+    /// A new open file description of the array's file, its own for each
+    /// lock: OFD locks conflict between descriptions, so two locks taken
+    /// through one array (by two threads, or a parent and its `fork`ed
+    /// child) exclude each other as locks of two arrays do. (A `dup` of the
+    /// array's descriptor would share its description, and a description
+    /// never conflicts with itself.)
     fd: std::os::fd::OwnedFd,
 }
 
@@ -405,8 +431,17 @@ fn ofd_lock(fd: std::os::fd::BorrowedFd<'_>, kind: libc::c_short, wait: bool) ->
 /// Takes the [`WriteLock`] of `file`, waiting for it if `wait`; `None` if
 /// another handle holds it and not `wait`.
 pub(crate) fn lock_write(file: &File, path: &Path, wait: bool) -> Result<Option<WriteLock>> {
-    use std::os::fd::AsFd;
-    let fd = file.as_fd().try_clone_to_owned().map_err(|e| Error::io(path, "cannot duplicate the descriptor", e))?;
+    use std::os::fd::{AsFd, AsRawFd};
+    // Reopened through /proc/self/fd: the same file even if its name has
+    // been replaced or removed meanwhile, with the array's access (a write
+    // lock needs a description open for writing).
+    let writable = rustix::fs::fcntl_getfl(file).is_ok_and(|f| f.contains(rustix::fs::OFlags::RDWR) || f.contains(rustix::fs::OFlags::WRONLY));
+    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let fd: std::os::fd::OwnedFd = match std::fs::OpenOptions::new().read(true).write(writable).open(&proc_path) {
+        Ok(f) => f.into(),
+        // no /proc: a duplicate (locks through one array then share it)
+        Err(_) => file.as_fd().try_clone_to_owned().map_err(|e| Error::io(path, "cannot duplicate the descriptor", e))?,
+    };
     match ofd_lock(fd.as_fd(), libc::F_WRLCK as libc::c_short, wait) {
         Ok(()) => Ok(Some(WriteLock { fd })),
         Err(e) if !wait && matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(None),

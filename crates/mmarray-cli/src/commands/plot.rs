@@ -322,10 +322,12 @@ fn write_picture(path: &Path, size: (u32, u32), pic: &Picture, title: &str, styl
     std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(cannot)?;
     let guard = NewFile::new(&tmp);
     {
+        // (errors of the backend name no file: say which picture failed)
+        let named = |e: CliError| -> CliError { format!("{}: cannot write the picture: {e}", path.display()).into() };
         if svg {
-            draw(&SVGBackend::new(&tmp, size).into_drawing_area(), pic, title, style)?;
+            draw(&SVGBackend::new(&tmp, size).into_drawing_area(), pic, title, style).map_err(named)?;
         } else {
-            draw(&BitMapBackend::new(&tmp, size).into_drawing_area(), pic, title, style)?;
+            draw(&BitMapBackend::new(&tmp, size).into_drawing_area(), pic, title, style).map_err(named)?;
         }
     }
     crate::test_panic("plot");
