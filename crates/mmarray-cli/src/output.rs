@@ -80,16 +80,34 @@ pub fn create_output(
     force: bool,
     create: impl FnOnce(&std::path::Path) -> mmarray::Result<mmarray::MmapArray>,
 ) -> Result<mmarray::MmapArray, CliError> {
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
+    if std::fs::symlink_metadata(path).is_ok() {
         if !force {
             return Err(already_exists(path));
         }
-        if !meta.is_file() {
-            let what = if meta.is_dir() { "a directory" } else { "not a regular file" };
-            return Err(format!("{}: is {what}; --force replaces only regular files", path.display()).into());
-        }
+        check_replaceable(path, "--force replaces only regular files")?;
     }
     Ok(create(path)?)
+}
+
+/// Refuses to replace anything at `path` but a regular file (a directory, a
+/// symbolic link, a FIFO or a device): `PATH: is ...; {why}`.
+///
+/// # Errors
+/// As above.
+pub fn check_replaceable(path: &std::path::Path, why: &str) -> Result<(), CliError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            let what = if meta.is_dir() {
+                "a directory"
+            } else if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else {
+                "not a regular file"
+            };
+            Err(format!("{}: is {what}; {why}", path.display()).into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Ends an output made by [`create_output`]: unless a file this process

@@ -1,5 +1,6 @@
 //! `mmarray plot`: valid pictures of the right size that are not blank.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -117,4 +118,33 @@ fn stale_temporary_pictures_of_dead_plots_are_removed() {
     assert!(d.join(&live).exists(), "a live process's temporary was removed");
     assert!(d.join(&other_name).exists(), "another name's temporary was removed");
     assert!(d.join(&elsewhere).exists(), "another PID namespace's temporary was removed");
+}
+
+/// An output name that is a symbolic link, a FIFO or a directory is
+/// refused by `plot` (and by `create --force`) with an error naming it,
+/// never replaced by a regular file. (Was: plot silently replaced a link
+/// or a FIFO.)
+#[test]
+fn outputs_that_are_not_regular_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(&d.join("img.npy"), "f4", "20,20");
+    std::fs::write(d.join("target.png"), b"keep me").unwrap();
+    std::os::unix::fs::symlink("target.png", d.join("link.png")).unwrap();
+    std::fs::create_dir(d.join("dir.png")).unwrap();
+    let fifo = d.join("fifo.png");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for (name, what) in [("link.png", "a symbolic link"), ("fifo.png", "not a regular file"), ("dir.png", "a directory")] {
+        let out = mmarray().current_dir(d).args(["plot", "img.npy", "-o", name]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.starts_with(&format!("error: {name}: is {what}; plot replaces only regular files")), "{err}");
+        let out = mmarray().current_dir(d).args(["create", name, "--dtype", "f4", "--shape", "3", "--force"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.starts_with(&format!("error: {name}: is {what}; --force replaces only regular files")), "{err}");
+    }
+    assert!(std::fs::symlink_metadata(d.join("link.png")).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(d.join("target.png")).unwrap(), b"keep me");
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
 }

@@ -44,6 +44,10 @@ use crate::error::{Error, ErrorKind};
 const SLOTS: usize = 65536;
 
 struct Slot {
+    /// A sequence count, odd while the slot is being written: the handler
+    /// reads `start` and `end` between two equal even counts, so it never
+    /// pairs the start of one registration with the end of the next.
+    seq: AtomicUsize,
     /// Page-aligned start of the range; 0 while the slot is free.
     start: AtomicUsize,
     /// Page-aligned end (exclusive).
@@ -56,6 +60,7 @@ struct Slot {
 
 #[allow(clippy::declare_interior_mutable_const)] // (each array element is its own atomic)
 const FREE: Slot = Slot {
+    seq: AtomicUsize::new(0),
     start: AtomicUsize::new(0),
     end: AtomicUsize::new(0),
     writable: AtomicBool::new(false),
@@ -159,11 +164,13 @@ impl Guard {
         };
         HIGH.fetch_max(i + 1, SeqCst); // (before the slot is published)
         let slot = &REGISTRY[i];
+        slot.seq.fetch_add(1, SeqCst); // (odd: being written)
         slot.end.store(end, SeqCst);
         slot.writable.store(writable, SeqCst);
         slot.poisoned.store(false, SeqCst);
         slot.closed.store(false, SeqCst);
         slot.start.store(start, SeqCst); // published last: the handler reads start first
+        slot.seq.fetch_add(1, SeqCst);
         if book.entries.len() < SLOTS {
             book.entries.resize_with(SLOTS, || None);
         }
@@ -204,7 +211,9 @@ impl Drop for Guard {
                     book.truncated.push(Lost { path: e.path, now, needed: e.needed, free, faulted: slot.poisoned.load(SeqCst) });
                 }
             }
+            slot.seq.fetch_add(1, SeqCst);
             slot.start.store(0, SeqCst);
+            slot.seq.fetch_add(1, SeqCst);
         }
     }
 }
@@ -364,13 +373,14 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
     if code == libc::BUS_ADRERR {
         for slot in used() {
+            let seq = slot.seq.load(SeqCst);
             let start = slot.start.load(SeqCst);
-            if start == 0 || addr < start {
+            if start == 0 || addr < start || seq % 2 == 1 {
                 continue;
             }
             let end = slot.end.load(SeqCst);
-            if addr >= end {
-                continue;
+            if addr >= end || slot.seq.load(SeqCst) != seq {
+                continue; // (or re-registered meanwhile: not one range)
             }
             let page = addr & !(rustix::param::page_size() - 1);
             let prot = if slot.writable.load(SeqCst) { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_READ };

@@ -179,10 +179,15 @@ impl RawOptions {
     /// `persist`).
     ///
     /// Safe, unlike [`create_new`](Self::create_new): until
-    /// [`persist`](MmapArray::persist) the file has no name, so no other
-    /// process or handle can open and map it, and `persist` takes the array
-    /// by value, which ends every view borrowed from it before the file
-    /// gets its name. (See [the mapping contract](crate#safety-the-mapping-contract).)
+    /// [`persist`](MmapArray::persist) the file has no name (`O_TMPFILE`),
+    /// so no other process or handle can open and map it, and `persist`
+    /// takes the array by value, which ends every view borrowed from it
+    /// before the file gets its name. Where the file system has no
+    /// `O_TMPFILE`, the file has a hidden name beside the target until then
+    /// (`.NAME.mmarray-PID-N-WHERE.tmp`, made exclusively): opening that file
+    /// by its name while it is mapped is outside the contract, as writing
+    /// this process's memory through `/proc/self/mem` is. (See [the mapping
+    /// contract](crate#safety-the-mapping-contract).)
     pub fn create_pending(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
         let path = path.as_ref();
         let layout = self.new_layout(path)?;
@@ -410,10 +415,15 @@ impl NpyOptions {
     /// `persist`).
     ///
     /// Safe, unlike [`create_new`](Self::create_new): until
-    /// [`persist`](MmapArray::persist) the file has no name, so no other
-    /// process or handle can open and map it, and `persist` takes the array
-    /// by value, which ends every view borrowed from it before the file
-    /// gets its name. (See [the mapping contract](crate#safety-the-mapping-contract).)
+    /// [`persist`](MmapArray::persist) the file has no name (`O_TMPFILE`),
+    /// so no other process or handle can open and map it, and `persist`
+    /// takes the array by value, which ends every view borrowed from it
+    /// before the file gets its name. Where the file system has no
+    /// `O_TMPFILE`, the file has a hidden name beside the target until then
+    /// (`.NAME.mmarray-PID-N-WHERE.tmp`, made exclusively): opening that file
+    /// by its name while it is mapped is outside the contract, as writing
+    /// this process's memory through `/proc/self/mem` is. (See [the mapping
+    /// contract](crate#safety-the-mapping-contract).)
     pub fn create_pending(&self, path: impl AsRef<Path>) -> Result<MmapArray> {
         let path = path.as_ref();
         let (bytes, version) = self.header.encode(self.version)?;

@@ -312,6 +312,9 @@ pub fn run(args: &PlotArgs) -> Result<(), CliError> {
 /// an empty SVG (nor damages an older picture of the same name).
 fn write_picture(path: &Path, size: (u32, u32), pic: &Picture, title: &str, style: &Style<'_>) -> Result<(), CliError> {
     path.file_name().ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    // (as `create --force`: an existing picture is replaced, never a link,
+    // a FIFO or a device by a regular file)
+    crate::output::check_replaceable(path, "plot replaces only regular files")?;
     let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     // the same extension: plotters picks the image format by it
     let tmp = mmarray::temporary_name(path, if svg { ".svg" } else { ".png" });
