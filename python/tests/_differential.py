@@ -697,7 +697,9 @@ def check(pair, call, expect_fn=None, check_files=True, identity_arg=False):
     try:
         out_mm = out_np = None
         if call.uses_out():
-            probe = outcome(lambda: call.without_out().run(pair.np))
+            # (on a copy: a call with overwrite_input=True rewrites its
+            # input, and the compared calls must both see the original)
+            probe = outcome(lambda: call.without_out().run(np.array(pair.np)))
             if probe.exc is not None or not isinstance(probe.value, (np.ndarray, np.generic)):
                 call = call.without_out()
             else:
