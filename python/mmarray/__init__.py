@@ -10,5 +10,9 @@ from ._functions import *  # noqa: F403 (the names in _functions.__all__)
 from ._memmap import memmap
 from ._npy import load, open_memmap
 
+from . import _distributed
+
+_distributed.install()  # (memmaps travel through dask.distributed by reference)
+
 __all__ = sorted(["load", "memmap", "open_memmap", "to_dask", *_functions.__all__])
 __version__ = "0.1.0"
