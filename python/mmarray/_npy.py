@@ -1,12 +1,14 @@
 """`.npy` files: `open_memmap` and `load`, as NumPy's, on mmarray.memmap."""
 
 import io
+import math
 import os
 
 import numpy as np
 from numpy.lib import format as _format
 
-from ._memmap import memmap
+from . import _core
+from ._memmap import _close_older, memmap
 
 try:  # NumPy 2 keeps the header writer open_memmap uses here
     from numpy.lib._format_impl import _read_array_header, _write_array_header
@@ -63,9 +65,18 @@ def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False
         _write_array_header(buf, header, version)
         head = buf.getvalue()
         order = "F" if fortran_order else "C"
-        m = memmap(path, dtype=dtype, mode="w+", offset=len(head), shape=shape, order=order)
-        with open(path, "r+b") as fp:
-            fp.write(head)
+        nbytes = math.prod(shape) * dtype.itemsize
+        # The whole file (header, reserved zeros) is made beside the target
+        # and named once durable, replacing an older file atomically: a kill
+        # leaves the old file or the new one, never zeros without a header.
+        # (Through a link, the file it names is replaced, as NumPy writes
+        # through it.)
+        target = os.path.realpath(path)
+        _close_older({"path": target})  # (as memmap's w+: this process's older arrays of it are closed first)
+        _core.create_file(target, len(head) + nbytes, head, True)
+        m = memmap(target, dtype=dtype, mode="r+", offset=len(head), shape=shape, order=order)
+        m.mode = "w+"
+        m.filename = os.path.abspath(path)
         return m
     shape, fortran_order, dtype, offset = _read_header(path, max_header_size)
     if dtype.hasobject:

@@ -400,9 +400,19 @@ impl WriteLock {
     }
 }
 
+/// Makes a new file at `path` whole or not at all (`mmarray::create_file`):
+/// `length` reserved zero bytes beginning with `head`, durable, then named,
+/// replacing an existing regular file with `replace`.
+#[pyfunction]
+#[pyo3(signature = (path, length, head, replace))]
+fn create_file(py: Python<'_>, path: PathBuf, length: u64, head: Vec<u8>, replace: bool) -> PyResult<()> {
+    guarded("create_file", || py.detach(|| mmarray::create_file(&path, length, &head, replace)).map_err(to_py))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Mapping>()?;
+    m.add_function(wrap_pyfunction!(create_file, m)?)?;
     m.add_class::<WriteLock>()?;
     m.add_function(wrap_pyfunction!(engine::reduce, m)?)?;
     m.add_function(wrap_pyfunction!(engine::quantile, m)?)?;

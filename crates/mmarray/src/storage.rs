@@ -378,6 +378,44 @@ impl Unnamed {
     }
 }
 
+/// Makes a new file at `target` whole or not at all: `len` bytes of
+/// reserved zeros that begin with `head`, made durable, then named (in
+/// place of an existing regular file with `replace`, atomically; else only
+/// if the name is free). What [`NpyOptions::create_pending`](crate::NpyOptions::create_pending)
+/// and [`MmapArray::persist`] do for arrays, for files whose layout the
+/// crate does not describe (a `.npy` header NumPy wrote, for a dtype the
+/// crate cannot view): a kill at any instant leaves the old file or the
+/// whole new one, never a file of zeros without its header.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let p = dir.path().join("a.bin");
+/// mmarray::create_file(&p, 4096, b"HEAD", false)?;
+/// let bytes = std::fs::read(&p)?;
+/// assert_eq!((bytes.len(), &bytes[..4], bytes[4]), (4096, &b"HEAD"[..], 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`] if `head` is longer than `len`;
+/// [`ErrorKind::NotAFile`] if `target` is a directory, a link or another
+/// non-regular file; [`ErrorKind::AlreadyExists`] without `replace`;
+/// [`ErrorKind::NoSpace`] and the I/O kinds as [`NpyOptions::create_pending`](crate::NpyOptions::create_pending).
+pub fn create_file(target: &Path, len: u64, head: &[u8], replace: bool) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    if head.len() as u64 > len {
+        return Err(Error::at(ErrorKind::InvalidArgument, target, format_args!("a head of {} bytes does not fit in {len} bytes", head.len())));
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(target) {
+        if !meta.is_file() {
+            return Err(Error::at(ErrorKind::NotAFile, target, "is not a regular file (a directory, link or device is never replaced)"));
+        }
+    }
+    let (file, _, mut unnamed) = create_unnamed(target, len)?;
+    file.write_all_at(head, 0).map_err(|e| Error::io(target, "cannot write", e))?;
+    unnamed.publish(&file, replace)
+}
+
 impl Drop for Unnamed {
     fn drop(&mut self) {
         if let Some(h) = self.hidden.take() {
