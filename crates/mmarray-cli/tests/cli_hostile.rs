@@ -395,7 +395,7 @@ fn odd_paths() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     fails(&d, &["plot", "s.npy", "-o", "nodir/x.png"], 1, "nodir/x.png: cannot write the picture: No such file or directory");
     std::fs::create_dir(d.join("d.png")).unwrap();
-    fails(&d, &["plot", "s.npy", "-o", "d.png"], 1, "d.png: cannot write the picture");
+    fails(&d, &["plot", "s.npy", "-o", "d.png"], 1, "d.png: is a directory; plot replaces only regular files");
     assert!(!files(&d).iter().any(|f| f.starts_with('.')), "{:?}", files(&d));
 }
 
