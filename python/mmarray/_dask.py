@@ -6,33 +6,18 @@ import os
 
 import numpy as np
 
+from ._memmap import _hostname, _identity_changes
+
 __all__ = ["to_dask"]
 
 
-_IDENTITY = ("machine", "device", "inode", "size", "modification time (ns)")
-
-
 def _identity(path, with_mtime=True):
-    """What tells this file from another at the same path: the machine that
-    looked, device, inode, size and modification time (None: not compared,
-    for files still being written through a mapping)."""
-    import socket
-
+    """What tells this file from another at the same path (see
+    `_identity_changes`): the machine that looked, device, inode, size and
+    modification time (None: not compared, for files still being written
+    through a mapping)."""
     st = os.stat(path)
-    return (socket.gethostname(), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns if with_mtime else None)
-
-
-def _identity_changes(was, now):
-    """How `now` differs from `was`: the device only counts on the same
-    machine (an NFS client numbers its mounts itself), the modification time
-    only where it was recorded."""
-    changes = []
-    for i, (name, a, b) in enumerate(zip(_IDENTITY, was, now)):
-        if i == 0 or (i == 1 and was[0] != now[0]) or (i == 4 and a is None):
-            continue
-        if a != b:
-            changes.append(f"{name} {a} -> {b}")
-    return changes
+    return (_hostname(), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns if with_mtime else None)
 
 
 class FileChunks:

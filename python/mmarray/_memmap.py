@@ -458,6 +458,24 @@ def _hostname():
     return socket.gethostname()
 
 
+#: The parts of a file's identity, in the order pickles and dask arrays keep them
+_IDENTITY = ("machine", "device", "inode", "size", "modification time (ns)")
+
+
+def _identity_changes(was, now):
+    """How the identity `now` of the file at a path differs from `was`
+    (tuples in the order of `_IDENTITY`, as long as both have): the device
+    only counts on the same machine (an NFS client numbers its mounts
+    itself), the modification time only where it was recorded."""
+    changes = []
+    for i, (name, a, b) in enumerate(zip(_IDENTITY, was, now)):
+        if i == 0 or (i == 1 and was[0] != now[0]) or (i == 4 and a is None):
+            continue
+        if a != b:
+            changes.append(f"{name} {a} -> {b}")
+    return changes
+
+
 def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset, cls=memmap, identity=None):
     """Unpickles a memmap pickled by reference: maps the same byte range of
     the same file and rebuilds the same view on it. OSError (ESTALE) if the
@@ -465,13 +483,13 @@ def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset,
     device on the same machine): replaced by a rename meanwhile, or another
     machine's copy."""
     if identity is not None:
-        host, dev, ino = identity
         try:
             st = os.stat(filename)
         except OSError:
             st = None  # (Mapping.open reports a missing file)
-        if st is not None and (st.st_ino != ino or (host == _hostname() and st.st_dev != dev)):
-            raise OSError(errno.ESTALE, f"{filename}: not the file this array was pickled from (inode {ino} -> {st.st_ino}): "
+        changes = _identity_changes(identity, (_hostname(), st.st_dev, st.st_ino)) if st is not None else []
+        if changes:
+            raise OSError(errno.ESTALE, f"{filename}: not the file this array was pickled from ({', '.join(changes)}): "
                           "it was replaced since, or this machine sees another copy", filename)
     mapping = _core.Mapping.open(mode, offset, nbytes, path=filename)
     _remember(mapping, {"path": filename})

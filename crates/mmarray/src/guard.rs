@@ -207,7 +207,7 @@ impl Drop for Guard {
                 if slot.poisoned.load(SeqCst) || now.is_some_and(|n| n < e.needed) {
                     // SAFETY: the descriptor is still open (the Guard drops first).
                     let fd = (!closed).then(|| unsafe { std::os::fd::BorrowedFd::borrow_raw(e.fd) });
-                    let free = fd.and_then(|fd| rustix::fs::fstatvfs(fd).ok()).map(|s| s.f_bavail.saturating_mul(s.f_frsize));
+                    let free = fd.and_then(crate::storage::available_bytes);
                     book.truncated.push(Lost { path: e.path, now, needed: e.needed, free, faulted: slot.poisoned.load(SeqCst) });
                 }
             }
@@ -246,7 +246,7 @@ fn page_lost(path: &Path, free: Option<u64>) -> Error {
 /// shorter than the array needs (or its length is unknown), else a lost page.
 pub(crate) fn lost(path: &Path, fd: Option<std::os::fd::BorrowedFd<'_>>, now: Option<u64>, needed: u64) -> Error {
     match now {
-        Some(n) if n >= needed => page_lost(path, fd.and_then(|fd| rustix::fs::fstatvfs(fd).ok()).map(|s| s.f_bavail.saturating_mul(s.f_frsize))),
+        Some(n) if n >= needed => page_lost(path, fd.and_then(crate::storage::available_bytes)),
         _ => truncated(path, now, Some(needed)),
     }
 }
@@ -282,12 +282,18 @@ fn slot_truncation(i: usize, e: &Entry) -> Option<Error> {
 pub fn truncation() -> Option<Error> {
     let book = book();
     install();
-    let live = book.entries.iter().take(used().len()).enumerate().find_map(|(i, e)| {
+    live_loss(&book, false).or_else(|| book.truncated.first().map(Lost::error))
+}
+
+/// The loss of the first live (registered, not closed) mapping that lost
+/// data; with `faulted_only`, only of one an access faulted on.
+fn live_loss(book: &Book, faulted_only: bool) -> Option<Error> {
+    book.entries.iter().take(used().len()).enumerate().find_map(|(i, e)| {
         let e = e.as_ref()?;
         let slot = &REGISTRY[i];
-        (slot.start.load(SeqCst) != 0 && !slot.closed.load(SeqCst)).then(|| slot_truncation(i, e)).flatten()
-    });
-    live.or_else(|| book.truncated.first().map(Lost::error))
+        let live = slot.start.load(SeqCst) != 0 && !slot.closed.load(SeqCst);
+        (live && (!faulted_only || slot.poisoned.load(SeqCst))).then(|| slot_truncation(i, e)).flatten()
+    })
 }
 
 /// Like [`truncation`], for faults only: the error if an access to any
@@ -299,12 +305,7 @@ pub fn truncation() -> Option<Error> {
 #[must_use]
 pub fn faults() -> Option<Error> {
     let book = book();
-    let live = book.entries.iter().take(used().len()).enumerate().find_map(|(i, e)| {
-        let e = e.as_ref()?;
-        let slot = &REGISTRY[i];
-        (slot.start.load(SeqCst) != 0 && !slot.closed.load(SeqCst) && slot.poisoned.load(SeqCst)).then(|| slot_truncation(i, e)).flatten()
-    });
-    live.or_else(|| book.truncated.iter().find(|l| l.faulted).map(Lost::error))
+    live_loss(&book, true).or_else(|| book.truncated.iter().find(|l| l.faulted).map(Lost::error))
 }
 
 /// Checks the live mmarray mapping holding the byte at `addr`, if any:
@@ -471,4 +472,4 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) 
 static CHAINING: AtomicBool = AtomicBool::new(false);
 
 /// The fault address [`chain`] last handed to the previous handler.
-static LAST_CHAINED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static LAST_CHAINED: AtomicUsize = AtomicUsize::new(0);

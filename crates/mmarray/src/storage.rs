@@ -91,7 +91,8 @@ fn check_fsize_limit(path: &Path, len: u64) -> Result<()> {
     }
 }
 
-fn available_bytes(file: &File) -> Option<u64> {
+/// The bytes available to this process on the file system holding `file`.
+pub(crate) fn available_bytes(file: impl std::os::fd::AsFd) -> Option<u64> {
     rustix::fs::fstatvfs(file).ok().map(|s| s.f_bavail.saturating_mul(s.f_frsize))
 }
 

@@ -319,29 +319,28 @@ fn write_picture(path: &Path, size: (u32, u32), pic: &Picture, title: &str, styl
     // the same extension: plotters picks the image format by it
     let tmp = mmarray::temporary_name(path, if svg { ".svg" } else { ".png" });
     mmarray::remove_stale_temporaries(path);
+    // (one message for every failure, the backend's too: its errors name no file)
+    let cannot = |e: &dyn std::fmt::Display| -> CliError { format!("{}: cannot write the picture: {e}", path.display()).into() };
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| cannot(&e))?;
     // declared before the backend, so dropped after it: a backend that
     // writes its file when dropped has done so before the file is removed
-    let cannot = |e: std::io::Error| format!("{}: cannot write the picture: {e}", path.display());
-    std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(cannot)?;
     let guard = NewFile::new(&tmp);
     {
-        // (errors of the backend name no file: say which picture failed)
-        let named = |e: CliError| -> CliError { format!("{}: cannot write the picture: {e}", path.display()).into() };
         if svg {
-            draw(&SVGBackend::new(&tmp, size).into_drawing_area(), pic, title, style).map_err(named)?;
+            draw(&SVGBackend::new(&tmp, size).into_drawing_area(), pic, title, style).map_err(|e| cannot(&e))?;
         } else {
-            draw(&BitMapBackend::new(&tmp, size).into_drawing_area(), pic, title, style).map_err(named)?;
+            draw(&BitMapBackend::new(&tmp, size).into_drawing_area(), pic, title, style).map_err(|e| cannot(&e))?;
         }
     }
     crate::test_panic("plot");
     // durable before it takes the name (a power cut never leaves an empty
     // picture under it), and the name durable after
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(cannot)?;
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| cannot(&e))?;
     crate::output::check_truncation()?;
-    std::fs::rename(&tmp, path).map_err(cannot)?;
+    std::fs::rename(&tmp, path).map_err(|e| cannot(&e))?;
     guard.keep(); // (renamed already: nothing left to remove)
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(cannot)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| cannot(&e))?;
     Ok(())
 }
 
