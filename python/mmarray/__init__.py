@@ -5,7 +5,7 @@ RAM, with a parallel Rust engine.
 """
 
 from . import _functions
-from ._dask import to_dask
+from ._dask import store_npy, to_dask
 from ._functions import *  # noqa: F403 (the names in _functions.__all__)
 from ._memmap import memmap
 from ._npy import load, open_memmap
@@ -14,5 +14,5 @@ from . import _distributed
 
 _distributed.install()  # (memmaps travel through dask.distributed by reference)
 
-__all__ = sorted(["load", "memmap", "open_memmap", "to_dask", *_functions.__all__])
+__all__ = sorted(["load", "memmap", "open_memmap", "store_npy", "to_dask", *_functions.__all__])
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._memmap import _hostname, _identity_changes
 
-__all__ = ["to_dask"]
+__all__ = ["store_npy", "to_dask"]
 
 
 def _identity(path, with_mtime=True):
@@ -56,13 +56,13 @@ class FileChunks:
         return self.size * self.dtype.itemsize
 
     def __repr__(self):
-        return f"FileChunks({self.path!r}, dtype={self.dtype.str!r}, shape={self.shape}, offset={self.offset})"
+        return f"FileChunks({self.path!r}, dtype={str(self.dtype)!r}, shape={self.shape}, offset={self.offset})"
 
     def __dask_tokenize__(self):
-        return ("mmarray.FileChunks", self.path, self.mode, self.offset, self.dtype.str, self.shape, self.strides, self.identity)
+        return ("mmarray.FileChunks", self.path, self.mode, self.offset, str(self.dtype), self.shape, self.strides, self.identity)
 
     def __reduce__(self):
-        return (FileChunks, (self.path, self.mode, self.offset, self.dtype.str, self.shape, self.strides, self.identity))
+        return (FileChunks, (self.path, self.mode, self.offset, self.dtype, self.shape, self.strides, self.identity))
 
     def check_identity(self):
         """OSError (ESTALE) if the file at the path is not the one this
@@ -78,24 +78,83 @@ class FileChunks:
             raise OSError(errno.ESTALE, f"{self.path}: not the file this dask array was made from ({', '.join(what)}); "
                           "build the array again after changing the file", self.path)
 
-    def __getitem__(self, index):
-        from ._memmap import _rebuild, memmap
-
+    def _region(self, index):
+        """The shape, byte strides and file position of element [0, ...]
+        of `self[index]` (one slice per dimension)."""
         if not isinstance(index, tuple):
             index = (index,)
         if len(index) != self.ndim or not all(isinstance(s, slice) for s in index):
             raise IndexError(f"FileChunks takes one slice per dimension, got {index!r}")
-        self.check_identity()
         ranges = [range(*s.indices(n)) for s, n in zip(index, self.shape)]
         shape = tuple(len(r) for r in ranges)
         strides = tuple(r.step * st for r, st in zip(ranges, self.strides))
         first = self.offset + sum(r.start * st for r, st in zip(ranges, self.strides))
+        return shape, strides, first
+
+    def __getitem__(self, index):
+        from ._memmap import _rebuild, memmap
+
+        shape, strides, first = self._region(index)
+        self.check_identity()
         if math.prod(shape) == 0:
             return np.empty(shape, self.dtype).view(memmap)
         # the byte range the chunk touches: its lowest and highest element
         lo = first + sum((n - 1) * s for n, s in zip(shape, strides) if s < 0)
         hi = first + sum((n - 1) * s for n, s in zip(shape, strides) if s > 0) + self.dtype.itemsize
         return _rebuild(self.path, self.mode, lo, hi - lo, self.dtype, shape, strides, first - lo)
+
+    def __setitem__(self, index, value):
+        """Writes `value` into the chunk `index` of the file (a store
+        target: ``mode='w'``), durably before returning. With `pwrite`, in
+        the file's contiguous runs, not through a mapping: a new file's
+        pages are then never read before being overwritten, and only the
+        chunk's own bytes are written, so two machines writing neighbouring
+        chunks of one page over a network file system cannot undo each
+        other's bytes (a mapping writes back whole pages)."""
+        import errno
+
+        if self.mode != "w":
+            raise ValueError(f"{self.path}: this dask array's file is read-only (FileChunks mode {self.mode!r})")
+        shape, strides, first = self._region(index)
+        value = np.broadcast_to(np.asarray(value, dtype=self.dtype), shape)
+        if value.size == 0 or self.dtype.itemsize == 0:
+            return
+        if any(s <= 0 for s in strides):
+            raise ValueError("FileChunks writes chunks with positive strides only")
+        # the axes from the largest stride to the smallest: the chunk's
+        # runs are its innermost axes that the file holds contiguously
+        order = sorted(range(len(shape)), key=lambda ax: -strides[ax])
+        v = np.ascontiguousarray(value.transpose(order))
+        st = [strides[ax] for ax in order]
+        full = [self.shape[ax] for ax in order]
+        # axes inner.. form one run of `run` bytes in the file: the last is
+        # contiguous, and each one outside it spans its whole axis
+        inner, run = len(st), self.dtype.itemsize
+        if st and st[-1] == run:
+            inner, run = inner - 1, run * v.shape[-1]
+            while inner > 0 and v.shape[inner] == full[inner] and st[inner - 1] == st[inner] * full[inner]:
+                inner -= 1
+                run *= v.shape[inner]
+        flat = v.reshape(-1).view(np.uint8).reshape(-1, run)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            what = _identity_changes(self.identity, _identity(fd, with_mtime=False))
+            if what:
+                raise OSError(errno.ESTALE, f"{self.path}: not the file this store began ({', '.join(what)})", self.path)
+            outer = v.shape[:inner]
+            for k, idx in enumerate(np.ndindex(*outer)):
+                at = first + sum(i * s for i, s in zip(idx, st))
+                buf = memoryview(flat[k])
+                while buf:
+                    n = os.pwrite(fd, buf, at)
+                    buf, at = buf[n:], at + n
+            os.fdatasync(fd)
+        except OSError as e:
+            if e.filename is None:
+                raise OSError(e.errno, f"{self.path}: cannot write a chunk: {e.strerror}", self.path) from e
+            raise
+        finally:
+            os.close(fd)
 
 
 def _auto_chunks(shape, strides, itemsize, target):
@@ -133,12 +192,20 @@ def to_dask(path_or_array, chunks="auto", **memmap_kwargs):
     file (whole rows, split along axis 0 in C order, along the last axis in
     Fortran order); any dask ``chunks=`` works too.
 
-    On a cluster, the workers must see the file at the same path (a shared
-    file system). A chunk read from a file that is no longer the one the
-    array was made from (replaced or truncated: its inode or size differ,
-    or its device on the same machine; or, for a file opened read-only,
-    modified since) raises OSError (errno ESTALE) naming the file. Flush
-    writes before computing: tasks map the file afresh.
+    ``dask.array.asarray(m)`` of an `mmarray.memmap` calls this too
+    (`memmap.to_dask_array`). ``dask.array.from_array(m)`` cannot avoid
+    copying: it calls ``m.copy()`` on any array first, reading the whole
+    file into the client's memory and shipping it in the graph; use
+    ``to_dask`` or ``asarray`` instead.
+
+    On a cluster, the workers must see the file at the same path: a shared
+    file system, or, for a read-only array, node-local copies that keep the
+    file's size and modification time (``cp -p``, ``rsync -t``). A chunk
+    read from a file that is no longer the one the array was made from
+    (replaced or truncated: its size differs, or its inode, or its device
+    on the same machine; or, for a file opened read-only, its modification
+    time) raises OSError (errno ESTALE) naming the file. Flush writes
+    before computing: tasks map the file afresh. See docs/scale-out.md.
 
     >>> import numpy as np, mmarray, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "a.npy")
@@ -188,3 +255,118 @@ def to_dask(path_or_array, chunks="auto", **memmap_kwargs):
     # asarray=False keeps the chunks mmarray.memmap views; lock=False: each
     # task maps its own bytes, nothing is shared between threads
     return da.from_array(source, chunks=chunks, asarray=False, fancy=False, lock=False)
+
+
+def store_npy(x, path, *, fortran_order=False, version=None, overwrite=True, compute=True, **store_kwargs):
+    """Writes any dask array into one new `.npy` file, in parallel: the
+    scale-out counterpart of `numpy.save`. The header is written once, by
+    the caller; each task writes its chunk's bytes into the file on the
+    worker that computed it (`pwrite`, then `fdatasync`, so a task that
+    finished has its bytes on stable storage), and the file gets its name
+    only once every chunk is in and the whole is durable. A failure or a
+    kill at any instant leaves the old file at ``path`` (or no file) and
+    never a partial one; a task rerun after its worker died writes the same
+    bytes again, so the result is still exact. The graph holds no data: the
+    target travels as its path and layout (a few hundred bytes per chunk).
+
+    ``x`` is a dask array (or anything `dask.array.asarray` takes; an
+    `mmarray.memmap` goes through `to_dask`). ``fortran_order`` picks the
+    file's order, ``version`` the `.npy` format version (None: the oldest
+    that holds the header). With ``overwrite=False`` an existing ``path`` is
+    an error (`FileExistsError`), checked before any work and again when
+    naming. ``compute=False`` returns a `dask.delayed` whose computation
+    stores and names the file (the file, under a hidden temporary name, is
+    already made). Other keywords go to `dask.array.store` (``scheduler=``,
+    ...).
+
+    On a cluster every worker must see ``path``'s directory at the same
+    path (a shared file system): the file is made there under a hidden name
+    (``.NAME.mmarray-PID-N-WHERE.tmp``) that the workers write through.
+
+    Errors: ``ValueError`` for a dask array with unknown chunk sizes (call
+    ``x.compute_chunk_sizes()``) or an object dtype; ``OSError`` naming the
+    file when the directory cannot hold it (``ENOSPC`` if the disk cannot
+    take its size, which is reserved before any chunk is computed),
+    ``IsADirectoryError`` when ``path`` is a directory, and any error of a
+    task (the temporary file is then removed).
+
+    >>> import dask.array as da, numpy as np, mmarray, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.npy")
+    >>> x = da.arange(12, chunks=5).reshape(3, 4) * 2
+    >>> mmarray.store_npy(x, path)
+    >>> np.load(path)
+    array([[ 0,  2,  4,  6],
+           [ 8, 10, 12, 14],
+           [16, 18, 20, 22]])
+    """
+    import errno
+    import io
+
+    import dask
+    import dask.array as da
+    from numpy.lib import format as _format
+
+    from . import _core
+    from ._memmap import memmap
+    from ._npy import _write_array_header
+
+    if isinstance(x, memmap):
+        x = to_dask(x)
+    elif not isinstance(x, da.Array):
+        x = da.asarray(x)
+    if any(math.isnan(n) for n in x.shape):
+        raise ValueError(f"store_npy needs the array's chunk sizes (its shape is {x.shape}): call x.compute_chunk_sizes() first")
+    dtype = x.dtype
+    if dtype.hasobject:
+        raise ValueError("store_npy cannot write Python objects (an object dtype) into a mapped .npy file; use numpy.save")
+    shape = tuple(int(n) for n in x.shape)
+    header = {"descr": _format.dtype_to_descr(dtype), "fortran_order": bool(fortran_order), "shape": shape}
+    buf = io.BytesIO()
+    _write_array_header(buf, header, version)
+    head = buf.getvalue()
+    nbytes = math.prod(shape) * dtype.itemsize
+    # (through a link, the file it names is replaced, as np.save writes through it)
+    target = os.path.realpath(os.fspath(path))
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, "is a directory (store_npy writes a new file)", os.fspath(path))
+    if not overwrite and os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, "already exists (store_npy with overwrite=False)", os.fspath(path))
+    temporary = os.fspath(_core.temporary_name(target))
+    try:
+        _core.create_file(temporary, len(head) + nbytes, head, False)
+    except OSError as e:  # (named by the user's path, not the temporary one)
+        raise type(e)(e.errno, f"{e.strerror} (while making the file under a temporary name beside it)", os.fspath(path)) from e
+    try:
+        strides = _file_strides(shape, dtype.itemsize, fortran_order)
+        sink = FileChunks(temporary, "w", len(head), dtype, shape, strides, _identity(temporary, with_mtime=False))
+        if not compute:
+            stored = da.store(x, sink, lock=False, compute=False, **store_kwargs)
+            return dask.delayed(_publish, pure=False)(stored, temporary, target, overwrite)
+        da.store(x, sink, lock=False, compute=True, **store_kwargs)
+    except BaseException:
+        _remove(temporary)
+        raise
+    _core.publish_file(temporary, target, overwrite)
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _file_strides(shape, itemsize, fortran_order):
+    """Byte strides of a contiguous array of `shape` in C or Fortran order."""
+    strides, step = [0] * len(shape), itemsize
+    for ax in (range(len(shape)) if fortran_order else reversed(range(len(shape)))):
+        strides[ax] = step
+        step *= max(shape[ax], 1)
+    return tuple(strides)
+
+
+def _publish(_stored, temporary, target, replace):
+    """The last task of `store_npy`: the whole file durable, then named."""
+    from . import _core
+
+    _core.publish_file(temporary, target, replace)

@@ -341,6 +341,32 @@ class memmap(np.memmap):
 
         return as_linear_operator(self)
 
+    def to_dask_array(self, chunks="auto"):
+        """This array as a dask array whose graph holds no data
+        (`mmarray.to_dask`): what ``dask.array.asarray(a)`` and
+        ``asanyarray`` call, so they neither copy the file into the client
+        nor ship it in the graph. (``dask.array.from_array(a)`` copies the
+        whole array first, ``x.copy()``, whatever the array: use
+        ``asarray`` or `mmarray.to_dask`.) An array in mode 'c' has changes
+        that exist only in this process: it becomes a dask array of an
+        in-memory copy, as ``from_array`` makes.
+
+        >>> import dask.array as da, numpy as np, mmarray, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "a.npy")
+        >>> np.save(path, np.arange(10.0))
+        >>> x = da.asarray(mmarray.load(path, mmap_mode="r"))
+        >>> float(x.sum().compute()), len(x.dask) < 5
+        (45.0, True)
+        """
+        import dask.array as da
+
+        from ._dask import to_dask
+
+        self._check_open()
+        if self.mode == "c" or self._mmap is None or self.filename is None:
+            return da.from_array(np.array(self), chunks=chunks)
+        return to_dask(self, chunks=chunks)
+
     def __reduce__(self):
         """Pickle by reference: the file, mode, dtype, shape, strides and
         offset, not the data, so the pickle stays small for any size and
@@ -466,10 +492,18 @@ def _identity_changes(was, now):
     """How the identity `now` of the file at a path differs from `was`
     (tuples in the order of `_IDENTITY`, as long as both have): the device
     only counts on the same machine (an NFS client numbers its mounts
-    itself), the modification time only where it was recorded."""
+    itself), the modification time only where it was recorded. On another
+    machine, where the modification time was recorded (a read-only array),
+    the inode does not count either: a node-local copy of the file (made
+    with its time, by ``cp -p`` or ``rsync -t``) has its own, and the same
+    size and time to the nanosecond tell it is the same data; a file
+    replaced on a shared file system has a new time."""
     changes = []
+    elsewhere = len(was) > 0 and len(now) > 0 and was[0] != now[0]
     for i, (name, a, b) in enumerate(zip(_IDENTITY, was, now)):
-        if i == 0 or (i == 1 and was[0] != now[0]) or (i == 4 and a is None):
+        if i == 0 or (i == 1 and elsewhere) or (i == 4 and a is None):
+            continue
+        if i == 2 and elsewhere and len(was) > 4 and was[4] is not None:
             continue
         if a != b:
             changes.append(f"{name} {a} -> {b}")

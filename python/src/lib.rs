@@ -409,10 +409,29 @@ fn create_file(py: Python<'_>, path: PathBuf, length: u64, head: Vec<u8>, replac
     guarded("create_file", || py.detach(|| mmarray::create_file(&path, length, &head, replace)).map_err(to_py))
 }
 
+/// A hidden name beside `path` for a file being made for it
+/// (`mmarray::temporary_name`), after removing those that dead processes
+/// left (`mmarray::remove_stale_temporaries`).
+#[pyfunction]
+fn temporary_name(path: PathBuf) -> PathBuf {
+    mmarray::remove_stale_temporaries(&path);
+    mmarray::temporary_name(&path, "")
+}
+
+/// Names a file made under a temporary name, durable first
+/// (`mmarray::publish_file`); on error the temporary file is removed.
+#[pyfunction]
+#[pyo3(signature = (temporary, path, replace))]
+fn publish_file(py: Python<'_>, temporary: PathBuf, path: PathBuf, replace: bool) -> PyResult<()> {
+    guarded("publish_file", || py.detach(|| mmarray::publish_file(&temporary, &path, replace)).map_err(to_py))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Mapping>()?;
     m.add_function(wrap_pyfunction!(create_file, m)?)?;
+    m.add_function(wrap_pyfunction!(temporary_name, m)?)?;
+    m.add_function(wrap_pyfunction!(publish_file, m)?)?;
     m.add_class::<WriteLock>()?;
     m.add_function(wrap_pyfunction!(engine::reduce, m)?)?;
     m.add_function(wrap_pyfunction!(engine::quantile, m)?)?;

@@ -48,6 +48,8 @@ def test_to_dask_graph_holds_no_data(client, tmp_path):
     warning, and every task computes on an mmarray.memmap view."""
     import warnings
 
+    import dask.array as da
+
     n = 8_000_000
     path = tmp_path / "big.npy"
     m = mmarray.open_memmap(path, mode="w+", dtype="f8", shape=(n,))
@@ -60,6 +62,10 @@ def test_to_dask_graph_holds_no_data(client, tmp_path):
     # growing with the chunks, not the data: 16x the data, the same per chunk
     y = mmarray.to_dask(path, chunks=n // 64)
     assert graph_bytes(y) < 1024 * y.npartitions
+    # dask.array.asarray of a memmap takes the same road (to_dask_array)
+    z = da.asarray(mmarray.load(path, mmap_mode="r"))
+    assert graph_bytes(z) < 1024 * z.npartitions and z.npartitions == 1
+    assert client.compute(z[::1000].sum(), sync=True) == sum(range(0, n, 1000))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "Sending large graph of size ..."
         total, kinds = client.compute([x.sum(), y.map_blocks(lambda b: np.array([type(b) is mmarray.memmap]), chunks=(1,))], sync=True)
@@ -112,6 +118,35 @@ def test_to_dask_refuses_a_changed_file(client, tmp_path):
         f.truncate(4096)
     with pytest.raises(OSError, match="size"):
         client.compute(y.sum(), sync=True)
+
+
+def test_to_dask_on_another_machine(tmp_path):
+    """What a worker on another machine accepts (its identity of the file
+    names another host): for a read-only array, a copy with its own inode
+    and device but the same size and modification time (a node-local copy
+    made by cp -p or rsync -t); not one whose time or size differ. For a
+    writable array (no time recorded), only the same inode: writes need the
+    one shared file."""
+    import errno
+    import os
+
+    from mmarray._dask import FileChunks
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(1000.0))
+    st = os.stat(path)
+    args = (path, "r", 128, "f8", (1000,), (8,))
+    copy = FileChunks(*args, ("elsewhere", st.st_dev + 1, st.st_ino + 1, st.st_size, st.st_mtime_ns))
+    np.testing.assert_array_equal(copy[10:20], np.arange(10.0, 20.0))
+    for ident, what in [(("elsewhere", 0, st.st_ino + 1, st.st_size, st.st_mtime_ns + 1), "modification time"),
+                        (("elsewhere", 0, st.st_ino + 1, st.st_size + 8, st.st_mtime_ns), "size"),
+                        (("elsewhere", 0, st.st_ino + 1, st.st_size, None), "inode"),
+                        ((mmarray._memmap._hostname(), st.st_dev, st.st_ino + 1, st.st_size, st.st_mtime_ns), "inode")]:
+        with pytest.raises(OSError, match=what) as e:
+            FileChunks(*args, ident)[10:20]
+        assert e.value.errno == errno.ESTALE
+    # a writable array's identity on another machine: the same inode
+    np.testing.assert_array_equal(FileChunks(*args, ("elsewhere", 0, st.st_ino, st.st_size, None))[:3], [0.0, 1.0, 2.0])
 
 
 def test_to_dask_from_paths(client, tmp_path):
@@ -184,3 +219,202 @@ def test_distributed_serializes_memmaps_by_reference(tmp_path, first):
     assert p.returncode == 0, p.stderr
     size, kind, seen = p.stdout.split()
     assert int(size) < 1024 and kind == "memmap" and float(seen) == 42.0, p.stdout
+
+
+def test_store_npy_writes_what_numpy_reads(client, tmp_path):
+    """store_npy from the workers: 64 MB of float64 in uneven chunks that
+    are not contiguous in the file, both orders, and several dtypes; each
+    file opens with numpy.load and equals the dask array. The store's graph
+    holds no data."""
+    import dask.array as da
+
+    x = da.random.default_rng(5).normal(size=(4000, 2000), chunks=(700, 600))
+    want = x.compute()
+    mmarray.store_npy(x, tmp_path / "c.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), want)
+    mmarray.store_npy(x, tmp_path / "f.npy", fortran_order=True)
+    f = np.load(tmp_path / "f.npy")
+    assert f.flags.f_contiguous
+    np.testing.assert_array_equal(f, want)
+    stored = mmarray.store_npy(x[:, :5] * 3, tmp_path / "g.npy", compute=False)
+    # the store's tasks (what the sink adds to the source's graph): the path
+    # and layout, under 1 KiB per chunk
+    assert graph_bytes(stored) - graph_bytes(x[:, :5] * 3) < 1024 * 6
+    stored.compute()
+    np.testing.assert_array_equal(np.load(tmp_path / "g.npy"), want[:, :5] * 3)
+    small = np.arange(-600, 600).reshape(30, 40)
+    for dtype in ["<i2", ">f4", "c16", "?", "u1", [("a", "<i4"), ("b", ">f8")]]:
+        d = np.zeros(small.shape, dtype)
+        if d.dtype.names:
+            d["a"], d["b"] = small, small / 7
+        else:
+            d[...] = small.astype(dtype)
+        for fortran in (False, True):
+            mmarray.store_npy(da.from_array(d, chunks=(7, 9)), tmp_path / "s.npy", fortran_order=fortran)
+            back = np.load(tmp_path / "s.npy")
+            assert back.dtype == d.dtype and back.flags.f_contiguous == fortran
+            np.testing.assert_array_equal(back, d)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npy", "f.npy", "g.npy", "s.npy"]
+
+
+def test_store_npy_survives_a_killed_worker(tmp_path):
+    """A worker killed (SIGKILL) in the middle of a store: its nanny
+    restarts it, the lost tasks run again and write the same bytes, and the
+    file is exact."""
+    import os
+    import signal
+
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    marker = tmp_path / "killed"
+
+    def kill_once(b, block_info=None):
+        if block_info[0]["chunk-location"][0] == 5 and not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return b * 2
+
+    x = da.arange(8_000_000, chunks=500_000, dtype="f8")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as c:
+            mmarray.store_npy(x.map_blocks(kill_once, dtype="f8"), tmp_path / "o.npy")
+            pids = set(c.run(os.getpid).values())
+    assert marker.exists() and int(marker.read_text()) not in pids  # (a worker died)
+    got = np.load(tmp_path / "o.npy", mmap_mode="r")
+    np.testing.assert_array_equal(got, np.arange(8_000_000, dtype="f8") * 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed", "o.npy"]
+
+
+def test_store_npy_is_whole_or_nothing(tmp_path):
+    """A failed task leaves the old file as it was and no temporary; the
+    refusals come before any work and name the file."""
+    import errno
+    import os
+
+    import dask.array as da
+
+    path = tmp_path / "o.npy"
+    np.save(path, np.arange(5))
+    before = path.read_bytes()
+
+    def fail_late(b, block_info=None):
+        if block_info[0]["chunk-location"][0] == 7:
+            raise RuntimeError("block 7 failed")
+        return b
+
+    x = da.arange(10_000, chunks=1000)
+    with pytest.raises(RuntimeError, match="block 7"):
+        mmarray.store_npy(x.map_blocks(fail_late, dtype=x.dtype), path, scheduler="threads")
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["o.npy"]
+    with pytest.raises(FileExistsError) as e:
+        mmarray.store_npy(x, path, overwrite=False)
+    assert e.value.filename == os.fspath(path) and path.read_bytes() == before
+    with pytest.raises(IsADirectoryError) as e:
+        mmarray.store_npy(x, tmp_path)
+    assert e.value.errno == errno.EISDIR
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        mmarray.store_npy(x[x > 5], tmp_path / "u.npy")
+    with pytest.raises(ValueError, match="object"):
+        mmarray.store_npy(da.from_array(np.array([1, "a"], dtype=object), chunks=1), tmp_path / "u.npy")
+    assert os.listdir(tmp_path) == ["o.npy"]
+    # through a link, the file it names is replaced (as np.save writes through it)
+    os.symlink("o.npy", tmp_path / "l.npy")
+    mmarray.store_npy(x, tmp_path / "l.npy")
+    assert (tmp_path / "l.npy").is_symlink()
+    np.testing.assert_array_equal(np.load(path), np.arange(10_000))
+
+
+STORE_CHILD = """
+import sys, time
+import dask.array as da
+import mmarray
+
+def slow(b):
+    time.sleep(0.05)
+    return b
+
+x = da.arange(50_000_000, chunks=100_000, dtype="f8").map_blocks(slow, dtype="f8")
+mmarray.store_npy(x, sys.argv[1], scheduler="threads")
+"""
+
+
+def test_store_npy_killed_leaves_the_old_file(tmp_path):
+    """kill -9 of the storing process while the workers write: the old file
+    is whole, the temporary is left for the next store of that name, which
+    removes it (its process is dead)."""
+    import subprocess
+    import sys
+    import time
+
+    import dask.array as da
+
+    path = tmp_path / "o.npy"
+    np.save(path, np.arange(5))
+    before = path.read_bytes()
+    p = subprocess.Popen([sys.executable, "-c", STORE_CHILD, str(path)])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            tmp = [q for q in tmp_path.iterdir() if q.name.startswith(".o.npy.mmarray-")]
+            if tmp and tmp[0].stat().st_size > 0:
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)  # (some chunks written)
+    finally:
+        p.kill()
+        p.wait()
+    assert tmp and path.read_bytes() == before
+    mmarray.store_npy(da.arange(3), path)
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["o.npy"]
+    np.testing.assert_array_equal(np.load(path), np.arange(3))
+
+
+CLIENT_RSS_CHILD = """
+import sys
+import numpy as np
+import mmarray
+from distributed import Client, LocalCluster
+
+path, how = sys.argv[1], sys.argv[2]
+with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as c:
+    if how == "to_dask":
+        x = mmarray.to_dask(path)
+    else:  # the road users take without mmarray: dask over NumPy's memmap
+        import dask.array as da
+        x = da.from_array(np.load(path, mmap_mode="r"))
+    total, top = c.compute([x.sum(), x.max()], sync=True)
+# (VmHWM, this process's own peak: ru_maxrss would carry the pytest
+# process's peak over, since Linux keeps it across the fork and exec)
+peak = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(total, top, peak)
+"""
+
+
+def test_client_memory_stays_small_for_a_file_larger_than_a_gib(tmp_path):
+    """The client process (not its workers) while building and computing
+    to_dask of a 1.25 GiB file: peak RSS under 256 MiB (about 95 MiB here).
+    Dask over NumPy's memmap (dask.array.from_array copies the array first)
+    holds the whole file: 1.4 GiB, and about a minute to ship it to the
+    workers, so that side runs in the long profile only."""
+    import os
+    import subprocess
+    import sys
+
+    n = 160 * 2**20  # float64: 1.25 GiB
+    path = tmp_path / "big.npy"
+    m = mmarray.open_memmap(path, mode="w+", dtype="f8", shape=(n,))
+    marks = np.arange(0, n, 2**22)  # one value per 32 MiB, the rest zeros
+    m[marks] = np.arange(1, len(marks) + 1)
+    m.flush()
+    del m
+    rss = {}
+    long = os.environ.get("MMARRAY_HYPOTHESIS_PROFILE") == "long"
+    for how in ["to_dask", "numpy"] if long else ["to_dask"]:
+        p = subprocess.run([sys.executable, "-c", CLIENT_RSS_CHILD, str(path), how], capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-3000:]
+        total, top, rss[how] = p.stdout.split()
+        assert float(total) == len(marks) * (len(marks) + 1) / 2 and float(top) == len(marks)
+    assert int(rss["to_dask"]) < 256 * 2**20, rss
+    if long:
+        assert int(rss["numpy"]) > n * 8, rss  # (what the test would see without to_dask)

@@ -785,3 +785,26 @@ def test_open_memmap_w_plus_is_whole_or_not_at_all(tmp_path):
     a.flush()
     assert os.path.islink(tmp_path / "link.npy") and np.load(tmp_path / "real.npy").tolist() == [7, 7, 7]
     assert a.filename == os.path.abspath(tmp_path / "link.npy") and a.mode == "w+"
+
+
+def test_store_npy_on_a_full_disk(small_fs):
+    """store_npy reserves the whole file before any chunk is computed: a
+    disk that cannot take it is OSError(ENOSPC) naming the file, at once,
+    with the old file unchanged and no temporary left."""
+    import dask.array as da
+
+    path = small_fs / "o.npy"
+    np.save(path, np.arange(1000))
+    before = path.read_bytes()
+    ran = []
+
+    def mark(b):
+        ran.append(b.size)  # (dask calls it on an empty array first, for its meta)
+        return b
+
+    x = da.ones(300_000, chunks=50_000).map_blocks(mark, dtype="f8")  # 2.4 MB
+    with pytest.raises(OSError) as e:
+        mmarray.store_npy(x, path, scheduler="threads")
+    msg = _oserror(e, errno.ENOSPC, path)
+    assert "2400128" in msg, msg
+    assert not any(ran) and path.read_bytes() == before and os.listdir(small_fs) == ["o.npy"]

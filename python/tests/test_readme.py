@@ -25,3 +25,6 @@ def test_readme_python_example(tmp_path, monkeypatch):
     assert os.path.getsize(tmp_path / "field.png") > 1000
     field = np.fromfile(tmp_path / "field.f4", dtype="f4").reshape(2000, 2000)
     assert field.min() >= 1.0, "every row got its +1 from a worker"
+    z = np.load(tmp_path / "standardized.npy")  # the scale-out block's output, written by dask workers
+    assert z.shape == (4000, 500) and z.dtype == np.float32
+    assert abs(float(z.std()) - 1) < 1e-3

@@ -78,7 +78,7 @@ pub use mode::{Mode, Order};
 pub use npy::NpyVersion;
 pub use open::{NpyOptions, RawOptions};
 pub use select::{IndexItem, Selection};
-pub use storage::{create_file, remove_stale_temporaries, temporary_name, Preallocation, WriteLock};
+pub use storage::{create_file, publish_file, remove_stale_temporaries, temporary_name, Preallocation, WriteLock};
 
 pub use half::f16;
 pub use ndarray;

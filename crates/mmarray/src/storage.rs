@@ -417,6 +417,51 @@ pub fn create_file(target: &Path, len: u64, head: &[u8], replace: bool) -> Resul
     unnamed.publish(&file, replace)
 }
 
+/// Gives a file made under a [`temporary_name`] of `target` its final name,
+/// whole or not at all: makes it durable (`fsync`), then renames it (with
+/// `replace`, atomically in place of an existing regular file, keeping that
+/// file's permissions; without, only if the name is free) and syncs the
+/// directory. For files that other processes fill between their creation
+/// ([`create_file`] under the temporary name) and their naming: a dask
+/// store writing one `.npy` from many workers.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let p = dir.path().join("a.bin");
+/// let t = mmarray::temporary_name(&p, "");
+/// mmarray::create_file(&t, 8, b"DATA", false)?;
+/// mmarray::publish_file(&t, &p, false)?;
+/// assert_eq!(std::fs::read(&p)?, b"DATA\0\0\0\0");
+/// assert!(!t.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::NotAFile`] if `temporary` is not a regular file, or if
+/// `target` is a directory, a link or another non-regular file;
+/// [`ErrorKind::AlreadyExists`] without `replace` if `target` exists; the
+/// I/O kinds if a step fails. On every error `temporary` is removed and
+/// `target` is left as it was.
+pub fn publish_file(temporary: &Path, target: &Path, replace: bool) -> Result<()> {
+    // (dropped on error: removes the temporary)
+    let mut made = Unnamed { target: target.to_path_buf(), hidden: Some(temporary.to_path_buf()) };
+    match std::fs::symlink_metadata(temporary) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            made.hidden = None; // (not ours to remove)
+            return Err(Error::at(ErrorKind::NotAFile, temporary, "is not a regular file"));
+        }
+        Err(e) => return Err(Error::io(temporary, "cannot stat", e)),
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(target) {
+        if !meta.is_file() {
+            return Err(Error::at(ErrorKind::NotAFile, target, "is not a regular file (a directory, link or device is never replaced)"));
+        }
+    }
+    let file = File::open(temporary).map_err(|e| Error::io(temporary, "cannot open", e))?;
+    made.publish(&file, replace)
+}
+
 impl Drop for Unnamed {
     fn drop(&mut self) {
         if let Some(h) = self.hidden.take() {
