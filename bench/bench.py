@@ -80,6 +80,15 @@ def evict(path):
         os.close(fd)
 
 
+def cleanup(files, work=None):
+    """Deletes the bench's data files, and its temporary directory `work`."""
+    for f in files:
+        if os.path.exists(f):
+            os.remove(f)
+    if work is not None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def run_measured(cmd):
     """Runs cmd; returns (its JSON output, peak RssAnon in MiB) sampled every 5 ms."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -326,11 +335,7 @@ def main():
                       f"{gbps:>7.1f} {np_mem:>8.0f} {mm_mem:>7.0f} {diff:>9.1e}{note}", flush=True)
     finally:
         if not args.keep:
-            for f in files:
-                if os.path.exists(f):
-                    os.remove(f)
-            if args.dir is None:
-                shutil.rmtree(work, ignore_errors=True)
+            cleanup(files, work if args.dir is None else None)
 
 
 if __name__ == "__main__":

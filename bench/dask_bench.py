@@ -31,7 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench import CLI, evict, parse_size  # noqa: E402
+from bench import CLI, cleanup, evict, parse_size  # noqa: E402
 
 CLIENT = r"""
 import json, os, sys, time
@@ -190,11 +190,7 @@ def main():
         else:
             print(f"store_npy(x * 2): did not finish: {r.get('error')}")
     finally:
-        for f in (path, out, zeros):
-            if os.path.exists(f):
-                os.remove(f)
-        if args.dir is None:
-            shutil.rmtree(work, ignore_errors=True)
+        cleanup([path, out, zeros], work if args.dir is None else None)
 
 
 if __name__ == "__main__":

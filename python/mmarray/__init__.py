@@ -10,9 +10,9 @@ from ._functions import *  # noqa: F403 (the names in _functions.__all__)
 from ._memmap import memmap
 from ._npy import load, open_memmap
 
-from . import _distributed
+from . import _hooks
 
-_distributed.install()  # (memmaps travel through dask.distributed by reference)
+_hooks.install()  # (memmaps travel through dask.distributed by reference; dask keeps their dtypes)
 
 __all__ = sorted(["load", "memmap", "open_memmap", "store_npy", "to_dask", *_functions.__all__])
 __version__ = "0.1.0"

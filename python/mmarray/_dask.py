@@ -1,14 +1,19 @@
 """dask arrays over mapped files whose graphs hold no data: each task maps
 its own chunk of the file on the worker that runs it."""
 
+import atexit
+import errno
 import math
 import os
+import stat
 
 import numpy as np
 
-from ._memmap import _hostname, _identity_changes
+from ._memmap import _hostname, _identity_changes, _mapped_identity
 
 __all__ = ["store_npy", "to_dask"]
+
+_CHANGED = "not the file this dask array was made from; build the array again after changing the file"
 
 
 def _identity(path, with_mtime=True):
@@ -67,16 +72,13 @@ class FileChunks:
     def check_identity(self):
         """OSError (ESTALE) if the file at the path is not the one this
         array was made from."""
-        import errno
-
         try:
             now = _identity(self.path)
         except FileNotFoundError as e:
             raise FileNotFoundError(errno.ENOENT, f"{self.path}: the file of this dask array is gone", self.path) from e
         what = _identity_changes(self.identity, now)
         if what:
-            raise OSError(errno.ESTALE, f"{self.path}: not the file this dask array was made from ({', '.join(what)}); "
-                          "build the array again after changing the file", self.path)
+            raise OSError(errno.ESTALE, f"{self.path}: {_CHANGED} ({', '.join(what)})", self.path)
 
     def _region(self, index):
         """The shape, byte strides and file position of element [0, ...]
@@ -95,23 +97,31 @@ class FileChunks:
         from ._memmap import _rebuild, memmap
 
         shape, strides, first = self._region(index)
-        self.check_identity()
         if math.prod(shape) == 0:
+            self.check_identity()
             return np.empty(shape, self.dtype).view(memmap)
         # the byte range the chunk touches: its lowest and highest element
         lo = first + sum((n - 1) * s for n, s in zip(shape, strides) if s < 0)
         hi = first + sum((n - 1) * s for n, s in zip(shape, strides) if s > 0) + self.dtype.itemsize
-        return _rebuild(self.path, self.mode, lo, hi - lo, self.dtype, shape, strides, first - lo)
+        try:
+            # (the identity is checked on the descriptor that is mapped)
+            return _rebuild(self.path, self.mode, lo, hi - lo, self.dtype, shape, strides, first - lo,
+                            identity=self.identity, what=_CHANGED)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(errno.ENOENT, f"{self.path}: the file of this dask array is gone", self.path) from e
 
     def __setitem__(self, index, value):
         """Writes `value` into the chunk `index` of the file (a store
-        target: ``mode='w'``), durably before returning. With `pwrite`, in
-        the file's contiguous runs, not through a mapping: a new file's
-        pages are then never read before being overwritten, and only the
-        chunk's own bytes are written, so two machines writing neighbouring
-        chunks of one page over a network file system cannot undo each
-        other's bytes (a mapping writes back whole pages)."""
-        import errno
+        target: ``mode='w'``). With `pwrite`, in the file's contiguous runs,
+        not through a mapping: a new file's pages are then never read before
+        being overwritten, and only the chunk's own bytes are written, so
+        two machines writing neighbouring chunks of one page over a network
+        file system cannot undo each other's bytes (a mapping writes back
+        whole pages). On another machine than the one that began the store
+        (its identity's host), the chunk is durable (`fdatasync`) before
+        this returns; on that machine the page cache is shared, and the
+        final `fsync` of the whole file covers it (one sync per chunk cost
+        a store of 10,000 small chunks most of its time)."""
 
         if self.mode != "w":
             raise ValueError(f"{self.path}: this dask array's file is read-only (FileChunks mode {self.mode!r})")
@@ -124,7 +134,13 @@ class FileChunks:
         # the axes from the largest stride to the smallest: the chunk's
         # runs are its innermost axes that the file holds contiguously
         order = sorted(range(len(shape)), key=lambda ax: -strides[ax])
-        v = np.ascontiguousarray(value.transpose(order))
+        if self.dtype.names is not None:
+            # (assignment copies the fields only: padding bytes are zeros,
+            # never leftovers of the memory the chunk was computed in)
+            v = np.zeros([shape[ax] for ax in order], self.dtype)
+            v[...] = value.transpose(order)
+        else:
+            v = np.ascontiguousarray(value.transpose(order))
         st = [strides[ax] for ax in order]
         full = [self.shape[ax] for ax in order]
         # axes inner.. form one run of `run` bytes in the file: the last is
@@ -136,7 +152,11 @@ class FileChunks:
                 inner -= 1
                 run *= v.shape[inner]
         flat = v.reshape(-1).view(np.uint8).reshape(-1, run)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(errno.ENOENT, f"{self.path}: the file being stored is gone (a store_npy computed "
+                                    "twice, or its temporary file removed)", self.path) from e
         try:
             what = _identity_changes(self.identity, _identity(fd, with_mtime=False))
             if what:
@@ -148,7 +168,8 @@ class FileChunks:
                 while buf:
                     n = os.pwrite(fd, buf, at)
                     buf, at = buf[n:], at + n
-            os.fdatasync(fd)
+            if self.identity[0] != _hostname():
+                os.fdatasync(fd)
         except OSError as e:
             if e.filename is None:
                 raise OSError(e.errno, f"{self.path}: cannot write a chunk: {e.strerror}", self.path) from e
@@ -248,7 +269,12 @@ def to_dask(path_or_array, chunks="auto", **memmap_kwargs):
     # graph runs (which moves the modification time): its identity leaves
     # the time out.
     first = m.offset + (a.__array_interface__["data"][0] - m.address)
-    source = FileChunks(a.filename, "r", first, a.dtype, a.shape, a.strides, _identity(a.filename, with_mtime=mode == "r"))
+    identity = _identity(a.filename, with_mtime=mode == "r")
+    mapped = _mapped_identity(m)
+    if mapped is None or identity[1:3] != mapped:
+        raise OSError(errno.ESTALE, f"{a.filename}: the path no longer names the file this array maps (replaced or "
+                      "deleted since it was opened); open it again", a.filename)
+    source = FileChunks(a.filename, "r", first, a.dtype, a.shape, a.strides, identity)
     if isinstance(chunks, str) and chunks == "auto":
         target = parse_bytes(dask.config.get("array.chunk-size"))
         chunks = _auto_chunks(a.shape, a.strides, a.dtype.itemsize, target)
@@ -259,36 +285,42 @@ def to_dask(path_or_array, chunks="auto", **memmap_kwargs):
 
 def store_npy(x, path, *, fortran_order=False, version=None, overwrite=True, compute=True, **store_kwargs):
     """Writes any dask array into one new `.npy` file, in parallel: the
-    scale-out counterpart of `numpy.save`. The header is written once, by
-    the caller; each task writes its chunk's bytes into the file on the
-    worker that computed it (`pwrite`, then `fdatasync`, so a task that
-    finished has its bytes on stable storage), and the file gets its name
-    only once every chunk is in and the whole is durable. A failure or a
+    scale-out counterpart of `numpy.save` (and named as it names files:
+    ``.npy`` is appended to a path without it). The header is written once,
+    by the caller, which reserves the whole file's space first; each task
+    writes its chunk's bytes into the file on the worker that computed it
+    (`pwrite`; a worker on another machine makes them durable with
+    `fdatasync` before its task ends); and the file gets its name only once
+    every chunk is in and the whole is durable (`fsync`). A failure or a
     kill at any instant leaves the old file at ``path`` (or no file) and
     never a partial one; a task rerun after its worker died writes the same
     bytes again, so the result is still exact. The graph holds no data: the
     target travels as its path and layout (a few hundred bytes per chunk).
 
-    ``x`` is a dask array (or anything `dask.array.asarray` takes; an
-    `mmarray.memmap` goes through `to_dask`). ``fortran_order`` picks the
-    file's order, ``version`` the `.npy` format version (None: the oldest
-    that holds the header). With ``overwrite=False`` an existing ``path`` is
-    an error (`FileExistsError`), checked before any work and again when
-    naming. ``compute=False`` returns a `dask.delayed` whose computation
-    stores and names the file (the file, under a hidden temporary name, is
-    already made). Other keywords go to `dask.array.store` (``scheduler=``,
-    ...).
+    ``x`` is a dask array, or anything `dask.array.asarray` takes (an
+    `mmarray.memmap` goes through `memmap.to_dask_array`, without a copy).
+    ``fortran_order`` picks the file's order, ``version`` the `.npy` format
+    version (None: the oldest that holds the header). With
+    ``overwrite=False`` an existing ``path`` is an error
+    (`FileExistsError`), checked before any work and again when naming.
+    ``compute=False`` returns a `dask.delayed` whose computation stores and
+    names the file; its file already exists under a hidden temporary name
+    until then, and is removed when this process exits if it was never
+    named (a computation that failed or never ran). Other keywords go to
+    `dask.array.store` (``scheduler=``, ``lock=``, ...).
 
     On a cluster every worker must see ``path``'s directory at the same
     path (a shared file system): the file is made there under a hidden name
     (``.NAME.mmarray-PID-N-WHERE.tmp``) that the workers write through.
 
-    Errors: ``ValueError`` for a dask array with unknown chunk sizes (call
-    ``x.compute_chunk_sizes()``) or an object dtype; ``OSError`` naming the
-    file when the directory cannot hold it (``ENOSPC`` if the disk cannot
-    take its size, which is reserved before any chunk is computed),
-    ``IsADirectoryError`` when ``path`` is a directory, and any error of a
-    task (the temporary file is then removed).
+    Errors, all before any chunk is computed: ``ValueError`` for a dask
+    array with unknown chunk sizes (call ``x.compute_chunk_sizes()``), an
+    object dtype or an unknown ``version``; ``TypeError`` for store options
+    that make no sense here (``return_stored``, ``regions``); ``OSError``
+    naming the file when the directory cannot hold it (``ENOSPC`` if the
+    disk cannot take its size), ``IsADirectoryError`` when ``path`` is a
+    directory and ``EINVAL`` when it is a FIFO, device or socket. An error
+    of a task ends the store (the temporary file is then removed).
 
     >>> import dask.array as da, numpy as np, mmarray, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "x.npy")
@@ -299,7 +331,6 @@ def store_npy(x, path, *, fortran_order=False, version=None, overwrite=True, com
            [ 8, 10, 12, 14],
            [16, 18, 20, 22]])
     """
-    import errno
     import io
 
     import dask
@@ -311,45 +342,79 @@ def store_npy(x, path, *, fortran_order=False, version=None, overwrite=True, com
     from ._npy import _write_array_header
 
     if isinstance(x, memmap):
-        x = to_dask(x)
+        x = x.to_dask_array()
     elif not isinstance(x, da.Array):
         x = da.asarray(x)
+    unsupported = {"return_stored", "regions", "targets", "load_stored"} & set(store_kwargs)
+    if unsupported:
+        raise TypeError(f"store_npy does not take {', '.join(sorted(unsupported))} (it stores the whole array into one new file)")
+    store_kwargs.setdefault("lock", False)  # (each task writes its own bytes)
     if any(math.isnan(n) for n in x.shape):
         raise ValueError(f"store_npy needs the array's chunk sizes (its shape is {x.shape}): call x.compute_chunk_sizes() first")
     dtype = x.dtype
     if dtype.hasobject:
         raise ValueError("store_npy cannot write Python objects (an object dtype) into a mapped .npy file; use numpy.save")
+    if version is not None:
+        version = tuple(version)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"we only support format version (1,0), (2,0), and (3,0), not {version}")
+    # the name as numpy.save makes it: ".npy" appended unless already there
+    name = os.fsdecode(path)
+    if not name.endswith(".npy"):
+        name += ".npy"
     shape = tuple(int(n) for n in x.shape)
     header = {"descr": _format.dtype_to_descr(dtype), "fortran_order": bool(fortran_order), "shape": shape}
     buf = io.BytesIO()
     _write_array_header(buf, header, version)
     head = buf.getvalue()
     nbytes = math.prod(shape) * dtype.itemsize
+    if len(head) + nbytes >= 2**63:
+        raise OSError(errno.EFBIG, f"an array of {nbytes} bytes is larger than any file can be", name)
     # (through a link, the file it names is replaced, as np.save writes through it)
-    target = os.path.realpath(os.fspath(path))
-    if os.path.isdir(target):
-        raise IsADirectoryError(errno.EISDIR, "is a directory (store_npy writes a new file)", os.fspath(path))
+    target = os.path.realpath(name)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory (store_npy writes a new file)", name)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "is not a regular file (store_npy never replaces a FIFO, device or socket)", name)
     if not overwrite and os.path.lexists(target):
-        raise FileExistsError(errno.EEXIST, "already exists (store_npy with overwrite=False)", os.fspath(path))
+        raise FileExistsError(errno.EEXIST, "already exists (store_npy with overwrite=False)", name)
     temporary = os.fspath(_core.temporary_name(target))
     try:
         _core.create_file(temporary, len(head) + nbytes, head, False)
     except OSError as e:  # (named by the user's path, not the temporary one)
-        raise type(e)(e.errno, f"{e.strerror} (while making the file under a temporary name beside it)", os.fspath(path)) from e
+        raise type(e)(e.errno, f"{e.strerror} (while making the file under a temporary name beside it)", name) from e
+    _PENDING.add(temporary)
     try:
         strides = _file_strides(shape, dtype.itemsize, fortran_order)
         sink = FileChunks(temporary, "w", len(head), dtype, shape, strides, _identity(temporary, with_mtime=False))
         if not compute:
-            stored = da.store(x, sink, lock=False, compute=False, **store_kwargs)
+            stored = da.store(x, sink, compute=False, **store_kwargs)
             return dask.delayed(_publish, pure=False)(stored, temporary, target, overwrite)
-        da.store(x, sink, lock=False, compute=True, **store_kwargs)
+        da.store(x, sink, compute=True, **store_kwargs)
     except BaseException:
         _remove(temporary)
         raise
-    _core.publish_file(temporary, target, overwrite)
+    _publish(None, temporary, target, overwrite)
+
+
+#: Temporary files of `store_npy` made by this process and not yet named
+#: (a computation that failed, or one never computed, with compute=False):
+#: removed when the process exits.
+_PENDING = set()
+
+
+@atexit.register
+def _remove_pending():
+    for t in list(_PENDING):
+        _remove(t)
 
 
 def _remove(path):
+    _PENDING.discard(path)
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -369,4 +434,10 @@ def _publish(_stored, temporary, target, replace):
     """The last task of `store_npy`: the whole file durable, then named."""
     from . import _core
 
-    _core.publish_file(temporary, target, replace)
+    if not os.path.exists(temporary):
+        raise FileNotFoundError(errno.ENOENT, f"{target}: this store_npy was computed already (its file is named), or its "
+                                f"temporary file {temporary} was removed: call store_npy again", target)
+    try:
+        _core.publish_file(temporary, target, replace)
+    finally:
+        _PENDING.discard(temporary)

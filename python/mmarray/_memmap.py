@@ -368,20 +368,33 @@ class memmap(np.memmap):
         return to_dask(self, chunks=chunks)
 
     def __reduce__(self):
+        """See `__reduce_ex__` (protocol 2)."""
+        return self.__reduce_ex__(2)
+
+    def __reduce_ex__(self, protocol):
         """Pickle by reference: the file, mode, dtype, shape, strides and
         offset, not the data, so the pickle stays small for any size and
         the receiving process maps the same bytes. Arrays in mode 'c' (whose
-        changes exist only in this process), arrays not backed by a mapping
-        and arrays whose file is gone pickle by value, as plain ndarrays."""
+        changes exist only in this process) and arrays not backed by a
+        mapping pickle by value, as plain ndarrays; so does a read-only
+        array whose path no longer names its file (replaced by a rename, or
+        deleted). A writable one refuses (OSError, ESTALE): its receiver
+        would write into a copy, and every write would be lost."""
         self._check_open()
         m = self._mmap
-        mapped = next((k for k, live in _LIVE.items() if m in live), None) if m is not None else None
-        if m is None or self.mode == "c" or self.filename is None or _identity({"path": self.filename}) != mapped or mapped is None:
-            # (no file, or the path now names another file: replaced by a
-            # rename, or deleted; the receiver could not map these bytes)
+        mapped = _mapped_identity(m)
+        gone = m is not None and self.filename is not None and (mapped is None or _identity({"path": self.filename}) != mapped)
+        if gone and self.mode in ("r+", "w+"):
+            raise OSError(errno.ESTALE, f"{self.filename}: cannot pickle this writable array by reference: its path no "
+                          "longer names the file it maps (replaced or deleted), and a copy would lose every write "
+                          "made through it; pickle np.array(a) for a copy", os.fspath(self.filename))
+        if m is None or self.mode == "c" or self.filename is None or gone:
+            # (the receiver could not map these bytes)
             by_value = np.array(self)
             self._check_open()  # (the copy read zeros if the file was truncated or closed meanwhile)
-            return by_value.__reduce__()
+            # (as the protocol asks: NumPy's protocol-5 form keeps a
+            # non-native byte order that its older form makes native)
+            return by_value.__reduce_ex__(protocol)
         data = self.__array_interface__["data"][0]
         view_offset = data - m.address
         # Reopening in 'w+' would truncate the file: the receiver opens 'r+'.
@@ -510,23 +523,50 @@ def _identity_changes(was, now):
     return changes
 
 
-def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset, cls=memmap, identity=None):
+def _mapped_identity(mapping):
+    """(device, inode) of the file `mapping` maps, or None."""
+    if mapping is None:
+        return None
+    return next((k for k, live in _LIVE.items() if mapping in live), None)
+
+
+def _open_checked(filename, mode, identity, what):
+    """A descriptor of `filename` for a mapping in `mode`; with `identity`
+    (a tuple in the order of `_IDENTITY`), OSError (ESTALE) "FILENAME: WHAT
+    (changes)" if the file opened differs. Checked on the descriptor
+    itself, so a rename racing the open cannot slip another file in."""
+    fd = os.open(filename, (os.O_RDWR if mode == "r+" else os.O_RDONLY) | os.O_CLOEXEC)
+    try:
+        if identity is not None:
+            st = os.fstat(fd)
+            now = (_hostname(), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)[:len(identity)]
+            changes = _identity_changes(identity, now)
+            if changes:
+                raise OSError(errno.ESTALE, f"{filename}: {what} ({', '.join(changes)})", filename)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset, cls=memmap, identity=None,
+             what="not the file this array was pickled from: it was replaced since, or this machine sees another copy"):
     """Unpickles a memmap pickled by reference: maps the same byte range of
     the same file and rebuilds the same view on it. OSError (ESTALE) if the
     path names another file than the one pickled (its inode differs, or its
     device on the same machine): replaced by a rename meanwhile, or another
-    machine's copy."""
-    if identity is not None:
-        try:
-            st = os.stat(filename)
-        except OSError:
-            st = None  # (Mapping.open reports a missing file)
-        changes = _identity_changes(identity, (_hostname(), st.st_dev, st.st_ino)) if st is not None else []
-        if changes:
-            raise OSError(errno.ESTALE, f"{filename}: not the file this array was pickled from ({', '.join(changes)}): "
-                          "it was replaced since, or this machine sees another copy", filename)
-    mapping = _core.Mapping.open(mode, offset, nbytes, path=filename)
-    _remember(mapping, {"path": filename})
+    machine's copy; or if the file is now too short for the bytes pickled
+    (truncated since: `r+` would silently grow it with zeros)."""
+    fd = _open_checked(filename, mode, identity, what)
+    try:
+        size = os.fstat(fd).st_size
+        if identity is not None and size < offset + nbytes:
+            raise OSError(errno.ESTALE, f"{filename}: {what} (truncated to {size} bytes, the array needs "
+                          f"{offset + nbytes})", filename)
+        mapping = _core.Mapping.open(mode, offset, nbytes, fd=fd, label=filename)
+        _remember(mapping, {"fd": fd})
+    finally:
+        os.close(fd)
     self = np.ndarray.__new__(cls, shape, dtype=dtype, buffer=mapping, offset=view_offset, strides=strides)
     self._mmap = mapping
     self.offset = offset

@@ -102,9 +102,9 @@ def test_to_dask_layouts(client, tmp_path):
 def test_to_dask_every_dtype(client, tmp_path, dtype):
     """Every kind of dtype (byte orders, strings, dates, structured with
     subarrays), both orders, computed on the workers: the values equal
-    NumPy's, and the chunks handed to tasks keep the dtype. (The assembled
-    result has the dtype of NumPy's concatenation of the chunks, which
-    makes byte orders native, as np.concatenate of two '>f8' arrays does.)"""
+    NumPy's, and the chunks handed to tasks and the assembled result keep
+    the dtype (was: the result of more than one chunk came back with byte
+    orders made native, as np.concatenate makes them)."""
     raw = np.arange(-300, 300).reshape(20, 30)
     d = np.zeros(raw.shape, dtype)
     if d.dtype.names:
@@ -121,7 +121,7 @@ def test_to_dask_every_dtype(client, tmp_path, dtype):
         assert x.dtype == d.dtype
         got, kept = client.compute([x, x.map_blocks(lambda b: np.array([[b.dtype == d.dtype]]), chunks=(1, 1))], sync=True)
         assert kept.all() and kept.size == 9
-        assert got.dtype == np.concatenate([d, d]).dtype
+        assert got.dtype == d.dtype
         np.testing.assert_array_equal(got, d)
 
 
@@ -339,9 +339,11 @@ def test_store_npy_is_whole_or_nothing(tmp_path):
     with pytest.raises(FileExistsError) as e:
         mmarray.store_npy(x, path, overwrite=False)
     assert e.value.filename == os.fspath(path) and path.read_bytes() == before
+    (tmp_path / "d.npy").mkdir()
     with pytest.raises(IsADirectoryError) as e:
-        mmarray.store_npy(x, tmp_path)
+        mmarray.store_npy(x, tmp_path / "d.npy")
     assert e.value.errno == errno.EISDIR
+    (tmp_path / "d.npy").rmdir()
     with pytest.raises(ValueError, match="compute_chunk_sizes"):
         mmarray.store_npy(x[x > 5], tmp_path / "u.npy")
     with pytest.raises(ValueError, match="object"):
@@ -447,3 +449,205 @@ def test_client_memory_stays_small_for_a_file_larger_than_a_gib(tmp_path):
     assert int(rss["to_dask"]) < 256 * 2**20, rss
     if long:
         assert int(rss["numpy"]) > n * 8, rss  # (what the test would see without to_dask)
+
+
+def test_store_npy_arguments(tmp_path):
+    """What numpy.save does with names (".npy" appended), what a FIFO or a
+    bad version gets (errors before any chunk is computed), store options
+    passed on or refused, inputs dask.array.asarray takes, and padding bytes
+    of structured dtypes (zeros, never leftovers of memory)."""
+    import errno
+    import os
+    import threading
+
+    import dask.array as da
+
+    x = da.arange(10, chunks=3)
+    mmarray.store_npy(x, tmp_path / "plain")
+    np.testing.assert_array_equal(np.load(tmp_path / "plain.npy"), np.arange(10))
+    ran = []
+
+    def mark(b):
+        ran.append(b.size)
+        return b
+
+    y = x.map_blocks(mark, dtype=x.dtype)
+    os.mkfifo(tmp_path / "fifo.npy")
+    with pytest.raises(OSError) as e:
+        mmarray.store_npy(y, tmp_path / "fifo.npy", scheduler="threads")
+    assert e.value.errno == errno.EINVAL and e.value.filename == os.fspath(tmp_path / "fifo.npy")
+    with pytest.raises(ValueError, match="version"):
+        mmarray.store_npy(y, tmp_path / "v.npy", version=(4, 0))
+    with pytest.raises(TypeError, match="return_stored"):
+        mmarray.store_npy(y, tmp_path / "v.npy", return_stored=True)
+    assert not any(ran)
+    mmarray.store_npy(x, tmp_path / "v.npy", version=[3, 0], lock=threading.Lock(), scheduler="threads")
+    assert np.lib.format.read_magic(open(tmp_path / "v.npy", "rb")) == (3, 0)
+    np.save(tmp_path / "c.npy", np.arange(6.0))
+    c = mmarray.load(tmp_path / "c.npy", mmap_mode="c")
+    c[0] = -1.0  # (copy-on-write: its changes are in this process only)
+    mmarray.store_npy(c, tmp_path / "from_c.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "from_c.npy"), [-1.0, 1, 2, 3, 4, 5])
+    padded = np.dtype({"names": ["x", "y"], "formats": ["u1", "<f4"], "offsets": [0, 4], "itemsize": 12})
+    junk = np.frombuffer(bytes(range(1, 121)), dtype=padded)  # padding bytes not zero
+    mmarray.store_npy(da.from_array(junk, chunks=3), tmp_path / "p.npy")
+    back = np.load(tmp_path / "p.npy")
+    assert back.dtype == padded and (back["x"] == junk["x"]).all() and (back["y"] == junk["y"]).all()
+    clean = np.zeros(10, padded)
+    clean[...] = junk
+    assert back.tobytes() == clean.tobytes()  # (padding: zeros)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npy", "fifo.npy", "from_c.npy", "p.npy", "plain.npy", "v.npy"]
+
+
+LEFT_CHILD = """
+import sys
+import dask.array as da
+import mmarray
+
+def fail(b, block_info=None):
+    if block_info[0]["chunk-location"][0] == 2:
+        raise RuntimeError("block 2")
+    return b
+
+d = mmarray.store_npy(da.arange(10, chunks=3).map_blocks(fail, dtype=int), sys.argv[1], compute=False)
+try:
+    d.compute()
+except RuntimeError:
+    pass
+never = mmarray.store_npy(da.arange(10, chunks=3), sys.argv[2], compute=False)
+import os
+print(len([n for n in os.listdir(sys.argv[3]) if ".mmarray-" in n]))
+"""
+
+
+def test_store_npy_deferred(tmp_path):
+    """compute=False: computed once it names the file; computed again it
+    says so; a failed or never-run computation leaves its temporary only
+    until the process exits."""
+    import subprocess
+    import sys
+
+    import dask.array as da
+
+    d = mmarray.store_npy(da.arange(10, chunks=3), tmp_path / "once.npy", compute=False)
+    assert not (tmp_path / "once.npy").exists()
+    d.compute(scheduler="threads")
+    np.testing.assert_array_equal(np.load(tmp_path / "once.npy"), np.arange(10))
+    with pytest.raises(FileNotFoundError, match="computed twice|computed already"):
+        d.compute(scheduler="threads")
+    p = subprocess.run([sys.executable, "-c", LEFT_CHILD, str(tmp_path / "f.npy"), str(tmp_path / "n.npy"), str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["2"]  # (both temporaries while it ran)
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["once.npy"]  # (removed at its exit)
+
+
+def test_sinks_on_another_machine_sync_each_chunk(tmp_path, monkeypatch):
+    """A store's chunk written by a worker on another machine than the one
+    that began the store is fdatasync'ed before its task ends; on the same
+    machine the final fsync covers it (one sync per chunk made a store of
+    many small chunks slow)."""
+    import os
+
+    from mmarray._dask import FileChunks
+
+    path = tmp_path / "t.bin"
+    path.write_bytes(bytes(80))
+    st = os.stat(path)
+    synced = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd)))
+    here = FileChunks(path, "w", 0, "f8", (10,), (8,), (mmarray._memmap._hostname(), st.st_dev, st.st_ino, 80, None))
+    here[0:5] = np.arange(5.0)
+    assert synced == []
+    there = FileChunks(path, "w", 0, "f8", (10,), (8,), ("elsewhere", 0, st.st_ino, 80, None))
+    there[5:10] = np.arange(5.0, 10.0)
+    assert len(synced) == 1
+    np.testing.assert_array_equal(np.fromfile(path), np.arange(10.0))
+
+
+def test_a_replaced_file_never_gives_its_bytes(tmp_path):
+    """The path of a memmap replaced by a rename: to_dask, da.asarray and
+    store_npy of the array refuse (ESTALE) instead of reading the other
+    file (was: they read it); and a chunk read that races renames maps
+    only the file the dask array was made from or raises ESTALE (was: 5
+    wrong sums in 4,000 with the check before the open)."""
+    import errno
+    import os
+    import threading
+    import time
+
+    import dask.array as da
+
+    p = tmp_path / "a.npy"
+    np.save(p, np.arange(10.0))
+    m = mmarray.load(p, mmap_mode="r")
+    np.save(tmp_path / "b.npy", np.arange(10.0) * 100)
+    os.replace(tmp_path / "b.npy", p)
+    for make in (mmarray.to_dask, da.asarray, lambda a: mmarray.store_npy(a, tmp_path / "out.npy")):
+        with pytest.raises(OSError) as e:
+            make(m)
+        assert e.value.errno == errno.ESTALE and e.value.filename == os.fspath(p)
+    assert float(m.sum()) == 45.0
+    # the race: the path flips between two files while chunks are read
+    a, b, x, tmp = (tmp_path / n for n in ("A.npy", "B.npy", "x.npy", "tmp"))
+    np.save(a, np.zeros(512))
+    np.save(b, np.ones(512))
+    os.link(a, x)
+    arr = mmarray.to_dask(x, chunks=-1)
+    stop = threading.Event()
+
+    def flip():
+        while not stop.is_set():
+            for src in (b, a):
+                if tmp.exists():
+                    tmp.unlink()
+                os.link(src, tmp)
+                os.replace(tmp, x)
+
+    t = threading.Thread(target=flip)
+    t.start()
+    wrong = seen = 0
+    deadline = time.monotonic() + 2
+    try:
+        while time.monotonic() < deadline:
+            try:
+                wrong += float(arr.sum().compute(scheduler="sync")) != 0.0
+                seen += 1
+            except OSError as e:
+                assert e.errno == errno.ESTALE
+    finally:
+        stop.set()
+        t.join()
+    assert wrong == 0 and seen > 0
+
+
+def test_a_writable_target_whose_file_is_gone_is_refused(client, tmp_path):
+    """A writable memmap whose file was replaced or deleted cannot reach
+    the workers by reference; sending it by value would lose every write
+    without an error (was: submit wrote into a copy, da.store stored
+    nothing). Now the send fails, naming the file."""
+    import os
+
+    import dask.array as da
+
+    def put(a, i, v):
+        a[i] = v
+        return i
+
+    p = tmp_path / "out.f8"
+    m = mmarray.memmap(p, dtype="f8", mode="w+", shape=(10,))
+    np.zeros(10).tofile(tmp_path / "new.f8")
+    os.replace(tmp_path / "new.f8", p)
+    def chain(e):  # (distributed wraps the error of a serializer in its own)
+        return " ".join(str(x) for x in (e, e.__cause__, e.__context__) if x is not None)
+
+    with pytest.raises(Exception) as e:
+        client.submit(put, m, 0, 1.0).result()
+    assert "writable" in chain(e.value) and os.fspath(p) in chain(e.value)
+    q = tmp_path / "gone.f8"
+    g = mmarray.memmap(q, dtype="f8", mode="w+", shape=(10,))
+    os.unlink(q)
+    with pytest.raises(Exception) as e:
+        da.store(da.ones(10, chunks=5) * 7, g, lock=False)
+    assert "writable" in chain(e.value)

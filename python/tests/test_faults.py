@@ -722,8 +722,38 @@ def test_pickle_of_an_array_whose_path_now_names_another_file(tmp_path):
     with pytest.raises(OSError) as e:
         pickle.loads(early)
     assert e.value.errno == errno.ESTALE and e.value.filename == os.fspath(path)
-    c = pickle.loads(pickle.dumps(a))
-    assert type(c) is np.ndarray and c.sum() == a.sum() == 994.0
+    # now a read-only array pickles by value (its receiver could not map
+    # these bytes); a writable one refuses: its receiver would write into a
+    # copy, and every write would be lost
+    r = mmarray.open_memmap(path, mode="r")
+    np.save(tmp_path / "new.npy", np.zeros(1000))
+    os.replace(tmp_path / "new.npy", path)
+    c = pickle.loads(pickle.dumps(r))
+    assert type(c) is np.ndarray and c.sum() == r.sum() == 499500.0
+    with pytest.raises(OSError) as e:
+        pickle.dumps(a)
+    assert e.value.errno == errno.ESTALE and "writable" in str(e.value)
+    os.unlink(path)  # the scratch-file idiom: deleted while mapped
+    with pytest.raises(OSError):
+        pickle.dumps(a[10:20])
+    assert type(pickle.loads(pickle.dumps(r))) is np.ndarray
+
+
+def test_pickle_of_a_truncated_file_does_not_grow_it(tmp_path):
+    """An r+ pickle loaded after its file was truncated: ESTALE, where
+    mapping it would silently grow the file back with zeros."""
+    import pickle
+
+    path = tmp_path / "a.f8"
+    a = mmarray.memmap(path, dtype="f8", mode="w+", shape=(1000,))
+    a[:] = 1.0
+    a.flush()
+    blob = pickle.dumps(a[200:300])
+    truncate_elsewhere(path, 800)
+    with pytest.raises(OSError) as e:
+        pickle.loads(blob)
+    assert e.value.errno == errno.ESTALE and "truncated to 800 bytes" in str(e.value)
+    assert os.path.getsize(path) == 800
 
 
 def test_full_disk_under_a_sparse_file_is_enospc_not_a_truncation(small_fs):
