@@ -269,9 +269,12 @@ def to_dask(path_or_array, chunks="auto", **memmap_kwargs):
     # graph runs (which moves the modification time): its identity leaves
     # the time out.
     first = m.offset + (a.__array_interface__["data"][0] - m.address)
-    identity = _identity(a.filename, with_mtime=mode == "r")
+    try:
+        identity = _identity(a.filename, with_mtime=mode == "r")
+    except FileNotFoundError:
+        identity = None
     mapped = _mapped_identity(m)
-    if mapped is None or identity[1:3] != mapped:
+    if mapped is None or identity is None or identity[1:3] != mapped:
         raise OSError(errno.ESTALE, f"{a.filename}: the path no longer names the file this array maps (replaced or "
                       "deleted since it was opened); open it again", a.filename)
     source = FileChunks(a.filename, "r", first, a.dtype, a.shape, a.strides, identity)
@@ -355,7 +358,7 @@ def store_npy(x, path, *, fortran_order=False, version=None, overwrite=True, com
     if dtype.hasobject:
         raise ValueError("store_npy cannot write Python objects (an object dtype) into a mapped .npy file; use numpy.save")
     if version is not None:
-        version = tuple(version)
+        version = tuple(version) if isinstance(version, (tuple, list)) else version
         if version not in ((1, 0), (2, 0), (3, 0)):
             raise ValueError(f"we only support format version (1,0), (2,0), and (3,0), not {version}")
     # the name as numpy.save makes it: ".npy" appended unless already there
@@ -387,7 +390,7 @@ def store_npy(x, path, *, fortran_order=False, version=None, overwrite=True, com
         _core.create_file(temporary, len(head) + nbytes, head, False)
     except OSError as e:  # (named by the user's path, not the temporary one)
         raise type(e)(e.errno, f"{e.strerror} (while making the file under a temporary name beside it)", name) from e
-    _PENDING.add(temporary)
+    _PENDING[temporary] = os.getpid()
     try:
         strides = _file_strides(shape, dtype.itemsize, fortran_order)
         sink = FileChunks(temporary, "w", len(head), dtype, shape, strides, _identity(temporary, with_mtime=False))
@@ -401,20 +404,21 @@ def store_npy(x, path, *, fortran_order=False, version=None, overwrite=True, com
     _publish(None, temporary, target, overwrite)
 
 
-#: Temporary files of `store_npy` made by this process and not yet named
-#: (a computation that failed, or one never computed, with compute=False):
-#: removed when the process exits.
-_PENDING = set()
+#: Temporary files of `store_npy` not yet named (a computation that failed,
+#: or one never computed, with compute=False) -> the process that made
+#: them, which removes them when it exits (not a child forked from it).
+_PENDING = {}
 
 
 @atexit.register
 def _remove_pending():
-    for t in list(_PENDING):
-        _remove(t)
+    for t, pid in list(_PENDING.items()):
+        if pid == os.getpid():
+            _remove(t)
 
 
 def _remove(path):
-    _PENDING.discard(path)
+    _PENDING.pop(path, None)
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -440,4 +444,4 @@ def _publish(_stored, temporary, target, replace):
     try:
         _core.publish_file(temporary, target, replace)
     finally:
-        _PENDING.discard(temporary)
+        _PENDING.pop(temporary, None)

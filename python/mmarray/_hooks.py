@@ -27,13 +27,25 @@ import sys
 
 
 def _dumps(x):
-    # (protocol 5: by reference for a mapped array, by value, in band, for
+    if x._mmap is None or x.filename is None:
+        # not backed by a file (a result assembled from chunks): by value,
+        # zero-copy, with distributed's own ndarray serializer
+        import numpy as np
+        from distributed.protocol.numpy import serialize_numpy_ndarray
+
+        header, frames = serialize_numpy_ndarray(np.asarray(x))
+        return {"ndarray": header}, frames
+    # (protocol 5: by reference for a mapped array; by value, in band, for
     # one that pickles by value: mode 'c', or a read-only array whose file
     # is gone)
     return {}, [pickle.dumps(x, protocol=5)]
 
 
 def _loads(header, frames):
+    if "ndarray" in header:
+        from distributed.protocol.numpy import deserialize_numpy_ndarray
+
+        return deserialize_numpy_ndarray(header["ndarray"], frames)
     return pickle.loads(frames[0])
 
 
@@ -90,6 +102,9 @@ class _Loader(importlib.abc.Loader):
     def exec_module(self, module):
         self.loader.exec_module(module)
         self.register(module)
+
+    def __getattr__(self, name):  # (get_source, is_package, ...: the module's own loader)
+        return getattr(self.loader, name)
 
 
 class _Hook(importlib.abc.MetaPathFinder):

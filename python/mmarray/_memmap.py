@@ -116,7 +116,7 @@ class memmap(np.memmap):
             # Arrays of other processes still make it refuse.
             _close_older(where)
         mapping = _core.Mapping.open(mode, int(offset), size * itemsize, **where)
-        _remember(mapping, where)
+        _remember(mapping)
         self = np.ndarray.__new__(subtype, shape, dtype=descr, buffer=mapping, offset=0, order=order)
         self._mmap = mapping
         self.offset = offset
@@ -476,9 +476,15 @@ def _identity(where):
     return (st.st_dev, st.st_ino)
 
 
-def _remember(mapping, where):
-    key = _identity(where)
+def _remember(mapping):
+    """Files this process maps, by (device, inode) of the descriptor each
+    mapping holds (not a stat of the path: a rename between the open and
+    the stat would file the mapping under another file)."""
+    key = mapping.file_id
     if key is not None:
+        if len(_LIVE) > 256 and key not in _LIVE:
+            for k in [k for k, live in _LIVE.items() if not live]:  # (files no longer mapped)
+                del _LIVE[k]
         _LIVE.setdefault(key, weakref.WeakSet()).add(mapping)
 
 
@@ -524,10 +530,9 @@ def _identity_changes(was, now):
 
 
 def _mapped_identity(mapping):
-    """(device, inode) of the file `mapping` maps, or None."""
-    if mapping is None:
-        return None
-    return next((k for k, live in _LIVE.items() if mapping in live), None)
+    """(device, inode) of the file `mapping` maps, or None (no mapping, or
+    closed)."""
+    return None if mapping is None else mapping.file_id
 
 
 def _open_checked(filename, mode, identity, what):
@@ -564,7 +569,7 @@ def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset,
             raise OSError(errno.ESTALE, f"{filename}: {what} (truncated to {size} bytes, the array needs "
                           f"{offset + nbytes})", filename)
         mapping = _core.Mapping.open(mode, offset, nbytes, fd=fd, label=filename)
-        _remember(mapping, {"fd": fd})
+        _remember(mapping)
     finally:
         os.close(fd)
     self = np.ndarray.__new__(cls, shape, dtype=dtype, buffer=mapping, offset=view_offset, strides=strides)

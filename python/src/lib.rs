@@ -284,6 +284,13 @@ impl Mapping {
         self.array.as_bytes().as_ptr() as usize
     }
 
+    /// (device, inode) of the mapped file, from the descriptor held
+    /// (`MmapArray::file_id`); None once closed.
+    #[getter]
+    fn file_id(&self) -> Option<(u64, u64)> {
+        self.array.file_id()
+    }
+
     /// Byte offset of the mapped range in the file.
     #[getter]
     fn offset(&self) -> u64 {

@@ -903,6 +903,28 @@ impl MmapArray {
         self.close()
     }
 
+    /// The device and inode of the file this array maps, from the
+    /// descriptor it holds (so a rename of the path since the array was
+    /// opened cannot change the answer); `None` once closed, or if `fstat`
+    /// fails.
+    ///
+    /// ```
+    /// use mmarray::{DType, NpyOptions, ScalarKind};
+    /// use std::os::unix::fs::MetadataExt;
+    /// let dir = tempfile::tempdir()?;
+    /// let p = dir.path().join("a.npy");
+    /// // SAFETY: no other handle changes or truncates the new file meanwhile.
+    /// let a = unsafe { NpyOptions::new(DType::native(ScalarKind::F64), &[4]).create(&p)? };
+    /// let meta = std::fs::metadata(&p)?;
+    /// assert_eq!(a.file_id(), Some((meta.dev(), meta.ino())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn file_id(&self) -> Option<(u64, u64)> {
+        let st = rustix::fs::fstat(self.file.as_ref()?).ok()?;
+        Some((st.st_dev, st.st_ino))
+    }
+
     /// Whether [`close_in_place`](Self::close_in_place) was called.
     #[must_use]
     pub fn is_closed(&self) -> bool {
