@@ -431,9 +431,9 @@ mod tests {
     /// plain sum.
     #[test]
     fn ordinary_windows_after_values_near_the_limit_are_exact() {
-        let x = ndarray::array![-f64::MAX, f64::MAX, 4.4662213728447616e16, 1.0, 5.0, 7.0];
-        assert_eq!(rolling(x.view(), 2, RollingStat::Sum, 0.0).unwrap().to_vec(), vec![0.0, f64::MAX, 4.4662213728447616e16 + 1.0, 6.0, 12.0]);
-        assert_eq!(rolling(x.view(), 2, RollingStat::Mean, 0.0).unwrap().to_vec()[2..], [2.2331106864223808e16 + 0.5, 3.0, 6.0]);
+        let x = ndarray::array![-f64::MAX, f64::MAX, 4.466_221_372_844_762e16, 1.0, 5.0, 7.0];
+        assert_eq!(rolling(x.view(), 2, RollingStat::Sum, 0.0).unwrap().to_vec(), vec![0.0, f64::MAX, 4.466_221_372_844_762e16 + 1.0, 6.0, 12.0]);
+        assert_eq!(rolling(x.view(), 2, RollingStat::Mean, 0.0).unwrap().to_vec()[2..], [2.233_110_686_422_381e16 + 0.5, 3.0, 6.0]);
         let big = [f64::MAX, -f64::MAX, 1e308, -1.7e308];
         let z: Vec<f64> = (0..4000u64)
             .map(|i| {
