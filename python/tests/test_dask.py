@@ -427,7 +427,8 @@ def test_client_memory_stays_small_for_a_file_larger_than_a_gib(tmp_path):
     to_dask of a 1.25 GiB file: peak RSS under 256 MiB (about 95 MiB here).
     Dask over NumPy's memmap (dask.array.from_array copies the array first)
     holds the whole file: 1.4 GiB, and about a minute to ship it to the
-    workers, so that side runs in the long profile only."""
+    workers, so that side runs only with MMARRAY_HYPOTHESIS_PROFILE=long
+    (bench/run --dask measures it at 8 GiB)."""
     import os
     import subprocess
     import sys
