@@ -2,7 +2,7 @@
 //! that replay the corpora on stable Rust, so both check the same things.
 
 /// Core parsers: `.npy` header and literal, selections, dtypes.
-#[path = "../../crates/mmarray/tests/fuzz_props/mod.rs"]
+#[path = "../../crates/mmarray/tests/suite/fuzz_props/mod.rs"]
 pub mod props;
 
 /// The CLI's argument parsers (`parse_shape`, `parse_size`, `parse_axes`).

@@ -1,6 +1,6 @@
 //! The `mmarray` binary: info, create, convert, and their error paths.
 
-#[path = "../../mmarray/tests/common/mod.rs"]
+#[path = "../../mmarray/tests/suite/common/mod.rs"]
 mod common;
 
 use std::path::Path;

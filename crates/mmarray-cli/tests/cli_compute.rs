@@ -1,6 +1,6 @@
 //! `stats` and `apply` against the real NumPy on the same files.
 
-#[path = "../../mmarray/tests/common/mod.rs"]
+#[path = "../../mmarray/tests/suite/common/mod.rs"]
 mod common;
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Bad input: each case gives a clear error of the right kind that names the
 //! file, never panics, and never changes the file's bytes.
 
-mod common;
+use crate::common;
 
 use common::{file_hash, open_npy, NpyPrivate, RawPrivate};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The contract of each mode: `r` cannot write, `c` never reaches the file,
 //! `r+` writes survive reopening (and grows short files), `w+` overwrites.
 
-mod common;
+use crate::common;
 
 use common::{file_hash, open_npy, NpyPrivate, RawPrivate};
 use mmarray::{DType, ErrorKind, Mode, NpyOptions, Preallocation, RawOptions, ScalarKind};

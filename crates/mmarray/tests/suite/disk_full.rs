@@ -1,7 +1,7 @@
 //! A full disk is a clear error at creation, never a SIGBUS later, and
 //! leaves no half-made file behind.
 
-mod common;
+use crate::common;
 
 use common::{file_hash, NpyPrivate, RawPrivate};
 use std::path::{Path, PathBuf};
@@ -111,7 +111,7 @@ fn file_size_limit() {
     use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "fsize_child", "--nocapture", "--test-threads=1"]).env(CHILD, dir.path());
+    cmd.args(["--exact", "disk_full::fsize_child", "--nocapture", "--test-threads=1"]).env(CHILD, dir.path());
     // SAFETY: the closure runs in the forked child before exec and only
     // calls setrlimit, a single async-signal-safe system call.
     unsafe {

@@ -1,7 +1,7 @@
 //! `.npy` headers from other writers: older 16-byte alignment, Python 2's
 //! `L` integers, double quotes, and version choice for long headers.
 
-mod common;
+use crate::common;
 
 use common::{open_npy, NpyPrivate};
 use mmarray::{DType, Format, Mode, NpyOptions, NpyVersion, ScalarKind};

@@ -3,7 +3,7 @@
 //! the targets' property checks on stable Rust (issue 10). `scripts/fuzz.sh`
 //! runs the fuzzer itself.
 
-mod fuzz_props;
+use crate::fuzz_props;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! Matrix-vector products, downsampling and histograms against plain
 //! references, over random shapes and layouts.
 
-mod common;
+use crate::common;
 
 use common::NpyPrivate;
 use mmarray::compute::{downsample, histogram, matvec, rmatvec};
@@ -119,7 +119,7 @@ fn releasing_behind_keeps_the_resident_set_small() {
     a.close().unwrap(); // 128 MiB
     let growth = |release: bool| -> u64 {
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "rss_child", "--nocapture", "--test-threads=1"]).env(RSS_CHILD, &path);
+        cmd.args(["--exact", "compute_more::rss_child", "--nocapture", "--test-threads=1"]).env(RSS_CHILD, &path);
         if release {
             cmd.env("MMARRAY_RSS_RELEASE", "1");
         }

@@ -1,7 +1,7 @@
 //! Flushing, closing, dropping, access hints, attributes, offsets, byte
 //! order, empty arrays, and files deleted while mapped.
 
-mod common;
+use crate::common;
 
 use common::{open_npy, NpyPrivate, RawPrivate};
 use mmarray::{Advice, ByteOrder, DType, ErrorKind, Format, Mode, NpyOptions, Order, RawOptions, ScalarKind};
@@ -288,7 +288,7 @@ fn a_fault_outside_mmarray_mappings_still_kills() {
     }
     use std::os::unix::process::ExitStatusExt;
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "a_fault_outside_mmarray_mappings_still_kills", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "lifecycle::a_fault_outside_mmarray_mappings_still_kills", "--nocapture", "--test-threads=1"])
         .env("MMARRAY_FOREIGN_FAULT", "1")
         .output()
         .unwrap();

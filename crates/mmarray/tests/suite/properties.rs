@@ -1,7 +1,7 @@
 //! Property tests: for random shapes, orders, offsets and dtypes, what is
 //! written reads back identical after reopening, raw and `.npy` alike.
 
-mod common;
+use crate::common;
 
 use common::{open_npy, Formula, NpyPrivate, RawPrivate, KINDS};
 use mmarray::{ByteOrder, DType, Mode, NpyOptions, Order, RawOptions};

@@ -1,7 +1,7 @@
 //! Round trips with the real NumPy, both directions, for every dtype, both
 //! byte orders, C and Fortran order, and npy versions 1.0, 2.0 and 3.0.
 
-mod common;
+use crate::common;
 
 use common::{check_formula, fill_formula, numpy_helper, open_npy, NpyPrivate, RawPrivate, KINDS};
 use mmarray::{ByteOrder, DType, Mode, NpyOptions, NpyVersion, Order, RawOptions};

@@ -1,5 +1,5 @@
 //! The properties the fuzz targets check (`fuzz/fuzz_targets/*.rs`), shared
-//! with `tests/fuzz_corpus.rs`, which replays the committed corpora and
+//! with `tests/suite/fuzz_corpus.rs`, which replays the committed corpora and
 //! regression inputs through them on stable Rust. Each `check_*` takes the
 //! fuzzer's raw bytes and panics when a property fails.
 //!
@@ -16,7 +16,7 @@ use mmarray::{with_scalar_type, DType, ErrorKind, IndexItem, Mode, MmapArray, Or
 
 /// The `.npy` header literal parser, a private module of the core crate,
 /// compiled here from its source so it can be fuzzed on its own.
-#[path = "../../src/npy/literal.rs"]
+#[path = "../../../src/npy/literal.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod literal;
 
