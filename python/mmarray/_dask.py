@@ -9,7 +9,7 @@ import stat
 
 import numpy as np
 
-from ._memmap import _hostname, _identity_changes, _mapped_identity
+from ._memmap import _hostname, _identity_changes, _mapped_identity, _open_checked, _stat_identity
 
 __all__ = ["store_npy", "to_dask"]
 
@@ -21,8 +21,7 @@ def _identity(path, with_mtime=True):
     `_identity_changes`): the machine that looked, device, inode, size and
     modification time (None: not compared, for files still being written
     through a mapping)."""
-    st = os.stat(path)
-    return (_hostname(), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns if with_mtime else None)
+    return _stat_identity(os.stat(path), with_mtime)
 
 
 class FileChunks:
@@ -75,7 +74,7 @@ class FileChunks:
         try:
             now = _identity(self.path)
         except FileNotFoundError as e:
-            raise FileNotFoundError(errno.ENOENT, f"{self.path}: the file of this dask array is gone", self.path) from e
+            raise self._gone() from e
         what = _identity_changes(self.identity, now)
         if what:
             raise OSError(errno.ESTALE, f"{self.path}: {_CHANGED} ({', '.join(what)})", self.path)
@@ -108,7 +107,10 @@ class FileChunks:
             return _rebuild(self.path, self.mode, lo, hi - lo, self.dtype, shape, strides, first - lo,
                             identity=self.identity, what=_CHANGED)
         except FileNotFoundError as e:
-            raise FileNotFoundError(errno.ENOENT, f"{self.path}: the file of this dask array is gone", self.path) from e
+            raise self._gone() from e
+
+    def _gone(self):
+        return FileNotFoundError(errno.ENOENT, f"{self.path}: the file of this dask array is gone", self.path)
 
     def __setitem__(self, index, value):
         """Writes `value` into the chunk `index` of the file (a store
@@ -153,14 +155,13 @@ class FileChunks:
                 run *= v.shape[inner]
         flat = v.reshape(-1).view(np.uint8).reshape(-1, run)
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+            # (the identity is checked on the descriptor written through; it
+            # has no modification time: the file is being written)
+            fd, _ = _open_checked(self.path, "w", self.identity, "not the file this store began")
         except FileNotFoundError as e:
             raise FileNotFoundError(errno.ENOENT, f"{self.path}: the file being stored is gone (a store_npy computed "
                                     "twice, or its temporary file removed)", self.path) from e
         try:
-            what = _identity_changes(self.identity, _identity(fd, with_mtime=False))
-            if what:
-                raise OSError(errno.ESTALE, f"{self.path}: not the file this store began ({', '.join(what)})", self.path)
             outer = v.shape[:inner]
             for k, idx in enumerate(np.ndindex(*outer)):
                 at = first + sum(i * s for i, s in zip(idx, st))
@@ -334,15 +335,12 @@ def store_npy(x, path, *, fortran_order=False, version=None, overwrite=True, com
            [ 8, 10, 12, 14],
            [16, 18, 20, 22]])
     """
-    import io
-
     import dask
     import dask.array as da
-    from numpy.lib import format as _format
 
     from . import _core
     from ._memmap import memmap
-    from ._npy import _write_array_header
+    from ._npy import _header
 
     if isinstance(x, memmap):
         x = x.to_dask_array()
@@ -366,10 +364,7 @@ def store_npy(x, path, *, fortran_order=False, version=None, overwrite=True, com
     if not name.endswith(".npy"):
         name += ".npy"
     shape = tuple(int(n) for n in x.shape)
-    header = {"descr": _format.dtype_to_descr(dtype), "fortran_order": bool(fortran_order), "shape": shape}
-    buf = io.BytesIO()
-    _write_array_header(buf, header, version)
-    head = buf.getvalue()
+    head = _header(dtype, shape, bool(fortran_order), version)
     nbytes = math.prod(shape) * dtype.itemsize
     if len(head) + nbytes >= 2**63:
         raise OSError(errno.EFBIG, f"an array of {nbytes} bytes is larger than any file can be", name)

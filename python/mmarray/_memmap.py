@@ -535,23 +535,33 @@ def _mapped_identity(mapping):
     return None if mapping is None else mapping.file_id
 
 
+def _stat_identity(st, with_mtime=True):
+    """The identity (in the order of `_IDENTITY`) of the file `st` is the
+    `os.stat` result of, seen from this machine; the modification time None
+    (not compared) for files still being written."""
+    return (_hostname(), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns if with_mtime else None)
+
+
+_OPEN_FLAGS = {"r+": os.O_RDWR, "w": os.O_WRONLY}  # (else read-only: 'r', 'c')
+
+
 def _open_checked(filename, mode, identity, what):
-    """A descriptor of `filename` for a mapping in `mode`; with `identity`
-    (a tuple in the order of `_IDENTITY`), OSError (ESTALE) "FILENAME: WHAT
-    (changes)" if the file opened differs. Checked on the descriptor
-    itself, so a rename racing the open cannot slip another file in."""
-    fd = os.open(filename, (os.O_RDWR if mode == "r+" else os.O_RDONLY) | os.O_CLOEXEC)
+    """A descriptor of `filename` and its `os.fstat`, opened for a mapping
+    in `mode` (or for writing, 'w'); with `identity` (a tuple in the order
+    of `_IDENTITY`), OSError (ESTALE) "FILENAME: WHAT (changes)" if the file
+    opened differs. Checked on the descriptor itself, so a rename racing the
+    open cannot slip another file in."""
+    fd = os.open(filename, _OPEN_FLAGS.get(mode, os.O_RDONLY) | os.O_CLOEXEC)
     try:
+        st = os.fstat(fd)
         if identity is not None:
-            st = os.fstat(fd)
-            now = (_hostname(), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)[:len(identity)]
-            changes = _identity_changes(identity, now)
+            changes = _identity_changes(identity, _stat_identity(st)[:len(identity)])
             if changes:
                 raise OSError(errno.ESTALE, f"{filename}: {what} ({', '.join(changes)})", filename)
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, st
 
 
 def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset, cls=memmap, identity=None,
@@ -562,9 +572,9 @@ def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset,
     device on the same machine): replaced by a rename meanwhile, or another
     machine's copy; or if the file is now too short for the bytes pickled
     (truncated since: `r+` would silently grow it with zeros)."""
-    fd = _open_checked(filename, mode, identity, what)
+    fd, st = _open_checked(filename, mode, identity, what)
     try:
-        size = os.fstat(fd).st_size
+        size = st.st_size
         if identity is not None and size < offset + nbytes:
             raise OSError(errno.ESTALE, f"{filename}: {what} (truncated to {size} bytes, the array needs "
                           f"{offset + nbytes})", filename)

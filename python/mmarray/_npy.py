@@ -27,6 +27,16 @@ def _read_header(path, max_header_size):
         return shape, fortran_order, dtype, fp.tell()
 
 
+def _header(dtype, shape, fortran_order, version):
+    """The `.npy` header (magic, version, dict, padding) NumPy writes for an
+    array of `dtype` and `shape` in that order (`version` None: the oldest
+    that holds it)."""
+    header = {"descr": _format.dtype_to_descr(dtype), "fortran_order": fortran_order, "shape": tuple(shape)}
+    buf = io.BytesIO()
+    _write_array_header(buf, header, version)
+    return buf.getvalue()
+
+
 def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False, version=None, *,
                 max_header_size=_MAX_HEADER_SIZE):
     """Open a `.npy` file as a memory-mapped array: NumPy's
@@ -60,10 +70,7 @@ def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False
         if dtype.hasobject:
             raise ValueError("Array can't be memory-mapped: Python objects in dtype.")
         shape = tuple(shape)
-        header = {"descr": _format.dtype_to_descr(dtype), "fortran_order": fortran_order, "shape": shape}
-        buf = io.BytesIO()
-        _write_array_header(buf, header, version)
-        head = buf.getvalue()
+        head = _header(dtype, shape, fortran_order, version)
         order = "F" if fortran_order else "C"
         nbytes = math.prod(shape) * dtype.itemsize
         # The whole file (header, reserved zeros) is made beside the target

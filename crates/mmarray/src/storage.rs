@@ -407,11 +407,7 @@ pub fn create_file(target: &Path, len: u64, head: &[u8], replace: bool) -> Resul
     if head.len() as u64 > len {
         return Err(Error::at(ErrorKind::InvalidArgument, target, format_args!("a head of {} bytes does not fit in {len} bytes", head.len())));
     }
-    if let Ok(meta) = std::fs::symlink_metadata(target) {
-        if !meta.is_file() {
-            return Err(Error::at(ErrorKind::NotAFile, target, "is not a regular file (a directory, link or device is never replaced)"));
-        }
-    }
+    refuse_non_regular(target)?;
     let (file, _, mut unnamed) = create_unnamed(target, len)?;
     file.write_all_at(head, 0).map_err(|e| Error::io(target, "cannot write", e))?;
     unnamed.publish(&file, replace)
@@ -453,13 +449,20 @@ pub fn publish_file(temporary: &Path, target: &Path, replace: bool) -> Result<()
         }
         Err(e) => return Err(Error::io(temporary, "cannot stat", e)),
     }
-    if let Ok(meta) = std::fs::symlink_metadata(target) {
-        if !meta.is_file() {
-            return Err(Error::at(ErrorKind::NotAFile, target, "is not a regular file (a directory, link or device is never replaced)"));
-        }
-    }
+    refuse_non_regular(target)?;
     let file = File::open(temporary).map_err(|e| Error::io(temporary, "cannot open", e))?;
     made.publish(&file, replace)
+}
+
+/// [`ErrorKind::NotAFile`] if `target` exists and is not a regular file:
+/// a directory, link or device is never replaced by a new file.
+fn refuse_non_regular(target: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(target) {
+        Ok(meta) if !meta.is_file() => {
+            Err(Error::at(ErrorKind::NotAFile, target, "is not a regular file (a directory, link or device is never replaced)"))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl Drop for Unnamed {
