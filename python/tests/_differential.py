@@ -507,7 +507,8 @@ def _eq_mask(a, b):
             eq = eq | (np.isnan(a) & np.isnan(b))
         elif a.dtype.kind == "O" and b.dtype.kind == "O" and a.shape == b.shape:
             nan = np.frompyfunc(_is_nan_object, 1, 1)
-            eq = np.asarray(eq, dtype=bool) | (nan(a).astype(bool) & nan(b).astype(bool))
+            # (np.asarray: frompyfunc gives a plain bool for 0-d arrays)
+            eq = np.asarray(eq, dtype=bool) | (np.asarray(nan(a), dtype=bool) & np.asarray(nan(b), dtype=bool))
     return eq
 
 
