@@ -12,6 +12,8 @@ from ._npy import load, open_memmap
 
 from . import _hooks
 
+_functions.set_threads(None)  # (MMARRAY_THREADS: a bad value fails the import, naming it)
+
 _hooks.install()  # (memmaps travel through dask.distributed by reference; dask keeps their dtypes)
 
 __all__ = sorted(["load", "memmap", "open_memmap", "store_npy", "to_dask", *_functions.__all__])

@@ -2,6 +2,7 @@
 envelopes, one-pass statistics, and a SciPy linear operator."""
 
 import operator
+import os
 
 import numpy as np
 
@@ -11,6 +12,7 @@ from ._engine import _finish, axis_tuple
 __all__ = [
     "as_linear_operator",
     "downsample",
+    "get_threads",
     "mean_of_squares",
     "rolling_max",
     "rolling_mean",
@@ -18,6 +20,7 @@ __all__ = [
     "rolling_std",
     "rolling_sum",
     "rolling_var",
+    "set_threads",
     "stats",
     "sum_of_squares",
 ]
@@ -32,6 +35,48 @@ def _count(name, value, limit):
     if not 1 <= value <= max(limit, 1):
         raise ValueError(f"{name} must be between 1 and {max(limit, 1)}, got {value}")
     return value
+
+
+def set_threads(n=None):
+    """Set how many threads the engine computes on, for the whole process,
+    and return the count that was in force before.
+
+    `n` is a positive integer; ``0`` means one thread per core; ``None``
+    restores the default: the environment variable ``MMARRAY_THREADS``
+    (read when mmarray is imported, and again now) if set, else one thread
+    per core. Work already running keeps its threads. The CLI's
+    ``--threads`` is the same setting.
+
+    Raises ``TypeError`` for a non-integer and ``ValueError`` for a negative
+    count, or when ``n`` is None and ``MMARRAY_THREADS`` is not a count.
+
+    >>> import mmarray
+    >>> before = mmarray.set_threads(1)
+    >>> mmarray.get_threads()
+    1
+    >>> _ = mmarray.set_threads(before)
+    """
+    before = _core.get_threads()
+    if n is None:
+        _core.set_threads(None)
+        return before
+    if isinstance(n, (bool, np.bool_)):
+        raise TypeError(f"a thread count must be an integer, got {n!r}")
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError(f"a thread count must be 0 (one per core) or more, got {n}")
+    _core.set_threads(n or (os.cpu_count() or 1))
+    return before
+
+
+def get_threads():
+    """The number of threads the engine computes on (see `set_threads`).
+
+    >>> import mmarray
+    >>> mmarray.get_threads() >= 1
+    True
+    """
+    return _core.get_threads()
 
 
 def _engine_array(a, what):
@@ -56,29 +101,54 @@ def _engine_array(a, what):
     return a
 
 
+_OUTPUT_FLOATS = tuple(np.dtype(t) for t in ("float16", "float32", "float64"))
+
+
+def _rolling_output(source, dtype):
+    """The result dtype's name: the core's rule for `source` data
+    (`compute::rolling_dtype`), or `dtype` if given, which must be a float
+    type the engine writes."""
+    if dtype is None:
+        return _core.rolling_dtype(source.str)
+    d = np.dtype(dtype)
+    if d not in _OUTPUT_FLOATS:
+        raise TypeError(f"dtype must be float16, float32 or float64 (native byte order), got {d}")
+    return d.name
+
+
 def _rolling(stat):
-    def f(a, window, axis=0, ddof=0):
-        # checked in sliding_window_view's order: the axis, the window (an
-        # integer: 2.5 is a TypeError), then the data
+    def f(a, window, axis=0, ddof=0, dtype=None):
+        # the output dtype first, then in sliding_window_view's order: the
+        # axis, the window (an integer: 2.5 is a TypeError), then the data
         a = np.asanyarray(a)
+        out = _rolling_output(a.dtype, dtype)
         axis = np.lib.array_utils.normalize_axis_index(operator.index(axis), a.ndim)
         window = _count("window", window, a.shape[axis])
         if isinstance(ddof, (str, bytes)) or isinstance(ddof, bool):
             raise TypeError(f"ddof must be a number, got {ddof!r}")
-        return _core.rolling(_engine_array(a, f"rolling_{stat}"), window, stat, axis, float(ddof))
+        return _core.rolling(_engine_array(a, f"rolling_{stat}"), window, stat, axis, float(ddof), out)
 
     f.__name__ = f"rolling_{stat}"
     f.__doc__ = f"""Rolling {stat} over windows of ``window`` along ``axis``, in O(n).
 
     The result has ``n - window + 1`` values along ``axis`` (one per full
-    window), in float64, equal to
+    window), equal to
     ``sliding_window_view(a, window, axis=axis).{stat}(axis=-1)``
     {"(with ``ddof``)" if stat in ("var", "std") else ""} without its
-    window-sized temporaries.
+    window-sized temporaries. Its dtype is NumPy's for float data (float32
+    for float32, float16 for float16: computed in float64 and rounded once,
+    so where NumPy's float32 sums lose digits or overflow this is the
+    correctly rounded value) and float64 for integers and bool (NumPy:
+    int64 sums, min and max of the input's type). ``dtype=np.float64``
+    keeps float64 for any input.
 
     >>> import mmarray, numpy as np
     >>> mmarray.rolling_{stat}(np.arange(5.0), 2).shape
     (4,)
+    >>> mmarray.rolling_{stat}(np.arange(5, dtype=np.float32), 2).dtype
+    dtype('float32')
+    >>> mmarray.rolling_{stat}(np.arange(5, dtype=np.float32), 2, dtype=np.float64).dtype
+    dtype('float64')
     """
     return f
 

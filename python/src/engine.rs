@@ -10,6 +10,26 @@ use pyo3::types::PyTuple;
 
 use crate::{guarded, to_py};
 
+/// Runs engine work `f` with the GIL released, on the engine's threads
+/// (`mmarray.set_threads`, `MMARRAY_THREADS`).
+fn off_gil<R: Send>(py: Python<'_>, f: impl FnOnce() -> R + Send) -> R {
+    py.detach(|| compute::install(f))
+}
+
+/// Sets the number of threads the engine computes on (`None`: the default,
+/// `MMARRAY_THREADS` or one per core); returns the count now in force.
+#[pyfunction]
+#[pyo3(signature = (n=None))]
+pub fn set_threads(n: Option<usize>) -> PyResult<usize> {
+    compute::set_threads(n).map_err(to_py)
+}
+
+/// The number of threads the engine computes on.
+#[pyfunction]
+pub fn get_threads() -> usize {
+    compute::threads()
+}
+
 /// The engine's element type for a NumPy array: its dtype's kind, when
 /// native, aligned and one the engine computes on; `None` otherwise (the
 /// Python side then falls back to NumPy).
@@ -82,7 +102,7 @@ pub fn reduce(py: Python<'_>, a: &Bound<'_, PyAny>, stat: &str, axes: Option<Vec
         let whole = axes.is_none();
         let opts = ReduceOptions { axes, keepdims: false, ddof, nan: policy(skipna) };
         typed_view!(a, |v: T| {
-            let r = py.detach(|| compute::reduce(&v, stat, &opts)).map_err(to_py)?;
+            let r = off_gil(py, || compute::reduce(&v, stat, &opts)).map_err(to_py)?;
             if whole {
                 Ok(r.iter().next().copied().unwrap_or(f64::NAN).into_pyobject(py)?.into_any().unbind())
             } else {
@@ -99,7 +119,7 @@ pub fn reduce(py: Python<'_>, a: &Bound<'_, PyAny>, stat: &str, axes: Option<Vec
 pub fn quantile(py: Python<'_>, a: &Bound<'_, PyAny>, qs: Vec<f64>, skipna: bool, element_type: bool) -> PyResult<Vec<f64>> {
     guarded("quantile", || {
         let dtype = if element_type { QuantileDtype::ElementType } else { QuantileDtype::Float64 };
-        typed_view!(a, |v: T| py.detach(|| compute::quantile(&v, &qs, policy(skipna), dtype)).map_err(to_py))
+        typed_view!(a, |v: T| off_gil(py, || compute::quantile(&v, &qs, policy(skipna), dtype)).map_err(to_py))
     })
 }
 
@@ -108,7 +128,7 @@ pub fn quantile(py: Python<'_>, a: &Bound<'_, PyAny>, qs: Vec<f64>, skipna: bool
 #[pyo3(signature = (a, skipna=false))]
 pub fn median(py: Python<'_>, a: &Bound<'_, PyAny>, skipna: bool) -> PyResult<f64> {
     guarded("median", || {
-        typed_view!(a, |v: T| py.detach(|| compute::median(&v, policy(skipna))).map_err(to_py))
+        typed_view!(a, |v: T| off_gil(py, || compute::median(&v, policy(skipna))).map_err(to_py))
     })
 }
 
@@ -141,22 +161,37 @@ pub fn apply(py: Python<'_>, a: &Bound<'_, PyAny>, steps: Vec<Bound<'_, PyTuple>
             };
             parsed.push(step);
         }
-        typed_view_mut!(a, |v: T| py.detach(|| compute::apply(v, &parsed)).map_err(to_py))
+        typed_view_mut!(a, |v: T| off_gil(py, || compute::apply(v, &parsed)).map_err(to_py))
     })
 }
 
-/// Rolling `stat` over windows of `window` along `axis`, in float64.
+/// Rolling `stat` over windows of `window` along `axis`, into an array of
+/// `out` (`"float16"`, `"float32"` or `"float64"`).
 #[pyfunction]
-#[pyo3(signature = (a, window, stat, axis=0, ddof=0.0))]
-pub fn rolling(py: Python<'_>, a: &Bound<'_, PyAny>, window: usize, stat: &str, axis: isize, ddof: f64) -> PyResult<Py<PyAny>> {
+#[pyo3(signature = (a, window, stat, axis=0, ddof=0.0, out="float64"))]
+#[allow(clippy::too_many_arguments)]
+pub fn rolling(py: Python<'_>, a: &Bound<'_, PyAny>, window: usize, stat: &str, axis: isize, ddof: f64, out: &str) -> PyResult<Py<PyAny>> {
     guarded("rolling", || {
         let stat = compute::RollingStat::parse(stat).map_err(to_py)?;
         typed_view!(a, |v: T| {
             let axis = mmarray::normalize_axis(axis, v.ndim()).map_err(to_py)?;
-            let r = py.detach(|| compute::rolling_along(v.view(), axis, window, stat, ddof)).map_err(to_py)?;
-            Ok(r.into_pyarray(py).into_any().unbind())
+            let v = v.view();
+            Ok(match out {
+                "float16" => off_gil(py, || compute::rolling_along::<T, mmarray::f16>(v, axis, window, stat, ddof)).map_err(to_py)?.into_pyarray(py).into_any().unbind(),
+                "float32" => off_gil(py, || compute::rolling_along::<T, f32>(v, axis, window, stat, ddof)).map_err(to_py)?.into_pyarray(py).into_any().unbind(),
+                "float64" => off_gil(py, || compute::rolling_along::<T, f64>(v, axis, window, stat, ddof)).map_err(to_py)?.into_pyarray(py).into_any().unbind(),
+                _ => return Err(PyValueError::new_err(format!("unknown output dtype {out:?}"))),
+            })
         })
     })
+}
+
+/// The dtype (NumPy's name) of rolling statistics of data of dtype `descr`
+/// (the core's `compute::rolling_dtype`; `float64` for a dtype the engine
+/// does not read, which is converted to float64 first).
+#[pyfunction]
+pub fn rolling_dtype(descr: &str) -> &'static str {
+    mmarray::DType::parse(descr).map_or("float64", |d| compute::rolling_dtype(d.kind()).name())
 }
 
 /// The min/max/first/last envelope of a 1-D array in `bins` bins:
@@ -166,7 +201,7 @@ pub fn downsample(py: Python<'_>, a: &Bound<'_, PyAny>, bins: usize) -> PyResult
     guarded("downsample", || {
         typed_view!(a, |v: T| {
             let x = v.into_dimensionality::<ndarray::Ix1>().map_err(|_| PyValueError::new_err("downsample needs a 1-D array"))?;
-            let e = py.detach(|| compute::downsample(x, bins)).map_err(to_py)?;
+            let e = off_gil(py, || compute::downsample(x, bins)).map_err(to_py)?;
             let start: Vec<u64> = e.start.iter().map(|&s| s as u64).collect();
             let t = (start.into_pyarray(py), e.min.into_pyarray(py), e.max.into_pyarray(py), e.first.into_pyarray(py), e.last.into_pyarray(py));
             Ok(t.into_pyobject(py)?.into_any().unbind())
@@ -183,7 +218,7 @@ type Summary = (u64, u64, f64, f64, f64, f64, f64, f64);
 pub fn stats(py: Python<'_>, a: &Bound<'_, PyAny>, ddof: f64, skipna: bool) -> PyResult<Summary> {
     guarded("stats", || {
         typed_view!(a, |v: T| {
-            let m = py.detach(|| compute::summary(&v, policy(skipna)));
+            let m = off_gil(py, || compute::summary(&v, policy(skipna)));
             Ok((m.count(), m.nan_count(), m.sum(), m.mean(), m.var(ddof), m.std(ddof), m.min().unwrap_or(f64::NAN), m.max().unwrap_or(f64::NAN)))
         })
     })
@@ -197,7 +232,7 @@ pub fn matvec(py: Python<'_>, a: &Bound<'_, PyAny>, x: numpy::PyReadonlyArray1<'
         let x = x.as_array();
         typed_view!(a, |v: T| {
             let m = v.into_dimensionality::<ndarray::Ix2>().map_err(|_| PyValueError::new_err("matvec needs a 2-D matrix"))?;
-            let y = py.detach(|| if transpose { compute::rmatvec(m, x) } else { compute::matvec(m, x) }).map_err(to_py)?;
+            let y = off_gil(py, || if transpose { compute::rmatvec(m, x) } else { compute::matvec(m, x) }).map_err(to_py)?;
             Ok(y.into_pyarray(py).into_any().unbind())
         })
     })
@@ -210,7 +245,7 @@ pub fn matvec(py: Python<'_>, a: &Bound<'_, PyAny>, x: numpy::PyReadonlyArray1<'
 pub fn histogram(py: Python<'_>, a: &Bound<'_, PyAny>, bins: usize, range: Option<(f64, f64)>) -> PyResult<Py<PyAny>> {
     guarded("histogram", || {
         typed_view!(a, |v: T| {
-            let h = py.detach(|| compute::histogram(&v, bins, range)).map_err(to_py)?;
+            let h = off_gil(py, || compute::histogram(&v, bins, range)).map_err(to_py)?;
             let counts: Vec<i64> = h.counts.iter().map(|&c| c as i64).collect();
             Ok((counts.into_pyarray(py), h.edges.into_pyarray(py)).into_pyobject(py)?.into_any().unbind())
         })

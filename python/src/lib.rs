@@ -445,9 +445,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine::median, m)?)?;
     m.add_function(wrap_pyfunction!(engine::apply, m)?)?;
     m.add_function(wrap_pyfunction!(engine::rolling, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::rolling_dtype, m)?)?;
     m.add_function(wrap_pyfunction!(engine::downsample, m)?)?;
     m.add_function(wrap_pyfunction!(engine::stats, m)?)?;
     m.add_function(wrap_pyfunction!(engine::matvec, m)?)?;
     m.add_function(wrap_pyfunction!(engine::histogram, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::set_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::get_threads, m)?)?;
     Ok(())
 }

@@ -334,15 +334,30 @@ def test_clip_out(data):
 ROLLING = ["sum", "mean", "var", "std", "min", "max"]
 
 
-def rolling_reference(stat, a, window, axis, ddof):
-    """sliding_window_view(a, window, axis).<stat>(axis=-1), in float64
-    (complex128 for complex data), with NumPy's errors."""
+def rolling_dtype(dt):
+    """The dtype of rolling statistics of `dt` data: NumPy's
+    (`sliding_window_view(a, w).var(axis=-1)`) for float16 and float32
+    data, of native byte order; float64 otherwise (documented: NumPy gives
+    integer sums and min/max of integers, and long double, their own types)."""
+    dt = np.dtype(dt)
+    return np.dtype(dt.char) if dt.kind == "f" and dt.itemsize in (2, 4) else np.dtype(np.float64)
+
+
+def rolling_reference(stat, a, window, axis, ddof, out=None):
+    """sliding_window_view(a, window, axis).<stat>(axis=-1) computed in
+    float64 (complex128 for complex data), with NumPy's errors, rounded
+    once to `out` (default: `rolling_dtype(a.dtype)`)."""
     x = a.astype(np.complex128 if a.dtype.kind == "c" else np.float64)
     w = swv(x, window, axis=axis)
     kw = {"ddof": ddof} if stat in ("var", "std") else {}
     if stat in ("min", "max") and w.size == 0:
-        return np.zeros(w.shape[:-1])
-    return getattr(w, stat)(axis=-1, **kw)
+        r = np.zeros(w.shape[:-1])
+    else:
+        r = getattr(w, stat)(axis=-1, **kw)
+    if a.dtype.kind == "c":
+        return r
+    with np.errstate(over="ignore"):
+        return np.asarray(r).astype(rolling_dtype(a.dtype) if out is None else out)
 
 
 @given(data=st.data())
@@ -356,24 +371,30 @@ def test_rolling(data):
         n = pair.np.shape[axis] if -ndim <= axis < ndim else 3
         window = data.draw(st.one_of(st.integers(1, max(1, n)), st.sampled_from([0, n + 1, -1, 2.5, np.int64(2), 1])))
         ddof = data.draw(ddofs()) if stat in ("var", "std") and data.draw(st.booleans()) else 0
+        # the result's dtype: NumPy's rule (None), or asked for (an integer
+        # type is a TypeError: the engine writes floats)
+        out = data.draw(st.sampled_from([None, None, None, np.float64, np.float32, np.float16, np.int32]))
         f = getattr(mmarray, f"rolling_{stat}")
-        repro = f"{pair.repro}\nmmarray.rolling_{stat}(v, {window!r}, axis={axis}, ddof={ddof!r})"
+        repro = f"{pair.repro}\nmmarray.rolling_{stat}(v, {window!r}, axis={axis}, ddof={ddof!r}, dtype={out})"
         if stat not in ("var", "std"):
             ddof_kw = {}
         else:
             ddof_kw = {"ddof": ddof}
-        got = outcome(lambda: f(pair.mm, window, axis=axis, **ddof_kw))
+        got = outcome(lambda: f(pair.mm, window, axis=axis, dtype=out, **ddof_kw))
         if isinstance(window, (int, np.integer)) and not isinstance(window, bool) and window == 0:
             # window 0 is not a window: ValueError (the project's rule; the
             # NumPy formulation would give NaN means of empty windows)
             want = Outcome(exc=ValueError("window 0"))
         else:
-            want = outcome(lambda: rolling_reference(stat, np.asarray(pair.np), window, axis, ddof))
+            want = outcome(lambda: rolling_reference(stat, np.asarray(pair.np), window, axis, ddof,
+                                                     None if out is None or out is np.int32 else out))
             if isinstance(window, float) and not isinstance(want.exc, np.exceptions.AxisError):
                 # a window must be an integer: TypeError (the project's rule,
                 # checked after the axis as sliding_window_view does; NumPy's
                 # formulation fails in various ways or truncates)
                 want = Outcome(exc=TypeError("window 2.5"))
+        if out is np.int32:
+            want = Outcome(exc=TypeError("dtype int32"))  # checked first (the project's rule)
         if want.exc is not None and isinstance(want.exc, np.exceptions.AxisError):
             # the message names the axis the user gave
             compare(got, want, repro)
@@ -971,6 +992,7 @@ def test_cli_rolling(data):
     n = np.shape(sel)[0] if sel is not None and np.ndim(sel) else 1
     window = data.draw(st.one_of(st.integers(1, max(1, n)), st.sampled_from([0, n + 1])))
     ddof = data.draw(st.sampled_from([0, 1, 2])) if stat in ("var", "std") else 0
+    float64 = data.draw(st.booleans())
     axis = None
     if sel is not None and np.ndim(sel) > 1:
         axis = data.draw(st.integers(-np.ndim(sel), np.ndim(sel) - 1))
@@ -978,6 +1000,8 @@ def test_cli_rolling(data):
     args = ["rolling", path, "--window", window, "--stat", stat, "-o", out_path] + (["--slice", text] if text else [])
     if ddof:
         args += ["--ddof", ddof]
+    if float64:
+        args += ["--float64"]
     if axis is not None:
         args += ["--axis", axis]
     repro = data_repro + "\n" + " ".join(map(str, ["mmarray"] + args))
@@ -991,7 +1015,7 @@ def test_cli_rolling(data):
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 try:
-                    want = rolling_reference(stat, x, window, axis or 0, ddof)
+                    want = rolling_reference(stat, x, window, axis or 0, ddof, np.float64 if float64 else None)
                 except (ValueError, TypeError) as e:
                     want_err = e
     rc, out, errtext = run_cli(*args)

@@ -15,14 +15,44 @@ def test_rolling_equals_sliding_window_view(tmp_path, stat):
     m[:] = data
     f = getattr(mmarray, f"rolling_{stat}")
     for axis, w in [(0, 50), (1, 3), (-2, 1)]:
+        # float32 data: float32 results, as NumPy's, each the float64 value
+        # rounded once (within one float32 rounding of the rounded reference)
         got = f(m, w, axis=axis)
         want = getattr(swv(data.astype(np.float64), w, axis=axis), stat)(axis=-1)
-        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(mmarray.rolling_std(data[:, 0], 7, ddof=1), swv(data[:, 0].astype(np.float64), 7).std(axis=-1, ddof=1), rtol=1e-9)
+        assert got.dtype == getattr(swv(data, w, axis=axis), stat)(axis=-1).dtype == np.float32
+        np.testing.assert_allclose(got, want.astype(np.float32), rtol=2**-23, atol=1e-30)
+        got64 = f(m, w, axis=axis, dtype=np.float64)
+        assert got64.dtype == np.float64
+        np.testing.assert_allclose(got64, want, rtol=1e-9, atol=1e-9)
+        assert f(m, w, axis=axis, dtype="f2").dtype == np.float16
+    want = swv(data[:, 0].astype(np.float64), 7).std(axis=-1, ddof=1)
+    np.testing.assert_allclose(mmarray.rolling_std(data[:, 0], 7, ddof=1, dtype="float64"), want, rtol=1e-9)
+    with pytest.raises(TypeError, match="float16, float32 or float64"):
+        f(data[:, 0], 2, dtype=np.int64)
+    with pytest.raises(TypeError, match="float16, float32 or float64"):
+        f(data[:, 0], 2, dtype=">f8")
     with pytest.raises(ValueError):
         f(data[:, 0], 0)
     with pytest.raises(ValueError):
         f(data[:, 0], 501)
+
+
+def test_rolling_float32_is_rounded_once_from_float64():
+    # NumPy's float32 window sums lose the 1 next to 1e8 (and overflow past
+    # float32's range); the engine's float32 result is the float64 value
+    # rounded once
+    x = np.array([1e8, 1, -1e8, 1, 3e38, 3e38, -3e38], dtype=np.float32)
+    got = mmarray.rolling_sum(x, 3)
+    exact = swv(x.astype(np.float64), 3).sum(axis=-1)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, exact.astype(np.float32))
+    numpy_f32 = swv(x, 3).sum(axis=-1)
+    assert numpy_f32[0] != got[0] == 1.0
+    # integers and bool: float64 (NumPy: int64 sums, their own min/max)
+    for dt in ("i1", "u8", "?", "i8"):
+        assert mmarray.rolling_max(np.ones(4, dt), 2).dtype == np.float64
+    # byte-swapped float32 gives native float32, as NumPy's does
+    assert mmarray.rolling_mean(x.astype(">f4")[:4], 2).dtype == swv(x.astype(">f4")[:4], 2).mean(axis=-1).dtype
 
 
 def test_downsample_and_stats():
@@ -93,3 +123,55 @@ def test_public_names_are_exported_and_stubbed():
     for name in mmarray.__all__:
         assert callable(getattr(mmarray, name)), name
         assert re.search(rf"^(def|class) {name}\b", stub, re.M), f"{name} missing from __init__.pyi"
+
+
+def test_threads_setting_bounds_the_engine(tmp_path):
+    # In a child process (the setting is process-wide): MMARRAY_THREADS at
+    # import, then set_threads; the engine's threads are named mmarray-N.
+    import subprocess
+    import sys
+
+    code = r"""
+import glob, time
+import numpy as np
+import mmarray
+
+def engine_threads(expect):
+    for _ in range(200):  # (a replaced pool's threads exit on their own)
+        names = sorted(open(f).read().strip() for f in glob.glob('/proc/self/task/*/comm'))
+        mine = [n for n in names if n.startswith('mmarray-')]
+        if len(mine) == expect:
+            return mine
+        time.sleep(0.01)
+    raise AssertionError(names)
+
+m = mmarray.memmap(PATH, dtype='f8', mode='w+', shape=(1_000_000,))
+m[:] = np.random.default_rng(1).normal(size=m.shape)
+assert mmarray.get_threads() == 2
+want = float(np.std(m)), float(np.quantile(m, 0.3))
+assert engine_threads(2) == ['mmarray-0', 'mmarray-1']
+assert mmarray.set_threads(3) == 2 and mmarray.get_threads() == 3
+got = float(np.std(m)), float(np.quantile(m, 0.3))
+assert engine_threads(3) == ['mmarray-0', 'mmarray-1', 'mmarray-2']
+assert mmarray.set_threads(1) == 3
+got1 = float(np.std(m)), float(np.quantile(m, 0.3))
+engine_threads(1)
+assert np.isclose(got[0], want[0], rtol=1e-12) and np.isclose(got1[0], want[0], rtol=1e-12), (want, got, got1)
+assert got[1] == got1[1] == want[1]
+assert mmarray.set_threads(0) == 1 and mmarray.get_threads() == __import__('os').cpu_count()
+for bad, exc in [(-1, ValueError), (1.5, TypeError), (True, TypeError), ('2', TypeError)]:
+    try:
+        mmarray.set_threads(bad)
+    except exc:
+        pass
+    else:
+        raise AssertionError(bad)
+assert mmarray.set_threads(None) == __import__('os').cpu_count() and mmarray.get_threads() == 2  # the variable again
+print('ok')
+""".replace("PATH", repr(str(tmp_path / "t.f8")))
+    env = dict(__import__("os").environ, MMARRAY_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stdout + out.stderr
+    env["MMARRAY_THREADS"] = "many"
+    out = subprocess.run([sys.executable, "-c", "import mmarray"], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and 'ValueError: MMARRAY_THREADS="many" is not a thread count' in out.stderr, out.stderr

@@ -15,6 +15,15 @@ pub struct Cli {
     /// No progress bars (they are drawn on stderr, and only on a terminal).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Compute on N threads (0: one per core, the default; also set by the
+    /// MMARRAY_THREADS environment variable, which this overrides).
+    #[arg(long, global = true, value_name = "N", value_parser = threads, allow_hyphen_values = true)]
+    pub threads: Option<usize>,
+}
+
+/// `--threads`: the core's rule (`mmarray::compute::parse_threads`).
+fn threads(text: &str) -> Result<usize, String> {
+    mmarray::compute::parse_threads(text, "--threads").map_err(|e| e.to_string())
 }
 
 /// The subcommands.
@@ -255,9 +264,14 @@ pub struct RollingArgs {
     /// Output n values, NaN until the first full window (as pandas).
     #[arg(long)]
     pub pad: bool,
-    /// The output .npy file (float64).
+    /// The output .npy file: float32 for float32 data, float16 for float16
+    /// (computed in float64, rounded once), float64 otherwise, as NumPy's
+    /// sliding_window_view(a, w).var(axis=-1).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Write float64 whatever the input's dtype.
+    #[arg(long)]
+    pub float64: bool,
     /// Overwrite the output if it exists.
     #[arg(long)]
     pub force: bool,

@@ -43,7 +43,14 @@ fn main() -> ExitCode {
     // with the zeros it read: see `output::check_truncation`; a command that
     // failed on a file truncated meanwhile reports the truncation, the
     // cause, rather than what the engine made of the zeros)
-    match panic::catch_unwind(AssertUnwindSafe(|| commands::run(cli, &matches).and_then(|()| output::check_faults()))) {
+    if let Err(e) = mmarray::compute::set_threads(cli.threads) {
+        report(&format!("error: {e}"));
+        return ExitCode::FAILURE;
+    }
+    // (the whole command runs on the engine's threads, so every parallel
+    // loop in it, the engine's or the command's own, uses --threads)
+    let run = || mmarray::compute::install(|| commands::run(cli, &matches).and_then(|()| output::check_faults()));
+    match panic::catch_unwind(AssertUnwindSafe(run)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Ok(Err(e)) => {

@@ -209,3 +209,51 @@ fn progress_stays_off_pipes_and_json() {
     mmarray().args(["--quiet", "info"]).arg(&p).assert().success();
     mmarray().arg("info").arg(&p).arg("-q").assert().success();
 }
+
+/// The names of a process's threads (`/proc/PID/task/*/comm`).
+fn thread_names(pid: u32) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok()).map(|s| s.trim().to_string()).collect()
+}
+
+#[test]
+fn threads_flag_and_environment_bound_the_engine() {
+    // `show --full` of 2M values into a pipe nobody reads blocks inside the
+    // command: its threads are then counted. The engine's are named
+    // mmarray-N; there must be exactly as many as asked, and no others
+    // besides the main thread and at most one helper (a global rayon pool
+    // would add one per core).
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.npy");
+    mmarray().args(["create", "--dtype", "f8", "--shape", "2000000", "--fill", "arange"]).arg(&p).assert().success();
+    for (flag, env, expect) in [(Some("3"), None, 3), (None, Some("2"), 2), (Some("1"), Some("2"), 1)] {
+        let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("mmarray"));
+        cmd.env_remove("MMARRAY_THREADS");
+        if let Some(n) = flag {
+            cmd.args(["--threads", n]);
+        }
+        if let Some(n) = env {
+            cmd.env("MMARRAY_THREADS", n);
+        }
+        let mut child = cmd.args(["show", "--full"]).arg(&p).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut names = Vec::new();
+        for _ in 0..200 {
+            std::thread::sleep(std::time::Duration::from_millis(25));
+            names = thread_names(child.id());
+            if names.iter().filter(|n| n.starts_with("mmarray-")).count() >= expect {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300)); // (blocked on the pipe by now)
+        let settled = thread_names(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let engine = settled.iter().filter(|n| n.starts_with("mmarray-")).count();
+        assert_eq!(engine, expect, "--threads {flag:?}, MMARRAY_THREADS {env:?}: threads {settled:?} (first seen {names:?})");
+        assert!(settled.len() <= expect + 2, "threads beyond the engine's: {settled:?}");
+    }
+    expect_failure(&["--threads", "-2", "info", "x.npy"], 2, "--threads=\"-2\" is not a thread count");
+    let out = mmarray().env("MMARRAY_THREADS", "lots").arg("info").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MMARRAY_THREADS=\"lots\" is not a thread count"));
+}

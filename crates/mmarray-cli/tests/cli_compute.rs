@@ -167,27 +167,46 @@ fn rolling_matches_numpy_sliding_window_view() {
     let p = dir.path().join("series.npy");
     create(&p, "f4", "50000", 9);
     let ps = p.display().to_string();
-    for (stat, window, pad, ddof) in [("var", 200, false, "0"), ("std", 37, true, "1"), ("mean", 1, false, "0"), ("sum", 500, false, "0"), ("min", 200, false, "0"), ("max", 3000, true, "0")] {
+    // float32 data gives float32 results (as NumPy's), each the float64
+    // value rounded once; --float64 keeps float64
+    let cases = [
+        ("var", 200, false, "0", false),
+        ("var", 200, false, "0", true),
+        ("std", 37, true, "1", false),
+        ("mean", 1, false, "0", false),
+        ("sum", 500, false, "0", true),
+        ("sum", 500, false, "0", false),
+        ("min", 200, false, "0", false),
+        ("max", 3000, true, "0", true),
+    ];
+    for (stat, window, pad, ddof, float64) in cases {
         let out = dir.path().join(format!("{stat}.npy"));
         let mut cmd = mmarray();
-        cmd.arg("rolling").arg(&p).args(["--window", &window.to_string(), "--stat", stat, "--ddof", ddof, "-o"]).arg(&out);
+        cmd.arg("rolling").arg(&p).args(["--window", &window.to_string(), "--stat", stat, "--ddof", ddof, "--force", "-o"]).arg(&out);
         if pad {
             cmd.arg("--pad");
         }
-        cmd.assert().success();
+        if float64 {
+            cmd.arg("--float64");
+        }
+        let expect = if float64 { "float64" } else { "float32" };
+        cmd.assert().success().stdout(predicates::str::contains(format!("values ({expect})")));
         let np_stat = if matches!(stat, "var" | "std") { format!("{stat}(axis=-1, ddof={ddof})") } else { format!("{stat}(axis=-1)") };
         let code = format!(
             "import numpy as np\nfrom numpy.lib.stride_tricks import sliding_window_view as swv\n\
              x = np.load({ps:?}).astype(np.float64)\nref = swv(x, {window}).{np_stat}\n\
-             got = np.load({:?})\n\
+             got = np.load({:?})\nassert got.dtype == np.dtype({expect:?}), got.dtype\n\
              if {}:\n    assert np.isnan(got[:{window} - 1]).all(); got = got[{window} - 1:]\n\
              assert got.shape == ref.shape, (got.shape, ref.shape)\n\
              err = np.max(np.abs(got - ref) / np.maximum(np.abs(ref), 1e-3))\n\
-             assert err < 1e-9, err\nprint('ok', err)",
+             assert err < {}, err\nprint('ok', err)",
             out.display().to_string(),
-            if pad { "True" } else { "False" }
+            if pad { "True" } else { "False" },
+            // (rounded once from float64: within one float32 rounding, 2^-24
+            // relative, of the float64 reference, plus its own error)
+            if float64 { "1e-9" } else { "2**-24 + 1e-9" }
         );
-        assert!(python(&code).starts_with("ok"), "{stat} {window}");
+        assert!(python(&code).starts_with("ok"), "{stat} {window} {expect}");
     }
     mmarray().arg("rolling").arg(&p).args(["--window", "0", "--stat", "var", "-o"]).arg(dir.path().join("x.npy")).assert().code(1);
     mmarray().arg("rolling").arg(&p).args(["--window", "5", "--stat", "median", "-o"]).arg(dir.path().join("x.npy")).assert().code(1).stderr(predicates::str::contains("unknown rolling statistic"));

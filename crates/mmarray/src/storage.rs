@@ -383,7 +383,7 @@ impl Unnamed {
 /// reserved zeros that begin with `head`, made durable, then named (in
 /// place of an existing regular file with `replace`, atomically; else only
 /// if the name is free). What [`NpyOptions::create_pending`](crate::NpyOptions::create_pending)
-/// and [`MmapArray::persist`] do for arrays, for files whose layout the
+/// and [`MmapArray::persist`](crate::MmapArray::persist) do for arrays, for files whose layout the
 /// crate does not describe (a `.npy` header NumPy wrote, for a dtype the
 /// crate cannot view): a kill at any instant leaves the old file or the
 /// whole new one, never a file of zeros without its header.

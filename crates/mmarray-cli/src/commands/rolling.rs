@@ -1,6 +1,6 @@
 //! `mmarray rolling`: rolling-window statistics into a new `.npy` file.
 
-use mmarray::compute::{rolling_along, rolling_into, Real, RollingStat};
+use mmarray::compute::{rolling_along, rolling_dtype, rolling_into, Real, RollingStat};
 use mmarray::{DType, MmapArray, Mode, NpyOptions, ScalarKind, Selection};
 use ndarray::{s, Ix1};
 
@@ -8,12 +8,13 @@ use crate::args::RollingArgs;
 use crate::input::open_input;
 use crate::output::{create_output, keep_output, not_the_input, print, CliError};
 
-fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) -> Result<usize, CliError> {
+/// Rolls `T` data into a new file of `U` (the output's float type).
+fn run_typed<T: Real, U: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat, out_kind: ScalarKind) -> Result<usize, CliError> {
     let sel = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
     let data = input.view_or_copy::<T>()?; // (a copy only for non-native byte order)
     let view = sel.apply(data.view())?;
     let create = |shape: &[usize]| {
-        let opts = NpyOptions::new(DType::native(ScalarKind::F64), shape);
+        let opts = NpyOptions::new(DType::native(out_kind), shape);
         create_output(&args.output, args.force, |at| opts.create_pending(at))
     };
     if let Some(axis) = args.axis.filter(|_| view.ndim() != 1) {
@@ -21,9 +22,9 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
             return Err("--pad is for 1-D data".into());
         }
         let ax = mmarray::normalize_axis(axis, view.ndim())?;
-        let r = rolling_along(view, ax, args.window, stat, args.ddof)?;
+        let r = rolling_along::<T, U>(view, ax, args.window, stat, args.ddof)?;
         let mut out = create(r.shape())?;
-        out.view_mut::<f64>()?.assign(&r);
+        out.view_mut::<U>()?.assign(&r);
         crate::test_panic("rolling");
         keep_output(out, args.force)?;
         return Ok(r.len());
@@ -42,9 +43,9 @@ fn run_typed<T: Real>(input: &MmapArray, args: &RollingArgs, stat: RollingStat) 
     let len = if args.pad { n } else { m };
     let mut out = create(&[len])?;
     {
-        let mut o = out.view_mut::<f64>()?.into_dimensionality::<Ix1>()?;
+        let mut o = out.view_mut::<U>()?.into_dimensionality::<Ix1>()?;
         let pad = len - m;
-        o.slice_mut(s![..pad]).fill(f64::NAN);
+        o.slice_mut(s![..pad]).fill(U::from_f64(f64::NAN));
         rolling_into(x, args.window, stat, args.ddof, o.slice_mut(s![pad..]))?;
     }
     crate::test_panic("rolling");
@@ -57,16 +58,23 @@ pub fn run(args: &RollingArgs) -> Result<(), CliError> {
     let input = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
     not_the_input(&args.file, &args.output)?;
     let what = format!("rolling {} over {}", args.stat, input.path().display());
+    let kind = input.dtype().kind();
+    let out_kind = if args.float64 { ScalarKind::F64 } else { rolling_dtype(kind) };
     let len = crate::progress::engine(input.nbytes() as u64, &what, || {
-        mmarray::with_scalar_type!(input.dtype().kind(), |T| run_typed::<T>(&input, args, stat), complex => {
+        mmarray::with_scalar_type!(kind, |T| match out_kind {
+            ScalarKind::F16 => run_typed::<T, mmarray::f16>(&input, args, stat, out_kind),
+            ScalarKind::F32 => run_typed::<T, f32>(&input, args, stat, out_kind),
+            _ => run_typed::<T, f64>(&input, args, stat, out_kind),
+        }, complex => {
             Err(format!("{}: rolling statistics of complex data are not supported", input.path().display()).into())
         })
     });
     let len = len?;
     print(&format!(
-        "wrote {}: rolling {} over windows of {}, {len} values (float64)\n",
+        "wrote {}: rolling {} over windows of {}, {len} values ({})\n",
         args.output.display(),
         args.stat,
-        args.window
+        args.window,
+        out_kind.name()
     ))
 }

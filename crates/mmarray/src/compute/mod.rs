@@ -22,7 +22,11 @@
 //! # Ok::<(), mmarray::Error>(())
 //! ```
 //!
-//! Results are `f64`. Integer sums are therefore exact up to 2^53 and never
+//! The parallel loops run on rayon's pool; [`set_threads`] and [`install`]
+//! bound them (`MMARRAY_THREADS`, the CLI's `--threads`).
+//!
+//! Results are `f64` (rolling statistics of `f32` and `f16` data: their own
+//! type, [`rolling_dtype`]). Integer sums are therefore exact up to 2^53 and never
 //! wrap, where NumPy's integer `sum` accumulates in `int64` and wraps on
 //! overflow.
 
@@ -36,6 +40,7 @@ mod quantile;
 mod real;
 mod reduce;
 mod rolling;
+mod threads;
 
 use ndarray::{ArrayD, ArrayView, Dimension, IxDyn};
 
@@ -48,7 +53,8 @@ pub use moments::{Moments, NanPolicy};
 pub use quantile::{median, quantile, quantile_along, QuantileDtype};
 pub use real::Real;
 pub use reduce::CHUNK;
-pub use rolling::{rolling, rolling_along, rolling_into, RollingStat};
+pub use rolling::{rolling, rolling_along, rolling_dtype, rolling_into, RollingStat};
+pub use threads::{install, parse_threads, set_threads, threads, THREADS_ENV};
 
 use crate::error::{Error, ErrorKind, Result};
 use moments::Want;

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::moments::{no_dof_variance, NanPolicy};
 use super::real::Real;
+use crate::dtype::ScalarKind;
 use crate::error::{Error, ErrorKind, Result};
 
 /// A rolling statistic.
@@ -51,6 +52,29 @@ impl RollingStat {
     }
 }
 
+/// The element type of rolling statistics of `input` data, as NumPy's
+/// `sliding_window_view(a, w).var(axis=-1)` has for floats: `float16` and
+/// `float32` data keep their type (computed in `f64` inside, rounded once),
+/// everything else gives `float64`.
+///
+/// NumPy gives integer and bool data `int64` sums and min/max of their own
+/// type; here they are `float64` (exact up to 2^53) like the other
+/// statistics.
+///
+/// ```
+/// use mmarray::compute::rolling_dtype;
+/// use mmarray::ScalarKind;
+/// assert_eq!(rolling_dtype(ScalarKind::F32), ScalarKind::F32);
+/// assert_eq!(rolling_dtype(ScalarKind::I16), ScalarKind::F64);
+/// ```
+#[must_use]
+pub fn rolling_dtype(input: ScalarKind) -> ScalarKind {
+    match input {
+        ScalarKind::F16 | ScalarKind::F32 => input,
+        _ => ScalarKind::F64,
+    }
+}
+
 /// Outputs computed per parallel task (and the minimum between exact
 /// re-anchorings of the running sums).
 const SEGMENT: usize = 1 << 15;
@@ -88,17 +112,28 @@ pub fn rolling<T: Real>(x: ArrayView1<'_, T>, window: usize, stat: RollingStat, 
 }
 
 /// As [`rolling`], writing into `out` (of length `n - window + 1`), which
-/// may be a mapped file for outputs larger than RAM.
+/// may be a mapped file for outputs larger than RAM. Each value is computed
+/// in `f64` and rounded once to `U`, the output's float type (`f64`, or the
+/// input's own for `f32` and `f16` data: [`rolling_dtype`]).
+///
+/// ```
+/// use mmarray::compute::{rolling_into, RollingStat};
+/// let x = ndarray::array![1.0f32, 2.0, 4.0, 8.0];
+/// let mut out = ndarray::Array1::<f32>::zeros(3);
+/// rolling_into(x.view(), 2, RollingStat::Var, 0.0, out.view_mut())?;
+/// assert_eq!(out.to_vec(), vec![0.25, 1.0, 4.0]);
+/// # Ok::<(), mmarray::Error>(())
+/// ```
 ///
 /// # Errors
 /// As [`rolling`], and [`ErrorKind::InvalidArgument`] if `out` has the wrong
 /// length.
-pub fn rolling_into<T: Real>(
+pub fn rolling_into<T: Real, U: Real>(
     x: ArrayView1<'_, T>,
     window: usize,
     stat: RollingStat,
     ddof: f64,
-    mut out: ArrayViewMut1<'_, f64>,
+    mut out: ArrayViewMut1<'_, U>,
 ) -> Result<()> {
     let m = check(x.len(), window)?;
     if out.len() != m {
@@ -125,11 +160,12 @@ pub fn rolling_into<T: Real>(
 /// [`rolling`] along `axis` of an N-d array: every lane along the axis is
 /// rolled independently (in parallel), and the output has `n - window + 1`
 /// along that axis, as `sliding_window_view(a, window, axis=axis).var(axis=-1)`.
+/// The output's element type `U` is as for [`rolling_into`].
 ///
 /// ```
 /// use mmarray::compute::{rolling_along, RollingStat};
 /// let a = ndarray::array![[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]].into_dyn();
-/// let r = rolling_along(a.view(), 1, 2, RollingStat::Sum, 0.0)?;
+/// let r = rolling_along::<f64, f64>(a.view(), 1, 2, RollingStat::Sum, 0.0)?;
 /// assert_eq!(r, ndarray::array![[3.0, 5.0], [30.0, 50.0]].into_dyn());
 /// # Ok::<(), mmarray::Error>(())
 /// ```
@@ -137,12 +173,12 @@ pub fn rolling_into<T: Real>(
 /// # Errors
 /// [`ErrorKind::InvalidArgument`] for an axis out of range, a window of 0
 /// or longer than the axis.
-pub fn rolling_along<T: Real>(a: ArrayViewD<'_, T>, axis: usize, window: usize, stat: RollingStat, ddof: f64) -> Result<ArrayD<f64>> {
+pub fn rolling_along<T: Real, U: Real>(a: ArrayViewD<'_, T>, axis: usize, window: usize, stat: RollingStat, ddof: f64) -> Result<ArrayD<U>> {
     crate::check_axes(&[axis], a.ndim())?;
     let m = check(a.len_of(Axis(axis)), window)?;
     let mut shape = a.shape().to_vec();
     shape[axis] = m;
-    let mut out = ArrayD::<f64>::zeros(shape);
+    let mut out = ArrayD::<U>::from_elem(shape, U::from_f64(0.0));
     let mut failure = None;
     let failed = std::sync::Mutex::new(&mut failure);
     Zip::from(out.lanes_mut(Axis(axis))).and(a.lanes(Axis(axis))).par_for_each(|o, x| {
@@ -315,7 +351,7 @@ impl Finish {
     }
 }
 
-fn moments<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, stat: RollingStat, ddof: f64, out: &mut ArrayViewMut1<'_, f64>) {
+fn moments<T: Real, U: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, stat: RollingStat, ddof: f64, out: &mut ArrayViewMut1<'_, U>) {
     // Re-anchor (recompute exactly) every `anchor` outputs: O(w) work per
     // at least w outputs keeps the whole pass O(n).
     let anchor = SEGMENT.max(w);
@@ -333,16 +369,17 @@ fn moments<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, stat: Rolling
                 win = Window::exact(x.slice(ndarray::s![i..i + w]).iter().copied());
             }
         }
-        *o = win.value(&finish);
+        let mut value = win.value(&finish);
         let finite_data = win.nan == 0 && win.pos_inf == 0 && win.neg_inf == 0;
-        if finite_data && (!o.is_finite() || win.a1 > f64::MAX * BOUND_SCALE) {
+        if finite_data && (!value.is_finite() || win.a1 > f64::MAX * BOUND_SCALE) {
             // Finite data whose magnitudes add up past f64::MAX: whether a
             // sum overflows depends on its order (`[1e308, 1e308, -1e308]`
             // is inf for NumPy), and the shifted sums' `k·n` may round past
             // it. Compute this window as NumPy's formulation does, so it is
             // finite exactly where NumPy's is.
-            *o = direct(x.slice(ndarray::s![i..i + w]), &finish);
+            value = direct(x.slice(ndarray::s![i..i + w]), &finish);
         }
+        *o = U::from_f64(value); // (rounded once, from the f64 result)
     }
 }
 
@@ -364,7 +401,7 @@ fn direct<T: Real>(xs: ArrayView1<'_, T>, f: &Finish) -> f64 {
 
 /// Sliding min or max with a monotonic deque of indices; NaNs are counted
 /// apart (a window holding one gives NaN, as `np.max` does).
-fn extremes<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, max: bool, out: &mut ArrayViewMut1<'_, f64>) {
+fn extremes<T: Real, U: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, max: bool, out: &mut ArrayViewMut1<'_, U>) {
     let better = |a: f64, b: f64| if max { a >= b } else { a <= b };
     let mut dq: VecDeque<usize> = VecDeque::with_capacity(w.min(1 << 16));
     let mut nan = 0usize;
@@ -384,7 +421,7 @@ fn extremes<T: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, max: bool, o
             while dq.front().is_some_and(|&f| f < lo) {
                 dq.pop_front();
             }
-            out[lo - start] = if nan > 0 { f64::NAN } else { dq.front().map_or(f64::NAN, |&b| x[b].to_f64()) };
+            out[lo - start] = U::from_f64(if nan > 0 { f64::NAN } else { dq.front().map_or(f64::NAN, |&b| x[b].to_f64()) });
             if x[lo].to_f64().is_nan() {
                 nan -= 1;
             }

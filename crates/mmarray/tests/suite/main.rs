@@ -15,3 +15,4 @@ mod modes;
 mod npy_format;
 mod numpy_compat;
 mod properties;
+mod threads;
