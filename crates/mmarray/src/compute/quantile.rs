@@ -6,9 +6,9 @@ use ndarray::{ArrayD, ArrayView, Axis, Dimension, IxDyn};
 use rayon::prelude::*;
 
 use super::moments::NanPolicy;
-use super::real::{f64_key, Real};
+use super::real::Real;
 use super::reduce::fold_blocks_unordered;
-use super::summary;
+use crate::dtype::ScalarKind;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The precision NumPy interpolates in.
@@ -23,10 +23,14 @@ pub enum QuantileDtype {
 }
 
 /// Values in a narrowing range are collected once there are at most this
-/// many (8 MiB of f64).
-const COLLECT: u64 = 1 << 20;
-/// Bins per narrowing pass: each pass divides the key range by this.
-const BINS: usize = 4096;
+/// many (32 MiB of keys, per range), then the wanted ranks selected among
+/// them in linear time.
+const COLLECT: u64 = 1 << 22;
+/// Bins per narrowing pass, as a power of two (65,536 bins, 512 KiB of
+/// counts): each pass takes the next 16 bits of the keys below the range's
+/// common prefix (a radix step: a shift, no division), so a 64-bit key
+/// needs at most four passes; most ranges are collected sooner.
+const BIN_BITS: u32 = 16;
 
 /// A range of keys `[lo, hi]` known to hold the values of ranks
 /// `below..below + count` (0-based, among non-NaN values).
@@ -38,12 +42,27 @@ struct Range {
     count: u64,
 }
 
+impl Range {
+    /// The shift that maps `k - lo` to one of at most 2^[`BIN_BITS`] bins.
+    fn shift(&self) -> u32 {
+        (64 - (self.hi - self.lo).leading_zeros()).saturating_sub(BIN_BITS)
+    }
+
+    /// The keys of bin `b` (clipped to the range).
+    fn bin_keys(&self, b: usize, shift: u32) -> (u64, u64) {
+        let lo = self.lo + ((b as u64) << shift);
+        let width = (1u64 << shift) - 1; // (shift <= 48)
+        (lo, lo.saturating_add(width).min(self.hi))
+    }
+}
+
 /// What one pass gathers for one range.
 enum Gather {
     /// The order keys of the values themselves (few enough).
     Values(Vec<u64>),
-    /// Counts and min/max key per bin.
-    Bins { counts: Vec<u64>, min: Vec<u64>, max: Vec<u64> },
+    /// Counts per bin, and the least and greatest key in the whole range
+    /// (per bin they would cost two more scattered writes per value).
+    Bins { counts: Vec<u64>, min: u64, max: u64 },
 }
 
 fn gather_init(ranges: &[Range]) -> Vec<Gather> {
@@ -53,15 +72,11 @@ fn gather_init(ranges: &[Range]) -> Vec<Gather> {
             if r.count <= COLLECT {
                 Gather::Values(Vec::new())
             } else {
-                Gather::Bins { counts: vec![0; BINS], min: vec![u64::MAX; BINS], max: vec![0; BINS] }
+                let bins = ((r.hi - r.lo) >> r.shift()) as usize + 1;
+                Gather::Bins { counts: vec![0; bins], min: u64::MAX, max: 0 }
             }
         })
         .collect()
-}
-
-#[inline]
-fn bin(k: u64, r: &Range) -> usize {
-    (u128::from(k - r.lo) * BINS as u128 / (u128::from(r.hi - r.lo) + 1)) as usize
 }
 
 fn gather_merge(mut a: Vec<Gather>, b: Vec<Gather>) -> Vec<Gather> {
@@ -69,11 +84,9 @@ fn gather_merge(mut a: Vec<Gather>, b: Vec<Gather>) -> Vec<Gather> {
         match (x, y) {
             (Gather::Values(v), Gather::Values(w)) => v.extend(w),
             (Gather::Bins { counts, min, max }, Gather::Bins { counts: c2, min: m2, max: x2 }) => {
-                for i in 0..BINS {
-                    counts[i] += c2[i];
-                    min[i] = min[i].min(m2[i]);
-                    max[i] = max[i].max(x2[i]);
-                }
+                counts.iter_mut().zip(&c2).for_each(|(x, y)| *x += y);
+                *min = (*min).min(m2);
+                *max = (*max).max(x2);
             }
             _ => unreachable!("accumulators are made alike"),
         }
@@ -90,15 +103,131 @@ fn changed() -> Error {
     )
 }
 
+/// The first pass, over every value: counts per bin of the top bits of the
+/// order keys within `whole` (the type's key range), and the number of
+/// NaNs apart. Only counts (no per-bin min/max): this pass touches every
+/// value, so it is kept to a shift and an increment.
+struct FirstPass {
+    counts: Vec<u64>,
+    nan: u64,
+    whole: Range,
+}
+
+/// The first pass's key of a value: float32 in its own 32 bits (whose top
+/// 16 bits hold 7 bits of mantissa, against 4 in a float64's: 128 bins per
+/// octave, so a bin holds 8 times fewer values for the next pass), every
+/// other type its [`Real::order_key`].
+#[inline(always)]
+fn first_key<T: Real>(v: T) -> u64 {
+    if T::KIND == ScalarKind::F32 {
+        #[allow(clippy::cast_possible_truncation)]
+        let b = (v.to_f64() as f32).to_bits();
+        u64::from(if b >> 31 == 1 { !b } else { b | (1 << 31) })
+    } else {
+        v.order_key()
+    }
+}
+
+/// The [`Real::order_key`] of the value whose [`first_key`] is `k`.
+fn order_key_of_first<T: Real>(k: u64) -> u64 {
+    if T::KIND == ScalarKind::F32 {
+        #[allow(clippy::cast_possible_truncation)]
+        let k = k as u32;
+        let b = if k >> 31 == 1 { k & !(1 << 31) } else { !k };
+        T::from_f64(f64::from(f32::from_bits(b))).order_key()
+    } else {
+        k
+    }
+}
+
+fn first_pass<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>) -> FirstPass {
+    let whole = match T::INT_RANGE {
+        Some((lo, hi)) => Range { lo: T::wrap_i128(lo).order_key(), hi: T::wrap_i128(hi).order_key(), below: 0, count: 0 },
+        None if T::KIND == ScalarKind::F32 => Range { lo: 0, hi: u64::from(u32::MAX), below: 0, count: 0 },
+        None => Range { lo: 0, hi: u64::MAX, below: 0, count: 0 },
+    };
+    let shift = whole.shift();
+    let bins = ((whole.hi - whole.lo) >> shift) as usize + 1;
+    let (counts, nan) = fold_blocks_unordered(
+        a.view().into_dyn(),
+        || (vec![0u64; bins], 0u64),
+        |(counts, nan): &mut (Vec<u64>, u64), xs: &[T]| {
+            for &v in xs {
+                if T::IS_FLOAT && v.to_f64().is_nan() {
+                    *nan += 1;
+                    continue;
+                }
+                counts[((first_key(v) - whole.lo) >> shift) as usize] += 1;
+            }
+        },
+        |(mut c, n), (c2, n2)| {
+            c.iter_mut().zip(&c2).for_each(|(x, y)| *x += y);
+            (c, n + n2)
+        },
+    );
+    FirstPass { counts, nan, whole }
+}
+
+impl FirstPass {
+    /// The bin (as a range of order keys with its ranks) holding each of
+    /// `ranks`.
+    fn ranges<T: Real>(&self, ranks: &[u64]) -> Vec<Range> {
+        let shift = self.whole.shift();
+        let mut out = Vec::with_capacity(ranks.len());
+        let (mut b, mut below) = (0usize, 0u64);
+        for &rank in ranks {
+            // (ranks are sorted: the search goes on from the last bin)
+            while b < self.counts.len() && below + self.counts[b] <= rank {
+                below += self.counts[b];
+                b += 1;
+            }
+            let (lo, hi) = self.whole.bin_keys(b.min(self.counts.len() - 1), shift);
+            // (for float32, bins of its own keys become ranges of order
+            // keys: both orders are the values', and a NaN at either end
+            // stays outside the non-NaN values)
+            let (lo, hi) = (order_key_of_first::<T>(lo), order_key_of_first::<T>(hi));
+            out.push(Range { lo, hi, below, count: self.counts.get(b).copied().unwrap_or(0) });
+        }
+        out
+    }
+}
+
+/// Appends to `out` the order keys of the non-NaN values of `xs` within
+/// `lo..=lo + span`. The scan every narrowing pass makes over all the data
+/// (most values are outside): a function of its own, with the bounds in
+/// registers, so the loop is a few instructions per value.
+/// Groups of 32 values are first tested as a whole (a loop without
+/// branches, which the compiler vectorises), and only groups holding a key
+/// in range are looked at value by value.
+#[inline(never)]
+fn keys_within<T: Real>(xs: &[T], lo: u64, span: u64, out: &mut Vec<u64>) {
+    const GROUP: usize = 32;
+    for group in xs.chunks(GROUP) {
+        // (a NaN's key may fall in range: skipped below)
+        let any = group.iter().fold(false, |any, &v| any | (v.order_key().wrapping_sub(lo) <= span));
+        if !any {
+            continue;
+        }
+        for &v in group {
+            #[allow(clippy::eq_op)]
+            let nan = T::IS_FLOAT && v != v;
+            let k = v.order_key();
+            if k.wrapping_sub(lo) <= span && !nan {
+                out.push(k);
+            }
+        }
+    }
+}
+
 /// The exact values of the (0-based, sorted, non-NaN) `ranks` among the
-/// non-NaN values of `a`, all of whose order keys lie in `start`, narrowed
-/// by order keys: every value, `-0.0` and `+0.0` apart, and integers beyond
-/// 2^53 exactly.
-fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], start: Range) -> Result<Vec<T>> {
+/// non-NaN values of `a`, each known to lie in its range in `start`,
+/// narrowed by order keys: every value, `-0.0` and `+0.0` apart, and
+/// integers beyond 2^53 exactly.
+fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], start: &[Range]) -> Result<Vec<T>> {
     let mut answers: Vec<Option<u64>> = vec![None; ranks.len()];
-    let mut range_of: Vec<Range> = vec![start; ranks.len()];
-    // Each pass narrows every open range by about BINS (a bin's keys span
-    // at most 1/BINS of its range), so 64 bits need at most 6 passes; more
+    let mut range_of: Vec<Range> = start.to_vec();
+    // Each pass narrows every open range to one of its bins (16 more bits
+    // of the key), or collects it, so 64 bits need at most 4 passes; more
     // means the data changed under us.
     for _pass in 0..16 {
         for (ans, r) in answers.iter_mut().zip(&range_of) {
@@ -112,26 +241,28 @@ fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], start: 
         if ranges.is_empty() {
             return Ok(answers.into_iter().map(|a| T::from_order_key(a.unwrap_or(0))).collect());
         }
+        if ranges.iter().any(|r| r.count == 0) {
+            return Err(changed());
+        }
+        let shifts: Vec<u32> = ranges.iter().map(Range::shift).collect();
         let gathered = fold_blocks_unordered(
             a.view().into_dyn(),
             || gather_init(&ranges),
             |acc: &mut Vec<Gather>, xs: &[T]| {
-                for &v in xs {
-                    if T::IS_FLOAT && v.to_f64().is_nan() {
-                        continue;
-                    }
-                    let k = v.order_key();
-                    for (g, r) in acc.iter_mut().zip(&ranges) {
-                        if k < r.lo || k > r.hi {
-                            continue;
-                        }
+                // one scan of the block (in cache) per range: ranges far
+                // apart (the 1st and 99th percentiles) would let most values
+                // through one scan of their union
+                let mut inside = Vec::new();
+                for ((g, r), &shift) in acc.iter_mut().zip(&ranges).zip(&shifts) {
+                    inside.clear();
+                    keys_within(xs, r.lo, r.hi - r.lo, &mut inside);
+                    for &k in &inside {
                         match g {
                             Gather::Values(keys) => keys.push(k),
                             Gather::Bins { counts, min, max } => {
-                                let b = bin(k, r);
-                                counts[b] += 1;
-                                min[b] = min[b].min(k);
-                                max[b] = max[b].max(k);
+                                counts[((k - r.lo) >> shift) as usize] += 1;
+                                *min = (*min).min(k);
+                                *max = (*max).max(k);
                             }
                         }
                     }
@@ -139,7 +270,7 @@ fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], start: 
             },
             gather_merge,
         );
-        for (g, r) in gathered.into_iter().zip(&ranges) {
+        for (mut g, r) in gathered.into_iter().zip(&ranges) {
             let found = match &g {
                 Gather::Values(keys) => keys.len() as u64,
                 Gather::Bins { counts, .. } => counts.iter().sum(),
@@ -147,30 +278,32 @@ fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], start: 
             if found != r.count {
                 return Err(changed());
             }
-            let mut sorted = None;
             for ((ans, cur), &rank) in answers.iter_mut().zip(range_of.iter_mut()).zip(ranks) {
                 if ans.is_some() || cur != r {
                     continue;
                 }
                 // below <= rank < below + count, by construction
                 let local = rank - r.below;
-                match &g {
+                match &mut g {
                     Gather::Values(keys) => {
-                        let sorted = sorted.get_or_insert_with(|| {
-                            let mut k = keys.clone();
-                            k.sort_unstable();
-                            k
-                        });
-                        *ans = sorted.get(local as usize).copied();
+                        // (each rank of this range partitions the keys
+                        // further: selection, not a sort)
+                        if (local as usize) < keys.len() {
+                            *ans = Some(*keys.select_nth_unstable(local as usize).1);
+                        }
                     }
                     Gather::Bins { counts, min, max } => {
+                        let shift = r.shift();
                         let mut before = 0u64;
-                        for b in 0..BINS {
-                            if local < before + counts[b] {
-                                *cur = Range { lo: min[b], hi: max[b], below: r.below + before, count: counts[b] };
+                        for (b, &count) in counts.iter().enumerate() {
+                            if local < before + count {
+                                // the bin's keys, within the range's least
+                                // and greatest (one value: done)
+                                let (lo, hi) = r.bin_keys(b, shift);
+                                *cur = Range { lo: lo.max(*min), hi: hi.min(*max), below: r.below + before, count };
                                 break;
                             }
-                            before += counts[b];
+                            before += count;
                         }
                     }
                 }
@@ -203,28 +336,27 @@ fn lerp<T: Real>(a: T, b: T, t: f64, r: &impl Fn(f64) -> f64) -> f64 {
     }
 }
 
-/// The number of non-NaN values and a range of order keys holding them all,
-/// or the early answer NumPy gives. Integers take their type's range (no
-/// pass); floats the min and max of a summary pass, widened to both zeros
-/// (the summary's min and max do not tell -0.0 from 0.0).
-fn prepare<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<std::result::Result<(u64, Range), f64>> {
+/// The number of non-NaN values and the first pass's counts, or the early
+/// answer NumPy gives (NaN: all values NaN, or any under
+/// [`NanPolicy::Propagate`]).
+fn prepare<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<std::result::Result<(u64, FirstPass), f64>> {
     if a.is_empty() {
         return Err(Error::new(ErrorKind::InvalidArgument, "cannot take a quantile of an empty array"));
     }
-    if let Some((lo, hi)) = T::INT_RANGE {
-        let n = a.len() as u64;
-        let range = Range { lo: T::wrap_i128(lo).order_key(), hi: T::wrap_i128(hi).order_key(), below: 0, count: n };
-        return Ok(Ok((n, range)));
-    }
-    let m = summary(a, NanPolicy::Omit);
-    let n = m.count();
-    if n == 0 || (nan == NanPolicy::Propagate && m.nan_count() > 0) {
+    let first = first_pass(a);
+    let n = a.len() as u64 - first.nan;
+    if n == 0 || (nan == NanPolicy::Propagate && first.nan > 0) {
         return Ok(Err(f64::NAN));
     }
-    let (min, max) = (m.min().unwrap_or(f64::NEG_INFINITY), m.max().unwrap_or(f64::INFINITY));
-    let lo = f64_key(if min == 0.0 { -0.0 } else { min });
-    let hi = f64_key(if max == 0.0 { 0.0 } else { max });
-    Ok(Ok((n, Range { lo, hi, below: 0, count: n })))
+    if first.counts.iter().sum::<u64>() != n {
+        return Err(changed());
+    }
+    Ok(Ok((n, first)))
+}
+
+/// The values of `ranks` (sorted, deduplicated), from the first pass on.
+fn values_at<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, first: &FirstPass, ranks: &[u64]) -> Result<Vec<T>> {
+    select(a, ranks, &first.ranges::<T>(ranks))
 }
 
 /// Exact quantiles `qs` (each in `[0, 1]`) of all elements of `a`, equal to
@@ -247,7 +379,7 @@ pub fn quantile<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan:
     if let Some(q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
         return Err(Error::new(ErrorKind::InvalidArgument, format!("Quantiles must be in the range [0, 1], got {q}")));
     }
-    let (n, start) = match prepare(a, nan)? {
+    let (n, first) = match prepare(a, nan)? {
         Ok(facts) => facts,
         Err(early) => return Ok(vec![early; qs.len()]),
     };
@@ -267,7 +399,7 @@ pub fn quantile<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan:
     let mut ranks: Vec<u64> = plan.iter().flat_map(|&(p, x, _)| [p, x]).collect();
     ranks.sort_unstable();
     ranks.dedup();
-    let values = select(a, &ranks, start)?;
+    let values = values_at(a, &first, &ranks)?;
     let at = |r: u64| values[ranks.binary_search(&r).unwrap_or(0)];
     let r = rounder::<T>(dtype);
     Ok(plan.iter().map(|&(p, x, t)| lerp::<T>(at(p), at(x), t, &r)).collect())
@@ -281,7 +413,7 @@ pub fn quantile<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan:
 /// # Errors
 /// [`ErrorKind::InvalidArgument`] for an empty array.
 pub fn median<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<f64> {
-    let (n, start) = match prepare(a, nan)? {
+    let (n, first) = match prepare(a, nan)? {
         Ok(facts) => facts,
         Err(early) => return Ok(early),
     };
@@ -289,9 +421,9 @@ pub fn median<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) ->
     // np.median is np.mean of the middle value(s), a sum that starts from
     // +0.0: so the median of [-0.0] is +0.0 (hence the `0.0 +`).
     if n % 2 == 1 {
-        return Ok(0.0 + select(a, &[mid], start)?[0].to_f64());
+        return Ok(0.0 + values_at(a, &first, &[mid])?[0].to_f64());
     }
-    let v: Vec<f64> = select(a, &[mid - 1, mid], start)?.into_iter().map(|x| 0.0 + x.to_f64()).collect();
+    let v: Vec<f64> = values_at(a, &first, &[mid - 1, mid])?.into_iter().map(|x| 0.0 + x.to_f64()).collect();
     // np.mean: float16 sums in float32, float32 in float32, ints in float64.
     Ok(match T::KIND {
         crate::ScalarKind::F32 => f64::from((v[0] as f32 + v[1] as f32) / 2.0),
@@ -380,10 +512,48 @@ mod tests {
         let mut sorted = data.clone();
         sorted.sort_by(f64::total_cmp);
         let ranks = [0u64, 1, (n / 2) as u64, (n - 1) as u64];
-        let got = select(&a.view(), &ranks, full(n as u64)).unwrap();
+        let got = select(&a.view(), &ranks, &[full(n as u64); 4]).unwrap();
         for (r, g) in ranks.iter().zip(got) {
             assert_eq!(g, sorted[*r as usize], "rank {r}");
         }
+    }
+
+    #[test]
+    fn float32_first_pass_keys_match_a_sort_whatever_the_values() {
+        // float32 is binned by its own 32-bit keys in the first pass and by
+        // float64 order keys after: NaNs of both signs and any payload,
+        // infinities, both zeros, subnormals and the extremes, in a bin
+        // crowded past COLLECT (so later passes narrow it) and ranks far
+        // apart (the 1st and 99th percentile share passes).
+        let specials = [
+            f32::NAN, -f32::NAN, f32::from_bits(0x7f80_0001), f32::from_bits(0xff80_0001), f32::INFINITY, f32::NEG_INFINITY,
+            0.0, -0.0, f32::MIN_POSITIVE, -f32::MIN_POSITIVE, 1e-45, -1e-45, f32::MAX, f32::MIN, 1.0, 1.0 + f32::EPSILON,
+        ];
+        let n = COLLECT as usize * 2 + 7;
+        let data: Vec<f32> = (0..n)
+            .map(|i| match i % 7 {
+                0 => specials[(i / 7) % specials.len()],
+                1..=4 => 1.0 + ((i * 7919) % 1000) as f32 * f32::EPSILON, // one crowded bin
+                _ => ((i * 104_729) % 1_000_003) as f32 * 1e-3 - 500.0,
+            })
+            .collect();
+        let a = ndarray::Array1::from(data.clone());
+        let mut sorted: Vec<f32> = data.iter().copied().filter(|v| !v.is_nan()).collect();
+        sorted.sort_by(f32::total_cmp);
+        let m = sorted.len() as u64;
+        let first = first_pass(&a.view());
+        assert_eq!(first.counts.iter().sum::<u64>(), m);
+        let ranks = [0, 1, m / 100, m / 3, m / 2, m / 2 + 1, m * 99 / 100, m - 2, m - 1];
+        let got = values_at(&a.view(), &first, &ranks).unwrap();
+        for (r, g) in ranks.iter().zip(got) {
+            assert_eq!(g.to_bits(), sorted[*r as usize].to_bits(), "rank {r}");
+        }
+        let q = quantile(&a.view(), &[0.0, 0.01, 0.5, 0.99, 1.0], NanPolicy::Omit, QuantileDtype::Float64).unwrap();
+        // (NumPy's too: -inf + (x - -inf)·0 is NaN, as np.quantile([-inf, 1, inf], 0) is)
+        assert!(q[0].is_nan() && q[4].is_nan());
+        let mid = (f64::from(sorted[(m / 2 - 1) as usize]), f64::from(sorted[(m / 2) as usize]));
+        assert!(q[2] >= mid.0 && q[2] <= mid.1, "{q:?}");
+        assert!(quantile(&a.view(), &[0.5], NanPolicy::Propagate, QuantileDtype::Float64).unwrap()[0].is_nan());
     }
 
     #[test]
@@ -406,10 +576,10 @@ mod tests {
     #[test]
     fn integers_beyond_2_pow_53_are_exact() {
         let a = ndarray::array![i64::MAX, i64::MAX - 1, i64::MIN, i64::MIN + 1, 0];
-        let r = select(&a.view(), &[0, 1, 3, 4], full(5)).unwrap();
+        let r = select(&a.view(), &[0, 1, 3, 4], &[full(5); 4]).unwrap();
         assert_eq!(r, vec![i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX]);
         let u = ndarray::Array1::from_shape_fn(COLLECT as usize * 2 + 1, |i| u64::MAX - (i as u64 % 7));
-        let r = select(&u.view(), &[0, COLLECT * 2], full(COLLECT * 2 + 1)).unwrap();
+        let r = select(&u.view(), &[0, COLLECT * 2], &[full(COLLECT * 2 + 1); 2]).unwrap();
         assert_eq!(r, vec![u64::MAX - 6, u64::MAX]);
         // np.quantile([2**63-2, 2**63-1], 0.5): b - a = 1 exactly, in int64.
         let b = ndarray::array![i64::MAX - 1, i64::MAX];
@@ -422,10 +592,10 @@ mod tests {
         // What a concurrent writer changing the data between passes looks
         // like to the selection: fewer values than counted before.
         let a = ndarray::Array1::from_shape_fn(COLLECT as usize + 10, |i| i as f64);
-        let e = select(&a.view(), &[5], full(COLLECT + 11)).unwrap_err();
+        let e = select(&a.view(), &[5], &[full(COLLECT + 11); 1]).unwrap_err();
         assert!(e.to_string().contains("changed while"), "{e}");
         let small = ndarray::array![1.0, 2.0];
-        assert!(select(&small.view(), &[2], full(3)).is_err());
+        assert!(select(&small.view(), &[2], &[full(3); 1]).is_err());
     }
 
     #[test]

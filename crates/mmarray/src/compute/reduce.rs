@@ -198,8 +198,14 @@ pub(crate) fn fold_blocks_unordered<T: Real, A: Send>(
     let hints = super::hints::current();
     let progress = super::hints::progress();
     let contiguous = blocks.contiguous().filter(|_| hints != super::hints::StreamHints::default());
+    // Each rayon job that folds makes an accumulator (and merging costs one
+    // more pass over it): a few jobs per thread, not one per split, or
+    // large accumulators cost more than the data (512 KiB of histogram
+    // counts per job made a quantile pass over 1 GiB take 3 s, not 0.2 s).
+    let per_job = blocks.items.div_ceil(4 * rayon::current_num_threads()).max(1);
     (0..blocks.items)
         .into_par_iter()
+        .with_min_len(per_job)
         .fold(&init, |mut acc, it| {
             blocks.visit(it, |xs, _, _| {
                 super::hints::report(progress.as_ref(), std::mem::size_of_val(xs));
