@@ -4,7 +4,7 @@ RAM, with a parallel Rust engine.
 ``mmarray.memmap`` is a drop-in for ``numpy.memmap``.
 """
 
-from . import _functions
+from . import _core, _functions
 from ._dask import store_npy, to_dask
 from ._functions import *  # noqa: F403 (the names in _functions.__all__)
 from ._memmap import memmap
@@ -12,7 +12,7 @@ from ._npy import load, open_memmap
 
 from . import _hooks
 
-_functions.set_threads(None)  # (MMARRAY_THREADS: a bad value fails the import, naming it)
+_core.set_threads(None)  # (MMARRAY_THREADS: a bad value fails the import, naming it; unset, no thread starts)
 
 _hooks.install()  # (memmaps travel through dask.distributed by reference; dask keeps their dtypes)
 

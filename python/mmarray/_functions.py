@@ -2,7 +2,6 @@
 envelopes, one-pass statistics, and a SciPy linear operator."""
 
 import operator
-import os
 
 import numpy as np
 
@@ -65,7 +64,7 @@ def set_threads(n=None):
     n = operator.index(n)
     if n < 0:
         raise ValueError(f"a thread count must be 0 (one per core) or more, got {n}")
-    _core.set_threads(n or (os.cpu_count() or 1))
+    _core.set_threads(n)
     return before
 
 

@@ -16,11 +16,16 @@ fn off_gil<R: Send>(py: Python<'_>, f: impl FnOnce() -> R + Send) -> R {
     py.detach(|| compute::install(f))
 }
 
-/// Sets the number of threads the engine computes on (`None`: the default,
-/// `MMARRAY_THREADS` or one per core); returns the count now in force.
+/// Sets the number of threads the engine computes on: `n` (0: one per
+/// core, the core's `compute::thread_count`), or with `None` the default,
+/// `MMARRAY_THREADS` or one per core.
 #[pyfunction]
 #[pyo3(signature = (n=None))]
-pub fn set_threads(n: Option<usize>) -> PyResult<usize> {
+pub fn set_threads(n: Option<usize>) -> PyResult<()> {
+    let n = match n {
+        Some(n) => Some(compute::thread_count(n).ok_or_else(|| PyValueError::new_err(format!("{n} threads is more than any machine has")))?),
+        None => None,
+    };
     compute::set_threads(n).map_err(to_py)
 }
 
@@ -176,14 +181,29 @@ pub fn rolling(py: Python<'_>, a: &Bound<'_, PyAny>, window: usize, stat: &str, 
         typed_view!(a, |v: T| {
             let axis = mmarray::normalize_axis(axis, v.ndim()).map_err(to_py)?;
             let v = v.view();
-            Ok(match out {
-                "float16" => off_gil(py, || compute::rolling_along::<T, mmarray::f16>(v, axis, window, stat, ddof)).map_err(to_py)?.into_pyarray(py).into_any().unbind(),
-                "float32" => off_gil(py, || compute::rolling_along::<T, f32>(v, axis, window, stat, ddof)).map_err(to_py)?.into_pyarray(py).into_any().unbind(),
-                "float64" => off_gil(py, || compute::rolling_along::<T, f64>(v, axis, window, stat, ddof)).map_err(to_py)?.into_pyarray(py).into_any().unbind(),
-                _ => return Err(PyValueError::new_err(format!("unknown output dtype {out:?}"))),
-            })
+            // (one instance per output float type, not per dtype: the
+            // engine writes only these)
+            match out {
+                "float16" => rolled::<T, mmarray::f16>(py, v, axis, window, stat, ddof),
+                "float32" => rolled::<T, f32>(py, v, axis, window, stat, ddof),
+                "float64" => rolled::<T, f64>(py, v, axis, window, stat, ddof),
+                _ => Err(PyValueError::new_err(format!("unknown output dtype {out:?}"))),
+            }
         })
     })
+}
+
+/// [`compute::rolling_along`] into a new NumPy array of `U`.
+fn rolled<T: compute::Real, U: compute::Real + numpy::Element>(
+    py: Python<'_>,
+    v: ndarray::ArrayViewD<'_, T>,
+    axis: usize,
+    window: usize,
+    stat: compute::RollingStat,
+    ddof: f64,
+) -> PyResult<Py<PyAny>> {
+    let r = off_gil(py, || compute::rolling_along::<T, U>(v, axis, window, stat, ddof)).map_err(to_py)?;
+    Ok(r.into_pyarray(py).into_any().unbind())
 }
 
 /// The dtype (NumPy's name) of rolling statistics of data of dtype `descr`

@@ -54,7 +54,7 @@ pub use quantile::{median, quantile, quantile_along, QuantileDtype};
 pub use real::Real;
 pub use reduce::CHUNK;
 pub use rolling::{rolling, rolling_along, rolling_dtype, rolling_into, RollingStat};
-pub use threads::{install, parse_threads, set_threads, threads, THREADS_ENV};
+pub use threads::{install, parse_threads, set_threads, thread_count, threads, THREADS_ENV};
 
 use crate::error::{Error, ErrorKind, Result};
 use moments::Want;

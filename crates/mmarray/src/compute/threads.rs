@@ -37,13 +37,31 @@ static POOL: Mutex<Option<Arc<rayon::ThreadPool>>> = Mutex::new(None);
 /// # Errors
 /// [`ErrorKind::InvalidArgument`] naming `what` and the text.
 pub fn parse_threads(text: &str, what: &str) -> Result<usize> {
-    match text.trim().parse::<usize>() {
-        Ok(0) => Ok(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
-        Ok(n) if n <= MAX_THREADS => Ok(n),
-        _ => Err(Error::new(
+    let bad = || {
+        Error::new(
             ErrorKind::InvalidArgument,
             format!("{what}={text:?} is not a thread count: expected an integer from 1 to {MAX_THREADS}, or 0 for one thread per core"),
-        )),
+        )
+    };
+    text.trim().parse::<usize>().ok().and_then(thread_count).ok_or_else(bad)
+}
+
+/// A requested thread count as [`set_threads`] takes it: `0` becomes one
+/// thread per core (counted now: [`std::thread::available_parallelism`]);
+/// `None` for more than any machine has.
+///
+/// ```
+/// use mmarray::compute::thread_count;
+/// assert_eq!(thread_count(3), Some(3));
+/// assert!(thread_count(0) >= Some(1));
+/// assert_eq!(thread_count(1 << 40), None);
+/// ```
+#[must_use]
+pub fn thread_count(n: usize) -> Option<usize> {
+    match n {
+        0 => Some(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
+        n if n <= MAX_THREADS => Some(n),
+        _ => None,
     }
 }
 
@@ -53,13 +71,14 @@ const MAX_THREADS: usize = 4096;
 /// Sets the number of threads the engine computes on from now on, in the
 /// whole process: `Some(n)` for exactly `n`, `None` for the default, which
 /// is [`THREADS_ENV`] if it is set and one thread per core otherwise.
-/// Work already running keeps the pool it started on. Returns the count now
-/// in force.
+/// Work already running keeps the pool it started on. With no count and
+/// no variable this starts no thread (rayon's global pool starts on first
+/// use), so calling it at start-up costs nothing.
 ///
 /// ```
 /// use mmarray::compute::{install, set_threads, threads};
-/// assert_eq!(set_threads(Some(1))?, 1);
-/// assert_eq!(install(rayon::current_num_threads), 1);
+/// set_threads(Some(1))?;
+/// assert_eq!((threads(), install(rayon::current_num_threads)), (1, 1));
 /// set_threads(None)?;
 /// assert_eq!(threads(), install(rayon::current_num_threads));
 /// # Ok::<(), mmarray::Error>(())
@@ -70,7 +89,7 @@ const MAX_THREADS: usize = 4096;
 /// [`THREADS_ENV`] holds something other than a thread count (see
 /// [`parse_threads`]); [`ErrorKind::Io`] if the operating system refuses to
 /// start the threads. The setting is unchanged after an error.
-pub fn set_threads(n: Option<usize>) -> Result<usize> {
+pub fn set_threads(n: Option<usize>) -> Result<()> {
     let n = match n {
         Some(0) => return Err(Error::new(ErrorKind::InvalidArgument, "a thread count must be at least 1")),
         Some(n) if n > MAX_THREADS => {
@@ -93,7 +112,7 @@ pub fn set_threads(n: Option<usize>) -> Result<usize> {
         )),
     };
     *POOL.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = pool;
-    Ok(threads())
+    Ok(())
 }
 
 /// The number of threads the engine computes on (from a thread outside any
