@@ -30,11 +30,13 @@ going instead of failing (for surveying a long run).
 
 import atexit
 import collections
+import contextlib
 import inspect
 import json
 import math
 import os
 import re
+import resource
 import shutil
 import tempfile
 import warnings
@@ -466,11 +468,39 @@ def warning_kind(w):
     return f"other: {w.category.__name__}: {msg}"
 
 
+#: headroom of address space each compared call gets (see `bounded_memory`)
+CALL_HEADROOM = 4 << 30
+
+
+@contextlib.contextmanager
+def bounded_memory(headroom=CALL_HEADROOM):
+    """Lowers the soft address-space limit to the current size plus
+    `headroom` for the duration, so a call whose memory grows with a value
+    rather than with the data (NumPy's ``histogram(a, "auto", range=...)``
+    on float16 values 6e-8 apart asks for ~1e8 bins, and with two of
+    them in one process the long profile was OOM-killed at 23 GiB) raises
+    MemoryError, compared like any other exception, instead of taking the
+    machine. A Rust allocation failure would abort instead: a crash the
+    harness reports."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as f:
+        size = int(f.read().split()[0]) * resource.getpagesize()
+    bound = size + headroom
+    if hard != resource.RLIM_INFINITY:
+        bound = min(bound, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (bound, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 def outcome(fn):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            value, exc = fn(), None
+            with bounded_memory():
+                value, exc = fn(), None
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # PanicException is a BaseException

@@ -43,6 +43,23 @@ def test_harness_covers_every_routed_function():
     assert set(_engine.METHODS.values()) <= COVERED
 
 
+def test_a_call_whose_memory_grows_with_a_value_raises_memoryerror_not_the_oom_killer():
+    # Found by the long profile (test_histogram, OOM-killed at 23 GiB):
+    # NumPy's "sturges" bins on 1000 float16 values 6e-8 apart, over the
+    # range (-3, 3), ask for ~1.1e9 bins (8.8 GB of float64 edges, before
+    # NumPy finds them not finite in float16; with 6 values, 3.6e8 bins, it
+    # gets that far and raises ValueError). Each compared call gets 4 GiB
+    # of headroom.
+    import resource
+
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    a = np.array([0.0, 6e-8] * 500, dtype=np.float16)
+    got = outcome(lambda: np.histogram(a, "sturges", range=(-3, 3)))
+    assert isinstance(got.exc, MemoryError), got
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
+    assert outcome(lambda: np.histogram(np.arange(1000.0), "sturges", range=(-3, 3))).exc is None
+
+
 # -------------------------------------------------------------------- argument strategies
 
 
