@@ -12,9 +12,20 @@ page cache on one core and on all (a memory-bound reduction cannot beat
 NumPy's one core by more than their quotient), and, with --cold, the disk's
 sequential read speed measured by `dd` on the same cold file. Rows marked
 "(py)" run NumPy's own code on an `mmarray.memmap`; their note gives the
-Python layer's cost against the Rust engine called directly.
+Python layer's cost against the Rust engine called directly. Rows marked
+"1t" run mmarray on one thread (MMARRAY_THREADS=1), so scaling shows.
+
+Then (unless --no-writes) the write rows: a new file made by NumPy and by
+`mmarray create`/`convert`, each durable at the end, against `dd
+conv=fdatasync` of the same size in the same round.
+
+--huge instead runs cold full passes over a file of 1.5x RAM (or --size),
+made after checking free space and deleted afterwards: dd, NumPy's sum and
+mmarray's in each round, with peak anonymous memory and how much of an
+unrelated 1 GiB cached file each pass evicted.
 """
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -47,6 +58,8 @@ NUMPY_CODE = {
     "contrast": "reg = a[{region}]\nreg[...] = np.clip(reg * 1.5, 0, 255)\na.flush()\nr = None",
     "matvec": "v = a @ np.ones(a.shape[1], dtype=a.dtype)\nr = [float(v[0]), float(v[len(v) // 2]), float(v[-1])]",
     "rmatvec": "v = a.T @ np.ones(a.shape[0], dtype=a.dtype)\nr = [float(v[0]), float(v[len(v) // 2]), float(v[-1])]",
+    "quantiles": "r = np.quantile(a, [0.01, 0.5, 0.99]).tolist()",
+    "median": "r = [float(np.median(a))]",
     # 2000 scattered read-modify-writes at the positions bench_op uses.
     "scatter": "f = a.reshape(-1)\ns = 12345\nfor _ in range(2000):\n    s = (s * 6364136223846793005 + 1442695040888963407) % 2**64\n    f[(s >> 11) % f.size] += 1\na.flush()\nr = None",
 }
@@ -62,6 +75,8 @@ FULL_PASS = {"summary", "sum", "mean", "std", "min", "max", "meansq_steps", "mat
 WRITES = {"normalize", "contrast", "scatter", "scatter_hint"}
 # Operations measured on a cold page cache only (their point is I/O).
 ALWAYS_COLD = {"scatter", "scatter_hint"}
+# Operations too slow on NumPy's side (tens of seconds) to repeat: one round.
+SLOW = {"quantiles", "median"}
 
 
 def parse_size(s):
@@ -89,9 +104,13 @@ def cleanup(files, work=None):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_measured(cmd):
-    """Runs cmd; returns (its JSON output, peak RssAnon in MiB) sampled every 5 ms."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def run_measured(cmd, threads=None, wall=False):
+    """Runs cmd (with MMARRAY_THREADS=threads if given); returns (its JSON
+    output, or with `wall` its wall time, and its peak RssAnon in MiB
+    sampled every 5 ms)."""
+    env = dict(os.environ, MMARRAY_THREADS=str(threads)) if threads else None
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = [0]
 
     def sample():
@@ -113,6 +132,8 @@ def run_measured(cmd):
     if proc.returncode != 0:
         last = (err.strip().splitlines() or ["failed"])[-1]
         return {"seconds": float("nan"), "result": None, "error": last[:70]}, peak[0] / 1024
+    if wall:
+        return {"seconds": time.perf_counter() - start, "result": None}, peak[0] / 1024
     return json.loads(out.strip().splitlines()[-1]), peak[0] / 1024
 
 
@@ -138,12 +159,12 @@ def numpy_side(op, path, region):
     return run_measured(["prlimit", f"--data={limit}", sys.executable, "-c", _script(op, path, region, "np.load")])
 
 
-def python_side(op, path, region):
+def python_side(op, path, region, threads=None):
     """The same NumPy code, on mmarray.memmap instead of np.memmap."""
-    return run_measured([sys.executable, "-c", _script(op, path, region, "mmarray.load")])
+    return run_measured([sys.executable, "-c", _script(op, path, region, "mmarray.load")], threads)
 
 
-def mmarray_side(op, path, region):
+def mmarray_side(op, path, region, threads=None):
     out = os.path.join(os.path.dirname(path), "rolling-out.npy")
     extra = {
         "std_region": ["std", "--slice", region],
@@ -156,7 +177,7 @@ def mmarray_side(op, path, region):
         "scatter_hint": ["scatter", "--count", "2000", "--advise", "random"],
     }
     name, *flags = extra.get(op, [op])
-    res, peak = run_measured([OP, name, path] + flags)
+    res, peak = run_measured([OP, name, path] + flags, threads)
     if op == "meansq_steps" and res["result"] is not None:
         res["result"] = [0.5 * x for x in res["result"]]
     return res, peak
@@ -206,6 +227,148 @@ def dd_speed(path, quiet=False):
     return gbps
 
 
+# ------------------------------------------------------------------ the write path
+
+# NumPy's side of making a new file: what a user writes, in 64 MiB steps (a
+# whole-file temporary would need the file's size in memory), flushed and
+# fsynced, so both sides end with the data on disk as dd's conv=fdatasync.
+NUMPY_WRITE = {
+    "random": "rng = np.random.default_rng(1)\nfor i in range(0, n, step):\n    a[i:i + step] = rng.random(min(step, n - i), dtype=np.float32)",
+    "arange": "for i in range(0, n, step):\n    a[i:i + step] = np.arange(i, min(i + step, n), dtype=np.float32)",
+    "convert": "src = np.load({src!r}, mmap_mode='r').reshape(-1)\nfor i in range(0, n, step):\n    a[i:i + step] = src[i:i + step]",
+}
+
+
+def numpy_write(kind, path, n, src=None):
+    code = NUMPY_WRITE[kind].replace("{src!r}", repr(src))
+    script = (
+        "import json, os, time, numpy as np\n"
+        f"n, step = {n}, 16 << 20\n"
+        "t = time.perf_counter()\n"
+        f"a = np.lib.format.open_memmap({path!r}, mode='w+', dtype='<f4', shape=(n,))\n"
+        f"{code}\n"
+        f"a.flush()\nfd = os.open({path!r}, os.O_RDONLY)\nos.fsync(fd)\nos.close(fd)\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'result': None}))\n"
+    )
+    return run_measured([sys.executable, "-c", script])
+
+
+def mmarray_write(kind, path, n, src=None, threads=None):
+    if kind == "convert":
+        cmd = [CLI, "convert", src, path, "--force"]
+    else:
+        cmd = [CLI, "create", path, "--dtype", "<f4", "--shape", str(n), "--fill", kind, "--seed", "1", "--force"]
+    return run_measured(cmd, threads, wall=True)
+
+
+def dd_write(path, nbytes):
+    """Seconds for `dd` to write nbytes of zeros to a new file and fdatasync it."""
+    os.sync()
+    t = time.perf_counter()
+    subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=16M", f"count={nbytes >> 24}", "conv=fdatasync"],
+                   check=True, stderr=subprocess.DEVNULL)
+    secs = time.perf_counter() - t
+    os.remove(path)
+    return secs
+
+
+def write_rows(work, n, src, repeat):
+    """New files of n float32 made by NumPy and by mmarray (and a copy of
+    `src`, which holds n float32), each round against a dd of the same size
+    in that round; medians of `repeat`."""
+    out = os.path.join(work, "written.npy")
+    print(f"\nwriting a new {n * 4 / 2**30:.2f} GiB float32 file, durable at the end (dd: if=/dev/zero bs=16M conv=fdatasync):")
+    header = f"{'operation':<22} {'dd s':>6} {'numpy s':>8} {'mmarray s':>9} {'ratio':>6} {'x dd':>5} {'mm GB/s':>7} {'np MiB':>7} {'mm MiB':>7}"
+    print(header)
+    print("-" * len(header))
+    try:
+        for kind, threads in [("random", None), ("random", 1), ("arange", None), ("convert", None)]:
+            rounds = []
+            for _ in range(repeat):
+                dd = dd_write(out, n * 4)
+                os.sync()
+                np_res = numpy_write(kind, out, n, src) if threads is None else ({"seconds": float("nan")}, float("nan"))
+                cleanup([out])
+                os.sync()
+                mm_res = mmarray_write(kind, out, n, src, threads)
+                cleanup([out])
+                rounds.append((dd, np_res, mm_res))
+            dd, (np_out, np_mem), (mm_out, mm_mem) = median(rounds, key=lambda r: r[2][0]["seconds"])
+            mm_s, np_s = mm_out["seconds"], np_out["seconds"]
+            label = f"{'create --fill ' + kind if kind != 'convert' else 'convert .npy to .npy'}" + (f" {threads}t" if threads else "")
+            print(f"{label:<22} {dd:>6.2f} {np_s:>8.2f} {mm_s:>9.2f} {np_s / mm_s:>6.2f} {dd / mm_s:>5.2f} "
+                  f"{n * 4 / mm_s / 1e9:>7.2f} {np_mem:>7.0f} {mm_mem:>7.0f}"
+                  + (f"  median of {repeat}, x dd {min(r[0] / r[2][0]['seconds'] for r in rounds):.2f}-"
+                     f"{max(r[0] / r[2][0]['seconds'] for r in rounds):.2f}" if repeat > 1 else ""), flush=True)
+    finally:
+        cleanup([out])
+
+
+# ------------------------------------------------------------------ larger than RAM
+
+def cached_fraction(path):
+    """The fraction of path's pages in the page cache (util-linux fincore)."""
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES,SIZE", path],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return int(out[0]) / max(1, int(out[1]))
+
+
+def huge(args):
+    """Cold full passes over a file larger than RAM: dd, NumPy and mmarray
+    in each round, mmarray's speed against its own round's dd."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    nbytes = parse_size(args.size) if args.size_given else int(ram * 1.5)
+    nbytes = nbytes >> 24 << 24
+    work = args.dir or tempfile.mkdtemp(prefix="mmarray-bench-huge-")
+    os.makedirs(work, exist_ok=True)
+    path, other = os.path.join(work, "huge.npy"), os.path.join(work, "bystander.bin")
+    free = shutil.disk_usage(work).free
+    need = nbytes + 2**30 + 4 * 2**30
+    if free < need:
+        sys.exit(f"bench --huge: {work} has {free / 2**30:.1f} GiB free; a {nbytes / 2**30:.1f} GiB file and its "
+                 f"margin need {need / 2**30:.1f} GiB (choose another --dir or a smaller --size)")
+    try:
+        print(f"larger than RAM: {nbytes / 2**30:.1f} GiB of float32 ({nbytes / ram:.2f}x this machine's "
+              f"{ram / 2**30:.1f} GiB RAM), in {work}")
+        dd = dd_write(path, nbytes)
+        res, mem = mmarray_write("random", path, nbytes // 4)
+        print(f"create --fill random: {res['seconds']:.1f} s ({nbytes / res['seconds'] / 1e9:.2f} GB/s, "
+              f"{dd / res['seconds']:.2f}x dd conv=fdatasync of the same size: {dd:.1f} s), peak anon {mem:.0f} MiB", flush=True)
+        # A 1 GiB file read before each pass: how much of it a pass evicts
+        # (the rest of the system's page cache).
+        with open(other, "wb") as f:
+            f.write(os.urandom(1 << 20) * 1024)
+        sides = {
+            "numpy sum": lambda: run_measured(["prlimit", f"--data={ram // 2}", sys.executable, "-c",
+                                               _script("sum", path, "", "np.load")]),
+            "mmarray sum (Rust)": lambda: run_measured([OP, "sum", path]),
+            "mmarray stats (CLI)": lambda: run_measured([CLI, "stats", path, "--json"], wall=True),
+            "mmarray.memmap sum": lambda: run_measured([sys.executable, "-c",
+                                                        _script("sum", path, "", "mmarray.load")]),
+        }
+        runs = {name: [] for name in sides}
+        for _ in range(args.cold_repeat):
+            d = dd_speed(path, quiet=True)
+            for name, side in sides.items():
+                subprocess.run(["cat", other], stdout=subprocess.DEVNULL, check=True)
+                evict(path)
+                out, mem = side()
+                runs[name].append((out, mem, d, cached_fraction(other)))
+        header = f"{'cold full pass':<22} {'seconds':>8} {'GB/s':>6} {'x dd':>5} {'vs numpy':>8} {'anon MiB':>8} {'bystander':>9}"
+        print(header)
+        print("-" * len(header))
+        np_s = median(runs["numpy sum"], key=lambda r: r[0]["seconds"])[0]["seconds"]
+        for name, rs in runs.items():
+            out, mem, d, kept = median(rs, key=lambda r: r[0]["seconds"])
+            secs = out["seconds"]
+            x_dd = sorted(nbytes / r[0]["seconds"] / 1e9 / r[2] for r in rs)
+            print(f"{name:<22} {secs:>8.1f} {nbytes / secs / 1e9:>6.2f} {x_dd[len(x_dd) // 2]:>5.2f} {np_s / secs:>8.2f} "
+                  f"{mem:>8.0f} {kept:>9.0%}  x dd per round {x_dd[0]:.2f}-{x_dd[-1]:.2f} (dd: "
+                  f"{', '.join(f'{r[2]:.2f}' for r in rs)} GB/s)" + (f"  {out['error']}" if "error" in out else ""), flush=True)
+    finally:
+        cleanup([path, other], work if args.dir is None else None)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--size", default="4GiB", help="size of the main files (default 4GiB of float32)")
@@ -219,7 +382,14 @@ def main():
     p.add_argument("--repeat", type=int, default=5,
                    help="warm read-only operations: rounds of (NumPy, mmarray), interleaved; the table gives "
                         "each side's median (default 5; this VM's bandwidth varies from run to run)")
+    p.add_argument("--huge", action="store_true",
+                   help="instead: cold full passes over a file 1.5x the RAM (or --size), made after checking free "
+                        "space and deleted after, against dd and NumPy")
+    p.add_argument("--no-writes", action="store_true", help="skip the write-path rows")
     args = p.parse_args()
+    args.size_given = any(a == "--size" or a.startswith("--size=") for a in sys.argv[1:])
+    if args.huge:
+        return huge(args)
     nbytes = parse_size(args.size)
     cols = 4096
     rows = max(1, nbytes // 4 // cols)
@@ -252,6 +422,11 @@ def main():
                ("contrast", image, "0:1000, 0:1000"), ("matvec", flat, ""), ("rmatvec", flat, ""),
                ("py:sum", flat, region), ("py:max", flat, region), ("py:std", flat, region), ("py:summary", flat, region),
                ("py:meansq_steps", four, region),
+               # exact order statistics: NumPy sorts a copy of the whole file
+               ("py:quantiles", flat, region), ("py:median", flat, region),
+               # the engine on one thread: how it scales past this machine's cores
+               ("sum@1", flat, region), ("std@1", flat, region), ("summary@1", flat, region),
+               ("py:quantiles@1", flat, region), ("py:median@1", flat, region),
                # Last: these leave the file's page cache as single pages
                # scattered every ~2 MiB, which keeps the kernel from caching
                # it again in large folios, and a later fresh mapping of such
@@ -265,7 +440,7 @@ def main():
         print("-" * len(header))
         for cache in ["warm"] + (["cold"] if args.cold else []):
             for op, path, region_ in ops:
-                if cache == "cold" and (op in WRITES or op == "rolling_loop"):
+                if cache == "cold" and (op in WRITES or op in SLOW or op == "rolling_loop"):
                     continue
                 if args.only and op not in args.only.split(","):
                     continue
@@ -275,14 +450,21 @@ def main():
                     size = (rows // 4) * 2000 * 4 / 2**30
                 elif op == "normalize":
                     size = min(rows, 8192) * cols * 4 / 2**30
-                sides = (numpy_side, mmarray_side)
-                if op.startswith("py:"):
+                # "OP@N": mmarray on N threads (MMARRAY_THREADS), NumPy as always
+                op, _, threads = op.partition("@")
+                threads = int(threads) if threads else None
+                mm = functools.partial(mmarray_side, threads=threads)
+                sides = (numpy_side, mm)
+                py = op.startswith("py:")
+                if py:
                     # NumPy's code on np.memmap vs the same code on mmarray.memmap,
                     # and the Rust engine alone for the Python layer's cost
                     op = op[3:]
-                    sides = (numpy_side, python_side) + ((mmarray_side,) if op in SAME_WORK else ())
+                    sides = (numpy_side, functools.partial(python_side, threads=threads)) + ((mm,) if op in SAME_WORK else ())
                 cold_pass = state == "cold" and dd and op in FULL_PASS
-                if state == "warm" and op not in WRITES and len(sides) == 2:
+                if op in SLOW:
+                    rounds = 1
+                elif state == "warm" and op not in WRITES and len(sides) == 2:
                     rounds = args.repeat
                 else:
                     rounds = args.cold_repeat if cold_pass else 1
@@ -291,7 +473,7 @@ def main():
                 for side in sides:
                     if state == "cold":
                         evict(path)
-                    elif op not in WRITES:
+                    elif op not in WRITES and not (op in SLOW and side is numpy_side):
                         side(op, path, region_)  # warm the cache and the code
                 for _ in range(rounds):
                     round_dd = dd_speed(path, quiet=True) if cold_pass else None
@@ -330,9 +512,11 @@ def main():
                 if cold_pass:
                     note += f"  {median(dd_ratios):.2f}x dd (median of {rounds} rounds, each against its own dd: " \
                             f"{min(dd_ratios):.2f}-{max(dd_ratios):.2f})"
-                label = op if sides[1] is mmarray_side else f"{op} (py)"
+                label = (f"{op} (py)" if py else op) + (f" {threads}t" if threads else "")
                 print(f"{label:<14} {state:<5} {size:>6.2f} {np_out['seconds']:>8.3f} {mm_out['seconds']:>9.3f} {ratio:>6.2f} "
                       f"{gbps:>7.1f} {np_mem:>8.0f} {mm_mem:>7.0f} {diff:>9.1e}{note}", flush=True)
+        if not args.no_writes and not args.only:
+            write_rows(work, rows * cols, flat, args.cold_repeat)
     finally:
         if not args.keep:
             cleanup(files, work if args.dir is None else None)

@@ -16,7 +16,8 @@
 //!   and the speed of that first pass (`first`), which maps every page
 //!
 //! Prints one JSON object: `seconds` (the operation alone, after opening)
-//! and `result`.
+//! and `result`. `MMARRAY_THREADS` sets the engine's threads, as for the
+//! CLI.
 
 use std::time::Instant;
 
@@ -28,6 +29,15 @@ use serde_json::json;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Res<()> {
+    mmarray::compute::set_threads(None)?;
+    mmarray::compute::install(run).map_err(|e| e.to_string().into())
+}
+
+fn run() -> Result<(), String> {
+    operation().map_err(|e| e.to_string())
+}
+
+fn operation() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [op, file, rest @ ..] = args.as_slice() else {
         return Err("usage: bench_op OP FILE [--slice EXPR] [--axes A,B] [--window W --out OUT]".into());

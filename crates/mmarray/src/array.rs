@@ -15,6 +15,9 @@ use crate::mode::{Mode, Order};
 use crate::npy::NpyVersion;
 use crate::storage::Preallocation;
 
+mod fill;
+pub use fill::logical_indices;
+
 /// How the file describes its array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -688,37 +691,17 @@ impl MmapArray {
         self.check_kind::<T>()?;
         let swap = !self.layout.dtype.is_native();
         let size = self.layout.dtype.itemsize();
-        let shape = self.layout.shape.clone();
-        let fortran = self.layout.order == Order::F && shape.len() > 1;
-        let c_strides = element_strides(&shape, Order::C);
-        let mut index = vec![0usize; shape.len()];
+        let mut logical = fill::logical_indices(&self.layout.shape, self.layout.order, 0);
         // Ask for each window's pages before writing it: faulting the pages
         // of a freshly reserved file one by one (each zero-filled by its own
         // read-ahead) is several times slower.
         const WINDOW: usize = 256 << 20; // a multiple of every itemsize
         let nbytes = self.nbytes();
-        let mut pos = 0usize;
         for start in (0..nbytes).step_by(WINDOW) {
             let len = WINDOW.min(nbytes - start);
             let _ = self.advise_range(Advice::WillNeed, start, len);
-            for chunk in self.as_bytes_mut()?[start..start + len].chunks_exact_mut(size) {
-                let logical = if fortran {
-                    // `index` is the multi-index of memory position `pos`, first
-                    // axis fastest; advance it after use.
-                    let c: isize = index.iter().zip(&c_strides).map(|(&i, &s)| i as isize * s).sum();
-                    for (i, &d) in index.iter_mut().zip(&shape) {
-                        *i += 1;
-                        if *i < d {
-                            break;
-                        }
-                        *i = 0;
-                    }
-                    c.unsigned_abs()
-                } else {
-                    pos
-                };
-                write_element(chunk, f(logical), swap);
-                pos += 1;
+            for (chunk, i) in self.as_bytes_mut()?[start..start + len].chunks_exact_mut(size).zip(&mut logical) {
+                write_element(chunk, f(i), swap);
             }
         }
         Ok(())

@@ -7,9 +7,6 @@ use crate::args::ConvertArgs;
 use crate::input::open_input;
 use crate::output::{create_output, keep_output, not_the_input, print, CliError};
 
-/// Bytes copied per step, so the pass streams through the page cache.
-const CHUNK: usize = 64 << 20;
-
 pub fn run(args: &ConvertArgs) -> Result<(), CliError> {
     let input = open_input(&args.input, &args.raw, Mode::ReadOnly)?;
     not_the_input(&args.input, &args.output)?;
@@ -26,11 +23,10 @@ pub fn run(args: &ConvertArgs) -> Result<(), CliError> {
     })?;
     let src = input.as_bytes();
     let bar = crate::progress::bytes(src.len() as u64, &format!("converting {}", args.input.display()));
-    let dst = out.as_bytes_mut()?;
-    for (d, s) in dst.chunks_mut(CHUNK).zip(src.chunks(CHUNK)) {
-        d.copy_from_slice(s);
-        bar.inc(s.len() as u64);
-    }
+    out.fill_bytes(|start, chunk| {
+        chunk.copy_from_slice(&src[start..start + chunk.len()]);
+        bar.inc(chunk.len() as u64);
+    })?;
     bar.finish_and_clear();
     crate::test_panic("convert");
     keep_output(out, args.force)?;

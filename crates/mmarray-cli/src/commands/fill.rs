@@ -1,25 +1,38 @@
-//! Filling a new array: `--fill arange` and `--fill random`, for every dtype.
+//! Filling a new array: `--fill arange` and `--fill random`, for every dtype,
+//! a chunk at a time on every engine thread ([`MmapArray::fill_chunks`]).
+//!
+//! `--fill random` is one ChaCha12 stream for the seed (rand's `StdRng`,
+//! `seed_from_u64`), drawn in memory order, whatever the thread count: each
+//! chunk seeks the stream to its first element's word (each dtype draws a
+//! fixed number of 32-bit words per element), so threads make the same
+//! bytes as one thread drawing in order does.
 
 use mmarray::{f16, Complex32, Complex64, Element, MmapArray};
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+
+/// `StdRng` (rand 0.9), with the stream positioning it does not expose.
+type StdRng = ChaCha12Rng;
 
 use crate::args::Fill;
 use crate::output::CliError;
 
 /// A dtype's values for `arange` (NumPy's `np.arange(n).astype(dtype)`) and
 /// `random`.
-trait FillValue: Element {
+trait FillValue: Element + Default {
+    /// The 32-bit words of the stream one `random` draws.
+    const WORDS: u128 = 1;
     fn arange(i: usize) -> Self;
-    fn random(rng: &mut StdRng) -> Self;
+    fn random<R: Rng>(rng: &mut R) -> Self;
 }
 
 macro_rules! int_fill {
     ($($t:ty),*) => {$(
         impl FillValue for $t {
+            const WORDS: u128 = if std::mem::size_of::<$t>() == 8 { 2 } else { 1 };
             #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
             fn arange(i: usize) -> Self { i as $t } // wraps, as astype does
-            fn random(rng: &mut StdRng) -> Self { rng.random() }
+            fn random<R: Rng>(rng: &mut R) -> Self { rng.random() }
         }
     )*};
 }
@@ -29,7 +42,7 @@ impl FillValue for bool {
     fn arange(i: usize) -> Self {
         i != 0
     }
-    fn random(rng: &mut StdRng) -> Self {
+    fn random<R: Rng>(rng: &mut R) -> Self {
         rng.random()
     }
 }
@@ -38,7 +51,7 @@ impl FillValue for f16 {
     fn arange(i: usize) -> Self {
         f16::from_f64(i as f64)
     }
-    fn random(rng: &mut StdRng) -> Self {
+    fn random<R: Rng>(rng: &mut R) -> Self {
         f16::from_f32(rng.random::<f32>())
     }
 }
@@ -47,34 +60,37 @@ impl FillValue for f32 {
     fn arange(i: usize) -> Self {
         i as f32
     }
-    fn random(rng: &mut StdRng) -> Self {
+    fn random<R: Rng>(rng: &mut R) -> Self {
         rng.random()
     }
 }
 
 impl FillValue for f64 {
+    const WORDS: u128 = 2;
     fn arange(i: usize) -> Self {
         i as f64
     }
-    fn random(rng: &mut StdRng) -> Self {
+    fn random<R: Rng>(rng: &mut R) -> Self {
         rng.random()
     }
 }
 
 impl FillValue for Complex32 {
+    const WORDS: u128 = 2;
     fn arange(i: usize) -> Self {
         Complex32::new(i as f32, 0.0)
     }
-    fn random(rng: &mut StdRng) -> Self {
+    fn random<R: Rng>(rng: &mut R) -> Self {
         Complex32::new(rng.random(), rng.random())
     }
 }
 
 impl FillValue for Complex64 {
+    const WORDS: u128 = 4;
     fn arange(i: usize) -> Self {
         Complex64::new(i as f64, 0.0)
     }
-    fn random(rng: &mut StdRng) -> Self {
+    fn random<R: Rng>(rng: &mut R) -> Self {
         Complex64::new(rng.random(), rng.random())
     }
 }
@@ -85,28 +101,26 @@ fn fill_typed<T: FillValue>(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<
     }
     let size = a.dtype().itemsize() as u64;
     let bar = crate::progress::bytes(a.nbytes() as u64, &format!("filling {}", a.path().display()));
-    // Report every 1 Mi elements: cheap next to the fill itself.
-    let tick = |i: usize| {
-        if i % (1 << 20) == 0 {
-            bar.set_position(i as u64 * size);
+    let (shape, order) = (a.shape().to_vec(), a.order());
+    let fortran = order == mmarray::Order::F && shape.len() > 1;
+    let rng = StdRng::seed_from_u64(seed);
+    a.fill_chunks(|start, chunk: &mut [T]| {
+        match fill {
+            Fill::Zeros => {}
+            Fill::Arange if fortran => {
+                for (x, i) in chunk.iter_mut().zip(mmarray::logical_indices(&shape, order, start)) {
+                    *x = T::arange(i);
+                }
+            }
+            Fill::Arange => chunk.iter_mut().enumerate().for_each(|(k, x)| *x = T::arange(start + k)),
+            Fill::Random => {
+                let mut rng = rng.clone();
+                rng.set_word_pos(start as u128 * T::WORDS);
+                chunk.iter_mut().for_each(|x| *x = T::random(&mut rng));
+            }
         }
-    };
-    match fill {
-        Fill::Zeros => {}
-        Fill::Arange => a.fill_with(|i| {
-            tick(i);
-            T::arange(i)
-        })?,
-        Fill::Random => {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let mut n = 0usize;
-            a.fill_with(|_| {
-                tick(n);
-                n += 1;
-                T::random(&mut rng)
-            })?;
-        }
-    }
+        bar.inc(chunk.len() as u64 * size);
+    })?;
     bar.finish_and_clear();
     Ok(())
 }
@@ -114,4 +128,37 @@ fn fill_typed<T: FillValue>(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<
 /// Fills `a` (freshly created, so all zeros) as `fill` says.
 pub fn fill(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<(), CliError> {
     mmarray::with_scalar_type!(a.dtype().kind(), |T| fill_typed::<T>(a, fill, seed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stream positions: a chunk that seeks to `start * WORDS` draws
+    /// what one generator drawing from the start in order draws there.
+    fn seeks_as_drawn<T: FillValue>() {
+        let mut seq = rand::rngs::StdRng::seed_from_u64(7);
+        let drawn: Vec<T> = (0..1000).map(|_| T::random(&mut seq)).collect();
+        for start in [0, 1, 2, 3, 511, 998] {
+            let mut rng = StdRng::seed_from_u64(7);
+            rng.set_word_pos(start as u128 * T::WORDS);
+            let got: Vec<T> = (start..1000).map(|_| T::random(&mut rng)).collect();
+            assert_eq!(got, drawn[start..], "{:?} from {start}", T::KIND);
+        }
+    }
+
+    #[test]
+    fn every_dtype_seeks_to_its_place_in_the_stream() {
+        seeks_as_drawn::<bool>();
+        seeks_as_drawn::<i8>();
+        seeks_as_drawn::<u16>();
+        seeks_as_drawn::<i32>();
+        seeks_as_drawn::<u64>();
+        seeks_as_drawn::<i64>();
+        seeks_as_drawn::<f16>();
+        seeks_as_drawn::<f32>();
+        seeks_as_drawn::<f64>();
+        seeks_as_drawn::<Complex32>();
+        seeks_as_drawn::<Complex64>();
+    }
 }

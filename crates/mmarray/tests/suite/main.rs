@@ -9,6 +9,7 @@ mod compute_exact;
 mod compute_more;
 mod compute_reduce;
 mod disk_full;
+mod fill;
 mod fuzz_corpus;
 mod lifecycle;
 mod modes;
