@@ -10,6 +10,7 @@ use ndarray::{s, Array1, Ix1, Ix2, Ix3, Ix4};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::fill::random_with;
 use super::plot::{line_png, rgb_png};
 use crate::args::{DemoArgs, DemoSize};
 use crate::input::{map_file, MapAs};
@@ -101,8 +102,7 @@ fn grid_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let bytes = (n * n * 8) as u64;
     d.time("1 grid", &format!("create {n}x{n} float64 (w+), fill random"), bytes, || {
         let mut a = map_file(&path, MapAs::NewNpy(&NpyOptions::new(f64s, &[n, n])))?;
-        let mut rng = StdRng::seed_from_u64(1);
-        a.fill_with(|_| rng.random::<f64>())?;
+        random_with(&mut a, 1, |_, x: f64| x)?;
         a.close()?;
         Ok("ok".into())
     })?;
@@ -150,9 +150,8 @@ fn simulation_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let mut a = map_file(&path, MapAs::NewNpy(&NpyOptions::new(DType::native(ScalarKind::F32), &sc.steps)))?;
     d.time("2 simulation", &format!("fill {t}x{l}x{h}x{w} float32 velocities"), bytes, || {
         let per_step = l * h * w;
-        let mut rng = StdRng::seed_from_u64(2);
         // velocities grow with time: kinetic energy ~ (1 + step)^2
-        a.fill_with(|i| (1.0 + (i / per_step) as f32) * (rng.random::<f32>() - 0.5))?;
+        random_with(&mut a, 2, |i, x: f32| (1.0 + (i / per_step) as f32) * (x - 0.5))?;
         Ok("ok".into())
     })?;
     let mut energy = Vec::new();
@@ -182,8 +181,7 @@ fn image_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let bytes = (h * w * 3) as u64;
     let mut a = map_file(&path, MapAs::NewNpy(&NpyOptions::new(DType::native(ScalarKind::U8), &[h, w, 3])))?;
     d.time("3 image", &format!("{w}x{h} RGB uint8, random colours"), bytes, || {
-        let mut rng = StdRng::seed_from_u64(3);
-        a.fill_with(|_| rng.random::<u8>() / 2)?;
+        random_with(&mut a, 3, |_, x: u8| x / 2)?;
         Ok("ok".into())
     })?;
     let r = 1000.min(h).min(w);
@@ -286,7 +284,7 @@ fn workers_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let n = sc.grid * 100;
     let path = d.file("shared.npy");
     let mut a = map_file(&path, MapAs::NewNpy(&NpyOptions::new(DType::native(ScalarKind::I64), &[n])))?;
-    a.fill_with(|i| i as i64)?;
+    a.fill_chunks(|start, chunk: &mut [i64]| chunk.iter_mut().enumerate().for_each(|(k, x)| *x = (start + k) as i64))?;
     let header = a.offset();
     a.close()?;
     d.time("6 workers", &format!("4 threads, each mapping its own quarter of {n} int64, +1 on it"), (n * 8) as u64, || {
@@ -336,9 +334,11 @@ fn solver_workload(d: &mut Demo, sc: &Scale) -> Result<(), CliError> {
     let bytes = (n * n * 8) as u64;
     // A symmetric positive definite matrix: exp(-|i-j|/10) + I
     let mut a = map_file(&path, MapAs::NewNpy(&NpyOptions::new(DType::native(ScalarKind::F64), &[n, n])))?;
-    a.fill_with(|k| {
-        let (i, j) = (k / n, k % n);
-        (-(i.abs_diff(j) as f64) / 10.0).exp() + if i == j { 1.0 } else { 0.0 }
+    a.fill_chunks(|start, chunk: &mut [f64]| {
+        for (k, x) in (start..).zip(chunk.iter_mut()) {
+            let (i, j) = (k / n, k % n);
+            *x = (-(i.abs_diff(j) as f64) / 10.0).exp() + if i == j { 1.0 } else { 0.0 };
+        }
     })?;
     let b = Array1::from_iter((0..n).map(|i| (i as f64 * 0.01).sin()));
     let mut residual = f64::NAN;

@@ -19,7 +19,7 @@ use crate::output::CliError;
 
 /// A dtype's values for `arange` (NumPy's `np.arange(n).astype(dtype)`) and
 /// `random`.
-trait FillValue: Element + Default {
+pub(crate) trait FillValue: Element + Default {
     /// The 32-bit words of the stream one `random` draws.
     const WORDS: u128 = 1;
     fn arange(i: usize) -> Self;
@@ -123,6 +123,20 @@ fn fill_typed<T: FillValue>(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<
     })?;
     bar.finish_and_clear();
     Ok(())
+}
+
+/// Fills `a` (of type `T`) with `f(i, draw)` for each element `i` in memory
+/// order, `draw` being the seed's stream at `i` (as `--fill random` draws
+/// it): the same bytes on any number of threads. The demo's data.
+pub(crate) fn random_with<T: FillValue>(a: &mut MmapArray, seed: u64, f: impl Fn(usize, T) -> T + Sync) -> mmarray::Result<()> {
+    let rng = StdRng::seed_from_u64(seed);
+    a.fill_chunks(|start, chunk: &mut [T]| {
+        let mut rng = rng.clone();
+        rng.set_word_pos(start as u128 * T::WORDS);
+        for (k, x) in chunk.iter_mut().enumerate() {
+            *x = f(start + k, T::random(&mut rng));
+        }
+    })
 }
 
 /// Fills `a` (freshly created, so all zeros) as `fill` says.

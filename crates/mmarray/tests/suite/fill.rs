@@ -1,7 +1,7 @@
 //! `fill_chunks` and `fill_bytes`: the parallel fill writes every element
 //! where the file's order and byte order say, for every dtype, through both
-//! of its write paths (`pwrite` into a pending new file, copies into the
-//! mapping of a named one), the same bytes whatever the thread count.
+//! of its write paths (`pwrite` to a new, `w+` or `r+` file, copies into the
+//! mapping in mode `c`), the same bytes whatever the thread count.
 
 use crate::common;
 
@@ -16,6 +16,15 @@ fn fill<T: Formula + Default>(a: &mut MmapArray) {
         }
     })
     .unwrap();
+}
+
+/// The mapping's elements (not the file's) against the formula.
+fn check_mapping<T: Formula>(a: &MmapArray) -> Result<(), String> {
+    let owned = a.to_array::<T>().map_err(|e| e.to_string())?;
+    match owned.iter().enumerate().find(|(i, v)| v.ne_bytes() != T::formula(*i).ne_bytes()) {
+        Some((i, v)) => Err(format!("element {i} in the mapping: {v:?} != {:?}", T::formula(i))),
+        None => Ok(()),
+    }
 }
 
 fn on_threads<R: Send>(n: usize, f: impl FnOnce() -> R + Send) -> R {
@@ -45,6 +54,26 @@ fn every_layout<T: Formula + Default>(shape: &[usize]) {
             a.close().unwrap();
             let a = RawOptions::new(dtype).mode(Mode::ReadOnly).shape(shape).order(order).offset(24).open_private(&path).unwrap();
             check_file_bytes::<T>(&a, 0).unwrap_or_else(|e| panic!("named {what}: {e}"));
+            drop(a);
+            // the same file with other bytes in it, opened r+: written
+            // with pwrite, and the open mapping shows the new values
+            let junk: Vec<u8> = (0..std::fs::metadata(&path).unwrap().len()).map(|i| (i * 7 + 3) as u8).collect();
+            std::fs::write(&path, &junk).unwrap();
+            let mut a = opts.clone().mode(Mode::ReadWrite).open_private(&path).unwrap();
+            on_threads(2, || fill::<T>(&mut a));
+            check_formula::<T>(&a).unwrap_or_else(|e| panic!("r+ {what}, through the mapping: {e}"));
+            a.close().unwrap();
+            let a = opts.clone().mode(Mode::ReadOnly).open_private(&path).unwrap();
+            check_file_bytes::<T>(&a, 0).unwrap_or_else(|e| panic!("r+ {what}: {e}"));
+            assert_eq!(std::fs::read(&path).unwrap()[..24], junk[..24], "r+ {what}: the bytes before the offset changed");
+            drop(a);
+            // mode c: the mapping changes, the file never does
+            std::fs::write(&path, &junk).unwrap();
+            let mut a = opts.clone().mode(Mode::CopyOnWrite).open_private(&path).unwrap();
+            on_threads(2, || fill::<T>(&mut a));
+            check_mapping::<T>(&a).unwrap_or_else(|e| panic!("c {what}: {e}"));
+            a.close().unwrap();
+            assert!(std::fs::read(&path).unwrap() == junk, "c {what}: the file changed");
         }
     }
 }
@@ -117,6 +146,40 @@ fn fill_bytes_copies_the_file_format_as_is() {
     let a = open_npy(&path, Mode::ReadOnly).unwrap();
     assert_eq!(a.as_bytes(), &src[..]);
     assert_eq!(a.get::<f32>(&[299_999]).unwrap(), 299_999.0);
+}
+
+#[test]
+fn a_descriptor_opened_for_append_is_written_through_the_mapping() {
+    // pwrite on an O_APPEND descriptor ignores its offset (Linux): every
+    // chunk would land at the end of the file
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("append.raw");
+    std::fs::write(&path, vec![0u8; 8 + 8 * 300_000]).unwrap();
+    let file = std::fs::OpenOptions::new().read(true).append(true).open(&path).unwrap();
+    let opts = RawOptions::new(DType::parse("<f8").unwrap()).mode(Mode::ReadWrite).offset(8);
+    // SAFETY: the test's own file, no other handle writes it
+    let mut a = unsafe { opts.open_file(file, &path) }.unwrap();
+    on_threads(2, || fill::<f64>(&mut a));
+    a.close().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 8 + 8 * 300_000);
+    let a = opts.mode(Mode::ReadOnly).open_private(&path).unwrap();
+    check_file_bytes::<f64>(&a, 0).unwrap();
+}
+
+#[test]
+fn a_file_cut_short_is_an_error_and_is_not_grown_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.raw");
+    std::fs::write(&path, vec![0u8; 8 * 300_000]).unwrap();
+    let mut a = RawOptions::new(DType::parse("<f8").unwrap()).mode(Mode::ReadWrite).open_private(&path).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(1000).unwrap();
+    let e = a.fill_chunks(|_, chunk: &mut [f64]| chunk.fill(1.0)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Truncated, "{e}");
+    assert!(e.to_string().contains("cut.raw"), "{e}");
+    let e = a.fill_bytes(|_, chunk| chunk.fill(1)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Truncated, "{e}");
+    drop(a);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 1000);
 }
 
 #[test]
