@@ -115,6 +115,14 @@ def _rolling_output(source, dtype):
     return d.name
 
 
+def _ddof(ddof):
+    """``ddof`` as a float: a real number (NaN gives NaN variances, as in
+    NumPy), never a string or a bool."""
+    if isinstance(ddof, (str, bytes, bool, np.bool_)) or not isinstance(ddof, (int, float, np.integer, np.floating)):
+        raise TypeError(f"ddof must be a real number, got {ddof!r}")
+    return float(ddof)
+
+
 def _rolling(stat):
     def f(a, window, axis=0, ddof=0, dtype=None):
         # the output dtype first, then in sliding_window_view's order: the
@@ -123,9 +131,7 @@ def _rolling(stat):
         out = _rolling_output(a.dtype, dtype)
         axis = np.lib.array_utils.normalize_axis_index(operator.index(axis), a.ndim)
         window = _count("window", window, a.shape[axis])
-        if isinstance(ddof, (str, bytes)) or isinstance(ddof, bool):
-            raise TypeError(f"ddof must be a number, got {ddof!r}")
-        return _core.rolling(_engine_array(a, f"rolling_{stat}"), window, stat, axis, float(ddof), out)
+        return _core.rolling(_engine_array(a, f"rolling_{stat}"), window, stat, axis, _ddof(ddof), out)
 
     f.__name__ = f"rolling_{stat}"
     f.__doc__ = f"""Rolling {stat} over windows of ``window`` along ``axis``, in O(n).
@@ -186,7 +192,7 @@ def stats(a, ddof=0, skipna=False):
     2.0
     """
     keys = ("count", "nan_count", "sum", "mean", "var", "std", "min", "max")
-    return dict(zip(keys, _core.stats(_engine_array(a, "stats"), float(ddof), bool(skipna))))
+    return dict(zip(keys, _core.stats(_engine_array(a, "stats"), _ddof(ddof), bool(skipna))))
 
 
 def _squares(stat, a, axis, keepdims):

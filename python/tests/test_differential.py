@@ -632,6 +632,25 @@ def test_issue_10_rolling_arguments():
     assert str(e.value) == "axis -3 is out of bounds for array of dimension 2"
 
 
+def test_stats_ddof_as_numpy_takes_it():
+    # found by a hostile review: ddof=nan gave var = std = inf (NumPy: nan),
+    # and a string ddof was read with float()
+    count_example()
+    x = np.arange(10.0)
+    s = mmarray.stats(x, ddof=np.nan)
+    assert np.isnan(np.var(x, ddof=np.nan)) and np.isnan(s["var"]) and np.isnan(s["std"]), s
+    assert np.isnan(mmarray.rolling_var(x, 3, ddof=np.nan)).all()
+    assert mmarray.stats(x, ddof=np.int8(1))["var"] == np.var(x, ddof=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert mmarray.stats(x, ddof=20)["var"] == np.inf == np.var(x, ddof=20)
+    for bad in ["1", b"1", True, None, 1j]:
+        with pytest.raises(TypeError):
+            mmarray.stats(x, ddof=bad)
+        with pytest.raises(TypeError):
+            mmarray.rolling_var(x, 3, ddof=bad)
+
+
 def test_issue_10_empty_memmaps_do_not_panic(tmp_path):
     count_example()
     m = mmarray.memmap(tmp_path / "empty.f8", dtype="f8", mode="w+", shape=(0,))

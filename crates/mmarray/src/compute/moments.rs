@@ -209,7 +209,10 @@ impl Moments {
         // With no degrees of freedom left, np.var divides by max(n - ddof, 0):
         // inf for spread values, NaN (0/0) for equal ones; np.nanvar gives
         // NaN either way.
-        let dof = (self.count as f64 - ddof).max(0.0);
+        // (not `f64::max`, which would turn a NaN ddof's NaN into 0: NumPy's
+        // variance with ddof=nan is NaN)
+        let dof = self.count as f64 - ddof;
+        let dof = if dof < 0.0 { 0.0 } else { dof };
         // Rounding can leave M2 a hair below zero; NaN (from infinities:
         // inf - inf) must stay NaN, which `f64::max` would turn into 0.
         let m2 = if self.m2 < 0.0 { 0.0 } else { self.m2 };
