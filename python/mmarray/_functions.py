@@ -118,7 +118,7 @@ def _rolling_output(source, dtype):
 def _ddof(ddof):
     """``ddof`` as a float: a real number (NaN gives NaN variances, as in
     NumPy), never a string or a bool."""
-    if isinstance(ddof, (str, bytes, bool, np.bool_)) or not isinstance(ddof, (int, float, np.integer, np.floating)):
+    if isinstance(ddof, bool) or not isinstance(ddof, (int, float, np.integer, np.floating)):
         raise TypeError(f"ddof must be a real number, got {ddof!r}")
     return float(ddof)
 

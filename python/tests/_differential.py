@@ -476,9 +476,9 @@ CALL_HEADROOM = 4 << 30
 def bounded_memory(headroom=CALL_HEADROOM):
     """Lowers the soft address-space limit to the current size plus
     `headroom` for the duration, so a call whose memory grows with a value
-    rather than with the data (NumPy's ``histogram(a, "auto", range=...)``
-    on float16 values 6e-8 apart asks for ~1e8 bins, and with two of
-    them in one process the long profile was OOM-killed at 23 GiB) raises
+    rather than with the data (NumPy's ``histogram(a, "sturges",
+    range=(-3, 3))`` on 1000 float16 values 6e-8 apart asks for ~1.1e9
+    bins; the long profile was OOM-killed at 23 GiB on such a case) raises
     MemoryError, compared like any other exception, instead of taking the
     machine. A Rust allocation failure would abort instead: a crash the
     harness reports."""

@@ -28,12 +28,13 @@ impl MmapArray {
     /// the same file on any machine. Bytes are swapped for non-native byte
     /// order.
     ///
-    /// The fast way to make a new array's data. For an array made by
-    /// [`create_pending`](crate::NpyOptions::create_pending), which no other
-    /// process can open, the chunks are written with `pwrite(2)` from a
-    /// buffer per thread, and the kernel starts writing each to disk at once
+    /// The fast way to make an array's data. When the mapping shares the
+    /// file's pages (an array made by
+    /// [`create_pending`](crate::NpyOptions::create_pending), or opened
+    /// `w+` or `r+`), the chunks are written with `pwrite(2)` from a buffer
+    /// per thread, and the kernel starts writing each to disk at once
     /// (`sync_file_range`), so the disk works while the next chunks are
-    /// made; otherwise they are copied into the mapping. Memory: one chunk
+    /// made; in mode `c` they are copied into the mapping. Memory: one chunk
     /// buffer per thread. [`fill_with`](Self::fill_with) is the sequential,
     /// one-element-at-a-time form.
     ///
