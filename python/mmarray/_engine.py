@@ -6,6 +6,8 @@ errors are NumPy's."""
 import inspect
 import math
 import operator
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -303,6 +305,58 @@ def _python_scalar_fits(a, x):
     return info.min <= x <= info.max
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
+
+# A NumPy operation that raises each (kind, operation) floating-point error
+# alone, to run NumPy's own handler for the 'call', 'print' and 'log' modes.
+_PROVOKE = {
+    "add": {"over": (np.add, 1e308, 1e308), "invalid": (np.add, np.inf, -np.inf)},
+    "subtract": {"over": (np.subtract, 1e308, -1e308), "invalid": (np.subtract, np.inf, np.inf)},
+    "multiply": {"over": (np.multiply, 1e308, 10.0), "under": (np.multiply, 1e-300, 1e-300),
+                 "invalid": (np.multiply, np.inf, 0.0)},
+    "divide": {"divide": (np.divide, 1.0, 0.0), "over": (np.divide, 1e308, 0.1),
+               "under": (np.divide, 1e-300, 1e300), "invalid": (np.divide, 0.0, 0.0)},
+}
+
+
+def _user_stacklevel():
+    """The `stacklevel` of the first caller outside mmarray and NumPy, for
+    warnings.warn called by the caller of this function."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _fp_errors(events):
+    """NumPy's handling of the floating-point errors an engine computation
+    raised, as its ufuncs handle theirs after their loop: `events` are
+    (np.errstate key, message) pairs in NumPy's order, each handled by the
+    caller's np.geterr() mode for its kind: ignored, a RuntimeWarning at
+    the caller's line, a FloatingPointError, or (modes 'call', 'print',
+    'log') NumPy's own handler, run by the same error in a one-element
+    ufunc call."""
+    modes = np.geterr()
+    for key, message in events:
+        mode = modes[key]
+        if mode == "ignore":
+            continue
+        if mode == "warn":
+            warnings.warn(message, RuntimeWarning, stacklevel=_user_stacklevel())
+        elif mode == "raise":
+            raise FloatingPointError(message)
+        else:
+            operation = message.rsplit(" in ", 1)[1]
+            if operation == "cast":
+                with np.errstate(all="ignore", **{key: mode}):
+                    np.array([1e300 if key == "over" else np.nan]).astype(np.float32 if key == "over" else np.int64)
+                continue
+            ufunc, x, y = _PROVOKE[operation][key]
+            with np.errstate(all="ignore", **{key: mode}):
+                ufunc(np.array([x]), np.array([y]))
+
+
 def _clip(a, a_min=_NO_VALUE, a_max=_NO_VALUE, out=None, *, min=_NO_VALUE, max=_NO_VALUE, **kwargs):
     lo = a_min if a_min is not _NO_VALUE else min
     hi = a_max if a_max is not _NO_VALUE else max
@@ -310,7 +364,7 @@ def _clip(a, a_min=_NO_VALUE, a_max=_NO_VALUE, out=None, *, min=_NO_VALUE, max=_
         return FALLBACK
     if not (_eligible(a, "iuf") and a.flags.writeable and _python_scalar_fits(a, lo) and _python_scalar_fits(a, hi)):
         return FALLBACK
-    _core.apply(a, [("clip", lo, hi)])
+    _core.apply(a, [("clip", lo, hi)], _fp_errors)
     return a
 
 
@@ -320,7 +374,7 @@ def inplace(a, op, x):
         return FALLBACK
     if op == "div" and a.dtype.kind != "f":
         return FALLBACK  # NumPy refuses to store a true division in integers
-    _core.apply(a, [(op, x)])
+    _core.apply(a, [(op, x)], _fp_errors)
     return a
 
 

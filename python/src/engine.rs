@@ -1,7 +1,7 @@
 //! The compute engine for Python: reductions, quantiles and in-place steps
 //! on NumPy arrays (mapped or not), run with the GIL released.
 
-use mmarray::compute::{self, NanPolicy, QuantileDtype, ReduceOptions, Scalar, Stat, Step};
+use mmarray::compute::{self, FpEvent, NanPolicy, QuantileDtype, ReduceOptions, Scalar, Stat, Step};
 use mmarray::ScalarKind;
 use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -147,10 +147,20 @@ fn scalar(obj: &Bound<'_, PyAny>) -> PyResult<Scalar> {
     Ok(Scalar::Float(obj.extract::<f64>()?))
 }
 
+/// `(errstate key, message)` pairs for Python: `("invalid", "invalid value
+/// encountered in multiply")`.
+fn fp_pairs<'a>(events: impl IntoIterator<Item = &'a FpEvent>) -> Vec<(&'static str, String)> {
+    events.into_iter().map(|e| (e.error.errstate_key(), e.to_string())).collect()
+}
+
 /// Applies `steps` (tuples `("add"|"sub"|"mul"|"div", x)`, `("clip", lo,
-/// hi)`, `("normalize",)`) to `a` in place, in parallel.
+/// hi)`, `("normalize",)`) to `a` in place, in parallel. `report` is called
+/// with the floating-point errors as `(errstate key, message)` pairs: first
+/// those of rounding the scalars to `a`'s type, before any computing (so
+/// it can stop there by raising, as NumPy does), then once more with the
+/// computation's own, if any.
 #[pyfunction]
-pub fn apply(py: Python<'_>, a: &Bound<'_, PyAny>, steps: Vec<Bound<'_, PyTuple>>) -> PyResult<()> {
+pub fn apply(py: Python<'_>, a: &Bound<'_, PyAny>, steps: Vec<Bound<'_, PyTuple>>, report: &Bound<'_, PyAny>) -> PyResult<()> {
     guarded("apply", || {
         let mut parsed = Vec::with_capacity(steps.len());
         for t in &steps {
@@ -166,7 +176,18 @@ pub fn apply(py: Python<'_>, a: &Bound<'_, PyAny>, steps: Vec<Bound<'_, PyTuple>
             };
             parsed.push(step);
         }
-        typed_view_mut!(a, |v: T| off_gil(py, || compute::apply(v, &parsed)).map_err(to_py))
+        typed_view_mut!(a, |v: T| {
+            let before = compute::scalar_events::<T>(&parsed).map_err(to_py)?;
+            if !before.is_empty() {
+                report.call1((fp_pairs(&before),))?;
+            }
+            let events = off_gil(py, || compute::apply(v, &parsed)).map_err(to_py)?;
+            let after: Vec<_> = events.iter().filter(|e| !before.contains(e)).collect();
+            if !after.is_empty() {
+                report.call1((fp_pairs(after),))?;
+            }
+            Ok(())
+        })
     })
 }
 

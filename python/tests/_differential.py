@@ -573,6 +573,11 @@ class Expect:
     # ("Degrees of freedom <= 0", "Mean of empty slice", "All-NaN slice")
     # are compared always.
     fpe_warnings: bool = False
+    # Compare NumPy's floating-point errors exactly: every "... encountered
+    # in ..." warning, in order, overflow included, and the message of a
+    # FloatingPointError (the in-place operators and clip, which report
+    # them as NumPy's ufuncs do).
+    fp_messages: bool = False
 
 
 def compare(got, want, repro, expect=Expect(), identity=()):
@@ -585,16 +590,29 @@ def compare(got, want, repro, expect=Expect(), identity=()):
             fail(ExceptionMismatch, repro, f"NumPy {_desc(want)}\n  mmarray returned {_desc(got)}", f"{type(want.exc).__name__} vs value")
         if not isinstance(got.exc, type(want.exc)):
             fail(ExceptionMismatch, repro, f"NumPy {_desc(want)}\n  mmarray {_desc(got)}", f"{type(want.exc).__name__} vs {type(got.exc).__name__}")
+        if expect.fp_messages and isinstance(want.exc, FloatingPointError) and str(got.exc) != str(want.exc):
+            fail(ExceptionMismatch, repro, f"NumPy {_desc(want)}\n  mmarray {_desc(got)}", "FloatingPointError message")
+        _compare_fp_messages(got, want, repro, expect)
         return
     if got.exc is not None:
         fail(ExceptionMismatch, repro, f"NumPy returned {_desc(want)}\n  mmarray {_desc(got)}", f"value vs {type(got.exc).__name__}")
     _compare_value(got.value, want.value, repro, expect, identity, got, want)
+    _compare_fp_messages(got, want, repro, expect)
     gk, wk = set(got.warnings), set(want.warnings)
     if not expect.fpe_warnings:
         gk.discard("fpe")
         wk.discard("fpe")
     if gk != wk:
         fail(WarningMismatch, repro, f"NumPy warned {sorted(wk)} {list(want.messages)}\n  mmarray warned {sorted(gk)} {list(got.messages)}")
+
+
+def _fp_messages(o):
+    return [m for m in o.messages if m.startswith("RuntimeWarning: ") and " encountered in " in m]
+
+
+def _compare_fp_messages(got, want, repro, expect):
+    if expect.fp_messages and _fp_messages(got) != _fp_messages(want):
+        fail(WarningMismatch, repro, f"NumPy's floating-point warnings {_fp_messages(want)}\n  mmarray's {_fp_messages(got)}", "floating-point warnings")
 
 
 def _compare_value(g, w, repro, expect, identity, got, want):
@@ -609,7 +627,7 @@ def _compare_value(g, w, repro, expect, identity, got, want):
             fail(TypeMismatch, repro, f"NumPy returned {_desc(want)}\n  mmarray returned {_desc(got)}")
         refs = expect.ref if isinstance(expect.ref, tuple) else (None,) * len(w)
         for gi, wi, ri in zip(g, w, refs):
-            e = Expect(expect.exact, expect.signed_zero, expect.atol, ri, expect.fpe_warnings)
+            e = Expect(expect.exact, expect.signed_zero, expect.atol, ri, expect.fpe_warnings, expect.fp_messages)
             _compare_value(gi, wi, repro, e, (), Outcome(gi), Outcome(wi))
         return
     tw = type(w)
@@ -721,10 +739,13 @@ def engine_eligible(a):
     return (a.dtype.kind in "biuf" and a.dtype.char not in "gG" and a.dtype.isnative and a.flags.aligned and a.size > 0)
 
 
-def check(pair, call, expect_fn=None, check_files=True, identity_arg=False):
+def check(pair, call, expect_fn=None, check_files=True, identity_arg=False, errstate=None):
     """Run `call` on both sides and compare; `expect_fn(want_outcome)` gives
-    the `Expect` for NumPy's answer."""
-    repro = f"{pair.repro}\n{call.render()}"
+    the `Expect` for NumPy's answer. `errstate`: np.errstate keywords both
+    compared calls run under."""
+    errstate = errstate or {}
+    prefix = f"with np.errstate({', '.join(f'{k}={v!r}' for k, v in errstate.items())}): " if errstate else ""
+    repro = f"{pair.repro}\n{prefix}{call.render()}"
     try:
         out_mm = out_np = None
         if call.uses_out():
@@ -737,9 +758,14 @@ def check(pair, call, expect_fn=None, check_files=True, identity_arg=False):
                 shape, dtype = np.shape(probe.value), np.asarray(probe.value).dtype
                 out_np = np.zeros(shape, dtype)
                 out_mm = np.zeros(shape, dtype)
-                repro = f"{pair.repro}\nout = np.zeros({shape}, {dtype.str!r})\n{call.render()}"
-        want = outcome(lambda: call.run(pair.np, out_np))
-        got = outcome(lambda: call.run(pair.mm, out_mm))
+                repro = f"{pair.repro}\nout = np.zeros({shape}, {dtype.str!r})\n{prefix}{call.render()}"
+
+        def under_errstate(arr, out):
+            with np.errstate(**errstate):
+                return call.run(arr, out)
+
+        want = outcome(lambda: under_errstate(pair.np, out_np))
+        got = outcome(lambda: under_errstate(pair.mm, out_mm))
         expect = expect_fn(want) if expect_fn else Expect()
         identity = [(pair.mm, pair.np)]
         if out_np is not None:

@@ -300,12 +300,24 @@ def scalars_for(dt):
     if dt.kind in "iu":
         info = np.iinfo(dt)
         ints += [int(info.max), int(info.max) + 1, int(info.min), int(info.min) - 1]
-    floats = [0.0, -0.0, 0.5, 1.5, -2.5, 1e308, 1e-320, 65504.0, 1e5, np.inf, -np.inf, np.nan, 3.0]
+    floats = [0.0, -0.0, 0.5, 1.5, -2.5, 1e308, 1e-320, 65504.0, 1e5, np.inf, -np.inf, np.nan, 3.0,
+              1e-300, 1e-38, 1e38, 1e-6, 1e300]
     others = [True, False, np.float32(1.5), np.float16(2.0), np.int8(-3), np.uint64(2**63), np.float64(np.nan), np.int64(5)]
     return st.sampled_from(ints + floats + others)
 
 
 INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv}
+
+
+#: Scalars that overflow, underflow, divide by zero or meet infinities.
+FP_ERROR_SCALARS = [0.0, -0.0, np.inf, -np.inf, 1e300, 1e-300, 1e38, 1e-38, 65504.0, 1e-6, 1e-40]
+
+#: np.errstate settings the in-place operators and clip run under: NumPy's
+#: default, every kind raised, underflow reported, a mix.
+ERRSTATES = st.sampled_from([
+    {}, {"all": "raise"}, {"all": "warn"}, {"under": "warn"}, {"all": "ignore"},
+    {"invalid": "raise", "over": "warn", "divide": "ignore", "under": "raise"},
+])
 
 
 @given(data=st.data())
@@ -315,15 +327,19 @@ def test_inplace_operators(data):
     with data.draw(D.pairs()) as pair:
         for _ in range(2):
             op = data.draw(st.sampled_from(sorted(INPLACE)))
-            x = data.draw(scalars_for(pair.np.dtype))
+            # (scalars that raise floating-point errors, often: the engine
+            # must report them as NumPy does)
+            x = data.draw(st.one_of(scalars_for(pair.np.dtype), st.sampled_from(FP_ERROR_SCALARS)))
             f = INPLACE[op]
 
             def run(arr, out=None, f=f, x=x):
                 return f(arr, x)  # as `arr op= x`: returns what the name is rebound to
 
             call = Call(run, text=f"v {op} {D._r(x)}; print(v)")
-            # bit-identical element-wise results, file contents after, and the identity of the result
-            check(pair, call, lambda want: Expect(exact=True, signed_zero=True))
+            # bit-identical element-wise results, file contents after, the
+            # identity of the result, and NumPy's floating-point errors
+            # under the caller's np.errstate
+            check(pair, call, lambda want: Expect(exact=True, signed_zero=True, fp_messages=True), errstate=data.draw(ERRSTATES))
 
 
 @given(data=st.data())
@@ -342,7 +358,7 @@ def test_clip_out(data):
             call = Call("clip", (lo, hi), {"out": ARR})
         else:
             call = Call(np.clip, (lo, hi, ARR))
-        check(pair, call, lambda want: Expect(exact=True, signed_zero=True))
+        check(pair, call, lambda want: Expect(exact=True, signed_zero=True, fp_messages=True), errstate=data.draw(ERRSTATES))
 
 
 # -------------------------------------------------------------------- mmarray's own functions

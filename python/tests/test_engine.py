@@ -2,6 +2,7 @@
 give NumPy's results (values, dtypes, classes and shapes)."""
 
 import itertools
+import operator
 import warnings
 
 import numpy as np
@@ -206,6 +207,89 @@ def test_inplace_arithmetic_matches_numpy(tmp_path, calls):
         m += 300
     with pytest.raises(np._core._exceptions._UFuncOutputCastingError):
         m *= 1.5
+
+
+FP_CASES = [
+    # (dtype, data, op, scalar): one or more floating-point errors each
+    ("f8", [np.inf, 1.0], "*=", 0.0),
+    ("f8", [1.0, 0.0, -2.0], "/=", 0.0),
+    ("f8", [np.inf, 1.0], "-=", np.inf),
+    ("f8", [1e300, 1.0], "*=", 1e10),
+    ("f8", [1e-300, 3.0], "*=", 1e-20),
+    ("f8", [2.0**-1022, 1.0], "*=", 0.5),  # exact: no underflow
+    ("f4", [2.0, 1.0], "*=", 1e300),  # the scalar overflows float32
+    ("f4", [0.0, 1.0], "*=", 1e300),
+    ("f4", [1e30, 1.0], "*=", 1e10),
+    ("f4", [1e-30, 1.0], "/=", 1e30),
+    ("f2", [6e4, 1.0], "+=", 1e4),
+    ("f2", [1e-7, 1.0], "*=", 0.01),
+    ("f2", [np.nan, np.inf, 0.0], "/=", 0.0),
+    ("f8", [np.nan, 1.0], "+=", 1.0),  # NaN in, NaN out: no error
+]
+IOPS = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv}
+
+
+def _run_recorded(arr, op, x, **errstate):
+    with warnings.catch_warnings(record=True) as caught, np.errstate(**errstate):
+        warnings.simplefilter("always")
+        try:
+            IOPS[op](arr, x)
+            exc = None
+        except FloatingPointError as e:
+            exc = str(e)
+    return [str(w.message) for w in caught], exc, [w.filename for w in caught]
+
+
+@pytest.mark.parametrize("errstate", [{}, {"all": "warn"}, {"all": "raise"}, {"under": "raise", "invalid": "ignore"}])
+@pytest.mark.parametrize("dtype, data, op, x", FP_CASES)
+def test_inplace_floating_point_errors_as_numpy(tmp_path, calls, dtype, data, op, x, errstate):
+    """`a op= x` through the engine reports NumPy's floating-point errors
+    under the caller's np.errstate: the same warnings in the same order,
+    pointing at the caller's line, or the same FloatingPointError, with the
+    same data left in the file (NumPy computes, then raises; a scalar that
+    overflows the array's type raises before computing)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want_data = np.array(data, dtype=dtype)
+        m = mmarray.memmap(tmp_path / "m.bin", dtype=dtype, mode="w+", shape=(len(data),))
+        m[:] = want_data
+    want = _run_recorded(want_data, op, x, **errstate)
+    got = _run_recorded(m, op, x, **errstate)
+    assert calls["n"] > 0
+    assert got[:2] == want[:2]
+    assert all(f == __file__ for f in got[2]), got[2]
+    np.testing.assert_array_equal(np.asarray(m), want_data)
+
+
+def test_floating_point_error_callbacks_as_numpy(tmp_path):
+    """np.errstate's 'call' and 'log' modes get NumPy's own calls."""
+    m = mmarray.memmap(tmp_path / "m.bin", dtype="f4", mode="w+", shape=(3,))
+    m[:] = [np.inf, 1.0, 0.0]
+    a = np.array([np.inf, 1.0, 0.0], dtype="f4")
+    for arr in (a, m):
+        seen = []
+        with np.errstate(all="call", call=lambda kind, flag: seen.append(kind)):
+            arr *= 0.0
+            arr /= 0.0
+        if arr is a:
+            want = seen
+    assert seen == want and want, (seen, want)
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def write(self, msg):
+            self.lines.append(msg)
+
+    logs = []
+    for arr in (np.array([1.0, 0.0]), mmarray.memmap(tmp_path / "n.bin", dtype="f8", mode="w+", shape=(2,))):
+        arr[:] = [1.0, 0.0]
+        log = Log()
+        with np.errstate(all="log", call=log):
+            arr /= 0.0
+        logs.append(log.lines)
+    assert logs[0] == logs[1] and logs[0], logs
 
 
 def test_clip_in_place(tmp_path, calls):

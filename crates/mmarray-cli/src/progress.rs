@@ -23,6 +23,13 @@ pub fn note(msg: &str) {
     }
 }
 
+/// Prints `warning: {msg}` to standard error (even with `--quiet`: a
+/// warning is about the result, not the progress).
+pub fn warn(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "warning: {msg}");
+}
+
 fn target() -> ProgressDrawTarget {
     if QUIET.load(Ordering::Relaxed) {
         ProgressDrawTarget::hidden()

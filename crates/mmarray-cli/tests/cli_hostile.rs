@@ -340,6 +340,37 @@ fn apply_clip_with_nan_bounds_as_numpy() {
     }
 }
 
+/// `apply` reports NumPy's floating-point errors on standard error, as
+/// NumPy's RuntimeWarnings (`x / 0` on `arange`: 0/0 is invalid, 1/0 a
+/// division by zero; a scalar past float32 overflows in the cast), and
+/// still writes the values and exits 0, as NumPy does.
+#[test]
+fn apply_warns_of_floating_point_errors_as_numpy() {
+    let (_t, d) = fixture();
+    let out = run(&["apply", "s.npy", "--div", "0"], &d);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(
+        warnings,
+        ["warning: s.npy: divide by zero encountered in divide", "warning: s.npy: invalid value encountered in divide"],
+        "{err}"
+    );
+    assert_eq!(ok(&d, &["show", "s.npy", "--slice", ":3"]), "[nan inf inf]\n");
+    ok(&d, &["create", "f.npy", "--dtype", "f4", "--shape", "2", "--fill", "arange"]);
+    let out = run(&["apply", "f.npy", "--mul", "1e300", "--add", "1"], &d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(
+        warnings,
+        ["warning: f.npy: overflow encountered in cast", "warning: f.npy: invalid value encountered in multiply"],
+        "{err}"
+    );
+    // no error, no warning
+    let out = run(&["apply", "a.npy", "--mul", "2"], &d);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+}
+
 /// Issue 10.6: literals are read as Python reads them (integers up to 128
 /// bits, floats); anything else names the flag and the text.
 #[test]

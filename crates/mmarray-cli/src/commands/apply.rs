@@ -1,7 +1,7 @@
 //! `mmarray apply`: in-place steps on a region, in command-line order.
 
 use clap::ArgMatches;
-use mmarray::compute::{apply, Real, Scalar, Step};
+use mmarray::compute::{apply, FpEvent, Real, Scalar, Step};
 use mmarray::{shape_repr, MmapArray, Mode, ScalarKind, Selection};
 
 use crate::args::ApplyArgs;
@@ -42,22 +42,22 @@ fn ordered_steps(args: &ApplyArgs, m: &ArgMatches) -> Result<Vec<Step>, CliError
     Ok(steps.into_iter().map(|s| s.1).collect())
 }
 
-fn run_typed<T: Real>(a: &mut MmapArray, sel: &Selection, steps: &[Step]) -> Result<Vec<usize>, CliError> {
+fn run_typed<T: Real>(a: &mut MmapArray, sel: &Selection, steps: &[Step]) -> Result<(Vec<usize>, Vec<FpEvent>), CliError> {
     if a.dtype().is_native() {
         let view = sel.apply_mut(a.view_mut::<T>()?)?;
         let shape = view.shape().to_vec();
-        apply(view, steps)?;
-        return Ok(shape);
+        let events = apply(view, steps)?;
+        return Ok((shape, events));
     }
     // Non-native byte order: compute on a native copy (memory for the whole
     // array), then write it all back byte-swapped.
     let mut data = a.to_array::<T>()?;
     let view = sel.apply_mut(data.view_mut())?;
     let shape = view.shape().to_vec();
-    apply(view, steps)?;
+    let events = apply(view, steps)?;
     let flat: Vec<T> = data.iter().copied().collect(); // logical (C) order
     a.fill_with(|i| flat[i])?;
-    Ok(shape)
+    Ok((shape, events))
 }
 
 pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
@@ -91,11 +91,16 @@ pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
     let what = format!("applying {} step(s) to {}", steps.len(), args.file.display());
     let total = a.nbytes() as u64 * passes;
     let kind = a.dtype().kind();
-    let shape = crate::progress::engine(total, &what, || {
+    let (shape, events) = crate::progress::engine(total, &what, || {
         crate::test_panic("apply");
         mmarray::with_scalar_type!(kind, |T| run_typed::<T>(&mut a, &sel, &steps), complex => Err(unsupported().into()))
     })?;
     a.close()?;
+    // NumPy's floating-point warnings, as its RuntimeWarnings ("invalid
+    // value encountered in multiply"): the data is written all the same
+    for e in &events {
+        crate::progress::warn(&format!("{}: {e}", args.file.display()));
+    }
     print(&format!("{}: applied {} step(s) to a region of shape {}\n", args.file.display(), steps.len(), shape_repr(&shape)))
 }
 

@@ -16,11 +16,18 @@
 //! - the final value is cast back to the array's type once: floats round to
 //!   nearest, integers truncate toward zero (out-of-range values saturate
 //!   and NaN becomes 0, where NumPy's cast is platform-dependent).
+//!
+//! [`apply`] also returns the floating-point errors NumPy would report
+//! ([`FpEvent`]: "invalid value encountered in multiply", see the rules in
+//! [`FpError`](super::FpError)).
 
 use multiversion::multiversion;
 use ndarray::{ArrayViewMut, Dimension, Zip};
 use rayon::prelude::*;
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::fpe::{self, FpEvent};
 use super::real::Real;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -118,8 +125,20 @@ enum Op {
     FClip(f64, f64),
 }
 
-fn compile<T: Real>(steps: &[Step], maxima: &[f64]) -> Result<Vec<Op>> {
+/// Steps bound to an element type, with what NumPy reports of each.
+struct Compiled {
+    ops: Vec<Op>,
+    /// NumPy's name of each step's ufunc, for its floating-point errors.
+    names: Vec<&'static str>,
+    /// The floating-point errors of rounding each step's scalar(s) to a
+    /// float array's type (NumPy's "overflow encountered in cast").
+    cast_flags: Vec<u8>,
+}
+
+fn compile<T: Real>(steps: &[Step], maxima: &[f64]) -> Result<Compiled> {
     let mut ops = Vec::with_capacity(steps.len());
+    let mut names = Vec::with_capacity(steps.len());
+    let mut cast_flags = Vec::with_capacity(steps.len());
     let mut integer = T::INT_RANGE.is_some();
     let mut maxima = maxima.iter();
     let check = |v: i128| -> Result<i128> {
@@ -132,9 +151,16 @@ fn compile<T: Real>(steps: &[Step], maxima: &[f64]) -> Result<Vec<Op>> {
         }
         Ok(v)
     };
-    // A float scalar on a float array is first rounded to the array's type.
-    let fl = |s: Scalar| if T::INT_RANGE.is_none() { T::from_f64(s.as_f64()).to_f64() } else { s.as_f64() };
     for &step in steps {
+        // A scalar on a float array is first rounded to the array's type.
+        let mut cast = 0;
+        let mut fl = |s: Scalar| {
+            if T::INT_RANGE.is_some() {
+                return s.as_f64();
+            }
+            cast |= fpe::cast::<T>(s.as_f64());
+            T::from_f64(s.as_f64()).to_f64()
+        };
         let op = match step {
             Step::Add(Scalar::Int(v)) | Step::Sub(Scalar::Int(v)) if integer => {
                 let v = check(v)?;
@@ -157,17 +183,26 @@ fn compile<T: Real>(steps: &[Step], maxima: &[f64]) -> Result<Vec<Op>> {
         };
         integer &= matches!(op, Op::IntAdd(_) | Op::IntMul(_) | Op::IntClip(..));
         ops.push(op);
+        cast_flags.push(cast);
+        names.push(match step {
+            Step::Add(_) => "add",
+            Step::Sub(_) => "subtract",
+            Step::Mul(_) => "multiply",
+            Step::Div(_) | Step::Normalize => "divide",
+            Step::Clip(..) => "clip",
+        });
     }
-    Ok(ops)
+    Ok(Compiled { ops, names, cast_flags })
 }
 
-/// Runs `ops` on one element, returning the value before the final cast.
+/// Runs `ops` on one element, returning the value before the final cast;
+/// `note(i, flags)` receives the floating-point errors of step `i`.
 #[inline]
-fn run<T: Real>(x: T, ops: &[Op]) -> Val {
+fn run<T: Real>(x: T, ops: &[Op], mut note: impl FnMut(usize, u8)) -> Val {
     let float_array = T::INT_RANGE.is_none();
     let round = |v: f64| if float_array { T::from_f64(v).to_f64() } else { v };
     let mut v = if float_array { Val::F(x.to_f64()) } else { Val::I(x.to_i128()) };
-    for op in ops {
+    for (i, op) in ops.iter().enumerate() {
         let f = match v {
             Val::F(f) => f,
             Val::I(i) => i as f64,
@@ -176,14 +211,41 @@ fn run<T: Real>(x: T, ops: &[Op]) -> Val {
             (Op::IntAdd(s), Val::I(i)) => Val::I(T::wrap_i128(i + s).to_i128()),
             (Op::IntMul(s), Val::I(i)) => Val::I(T::wrap_i128(i.wrapping_mul(s)).to_i128()),
             (Op::IntClip(lo, hi), Val::I(i)) => Val::I(i.max(lo).min(hi)),
-            (Op::FAdd(s), _) => Val::F(round(f + s)),
-            (Op::FMul(s), _) => Val::F(round(f * s)),
-            (Op::FDiv(s), _) => Val::F(round(f / s)),
-            (Op::FClip(lo, hi), _) => Val::F(round(clip(f, lo, hi))),
+            (Op::FAdd(_) | Op::FMul(_) | Op::FDiv(_) | Op::FClip(..), _) => {
+                let (r, flags) = float_op::<T>(f, *op, round);
+                if flags != 0 {
+                    note(i, flags);
+                }
+                Val::F(r)
+            }
             (_, Val::F(f)) => Val::F(f), // integer ops never follow float ones
         };
     }
     v
+}
+
+/// One float step on `x`, rounded by `round`: the result and its
+/// floating-point errors.
+#[inline(always)]
+fn float_op<T: Real>(x: f64, op: Op, round: impl Fn(f64) -> f64) -> (f64, u8) {
+    match op {
+        Op::FAdd(s) => {
+            let r = round(x + s);
+            (r, fpe::add(x, s, r))
+        }
+        Op::FMul(s) => {
+            let p = x * s;
+            let r = round(p);
+            (r, fpe::settle::<T>(fpe::mul::<T>(x, s, p, r), x, s, false))
+        }
+        Op::FDiv(s) => {
+            let q = x / s;
+            let r = round(q);
+            (r, fpe::settle::<T>(fpe::div::<T>(x, s, q, r), x, s, true))
+        }
+        Op::FClip(lo, hi) => (round(clip(x, lo, hi)), 0),
+        Op::IntAdd(_) | Op::IntMul(_) | Op::IntClip(..) => (x, 0),
+    }
 }
 
 /// `np.clip(x, lo, hi)`, which is `minimum(maximum(x, lo), hi)`: a NaN in
@@ -205,16 +267,132 @@ fn cast_back<T: Real>(v: Val) -> T {
 }
 
 /// One float step over a block of a float array, rounding to the element
-/// type (as [`run`] does per element).
+/// type (as [`run`] does per element); its floating-point errors.
+///
+/// The vectorized loop computes values only (deciding the errors per
+/// element, as `run` does, stops it vectorizing: `a *= s` ran 5x slower).
+/// The errors come from counting NaN, infinities and tiny values in each
+/// sub-block after the step, with integer comparisons in the L1 cache: none
+/// (the usual case) means no error; otherwise the same count of the
+/// operands, kept before the step, says which ([`fpe::from_census`]), and
+/// only a possible underflow is decided per element.
+fn float_step<T: Real>(xs: &mut [T], op: Op) -> u8 {
+    const SUB: usize = 512;
+    let (s, divide) = match op {
+        Op::FAdd(s) | Op::FMul(s) => (s, false),
+        Op::FDiv(s) => (s, true),
+        // (float arrays never compile to integer steps)
+        Op::FClip(..) | Op::IntAdd(_) | Op::IntMul(_) | Op::IntClip(..) => {
+            float_block(xs, op);
+            return 0;
+        }
+    };
+    let mut flags = 0;
+    let mut kept = [T::from_f64(0.0); SUB];
+    for block in xs.chunks_mut(SUB) {
+        let kept = &mut kept[..block.len()];
+        kept.copy_from_slice(block);
+        float_block(block, op);
+        if !any_abnormal(block) {
+            continue;
+        }
+        let f = fpe::from_census(op_kind(op), s, census(kept), census(block));
+        flags |= f & !fpe::MAYBE_UNDERFLOW;
+        if f & fpe::MAYBE_UNDERFLOW != 0 {
+            for &x in kept.iter() {
+                let x = x.to_f64();
+                let q = if divide { x / s } else { x * s };
+                let r = T::from_f64(q).to_f64();
+                let maybe = if divide { fpe::div::<T>(x, s, q, r) } else { fpe::mul::<T>(x, s, q, r) };
+                flags |= fpe::settle::<T>(maybe & fpe::MAYBE_UNDERFLOW, x, s, divide);
+            }
+        }
+    }
+    flags
+}
+
+fn op_kind(op: Op) -> fpe::OpKind {
+    match op {
+        Op::FMul(_) | Op::IntMul(_) => fpe::OpKind::Mul,
+        Op::FDiv(_) => fpe::OpKind::Div,
+        Op::FAdd(_) | Op::IntAdd(_) | Op::FClip(..) | Op::IntClip(..) => fpe::OpKind::Add,
+    }
+}
+
+/// Lanes of the counting loops: independent accumulators, so they
+/// vectorize (a single running count does not).
+const LANES: usize = 16;
+
+/// How many NaN, infinities, zeros and tiny values `xs` (a float type)
+/// holds, by integer comparisons of the bits.
 #[multiversion(targets = "simd")]
-fn float_step<T: Real>(xs: &mut [T], op: Op) {
+fn census<T: Real>(xs: &[T]) -> fpe::Census {
+    let count = |x: &T| {
+        let b = x.abs_bits();
+        [u32::from(b > T::INF_BITS), u32::from(b == T::INF_BITS), u32::from(b == 0), u32::from(b <= T::MIN_NORMAL_BITS)]
+    };
+    let mut acc = [[0u32; LANES]; 4];
+    let chunks = xs.chunks_exact(LANES);
+    let mut total = [0u32; 4];
+    for x in chunks.remainder() {
+        total.iter_mut().zip(count(x)).for_each(|(t, c)| *t += c);
+    }
+    for c in chunks {
+        for (i, x) in c.iter().enumerate() {
+            let [n, f, z, t] = count(x);
+            acc[0][i] += n;
+            acc[1][i] += f;
+            acc[2][i] += z;
+            acc[3][i] += t;
+        }
+    }
+    for (t, a) in total.iter_mut().zip(&acc) {
+        *t += a.iter().sum::<u32>();
+    }
+    let [nan, inf, zero, tiny] = total.map(|v| v as usize);
+    fpe::Census { nan, inf, zero, tiny }
+}
+
+/// [`float_step`]'s vectorized loops.
+#[multiversion(targets = "simd")]
+fn float_block<T: Real>(xs: &mut [T], op: Op) {
+    // (each arm its own loop, so each vectorizes on its own)
     match op {
         Op::FAdd(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() + s)),
         Op::FMul(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() * s)),
         Op::FDiv(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() / s)),
         Op::FClip(lo, hi) => xs.iter_mut().for_each(|x| *x = T::from_f64(clip(x.to_f64(), lo, hi))),
         // float arrays never compile to integer steps
-        Op::IntAdd(_) | Op::IntMul(_) | Op::IntClip(..) => xs.iter_mut().for_each(|x| *x = cast_back(run(*x, &[op]))),
+        Op::IntAdd(_) | Op::IntMul(_) | Op::IntClip(..) => xs.iter_mut().for_each(|x| *x = cast_back(run(*x, &[op], |_, _| {}))),
+    }
+}
+
+/// Whether `xs` holds a NaN, an infinity, a zero or a tiny value (in the
+/// type's own comparisons, which vectorize).
+#[multiversion(targets = "simd")]
+fn any_abnormal<T: Real>(xs: &[T]) -> bool {
+    xs.iter().fold(false, |a, x| a | x.is_abnormal())
+}
+
+/// Per-step floating-point errors gathered by the parallel loops: one
+/// flag set per step, and one for the final cast of integer data.
+struct Flags(Vec<AtomicU8>);
+
+impl Flags {
+    fn new(steps: usize) -> Self {
+        Self((0..=steps).map(|_| AtomicU8::new(0)).collect())
+    }
+
+    #[inline]
+    fn note(&self, i: usize, flags: u8) {
+        // read first: a flag already set costs no write to the shared line
+        if flags & !self.0[i].load(Ordering::Relaxed) != 0 {
+            self.0[i].fetch_or(flags, Ordering::Relaxed);
+        }
+    }
+
+    fn get(&self, i: usize) -> u8 {
+        self.0[i].load(Ordering::Relaxed)
     }
 }
 
@@ -230,10 +408,22 @@ fn float_step<T: Real>(xs: &mut [T], op: Op) {
 /// # Ok::<(), mmarray::Error>(())
 /// ```
 ///
+/// Returns the floating-point errors the computation raised, as NumPy
+/// would report them after evaluating the same expression (see [`FpEvent`]
+/// and the [`fpe` rules](crate::compute::FpError)): per step, the rounding
+/// of its scalar to the array's type ("overflow encountered in cast"), then
+/// the step's own ("invalid value encountered in multiply", ...); last, for
+/// integer data computed in float, the cast back ("invalid value
+/// encountered in cast" for NaN, ±inf or a value outside the type, which
+/// saturates). Integer arithmetic wraps silently, as NumPy's does for
+/// arrays. The values are written whatever the errors (NumPy's ufuncs, too,
+/// check their errors after the loop); [`scalar_events`] gives the cast
+/// errors beforehand, for a caller that stops on them as NumPy does.
+///
 /// # Errors
 /// [`ErrorKind::InvalidArgument`] for an integer scalar outside an integer
 /// array's type, and for normalizing an empty region.
-pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[Step]) -> Result<()> {
+pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[Step]) -> Result<Vec<FpEvent>> {
     // Each Normalize divides by the maximum of the values computed so far:
     // one read-only pass per Normalize, before the writing pass.
     let mut maxima = Vec::new();
@@ -242,8 +432,8 @@ pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[S
             if view.is_empty() {
                 return Err(Error::new(ErrorKind::InvalidArgument, "cannot normalize an empty region (its max is undefined)"));
             }
-            let ops = compile::<T>(&steps[..i], &maxima)?;
-            let value = |x: T| match run(x, &ops) {
+            let ops = compile::<T>(&steps[..i], &maxima)?.ops;
+            let value = |x: T| match run(x, &ops, |_, _| {}) {
                 Val::I(v) => v as f64,
                 Val::F(f) => f,
             };
@@ -274,7 +464,19 @@ pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[S
             maxima.push(max);
         }
     }
-    let ops = compile::<T>(steps, &maxima)?;
+    let compiled = compile::<T>(steps, &maxima)?;
+    let ops = &compiled.ops;
+    let flags = Flags::new(ops.len());
+    let last = ops.len(); // the final cast's flags
+    let one = |x: &mut T| {
+        let v = run(*x, ops, |i, f| flags.note(i, f));
+        if let Val::F(f) = v {
+            if T::INT_RANGE.is_some() {
+                flags.note(last, fpe::cast::<T>(f));
+            }
+        }
+        *x = cast_back(v);
+    };
     let progress = super::hints::progress();
     if let Some(flat) = view.as_slice_memory_order_mut() {
         // contiguous: blocks in parallel, reporting progress as they finish
@@ -284,17 +486,47 @@ pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[S
                 // applying the steps one at a time to a cache-resident block
                 // gives the same bits as running them per element, in
                 // vectorized loops.
-                ops.iter().for_each(|&op| float_step(chunk, op));
+                for (i, &op) in ops.iter().enumerate() {
+                    flags.note(i, float_step(chunk, op));
+                }
             } else {
-                chunk.iter_mut().for_each(|x| *x = cast_back(run(*x, &ops)));
+                chunk.iter_mut().for_each(one);
             }
             super::hints::report(progress.as_ref(), std::mem::size_of_val(chunk));
         });
     } else {
-        view.par_map_inplace(|x| *x = cast_back(run(*x, &ops)));
+        view.par_map_inplace(one);
         super::hints::report(progress.as_ref(), view.len() * std::mem::size_of::<T>());
     }
-    Ok(())
+    let mut events = Vec::new();
+    for (i, (&name, &cast)) in compiled.names.iter().zip(&compiled.cast_flags).enumerate() {
+        events.extend(fpe::events(cast, "cast"));
+        events.extend(fpe::events(flags.get(i), name));
+    }
+    events.extend(fpe::events(flags.get(last), "cast"));
+    Ok(events)
+}
+
+/// The floating-point errors of rounding the scalars of `steps` to `T`
+/// ("overflow encountered in cast": `1e300` for a float32 array), which
+/// NumPy raises before computing: a caller that stops on them (NumPy under
+/// `np.errstate(over='raise')`) checks them before [`apply`], which reports
+/// them too.
+///
+/// ```
+/// use mmarray::compute::{scalar_events, Scalar, Step};
+/// let events = scalar_events::<f32>(&[Step::Mul(Scalar::Float(1e300))])?;
+/// assert_eq!(events[0].to_string(), "overflow encountered in cast");
+/// assert!(scalar_events::<f64>(&[Step::Mul(Scalar::Float(1e300))])?.is_empty());
+/// # Ok::<(), mmarray::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`apply`]'s: an integer scalar outside an integer type.
+pub fn scalar_events<T: Real>(steps: &[Step]) -> Result<Vec<FpEvent>> {
+    let maxima = vec![f64::NAN; steps.len()]; // (a max is the array's own type: no cast)
+    let compiled = compile::<T>(steps, &maxima)?;
+    Ok(compiled.cast_flags.iter().flat_map(|&f| fpe::events(f, "cast")).collect())
 }
 
 /// Sets every element of `view` to `value`, in parallel.
@@ -422,13 +654,14 @@ mod tests {
         assert!(y.iter().all(|v| v.is_nan()));
     }
 
-    /// The per-element interpreter, the reference for the block paths.
-    fn reference<T: Real>(xs: &[T], steps: &[Step]) -> Vec<T> {
+    /// The per-element interpreter, sequential, the reference for the
+    /// block paths: the values and the floating-point errors.
+    fn reference<T: Real>(xs: &[T], steps: &[Step]) -> (Vec<T>, Vec<FpEvent>) {
         let mut maxima = Vec::new();
         for (i, step) in steps.iter().enumerate() {
             if *step == Step::Normalize {
-                let ops = compile::<T>(&steps[..i], &maxima).unwrap();
-                let vals = xs.iter().map(|&x| match run(x, &ops) {
+                let ops = compile::<T>(&steps[..i], &maxima).unwrap().ops;
+                let vals = xs.iter().map(|&x| match run(x, &ops, |_, _| {}) {
                     Val::I(v) => v as f64,
                     Val::F(f) => f,
                 });
@@ -444,13 +677,36 @@ mod tests {
                 }));
             }
         }
-        let ops = compile::<T>(steps, &maxima).unwrap();
-        xs.iter().map(|&x| cast_back(run(x, &ops))).collect()
+        let c = compile::<T>(steps, &maxima).unwrap();
+        let mut flags = vec![0u8; steps.len() + 1];
+        let values = xs
+            .iter()
+            .map(|&x| {
+                let v = run(x, &c.ops, |i, f| flags[i] |= f);
+                if let (Val::F(f), Some(_)) = (v, T::INT_RANGE) {
+                    flags[steps.len()] |= fpe::cast::<T>(f);
+                }
+                cast_back(v)
+            })
+            .collect();
+        let mut events = Vec::new();
+        for ((&cast, &f), &name) in c.cast_flags.iter().zip(&flags).zip(&c.names) {
+            events.extend(fpe::events(cast, "cast"));
+            events.extend(fpe::events(f, name));
+        }
+        events.extend(fpe::events(flags[steps.len()], "cast"));
+        (values, events)
     }
 
     fn step_strategy() -> impl proptest::strategy::Strategy<Value = Step> {
         use proptest::prelude::*;
-        let scalar = prop_oneof![(-5i128..5).prop_map(Scalar::Int), (-3.0f64..3.0).prop_map(Scalar::Float)];
+        // (extremes: overflow and underflow in float32 and float64)
+        let extreme = prop_oneof![Just(1e300), Just(-1e-300), Just(3e38), Just(1e-38), Just(1e-30), Just(f64::INFINITY), Just(0.0)];
+        let scalar = prop_oneof![
+            4 => (-5i128..5).prop_map(Scalar::Int),
+            4 => (-3.0f64..3.0).prop_map(Scalar::Float),
+            2 => extreme.prop_map(Scalar::Float),
+        ];
         prop_oneof![
             scalar.clone().prop_map(Step::Add),
             scalar.clone().prop_map(Step::Sub),
@@ -470,6 +726,10 @@ mod tests {
         fn block_paths_match_the_interpreter(
             raw in proptest::collection::vec(proptest::prop_oneof![
                 8 => -1e3f64..1e3,
+                1 => proptest::prop_oneof![
+                    proptest::strategy::Just(1e300), proptest::strategy::Just(-3e38), proptest::strategy::Just(1e-300),
+                    proptest::strategy::Just(1e-40), proptest::strategy::Just(5e-324), proptest::strategy::Just(1.2e-38),
+                ],
                 1 => proptest::strategy::Just(f64::NAN),
                 1 => proptest::strategy::Just(f64::INFINITY),
                 1 => proptest::strategy::Just(-0.0),
@@ -478,18 +738,22 @@ mod tests {
         ) {
             let f64s = ndarray::Array1::from(raw.clone());
             let mut got = f64s.clone();
-            apply(got.view_mut(), &steps).unwrap();
-            let want = reference(f64s.as_slice().unwrap(), &steps);
+            let events = apply(got.view_mut(), &steps).unwrap();
+            let (want, want_events) = reference(f64s.as_slice().unwrap(), &steps);
             proptest::prop_assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "f64 {steps:?}");
+            proptest::prop_assert_eq!(&events, &want_events, "f64 {:?}", steps);
             let f32s = f64s.mapv(|v| v as f32);
             let mut got = f32s.clone();
-            apply(got.view_mut(), &steps).unwrap();
-            let want = reference(f32s.as_slice().unwrap(), &steps);
+            let events = apply(got.view_mut(), &steps).unwrap();
+            let (want, want_events) = reference(f32s.as_slice().unwrap(), &steps);
             proptest::prop_assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "f32 {steps:?}");
+            proptest::prop_assert_eq!(&events, &want_events, "f32 {:?}", steps);
             let i16s = f64s.mapv(|v| if v.is_finite() { v as i16 } else { 7 });
             let mut got = i16s.clone();
-            if apply(got.view_mut(), &steps).is_ok() {
-                proptest::prop_assert_eq!(got.to_vec(), reference(i16s.as_slice().unwrap(), &steps), "i16 {:?}", steps);
+            if let Ok(events) = apply(got.view_mut(), &steps) {
+                let (want, want_events) = reference(i16s.as_slice().unwrap(), &steps);
+                proptest::prop_assert_eq!(got.to_vec(), want, "i16 {:?}", steps);
+                proptest::prop_assert_eq!(&events, &want_events, "i16 {:?}", steps);
             }
         }
     }

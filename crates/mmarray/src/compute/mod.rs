@@ -32,6 +32,7 @@
 
 mod downsample;
 mod elementwise;
+mod fpe;
 mod histogram;
 mod hints;
 mod linalg;
@@ -44,7 +45,8 @@ mod threads;
 
 use ndarray::{ArrayD, ArrayView, Dimension, IxDyn};
 
-pub use elementwise::{apply, fill, map_inplace, zip_inplace, Scalar, Step};
+pub use elementwise::{apply, fill, map_inplace, scalar_events, zip_inplace, Scalar, Step};
+pub use fpe::{FpError, FpEvent};
 pub use downsample::{downsample, Envelope};
 pub use histogram::{histogram, Histogram};
 pub use hints::{with_hints, with_progress, Behind, StreamHints};

@@ -10,6 +10,32 @@ use crate::element::Element;
 pub trait Real: Element + PartialOrd {
     /// Whether the type can hold NaN.
     const IS_FLOAT: bool;
+    /// The smallest positive normal number of the type float steps on it
+    /// are computed in (its own for floats, `f64` for integers): results
+    /// below it are tiny (floating-point underflow).
+    const MIN_NORMAL: f64;
+    /// Whether a tiny result is judged before rounding to the type (NumPy's
+    /// float16 conversion) rather than after (x86, for the other types).
+    const TINY_BEFORE_ROUNDING: bool = false;
+    /// For float types, the value's bits with the sign cleared, so NaN,
+    /// infinities and tiny values are found with integer comparisons
+    /// (vectorized) against [`INF_BITS`](Self::INF_BITS) and
+    /// [`MIN_NORMAL_BITS`](Self::MIN_NORMAL_BITS); 0 for integer types.
+    #[inline(always)]
+    fn abs_bits(self) -> u64 {
+        0
+    }
+    /// For float types, whether the value is NaN, infinite, zero or tiny
+    /// (at most the smallest normal number in magnitude); `false` for
+    /// integer types.
+    #[inline(always)]
+    fn is_abnormal(self) -> bool {
+        false
+    }
+    /// The bits of positive infinity (floats; 0 for integer types).
+    const INF_BITS: u64 = 0;
+    /// The bits of the smallest positive normal number (floats).
+    const MIN_NORMAL_BITS: u64 = 0;
     /// The value as `f64` (exact for every type but `i64`/`u64` beyond 2^53).
     fn to_f64(self) -> f64;
     /// `x` converted as NumPy's `astype` does for in-range values: rounded
@@ -63,6 +89,7 @@ macro_rules! real_int {
     ($($t:ty => $key:expr, $unkey:expr);*) => {$(
         impl Real for $t {
             const IS_FLOAT: bool = false;
+            const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
             #[inline(always)]
             #[allow(clippy::cast_precision_loss, clippy::cast_lossless)]
             fn to_f64(self) -> f64 { self as f64 }
@@ -98,6 +125,7 @@ real_int!(
 
 impl Real for bool {
     const IS_FLOAT: bool = false;
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         f64::from(u8::from(self))
@@ -149,6 +177,19 @@ macro_rules! float_int_methods {
 impl Real for f16 {
     const IS_FLOAT: bool = true;
     #[inline(always)]
+    fn abs_bits(self) -> u64 {
+        u64::from(self.to_bits() & 0x7fff)
+    }
+    const INF_BITS: u64 = 0x7c00;
+    #[inline(always)]
+    fn is_abnormal(self) -> bool {
+        let b = self.to_bits() & 0x7fff;
+        !(b > 0x0400 && b < 0x7c00)
+    }
+    const MIN_NORMAL_BITS: u64 = 0x0400;
+    const MIN_NORMAL: f64 = 6.103_515_625e-5; // 2^-14
+    const TINY_BEFORE_ROUNDING: bool = true;
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
@@ -161,6 +202,18 @@ impl Real for f16 {
 
 impl Real for f32 {
     const IS_FLOAT: bool = true;
+    #[inline(always)]
+    fn abs_bits(self) -> u64 {
+        u64::from(self.to_bits() & 0x7fff_ffff)
+    }
+    const INF_BITS: u64 = 0x7f80_0000;
+    #[inline(always)]
+    fn is_abnormal(self) -> bool {
+        let a = self.abs();
+        !(a > f32::MIN_POSITIVE && a < f32::INFINITY)
+    }
+    const MIN_NORMAL_BITS: u64 = 0x0080_0000;
+    const MIN_NORMAL: f64 = f32::MIN_POSITIVE as f64;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         f64::from(self)
@@ -175,6 +228,18 @@ impl Real for f32 {
 
 impl Real for f64 {
     const IS_FLOAT: bool = true;
+    #[inline(always)]
+    fn abs_bits(self) -> u64 {
+        self.to_bits() & 0x7fff_ffff_ffff_ffff
+    }
+    const INF_BITS: u64 = 0x7ff0_0000_0000_0000;
+    #[inline(always)]
+    fn is_abnormal(self) -> bool {
+        let a = self.abs();
+        !(a > f64::MIN_POSITIVE && a < f64::INFINITY)
+    }
+    const MIN_NORMAL_BITS: u64 = 0x0010_0000_0000_0000;
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self
