@@ -497,4 +497,10 @@ fn stats_and_show_print_integers_and_signs_exactly() {
     let c: Vec<u8> = [1.0f64, -0.0, 1.5, f64::INFINITY].iter().flat_map(|x| x.to_le_bytes()).collect();
     npy("c.npy", "<c16", &c, 2);
     assert_eq!(ok(&d, &["show", "c.npy"]), "[1.  -0.j 1.5+infj]\n"); // NumPy's own spacing
+    // NaN and the infinities are told apart in JSON (strings; null said
+    // NaN for all three)
+    let f: Vec<u8> = [f64::NEG_INFINITY, 1.0, f64::INFINITY].iter().flat_map(|x| x.to_le_bytes()).collect();
+    npy("f.npy", "<f8", &f, 3);
+    let v: serde_json::Value = serde_json::from_str(&ok(&d, &["stats", "f.npy", "--json"])).unwrap();
+    assert_eq!((&v["min"], &v["max"], &v["mean"], &v["std"]), (&"-inf".into(), &"inf".into(), &"nan".into(), &"nan".into()), "{v}");
 }

@@ -68,7 +68,7 @@ impl Num {
         Ok(if stat == Stat::Count { Num::Int(i128::from(m.count())) } else { exact(m, stat).unwrap_or(Num::Float(x)) })
     }
 
-    /// NaN and infinities (not JSON) as null; integers beyond i64 as u64.
+    /// NaN and infinities as strings ([`num`]); integers beyond i64 as u64.
     fn json(&self) -> Value {
         match *self {
             Num::Float(x) => num(x),
@@ -131,9 +131,14 @@ fn available_memory() -> u64 {
         .map_or(u64::MAX, |kib| kib * 1024)
 }
 
-/// A number as JSON; NaN and infinities (not JSON) as null.
+/// A number as JSON; NaN and infinities, which JSON has no numbers for, as
+/// the strings `"nan"`, `"inf"` and `"-inf"` (distinct, unlike null, and
+/// read back by Python's `float()`).
 fn num(x: f64) -> Value {
-    serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+    serde_json::Number::from_f64(x).map_or_else(
+        || Value::String(if x.is_nan() { "nan" } else if x > 0.0 { "inf" } else { "-inf" }.to_string()),
+        Value::Number,
+    )
 }
 
 /// Nested lists of `f` applied to each accumulator, shaped like `ms`.
