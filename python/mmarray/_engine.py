@@ -159,6 +159,8 @@ def _warn_as_numpy(a, stat, axes, ddof, skipna, value, scalar):
     NumPy's intermediate result is a scalar, not an array."""
     if stat in ("sum", "mean") and a.dtype.kind == "f" and np.isnan(value).any():
         _infinities_cancelled(a, axes, skipna, value)
+    if stat in ("var", "std", "ptp") and a.dtype.kind == "f" and np.isnan(value).any():
+        _infinities_in_spread(a, stat, axes, skipna)
     if stat not in ("mean", "var", "std", "min", "max"):
         return
     if not skipna:
@@ -199,7 +201,35 @@ def _infinities_cancelled(a, axes, skipna, value):
     total = a.size if axes is None else math.prod(a.shape[ax] for ax in axes)
     counts = np.asarray(_core.reduce(a, "count", axes, 0.0, True))
     if (np.isnan(value) & (counts == total if not skipna else counts > 0)).any():
-        np.add.reduce(np.array([np.inf, -np.inf]))
+        _fp_errors([("invalid", "invalid value encountered in reduce")])
+
+
+def _infinities_in_spread(a, stat, axes, skipna):
+    """NumPy's floating-point errors of a variance or ptp of data holding
+    infinities, which its order of operations raises whatever the order of
+    the values (one more pass for the counts and two for the extremes, in
+    this case only): a variance of a slice holding +inf and -inf meets them
+    in its mean's sum ("invalid value encountered in reduce"); one holding
+    infinities of one sign gets an infinite mean and computes inf - inf
+    ("... in subtract"); ptp subtracts an infinite min from the same max.
+    Slices holding NaN (outside the nan-variants) are left out: there
+    NumPy's warnings depend on where the NaN falls in its summation."""
+    total = a.size if axes is None else math.prod(a.shape[ax] for ax in axes)
+    counts = np.asarray(_core.reduce(a, "count", axes, 0.0, True))
+    hi = np.asarray(_core.reduce(a, "max", axes, 0.0, True))
+    lo = np.asarray(_core.reduce(a, "min", axes, 0.0, True))
+    clean = counts > 0 if skipna else counts == total
+    pos, neg = clean & (hi == np.inf), clean & (lo == -np.inf)
+    events = []
+    if stat == "ptp":
+        if (clean & np.isinf(hi) & (hi == lo)).any():
+            events.append(("invalid", "invalid value encountered in subtract"))
+    else:
+        if (pos & neg).any():
+            events.append(("invalid", "invalid value encountered in reduce"))
+        if (pos ^ neg).any():
+            events.append(("invalid", "invalid value encountered in subtract"))
+    _fp_errors(events)
 
 
 def _division_by_no_freedom(a, axes, n, scalar):
@@ -237,11 +267,26 @@ def _median(skipna):
         if axis is not None or out is not None or keepdims or not _eligible(a, "iuf"):
             return FALLBACK
         value = _core.median(a, skipna)
-        if skipna and math.isnan(value):
-            _warn_all_nan(a)
+        if math.isnan(value) and a.dtype.kind == "f":
+            _median_of_infinities(a, skipna)
         return (a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)).type(value)
 
     return impl
+
+
+def _median_of_infinities(a, skipna):
+    """NumPy's warnings for a NaN median: "All-NaN slice encountered" for
+    a nan-median of NaN only; "invalid value encountered in reduce" (the
+    mean of the middle two values) where they are -inf and +inf, as a NaN
+    median of data holding no NaN (or of the non-NaN values, for
+    nanmedian) must have: one more pass for the count, in this case only.
+    (A median of data holding NaN is NaN whatever its middle values:
+    NumPy's warning there depends on where they fall; left out.)"""
+    if skipna and _warn_all_nan(a):
+        return
+    count = _core.reduce(a, "count", None, 0.0, True)
+    if count > 0 and (skipna or count == a.size):
+        _fp_errors([("invalid", "invalid value encountered in reduce")])
 
 
 def _quantile(skipna, scale):
@@ -311,12 +356,20 @@ _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
 # A NumPy operation that raises each (kind, operation) floating-point error
 # alone, to run NumPy's own handler for the 'call', 'print' and 'log' modes.
 _PROVOKE = {
-    "add": {"over": (np.add, 1e308, 1e308), "invalid": (np.add, np.inf, -np.inf)},
-    "subtract": {"over": (np.subtract, 1e308, -1e308), "invalid": (np.subtract, np.inf, np.inf)},
-    "multiply": {"over": (np.multiply, 1e308, 10.0), "under": (np.multiply, 1e-300, 1e-300),
-                 "invalid": (np.multiply, np.inf, 0.0)},
-    "divide": {"divide": (np.divide, 1.0, 0.0), "over": (np.divide, 1e308, 0.1),
-               "under": (np.divide, 1e-300, 1e300), "invalid": (np.divide, 0.0, 0.0)},
+    ("over", "add"): lambda: np.add(np.array([1e308]), 1e308),
+    ("invalid", "add"): lambda: np.add(np.array([np.inf]), -np.inf),
+    ("over", "subtract"): lambda: np.subtract(np.array([1e308]), -1e308),
+    ("invalid", "subtract"): lambda: np.subtract(np.array([np.inf]), np.inf),
+    ("over", "multiply"): lambda: np.multiply(np.array([1e308]), 10.0),
+    ("under", "multiply"): lambda: np.multiply(np.array([1e-300]), 1e-300),
+    ("invalid", "multiply"): lambda: np.multiply(np.array([np.inf]), 0.0),
+    ("divide", "divide"): lambda: np.divide(np.array([1.0]), 0.0),
+    ("over", "divide"): lambda: np.divide(np.array([1e308]), 0.1),
+    ("under", "divide"): lambda: np.divide(np.array([1e-300]), 1e300),
+    ("invalid", "divide"): lambda: np.divide(np.array([0.0]), 0.0),
+    ("over", "cast"): lambda: np.array([1e300]).astype(np.float32),
+    ("invalid", "cast"): lambda: np.array([np.nan]).astype(np.int64),
+    ("invalid", "reduce"): lambda: np.add.reduce(np.array([np.inf, -np.inf])),
 }
 
 
@@ -347,14 +400,8 @@ def _fp_errors(events):
         elif mode == "raise":
             raise FloatingPointError(message)
         else:
-            operation = message.rsplit(" in ", 1)[1]
-            if operation == "cast":
-                with np.errstate(all="ignore", **{key: mode}):
-                    np.array([1e300 if key == "over" else np.nan]).astype(np.float32 if key == "over" else np.int64)
-                continue
-            ufunc, x, y = _PROVOKE[operation][key]
             with np.errstate(all="ignore", **{key: mode}):
-                ufunc(np.array([x]), np.array([y]))
+                _PROVOKE[key, message.rsplit(" in ", 1)[1]]()
 
 
 def _clip(a, a_min=_NO_VALUE, a_max=_NO_VALUE, out=None, *, min=_NO_VALUE, max=_NO_VALUE, **kwargs):

@@ -292,6 +292,46 @@ def test_floating_point_error_callbacks_as_numpy(tmp_path):
     assert logs[0] == logs[1] and logs[0], logs
 
 
+SPREAD_DATA = [
+    [[1, np.inf], [2, 3]], [[np.inf, -np.inf], [1, np.inf]], [[np.inf, np.nan], [np.inf, np.inf]],
+    [[-np.inf, -np.inf], [np.nan, 1]], [[np.inf, -np.inf], [-np.inf, np.inf]], [[1, 2], [3, 4]], [[np.nan, np.inf], [-np.inf, 2]],
+]
+SPREAD_FUNCS = [np.var, np.std, np.nanvar, np.nanstd, np.ptp, np.median, np.nanmedian, np.mean, np.sum, np.nanmean, np.nansum]
+
+
+@pytest.mark.parametrize("dtype", ["f8", "f4", "f2"])
+def test_reduction_floating_point_errors_of_infinities_as_numpy(tmp_path, calls, dtype):
+    """The floating-point errors NumPy's reductions raise on data holding
+    infinities, whatever the order of the values ("invalid value
+    encountered in reduce" where +inf and -inf meet in a sum or a mean,
+    "... in subtract" for the inf - inf of a variance or ptp, a median
+    between -inf and +inf): the same warnings, or FloatingPointError under
+    np.errstate(all='raise'), at the caller's line."""
+    compared = 0
+    for data, func, axis, errstate in itertools.product(SPREAD_DATA, SPREAD_FUNCS, [None, 0, 1], [{}, {"all": "raise"}]):
+        if func in (np.median, np.nanmedian) and axis is not None:
+            continue  # (NumPy's own code runs there)
+        a = np.array(data, dtype=dtype)
+        m = mmarray.memmap(tmp_path / "m.bin", dtype=dtype, mode="w+", shape=a.shape)
+        m[...] = a
+        results = []
+        for x in (a, m):
+            with warnings.catch_warnings(record=True) as caught, np.errstate(**errstate):
+                warnings.simplefilter("always")
+                try:
+                    func(x, axis=axis)
+                    exc = None
+                except FloatingPointError as e:
+                    exc = str(e)
+            fp = [w for w in caught if "encountered in" in str(w.message)]
+            results.append(([str(w.message) for w in fp], exc))
+            if x is m:
+                assert all(w.filename == __file__ for w in fp), [w.filename for w in fp]
+        assert results[1] == results[0], (data, func.__name__, axis, errstate)
+        compared += 1
+    assert compared > 300 and calls["n"] > 0
+
+
 def test_clip_in_place(tmp_path, calls):
     m, data = make(tmp_path, "u1", (60, 40))
     ref = data.copy()
