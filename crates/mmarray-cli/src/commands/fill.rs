@@ -95,6 +95,16 @@ impl FillValue for Complex64 {
     }
 }
 
+/// The seed's stream `rng` positioned at element `start` of a `T` array:
+/// what one generator drawing from element 0 in order draws there (each
+/// element takes `T::WORDS` 32-bit words), so any chunk can be filled on
+/// its own.
+fn stream_at<T: FillValue>(rng: &StdRng, start: usize) -> StdRng {
+    let mut rng = rng.clone();
+    rng.set_word_pos(start as u128 * T::WORDS);
+    rng
+}
+
 fn fill_typed<T: FillValue>(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<(), CliError> {
     if fill == Fill::Zeros {
         return Ok(());
@@ -114,8 +124,7 @@ fn fill_typed<T: FillValue>(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<
             }
             Fill::Arange => chunk.iter_mut().enumerate().for_each(|(k, x)| *x = T::arange(start + k)),
             Fill::Random => {
-                let mut rng = rng.clone();
-                rng.set_word_pos(start as u128 * T::WORDS);
+                let mut rng = stream_at::<T>(&rng, start);
                 chunk.iter_mut().for_each(|x| *x = T::random(&mut rng));
             }
         }
@@ -131,8 +140,7 @@ fn fill_typed<T: FillValue>(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<
 pub(crate) fn random_with<T: FillValue>(a: &mut MmapArray, seed: u64, f: impl Fn(usize, T) -> T + Sync) -> mmarray::Result<()> {
     let rng = StdRng::seed_from_u64(seed);
     a.fill_chunks(|start, chunk: &mut [T]| {
-        let mut rng = rng.clone();
-        rng.set_word_pos(start as u128 * T::WORDS);
+        let mut rng = stream_at::<T>(&rng, start);
         for (k, x) in chunk.iter_mut().enumerate() {
             *x = f(start + k, T::random(&mut rng));
         }
@@ -148,14 +156,13 @@ pub fn fill(a: &mut MmapArray, fill: Fill, seed: u64) -> Result<(), CliError> {
 mod tests {
     use super::*;
 
-    /// The stream positions: a chunk that seeks to `start * WORDS` draws
+    /// The stream positions: a chunk that seeks with `stream_at` draws
     /// what one generator drawing from the start in order draws there.
     fn seeks_as_drawn<T: FillValue>() {
         let mut seq = rand::rngs::StdRng::seed_from_u64(7);
         let drawn: Vec<T> = (0..1000).map(|_| T::random(&mut seq)).collect();
         for start in [0, 1, 2, 3, 511, 998] {
-            let mut rng = StdRng::seed_from_u64(7);
-            rng.set_word_pos(start as u128 * T::WORDS);
+            let mut rng = stream_at::<T>(&StdRng::seed_from_u64(7), start);
             let got: Vec<T> = (start..1000).map(|_| T::random(&mut rng)).collect();
             assert_eq!(got, drawn[start..], "{:?} from {start}", T::KIND);
         }

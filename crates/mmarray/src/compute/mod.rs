@@ -35,6 +35,7 @@ mod elementwise;
 mod fpe;
 mod histogram;
 mod hints;
+mod instances;
 mod linalg;
 mod moments;
 mod quantile;
@@ -49,6 +50,8 @@ pub use elementwise::{apply, fill, map_inplace, scalar_events, zip_inplace, Scal
 pub use fpe::{FpError, FpEvent};
 pub use downsample::{downsample, Envelope};
 pub use histogram::{histogram, Histogram};
+#[doc(hidden)]
+pub use instances::instantiate as __instantiate;
 pub use hints::{with_hints, with_progress, Behind, StreamHints};
 pub use linalg::{matvec, rmatvec};
 pub use moments::{Moments, NanPolicy};
