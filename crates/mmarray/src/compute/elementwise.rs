@@ -278,9 +278,8 @@ fn cast_back<T: Real>(v: Val) -> T {
 /// only a possible underflow is decided per element.
 fn float_step<T: Real>(xs: &mut [T], op: Op) -> u8 {
     const SUB: usize = 512;
-    let (s, divide) = match op {
-        Op::FAdd(s) | Op::FMul(s) => (s, false),
-        Op::FDiv(s) => (s, true),
+    let s = match op {
+        Op::FAdd(s) | Op::FMul(s) | Op::FDiv(s) => s,
         // (float arrays never compile to integer steps)
         Op::FClip(..) | Op::IntAdd(_) | Op::IntMul(_) | Op::IntClip(..) => {
             float_block(xs, op);
@@ -299,12 +298,9 @@ fn float_step<T: Real>(xs: &mut [T], op: Op) -> u8 {
         let f = fpe::from_census(op_kind(op), s, census(kept), census(block));
         flags |= f & !fpe::MAYBE_UNDERFLOW;
         if f & fpe::MAYBE_UNDERFLOW != 0 {
+            // per element, as `run` decides (the values are already written)
             for &x in kept.iter() {
-                let x = x.to_f64();
-                let q = if divide { x / s } else { x * s };
-                let r = T::from_f64(q).to_f64();
-                let maybe = if divide { fpe::div::<T>(x, s, q, r) } else { fpe::mul::<T>(x, s, q, r) };
-                flags |= fpe::settle::<T>(maybe & fpe::MAYBE_UNDERFLOW, x, s, divide);
+                flags |= float_op::<T>(x.to_f64(), op, |v| T::from_f64(v).to_f64()).1;
             }
         }
     }
