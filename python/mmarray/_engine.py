@@ -343,6 +343,10 @@ def _python_scalar_fits(a, x):
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return False
     if a.dtype.kind == "f":
+        try:
+            float(x)
+        except OverflowError:
+            return False  # NumPy's own OverflowError
         return True
     if isinstance(x, float):
         return False
@@ -373,6 +377,10 @@ _PROVOKE = {
 }
 
 
+# NumPy's floating-point status bits (NPY_FPE_*), as a 'call' handler gets them.
+_STATUS_BITS = {"divide": 1, "over": 2, "under": 4, "invalid": 8}
+
+
 def _user_stacklevel():
     """The `stacklevel` of the first caller outside mmarray and NumPy, for
     warnings.warn called by the caller of this function."""
@@ -391,6 +399,11 @@ def _fp_errors(events):
     'log') NumPy's own handler, run by the same error in a one-element
     ufunc call."""
     modes = np.geterr()
+    # NumPy's status bits of each operation (a 'call' handler gets them all)
+    status = {}
+    for key, message in events:
+        operation = message.rsplit(" in ", 1)[1]
+        status[operation] = status.get(operation, 0) | _STATUS_BITS[key]
     for key, message in events:
         mode = modes[key]
         if mode == "ignore":
@@ -399,6 +412,8 @@ def _fp_errors(events):
             warnings.warn(message, RuntimeWarning, stacklevel=_user_stacklevel())
         elif mode == "raise":
             raise FloatingPointError(message)
+        elif mode == "call":
+            np.geterrcall()(message.split(" encountered in ", 1)[0], status[message.rsplit(" in ", 1)[1]])
         else:
             with np.errstate(all="ignore", **{key: mode}):
                 _PROVOKE[key, message.rsplit(" in ", 1)[1]]()

@@ -142,7 +142,8 @@ fn scalar(obj: &Bound<'_, PyAny>) -> PyResult<Scalar> {
         return Err(PyTypeError::new_err("bool scalars are not handled"));
     }
     if obj.is_instance_of::<pyo3::types::PyInt>() {
-        return obj.extract::<i128>().map(Scalar::Int).map_err(|_| PyValueError::new_err("integer out of range"));
+        // past 128 bits (only a float array gets one): the float NumPy uses
+        return obj.extract::<i128>().map(Scalar::Int).or_else(|_| obj.extract::<f64>().map(Scalar::Float));
     }
     Ok(Scalar::Float(obj.extract::<f64>()?))
 }

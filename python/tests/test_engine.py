@@ -261,6 +261,28 @@ def test_inplace_floating_point_errors_as_numpy(tmp_path, calls, dtype, data, op
     np.testing.assert_array_equal(np.asarray(m), want_data)
 
 
+def test_scalars_past_128_bits_and_nan_signs_as_numpy(tmp_path):
+    """A Python integer past 128 bits on a float array is the float NumPy
+    makes of it (or NumPy's OverflowError past float64), and `x - nan` is
+    NumPy's NaN, sign bit included."""
+    for dtype in ("f2", "f4", "f8"):
+        for x, op in [(2**200, operator.imul), (-(2**130), operator.iadd), (10**400, operator.imul), (float("nan"), operator.isub)]:
+            m = mmarray.memmap(tmp_path / "m.bin", dtype=dtype, mode="w+", shape=(3,))
+            m[:] = [1.0, -2.0, 0.0]
+            a = np.array([1.0, -2.0, 0.0], dtype=dtype)
+            outcomes = []
+            for arr in (a, m):
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    try:
+                        op(arr, x)
+                        outcomes.append(None)
+                    except Exception as e:  # noqa: BLE001 (compared with NumPy's)
+                        outcomes.append(type(e))
+            assert outcomes[0] == outcomes[1], (dtype, x, outcomes)
+            assert np.asarray(m).tobytes() == a.tobytes(), (dtype, x, np.asarray(m), a)
+
+
 def test_floating_point_error_callbacks_as_numpy(tmp_path):
     """np.errstate's 'call' and 'log' modes get NumPy's own calls."""
     m = mmarray.memmap(tmp_path / "m.bin", dtype="f4", mode="w+", shape=(3,))
@@ -268,9 +290,12 @@ def test_floating_point_error_callbacks_as_numpy(tmp_path):
     a = np.array([np.inf, 1.0, 0.0], dtype="f4")
     for arr in (a, m):
         seen = []
-        with np.errstate(all="call", call=lambda kind, flag: seen.append(kind)):
+        with np.errstate(all="call", call=lambda kind, flag: seen.append((kind, flag))):
             arr *= 0.0
             arr /= 0.0
+        with np.errstate(all="ignore", invalid="call", call=lambda kind, flag: seen.append((kind, flag))):
+            arr[:] = [0.0, 1.0, np.inf]
+            arr /= 0.0  # the handler gets every status bit of the division (divide and invalid: 9)
         if arr is a:
             want = seen
     assert seen == want and want, (seen, want)

@@ -366,9 +366,11 @@ fn apply_warns_of_floating_point_errors_as_numpy() {
         ["warning: f.npy: overflow encountered in cast", "warning: f.npy: invalid value encountered in multiply"],
         "{err}"
     );
-    // no error, no warning
+    // no error, no warning; an underflow neither (NumPy's default ignores it)
     let out = run(&["apply", "a.npy", "--mul", "2"], &d);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+    let out = run(&["apply", "a.npy", "--mul", "1e-300", "--mul", "1e-300"], &d);
+    assert!(out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("warning"), "{out:?}");
 }
 
 /// Issue 10.6: literals are read as Python reads them (integers up to 128

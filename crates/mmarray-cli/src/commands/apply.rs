@@ -96,9 +96,11 @@ pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
         mmarray::with_scalar_type!(kind, |T| run_typed::<T>(&mut a, &sel, &steps), complex => Err(unsupported().into()))
     })?;
     a.close()?;
-    // NumPy's floating-point warnings, as its RuntimeWarnings ("invalid
-    // value encountered in multiply"): the data is written all the same
-    for e in &events {
+    // NumPy's floating-point warnings under its default np.errstate, as its
+    // RuntimeWarnings ("invalid value encountered in multiply"): the data is
+    // written all the same
+    // (underflow, as NumPy's default np.errstate ignores it)
+    for e in events.iter().filter(|e| e.error != mmarray::compute::FpError::Underflow) {
         crate::progress::warn(&format!("{}: {e}", args.file.display()));
     }
     print(&format!("{}: applied {} step(s) to a region of shape {}\n", args.file.display(), steps.len(), shape_repr(&shape)))

@@ -175,7 +175,12 @@ fn compile<T: Real>(steps: &[Step], maxima: &[f64]) -> Result<Compiled> {
                 Op::IntClip(check(if lo <= min { min } else { lo })?, check(if hi >= max { max } else { hi })?)
             }
             Step::Add(s) => Op::FAdd(fl(s)),
-            Step::Sub(s) => Op::FAdd(-fl(s)),
+            // x - s as x + (-s), but a NaN keeps its sign: x86 returns the
+            // NaN operand, as NumPy's subtraction then does
+            Step::Sub(s) => Op::FAdd(match fl(s) {
+                v if v.is_nan() => v,
+                v => -v,
+            }),
             Step::Mul(s) => Op::FMul(fl(s)),
             Step::Div(s) => Op::FDiv(fl(s)),
             Step::Clip(lo, hi) => Op::FClip(fl(lo), fl(hi)),
