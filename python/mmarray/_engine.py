@@ -165,7 +165,7 @@ def _warn_as_numpy(a, stat, axes, ddof, skipna, value, scalar):
         return
     if not skipna:
         # every slice holds the same number of values
-        counts = np.asarray(a.size if axes is None else math.prod(a.shape[ax] for ax in axes))
+        counts = np.asarray(_slice_size(a, axes))
     else:
         if a.dtype.kind != "f" or not np.isnan(value).any():
             return
@@ -194,11 +194,16 @@ def _warn_all_nan(a):
     return True
 
 
+def _slice_size(a, axes):
+    """How many elements each reduced slice holds (all of `a` for axes=None)."""
+    return a.size if axes is None else math.prod(a.shape[ax] for ax in axes)
+
+
 def _infinities_cancelled(a, axes, skipna, value):
     """NumPy's "invalid value encountered in reduce" (or FloatingPointError
     under errstate='raise') where a sum or mean is NaN from +inf and -inf
     meeting, not from a NaN in the data (one more pass, in this case only)."""
-    total = a.size if axes is None else math.prod(a.shape[ax] for ax in axes)
+    total = _slice_size(a, axes)
     counts = np.asarray(_core.reduce(a, "count", axes, 0.0, True))
     if (np.isnan(value) & (counts == total if not skipna else counts > 0)).any():
         _fp_errors([("invalid", "invalid value encountered in reduce")])
@@ -214,7 +219,7 @@ def _infinities_in_spread(a, stat, axes, skipna):
     ("... in subtract"); ptp subtracts an infinite min from the same max.
     Slices holding NaN (outside the nan-variants) are left out: there
     NumPy's warnings depend on where the NaN falls in its summation."""
-    total = a.size if axes is None else math.prod(a.shape[ax] for ax in axes)
+    total = _slice_size(a, axes)
     counts = np.asarray(_core.reduce(a, "count", axes, 0.0, True))
     hi = np.asarray(_core.reduce(a, "max", axes, 0.0, True))
     lo = np.asarray(_core.reduce(a, "min", axes, 0.0, True))
@@ -399,12 +404,13 @@ def _fp_errors(events):
     'log') NumPy's own handler, run by the same error in a one-element
     ufunc call."""
     modes = np.geterr()
+    # "<kind> encountered in <operation>", read once
+    events = [(key, message, *message.split(" encountered in ", 1)) for key, message in events]
     # NumPy's status bits of each operation (a 'call' handler gets them all)
     status = {}
-    for key, message in events:
-        operation = message.rsplit(" in ", 1)[1]
+    for key, _, _, operation in events:
         status[operation] = status.get(operation, 0) | _STATUS_BITS[key]
-    for key, message in events:
+    for key, message, kind, operation in events:
         mode = modes[key]
         if mode == "ignore":
             continue
@@ -413,10 +419,10 @@ def _fp_errors(events):
         elif mode == "raise":
             raise FloatingPointError(message)
         elif mode == "call":
-            np.geterrcall()(message.split(" encountered in ", 1)[0], status[message.rsplit(" in ", 1)[1]])
+            np.geterrcall()(kind, status[operation])
         else:
             with np.errstate(all="ignore", **{key: mode}):
-                _PROVOKE[key, message.rsplit(" in ", 1)[1]]()
+                _PROVOKE[key, operation]()
 
 
 def _clip(a, a_min=_NO_VALUE, a_max=_NO_VALUE, out=None, *, min=_NO_VALUE, max=_NO_VALUE, **kwargs):

@@ -96,10 +96,9 @@ pub fn run(args: &ApplyArgs, matches: &ArgMatches) -> Result<(), CliError> {
         mmarray::with_scalar_type!(kind, |T| run_typed::<T>(&mut a, &sel, &steps), complex => Err(unsupported().into()))
     })?;
     a.close()?;
-    // NumPy's floating-point warnings under its default np.errstate, as its
-    // RuntimeWarnings ("invalid value encountered in multiply"): the data is
-    // written all the same
-    // (underflow, as NumPy's default np.errstate ignores it)
+    // NumPy's floating-point warnings under its default np.errstate (which
+    // ignores underflow), as its RuntimeWarnings ("invalid value encountered
+    // in multiply"): the data is written all the same
     for e in events.iter().filter(|e| e.error != mmarray::compute::FpError::Underflow) {
         crate::progress::warn(&format!("{}: {e}", args.file.display()));
     }

@@ -200,6 +200,22 @@ fn compile<T: Real>(steps: &[Step], maxima: &[f64]) -> Result<Compiled> {
     Ok(Compiled { ops, names, cast_flags })
 }
 
+impl Compiled {
+    /// The floating-point errors in NumPy's order, `flags(i)` being those of
+    /// step `i` (and `flags(ops.len())` those of the final cast back to an
+    /// integer type): per step, its scalar's cast, then its own; last, the
+    /// final cast.
+    fn events(&self, flags: impl Fn(usize) -> u8) -> Vec<FpEvent> {
+        let mut events = Vec::new();
+        for (i, (&name, &cast)) in self.names.iter().zip(&self.cast_flags).enumerate() {
+            events.extend(fpe::events(cast, "cast"));
+            events.extend(fpe::events(flags(i), name));
+        }
+        events.extend(fpe::events(flags(self.ops.len()), "cast"));
+        events
+    }
+}
+
 /// Runs `ops` on one element, returning the value before the final cast;
 /// `note(i, flags)` receives the floating-point errors of step `i`.
 #[inline]
@@ -499,13 +515,7 @@ pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[S
         view.par_map_inplace(one);
         super::hints::report(progress.as_ref(), view.len() * std::mem::size_of::<T>());
     }
-    let mut events = Vec::new();
-    for (i, (&name, &cast)) in compiled.names.iter().zip(&compiled.cast_flags).enumerate() {
-        events.extend(fpe::events(cast, "cast"));
-        events.extend(fpe::events(flags.get(i), name));
-    }
-    events.extend(fpe::events(flags.get(last), "cast"));
-    Ok(events)
+    Ok(compiled.events(|i| flags.get(i)))
 }
 
 /// The floating-point errors of rounding the scalars of `steps` to `T`
@@ -526,8 +536,7 @@ pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[S
 /// As [`apply`]'s: an integer scalar outside an integer type.
 pub fn scalar_events<T: Real>(steps: &[Step]) -> Result<Vec<FpEvent>> {
     let maxima = vec![f64::NAN; steps.len()]; // (a max is the array's own type: no cast)
-    let compiled = compile::<T>(steps, &maxima)?;
-    Ok(compiled.cast_flags.iter().flat_map(|&f| fpe::events(f, "cast")).collect())
+    Ok(compile::<T>(steps, &maxima)?.events(|_| 0))
 }
 
 /// Sets every element of `view` to `value`, in parallel.
@@ -690,13 +699,7 @@ mod tests {
                 cast_back(v)
             })
             .collect();
-        let mut events = Vec::new();
-        for ((&cast, &f), &name) in c.cast_flags.iter().zip(&flags).zip(&c.names) {
-            events.extend(fpe::events(cast, "cast"));
-            events.extend(fpe::events(f, name));
-        }
-        events.extend(fpe::events(flags[steps.len()], "cast"));
-        (values, events)
+        (values, c.events(|i| flags[i]))
     }
 
     fn step_strategy() -> impl proptest::strategy::Strategy<Value = Step> {
