@@ -310,10 +310,11 @@ def _quantile(skipna, scale):
         qs = np.asarray(q, dtype=np.float64) / scale
         if qs.ndim > 1 or not np.all((qs >= 0) & (qs <= 1)):
             return FALLBACK
-        values = _core.quantile(a, qs.reshape(-1).tolist(), skipna, scalar)
+        values, events = _core.quantile(a, qs.reshape(-1).tolist(), skipna, scalar)
         if skipna and a.size and (not values or math.isnan(values[0])) and _warn_all_nan(a):
             # NumPy's all-NaN answer keeps the data's dtype, whatever q's
             return np.full(qs.shape, np.nan, dtype=a.dtype)[()]
+        _fp_errors(events)  # NumPy's, of its interpolation between neighbours
         if scalar:
             return (a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)).type(values[0])
         return np.asarray(values, dtype=np.float64).reshape(qs.shape)

@@ -118,13 +118,16 @@ pub fn reduce(py: Python<'_>, a: &Bound<'_, PyAny>, stat: &str, axes: Option<Vec
 }
 
 /// Exact quantiles `qs` of all of `a`; `element_type` interpolates in the
-/// data's float type (NumPy's behaviour for a scalar `q`).
+/// data's float type (NumPy's behaviour for a scalar `q`). The values and
+/// NumPy's floating-point errors of its interpolation, as `(errstate key,
+/// message)` pairs in NumPy's order.
 #[pyfunction]
 #[pyo3(signature = (a, qs, skipna=false, element_type=false))]
-pub fn quantile(py: Python<'_>, a: &Bound<'_, PyAny>, qs: Vec<f64>, skipna: bool, element_type: bool) -> PyResult<Vec<f64>> {
+pub fn quantile(py: Python<'_>, a: &Bound<'_, PyAny>, qs: Vec<f64>, skipna: bool, element_type: bool) -> PyResult<(Vec<f64>, FpPairs)> {
     guarded("quantile", || {
         let dtype = if element_type { QuantileDtype::ElementType } else { QuantileDtype::Float64 };
-        typed_view!(a, |v: T| off_gil(py, || compute::quantile(&v, &qs, policy(skipna), dtype)).map_err(to_py))
+        let q = typed_view!(a, |v: T| off_gil(py, || compute::quantile_with_events(&v, &qs, policy(skipna), dtype)).map_err(to_py))?;
+        Ok((q.values, fp_pairs(&q.events)))
     })
 }
 
@@ -148,9 +151,12 @@ fn scalar(obj: &Bound<'_, PyAny>) -> PyResult<Scalar> {
     Ok(Scalar::Float(obj.extract::<f64>()?))
 }
 
-/// `(errstate key, message)` pairs for Python: `("invalid", "invalid value
-/// encountered in multiply")`.
-fn fp_pairs<'a>(events: impl IntoIterator<Item = &'a FpEvent>) -> Vec<(&'static str, String)> {
+/// Floating-point errors for Python: `(errstate key, message)` pairs, as
+/// `("invalid", "invalid value encountered in multiply")`.
+type FpPairs = Vec<(&'static str, String)>;
+
+/// [`FpPairs`] of `events`.
+fn fp_pairs<'a>(events: impl IntoIterator<Item = &'a FpEvent>) -> FpPairs {
     events.into_iter().map(|e| (e.error.errstate_key(), e.to_string())).collect()
 }
 

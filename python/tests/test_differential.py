@@ -263,8 +263,16 @@ def test_order_statistics(data):
             overwrite = data.draw(st.integers(0, 8)) == 0
             if overwrite:
                 kw["overwrite_input"] = True
-            # exact (bit-identical, README), sign of zero included
-            check(pair, Call(func, tuple(args), kw), lambda want: Expect(exact=True, signed_zero=True), check_files=not overwrite)
+            # exact (bit-identical, README), sign of zero included but for
+            # an interpolation between tied zeros of both signs (NumPy's
+            # sign depends on where its partition put each: README); the
+            # floating-point errors of quantile's interpolation exactly,
+            # under a random np.errstate
+            ties = bool(np.any((pair.np == 0) & np.signbit(pair.np))) and bool(np.any((pair.np == 0) & ~np.signbit(pair.np))) if pair.np.dtype.kind == "f" else False
+            interpolates = func.__name__.endswith(("quantile", "percentile"))
+            expect = Expect(exact=True, signed_zero=not (interpolates and ties), fp_messages=interpolates)
+            check(pair, Call(func, tuple(args), kw), lambda want: expect, check_files=not overwrite,
+                  errstate=data.draw(ERRSTATES) if interpolates else None)
             if overwrite:
                 pair.reset()  # NumPy may have reordered its input
 

@@ -357,6 +357,71 @@ def test_reduction_floating_point_errors_of_infinities_as_numpy(tmp_path, calls,
     assert compared > 300 and calls["n"] > 0
 
 
+#: data whose quantiles' neighbours are infinite, overflow the subtraction
+#: b - a (float16, float32, float64, int8 and int64 extremes), underflow
+#: its products (subnormal neighbours) or hold NaN
+QUANTILE_FP_DATA = [
+    ("f8", [np.inf, np.inf]), ("f8", [-np.inf, np.inf]), ("f4", [1, np.inf]), ("f2", [-np.inf, 1]), ("f8", [np.inf]),
+    ("f2", [-6e4, 6e4]), ("f4", [-3e38, 3e38]), ("f8", [-1e308, 1e308]), ("f4", [1e-40, 3e-40]), ("f8", [1e-310, 3e-310]),
+    ("f8", [np.inf, np.inf, np.nan]), ("f4", [1, np.inf, np.nan, np.nan]), ("f8", [1, 2, np.nan]), ("f8", [-np.inf, np.nan, np.inf]),
+    ("i1", [-128, 127]), ("i8", [-2**63, 2**63 - 1]), ("u8", [0, 2**64 - 1]), ("f8", [1.0, 2.0, 3.0]),
+]
+
+
+@pytest.mark.parametrize("func", [np.quantile, np.nanquantile, np.percentile, np.nanpercentile])
+def test_quantile_interpolation_floating_point_errors_as_numpy(tmp_path, calls, func):
+    """NumPy's floating-point errors of the interpolation inside
+    np.quantile/np.percentile (its `_lerp`: "invalid value encountered in
+    scalar subtract" for inf - inf with a Python-float q, "... in subtract"
+    with an array of q's, overflow of b - a, underflow of the products,
+    integer overflow of b - a in scalar arithmetic), with neighbours
+    counted among NaNs as NumPy counts them: the same warnings at the
+    caller's line, or the same FloatingPointError, and the same values."""
+    scale = 100 if "percentile" in func.__name__ else 1
+    compared = 0
+    for (dtype, data), q, errstate in itertools.product(
+            QUANTILE_FP_DATA, [0.0, 0.25, 0.5, 0.75, 1.0, [0.25, 0.75], [1.0], [0.0, 0.9]],
+            [{"all": "warn"}, {"all": "raise"}, {"under": "ignore", "over": "raise"}]):
+        with np.errstate(all="ignore"):
+            a = np.array(data, dtype=dtype)
+        m = mmarray.memmap(tmp_path / "q.bin", dtype=dtype, mode="w+", shape=a.shape)
+        m[...] = a
+        results = []
+        for x in (a, m):
+            with warnings.catch_warnings(record=True) as caught, np.errstate(**errstate):
+                warnings.simplefilter("always")
+                try:
+                    r = func(x, np.array(q) * scale if isinstance(q, list) else q * scale)
+                    value, exc = (type(r), np.asarray(r).dtype, np.asarray(r).tobytes()), None
+                except FloatingPointError as e:
+                    value, exc = None, str(e)
+            fp = [w for w in caught if "encountered in" in str(w.message)]
+            results.append(([str(w.message) for w in fp], value, exc))
+            if x is m:
+                assert all(w.filename == __file__ for w in fp), [w.filename for w in fp]
+        assert results[1] == results[0], (dtype, data, func.__name__, q, errstate)
+        compared += 1
+    assert compared == len(QUANTILE_FP_DATA) * 8 * 3 and calls["n"] > 0
+
+
+def test_quantile_of_float16_past_its_range_as_numpy(tmp_path):
+    """NumPy casts q's gamma to float16 for a Python-float q; at q=1 that
+    gamma is the length (`virtual index + 1`), which past 65504 values
+    overflows float16 ("overflow encountered in cast") and makes the
+    answer NaN. NumPy's answer, warnings included, is the spec here."""
+    a = np.ones(70_000, dtype="f2")
+    m = mmarray.memmap(tmp_path / "h.bin", dtype="f2", mode="w+", shape=a.shape)
+    m[...] = 1
+    for q in (1.0, 0.99999, [1.0]):
+        results = []
+        for x in (a, m):
+            with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn"):
+                warnings.simplefilter("always")
+                r = np.quantile(x, q)
+            results.append((np.asarray(r).tobytes(), [str(w.message) for w in caught]))
+        assert results[1] == results[0], q
+
+
 def test_clip_in_place(tmp_path, calls):
     m, data = make(tmp_path, "u1", (60, 40))
     ref = data.copy()

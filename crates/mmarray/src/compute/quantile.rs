@@ -5,6 +5,7 @@
 use ndarray::{ArrayD, ArrayView, Axis, Dimension, IxDyn};
 use rayon::prelude::*;
 
+use super::fpe::{self, FpEvent};
 use super::moments::NanPolicy;
 use super::real::{f32_key, f32_unkey, Real};
 use super::reduce::fold_blocks_unordered;
@@ -310,37 +311,80 @@ fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], start: 
     Err(changed())
 }
 
-/// Rounds to the data's float type (identity for integer data, which NumPy
-/// interpolates in float64).
-fn rounder<T: Real>(dtype: QuantileDtype) -> impl Fn(f64) -> f64 {
-    move |x| if dtype == QuantileDtype::ElementType && T::IS_FLOAT { T::from_f64(x).to_f64() } else { x }
+/// The names of NumPy's operations in `_lerp(a, b, t)`, in its order:
+/// `diff = b - a`, `diff * t`, `a + diff * t`, `diff * (1 - t)` and `b -
+/// diff * (1 - t)` (the last where `t >= 0.5`). A Python-float `q`
+/// (`ElementType`) interpolates with NumPy scalars, so the subtraction and
+/// the products are "scalar" operations and `t`, `1 - t` are first cast
+/// to the data's type; an array of `q`s computes on arrays.
+const SCALAR_OPS: [&str; 7] = ["scalar subtract", "cast", "scalar multiply", "add", "cast", "scalar multiply", "subtract"];
+const ARRAY_OPS: [&str; 7] = ["subtract", "", "multiply", "add", "", "multiply", "subtract"];
+
+/// One interpolation as NumPy's `_lerp(a, b, t)` computes it: `a + (b-a)·t`,
+/// or `b - (b-a)·(1-t)` for `t >= 0.5`, with `b - a` in the data's type
+/// (wrapping for integers, as NumPy's does) and the rest in `T` for a
+/// scalar `q` (float64 for integer data), float64 for an array of `q`s.
+/// The value, and the floating-point flags ([`fpe`]) of each of
+/// [`SCALAR_OPS`]' operations.
+fn lerp<T: Real>(a: T, b: T, t: f64, dtype: QuantileDtype) -> (f64, [u8; 7]) {
+    let mut flags = [0u8; 7];
+    let in_t = dtype == QuantileDtype::ElementType && T::IS_FLOAT;
+    let r = |x: f64| if in_t { T::from_f64(x).to_f64() } else { x };
+    let (af, bf) = (a.to_f64(), b.to_f64());
+    let diff = if T::IS_FLOAT {
+        let d = T::from_f64(bf - af).to_f64();
+        flags[0] = fpe::add(bf, -af, d);
+        d
+    } else {
+        let exact = b.to_i128() - a.to_i128();
+        let wrapped = T::wrap_i128(exact).to_i128();
+        // (NumPy checks integer overflow in scalar operations only)
+        flags[0] = if dtype == QuantileDtype::ElementType && wrapped != exact { fpe::OVERFLOW } else { 0 };
+        wrapped as f64
+    };
+    // a product in T (scalar q) or float64, with its flags
+    let product = |x: f64, s: f64| -> (f64, u8) {
+        let p = x * s;
+        if in_t {
+            let rounded = r(p);
+            (rounded, fpe::settle::<T>(fpe::mul::<T>(x, s, p, rounded), x, s, false))
+        } else {
+            (p, fpe::settle::<f64>(fpe::mul::<f64>(x, s, p, p), x, s, false))
+        }
+    };
+    let (t_cast, one_minus_t) = (r(t), r(1.0 - t));
+    if in_t {
+        flags[1] = fpe::cast::<T>(t);
+        flags[4] = fpe::cast::<T>(1.0 - t);
+    }
+    let (p1, f) = product(diff, t_cast);
+    flags[2] = f;
+    let low = r(af + p1);
+    flags[3] = fpe::add(af, p1, low);
+    let (p2, f) = product(diff, one_minus_t);
+    flags[5] = f;
+    if t >= 0.5 {
+        let high = r(bf - p2);
+        flags[6] = fpe::add(bf, -p2, high);
+        (high, flags)
+    } else {
+        (low, flags)
+    }
 }
 
-/// NumPy's `_lerp(a, b, t)`: `a + (b-a)·t`, or `b - (b-a)·(1-t)` for
-/// `t >= 0.5`, with `b - a` in the data's type (wrapping for integers, as
-/// NumPy's does) and the rest rounded by `r`.
-fn lerp<T: Real>(a: T, b: T, t: f64, r: &impl Fn(f64) -> f64) -> f64 {
-    let diff = if T::IS_FLOAT {
-        T::from_f64(b.to_f64() - a.to_f64()).to_f64()
-    } else {
-        T::wrap_i128(b.to_i128() - a.to_i128()).to_f64()
-    };
-    let (a, b) = (a.to_f64(), b.to_f64());
-    if t >= 0.5 {
-        r(b - r(diff * r(1.0 - t)))
-    } else {
-        r(a + r(diff * r(t)))
+/// The first pass over `a`, which must not be empty.
+fn first_pass_of<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>) -> Result<FirstPass> {
+    if a.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidArgument, "cannot take a quantile of an empty array"));
     }
+    Ok(first_pass(a))
 }
 
 /// The number of non-NaN values and the first pass's counts, or the early
 /// answer NumPy gives (NaN: all values NaN, or any under
 /// [`NanPolicy::Propagate`]).
 fn prepare<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<std::result::Result<(u64, FirstPass), f64>> {
-    if a.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidArgument, "cannot take a quantile of an empty array"));
-    }
-    let first = first_pass(a);
+    let first = first_pass_of(a)?;
     let n = a.len() as u64 - first.nan;
     if n == 0 || (nan == NanPolicy::Propagate && first.nan > 0) {
         return Ok(Err(f64::NAN));
@@ -370,33 +414,106 @@ fn values_at<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, first: &FirstPass, 
 /// [`ErrorKind::InvalidArgument`] for a `q` outside `[0, 1]` or an empty
 /// array.
 pub fn quantile<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan: NanPolicy, dtype: QuantileDtype) -> Result<Vec<f64>> {
+    quantiles(a, qs, nan, dtype, false).map(|q| q.values)
+}
+
+/// Quantiles and the floating-point errors NumPy raises computing them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantiles {
+    /// The quantiles, one per `q`.
+    pub values: Vec<f64>,
+    /// NumPy's floating-point errors of its interpolation `_lerp`, in its
+    /// order: for example "invalid value encountered in scalar subtract"
+    /// for the quantile of `[inf, inf]` (`inf - inf`), or "overflow
+    /// encountered in subtract" for `[-3e38, 3e38]` in float32. With
+    /// [`QuantileDtype::ElementType`] each `q` is one NumPy call and has
+    /// its own events; with [`QuantileDtype::Float64`] the `q`s are one
+    /// array and each operation reports once for all of them.
+    pub events: Vec<FpEvent>,
+}
+
+/// [`quantile`], with the floating-point errors NumPy's `np.quantile`
+/// raises for the same data and `q`s (a Python float `q` with
+/// [`QuantileDtype::ElementType`], an array with [`QuantileDtype::Float64`]).
+/// Under [`NanPolicy::Propagate`] NumPy interpolates even for data holding
+/// NaN (whose answer is NaN), between neighbours counted with the NaNs
+/// sorted last, and so does this: a few more passes than [`quantile`]
+/// makes for such data, for these errors only.
+///
+/// ```
+/// use mmarray::compute::{quantile_with_events, NanPolicy, QuantileDtype};
+/// let a = ndarray::array![1.0, f64::INFINITY];
+/// let q = quantile_with_events(&a.view(), &[0.75], NanPolicy::Propagate, QuantileDtype::ElementType)?;
+/// assert!(q.values[0].is_nan());
+/// assert_eq!(q.events[0].to_string(), "invalid value encountered in subtract");
+/// # Ok::<(), mmarray::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`quantile`].
+pub fn quantile_with_events<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan: NanPolicy, dtype: QuantileDtype) -> Result<Quantiles> {
+    quantiles(a, qs, nan, dtype, true)
+}
+
+/// [`quantile_with_events`]; with `!report`, no events and no
+/// interpolation for data holding NaN under [`NanPolicy::Propagate`].
+fn quantiles<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan: NanPolicy, dtype: QuantileDtype, report: bool) -> Result<Quantiles> {
     if let Some(q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
         return Err(Error::new(ErrorKind::InvalidArgument, format!("Quantiles must be in the range [0, 1], got {q}")));
     }
-    let (n, first) = match prepare(a, nan)? {
-        Ok(facts) => facts,
-        Err(early) => return Ok(vec![early; qs.len()]),
-    };
-    // NumPy's linear method: virtual index (n-1)·q, its floor and next.
+    let first = first_pass_of(a)?;
+    let valid = a.len() as u64 - first.nan;
+    let nan_answer = Quantiles { values: vec![f64::NAN; qs.len()], events: Vec::new() };
+    let propagated = nan == NanPolicy::Propagate && first.nan > 0;
+    if valid == 0 || (propagated && !report) {
+        // (all NaN: NumPy's neighbours are NaN, which raise nothing)
+        return Ok(nan_answer);
+    }
+    // NumPy's linear method: virtual index (n-1)·q, its floor and next,
+    // with gamma = virtual - floor; at or past the last index both
+    // neighbours are the last value and gamma is virtual + 1 (NumPy sets
+    // the floor to -1 there). Under Propagate, n counts the NaNs, which
+    // sort last: ranks from `valid` on are NaN.
+    let n = if nan == NanPolicy::Propagate { a.len() as u64 } else { valid };
     let plan: Vec<(u64, u64, f64)> = qs
         .iter()
         .map(|&q| {
             let virt = (n - 1) as f64 * q;
             if virt >= (n - 1) as f64 {
-                (n - 1, n - 1, virt - (n - 1) as f64)
+                (n - 1, n - 1, virt + 1.0)
             } else {
                 let prev = virt.floor();
                 (prev as u64, prev as u64 + 1, virt - prev)
             }
         })
         .collect();
-    let mut ranks: Vec<u64> = plan.iter().flat_map(|&(p, x, _)| [p, x]).collect();
+    let mut ranks: Vec<u64> = plan.iter().flat_map(|&(p, x, _)| [p, x]).filter(|&r| r < valid).collect();
     ranks.sort_unstable();
     ranks.dedup();
     let values = values_at(a, &first, &ranks)?;
-    let at = |r: u64| values[ranks.binary_search(&r).unwrap_or(0)];
-    let r = rounder::<T>(dtype);
-    Ok(plan.iter().map(|&(p, x, t)| lerp::<T>(at(p), at(x), t, &r)).collect())
+    let at = |r: u64| if r < valid { values[ranks.binary_search(&r).unwrap_or(0)] } else { T::from_f64(f64::NAN) };
+    let (ops, per_q) = match dtype {
+        QuantileDtype::ElementType => (SCALAR_OPS, true),
+        QuantileDtype::Float64 => (ARRAY_OPS, false),
+    };
+    let mut out = Quantiles { values: Vec::with_capacity(qs.len()), events: Vec::new() };
+    let mut together = [0u8; 7];
+    for &(p, x, t) in &plan {
+        let (value, flags) = lerp::<T>(at(p), at(x), t, dtype);
+        out.values.push(if propagated { f64::NAN } else { value });
+        if per_q {
+            out.events.extend(ops.iter().zip(flags).flat_map(|(op, f)| fpe::events(f, op)));
+        } else {
+            together.iter_mut().zip(flags).for_each(|(all, f)| *all |= f);
+        }
+    }
+    if !per_q {
+        out.events.extend(ops.iter().zip(together).flat_map(|(op, f)| fpe::events(f, op)));
+    }
+    if !report {
+        out.events.clear();
+    }
+    Ok(out)
 }
 
 /// The median, equal to `np.median(a)` (or `np.nanmedian` with
@@ -613,5 +730,53 @@ mod tests {
         let r = quantile_along(&a.view(), &[0, 2], &[0.5], NanPolicy::Propagate, QuantileDtype::Float64).unwrap();
         assert_eq!(r.shape(), &[1, 3]);
         assert_eq!(r[[0, 0]], 7.5);
+    }
+
+    /// The messages of quantile_with_events, for one dtype's data.
+    fn messages<T: Real>(data: &[T], qs: &[f64], nan: NanPolicy, dtype: QuantileDtype) -> (Vec<f64>, Vec<String>) {
+        let a = ndarray::Array1::from(data.to_vec());
+        let q = quantile_with_events(&a.view(), qs, nan, dtype).unwrap();
+        (q.values, q.events.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn interpolation_errors_are_numpys() {
+        // (each expectation is NumPy 2.4's np.quantile under errstate(all='warn'))
+        let inf = f64::INFINITY;
+        let el = QuantileDtype::ElementType;
+        let arr = QuantileDtype::Float64;
+        let p = NanPolicy::Propagate;
+        assert_eq!(messages(&[inf, inf], &[0.25], p, el).1, ["invalid value encountered in scalar subtract"]);
+        assert_eq!(messages(&[-inf, inf], &[0.75], p, el).1, ["invalid value encountered in add", "invalid value encountered in subtract"]);
+        assert_eq!(messages(&[-inf, inf], &[0.0], p, el).1, ["invalid value encountered in scalar multiply"]);
+        assert_eq!(messages(&[1.0, inf], &[0.25], p, el), (vec![inf], vec![]));
+        assert_eq!(messages(&[-inf, inf], &[0.25, 0.75], p, arr).1, ["invalid value encountered in add", "invalid value encountered in subtract"]);
+        assert_eq!(messages(&[-3e38f32, 3e38], &[0.25], p, el), (vec![inf], vec!["overflow encountered in scalar subtract".into()]));
+        assert_eq!(messages(&[-3e38f32, 3e38], &[0.25, 0.75], p, arr).1, ["overflow encountered in subtract"]);
+        assert_eq!(messages(&[1e-40f32, 3e-40], &[0.25], p, el).1, ["underflow encountered in scalar multiply"; 2]);
+        assert!(messages(&[1e-40f32, 3e-40], &[0.25, 0.75], p, arr).1.is_empty(), "float64 products of float32 data");
+        assert_eq!(messages(&[1e-310, 3e-310], &[0.25, 0.75], p, arr).1, ["underflow encountered in multiply"; 2]);
+        // integers: a wrapping b - a is reported in scalar arithmetic only
+        assert_eq!(messages(&[i8::MIN, i8::MAX], &[0.25], p, el), (vec![-128.25], vec!["overflow encountered in scalar subtract".into()]));
+        assert_eq!(messages(&[i8::MIN, i8::MAX], &[0.25], p, arr), (vec![-128.25], vec![]));
+        // NaN sorts last among the neighbours: [inf, inf, nan] at 0.25
+        // interpolates between the infinities, at 0.75 next to the NaN
+        let (v, m) = messages(&[inf, inf, f64::NAN], &[0.25], p, el);
+        assert!(v[0].is_nan());
+        assert_eq!(m, ["invalid value encountered in scalar subtract"]);
+        assert!(messages(&[inf, inf, f64::NAN], &[0.75], p, el).1.is_empty());
+        assert_eq!(messages(&[inf, inf, f64::NAN], &[0.75], NanPolicy::Omit, el).1, ["invalid value encountered in scalar subtract"]);
+        // `quantile` itself reports nothing and answers NaN in one pass
+        assert!(quantile(&ndarray::array![inf, inf, f64::NAN].view(), &[0.25], p, el).unwrap()[0].is_nan());
+    }
+
+    #[test]
+    fn float16_gamma_past_its_range_is_numpys_nan() {
+        // q = 1 on 70,000 values: gamma 70,000 overflows float16 in the cast
+        let ones = vec![half::f16::ONE; 70_000];
+        let (v, m) = messages(&ones, &[1.0], NanPolicy::Propagate, QuantileDtype::ElementType);
+        assert!(v[0].is_nan());
+        assert_eq!(m, ["overflow encountered in cast", "invalid value encountered in scalar multiply", "overflow encountered in cast", "invalid value encountered in scalar multiply"]);
+        assert_eq!(messages(&ones, &[1.0], NanPolicy::Propagate, QuantileDtype::Float64), (vec![1.0], vec![]));
     }
 }
