@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MMARRAY_TEST_PYTHON="$PWD/.venv/bin/python"
-MMARRAY_FAULT_TRIALS="${MMARRAY_FAULT_TRIALS:-50}" cargo test -p mmarray-cli --locked --test cli_faults -- --nocapture
-cargo test -p mmarray --locked --test lifecycle truncation
+MMARRAY_FAULT_TRIALS="${MMARRAY_FAULT_TRIALS:-50}" cargo test -p mmarray-cli --locked --test suite -- --nocapture cli_faults::
+cargo test -p mmarray --locked --test suite lifecycle::truncation
 for round in 1 2 3 4 5; do
     .venv/bin/python -m pytest python/tests/test_faults.py -q -p no:cacheprovider
 done

@@ -6,7 +6,7 @@
 pub mod props;
 
 /// The CLI's argument parsers (`parse_shape`, `parse_size`, `parse_axes`).
-#[path = "../../crates/mmarray-cli/tests/fuzz_props/mod.rs"]
+#[path = "../../crates/mmarray-cli/tests/suite/fuzz_props/mod.rs"]
 pub mod cli_props;
 
 // The CLI is a binary crate: its parsers are compiled from source, with the

@@ -342,7 +342,8 @@ const LANES: usize = 16;
 
 /// How many NaN, infinities, zeros and tiny values `xs` (a float type)
 /// holds, by integer comparisons of the bits.
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn census<T: Real>(xs: &[T]) -> fpe::Census {
     let count = |x: &T| {
         let b = x.abs_bits();
@@ -371,7 +372,8 @@ fn census<T: Real>(xs: &[T]) -> fpe::Census {
 }
 
 /// [`float_step`]'s vectorized loops.
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn float_block<T: Real>(xs: &mut [T], op: Op) {
     // (each arm its own loop, so each vectorizes on its own)
     match op {
@@ -386,7 +388,8 @@ fn float_block<T: Real>(xs: &mut [T], op: Op) {
 
 /// Whether `xs` holds a NaN, an infinity, a zero or a tiny value (in the
 /// type's own comparisons, which vectorize).
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn any_abnormal<T: Real>(xs: &[T]) -> bool {
     xs.iter().fold(false, |a, x| a | x.is_abnormal())
 }

@@ -13,7 +13,8 @@ use crate::error::{Error, ErrorKind, Result};
 const ROWS: usize = 256;
 
 /// `Σ a[j]·x[j]` in `f64`, in vector lanes.
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn dot<T: Real>(a: &[T], x: &[f64]) -> f64 {
     const L: usize = 32;
     let mut s = [0.0f64; L];
@@ -39,7 +40,8 @@ const GROUP: usize = 4;
 /// `Σ a[j]·x[j]` for [`GROUP`] rows at once: each load of `x` serves every
 /// row, so the vector is read from cache once per group instead of once
 /// per row (with `x` in `f64`, reading it costs twice the row's own bytes).
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn dot_rows<T: Real>(rows: [&[T]; GROUP], x: &[f64]) -> [f64; GROUP] {
     const L: usize = 16;
     let (mut s0, mut s1, mut s2, mut s3) = ([0.0f64; L], [0.0f64; L], [0.0f64; L], [0.0f64; L]);
@@ -65,7 +67,8 @@ fn dot_rows<T: Real>(rows: [&[T]; GROUP], x: &[f64]) -> [f64; GROUP] {
 
 /// `y += Σ w[k] · rows[k]` for [`GROUP`] rows: `y` is read and written
 /// once per group instead of once per row.
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn axpy_rows<T: Real>(y: &mut [f64], w: [f64; GROUP], rows: [&[T]; GROUP]) {
     let [r0, r1, r2, r3] = rows;
     let [w0, w1, w2, w3] = w;
@@ -75,7 +78,8 @@ fn axpy_rows<T: Real>(y: &mut [f64], w: [f64; GROUP], rows: [&[T]; GROUP]) {
 }
 
 /// `y += w · a` for one row `a`.
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn axpy<T: Real>(y: &mut [f64], w: f64, a: &[T]) {
     for (yi, ai) in y.iter_mut().zip(a) {
         *yi += w * ai.to_f64();

@@ -372,7 +372,8 @@ const LANES: usize = 16;
 /// Sum, min and max of `xs`, assuming no NaN: the fast path. A NaN makes
 /// the sum NaN, which sends the block to [`block_basic`]. Thirty-two `f64`
 /// lanes keep four vector accumulators busy.
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn block_fast<T: Real>(xs: &[T]) -> (f64, f64, f64) {
     const W: usize = 2 * LANES;
     let Some(&first) = xs.first() else { return (0.0, f64::INFINITY, f64::NEG_INFINITY) };
@@ -410,7 +411,8 @@ fn block_fast<T: Real>(xs: &[T]) -> (f64, f64, f64) {
 
 /// Min and max of `xs` in the element type, and whether it holds a NaN
 /// (then the careful path takes the block).
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn block_extrema<T: Real>(xs: &[T]) -> Option<(f64, f64)> {
     const W: usize = 4 * LANES;
     let &first = xs.first()?;
@@ -453,7 +455,8 @@ fn block_extrema<T: Real>(xs: &[T]) -> Option<(f64, f64)> {
 /// to be accurate and redoes the block in two passes when it was not.
 /// Without `EXTREMA`, min and max are not tracked (returned as the first
 /// element).
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn block_shifted<T: Real, const EXTREMA: bool>(xs: &[T], k: f64) -> (f64, f64, f64, f64) {
     const W: usize = 2 * LANES;
     let Some(&first) = xs.first() else { return (0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY) };
@@ -492,7 +495,8 @@ fn block_shifted<T: Real, const EXTREMA: bool>(xs: &[T], k: f64) -> (f64, f64, f
 }
 
 /// `Σ (x - mean)²` for a block without NaN.
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn block_m2_fast<T: Real>(xs: &[T], mean: f64) -> f64 {
     const W: usize = 2 * LANES;
     let mut s = [0.0f64; W];
@@ -515,7 +519,8 @@ fn block_m2_fast<T: Real>(xs: &[T], mean: f64) -> f64 {
 /// lanes the compiler vectorizes. Like every kernel here it is compiled for
 /// multiversion's "simd" target set (x86-64-v4 with AVX-512, v3 with AVX2,
 /// older SSE levels, NEON...) and the best one is chosen at run time.
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn block_basic<T: Real>(xs: &[T]) -> (f64, u64, f64, f64) {
     let mut s = [0.0f64; LANES];
     let mut nan = [0u64; LANES];
@@ -561,7 +566,8 @@ fn block_basic<T: Real>(xs: &[T]) -> (f64, u64, f64, f64) {
 }
 
 /// `Σ (x - mean)²` over the non-NaN values of `xs`.
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn block_m2<T: Real>(xs: &[T], mean: f64) -> f64 {
     let mut s = [0.0f64; LANES];
     let chunks = xs.chunks_exact(LANES);
@@ -588,7 +594,8 @@ fn block_m2<T: Real>(xs: &[T], mean: f64) -> f64 {
 /// Position of the first (or, `backwards`, the last) element equal to
 /// `target` (NaN matches NaN). Whole lane groups are tested at once and only
 /// the group holding a match is scanned.
-#[multiversion(targets = "simd")]
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn find<T: Real>(xs: &[T], target: f64, backwards: bool) -> Option<usize> {
     let want_nan = target.is_nan();
     let hit = |v: &T| {

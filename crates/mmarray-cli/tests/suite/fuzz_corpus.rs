@@ -3,18 +3,7 @@
 //! target's property checks on stable Rust (issue 10). `scripts/fuzz.sh`
 //! runs the fuzzer itself.
 
-// The CLI's parsers, compiled from source: the crate is binary-only.
-#[path = "../src/args.rs"]
-#[allow(dead_code)]
-mod args;
-#[path = "../src/input.rs"]
-#[allow(dead_code)]
-mod input;
-#[path = "../src/output.rs"]
-#[allow(dead_code)]
-mod output;
-
-mod fuzz_props;
+use crate::{fuzz_props, input};
 
 use std::path::Path;
 

@@ -1,8 +1,8 @@
 //! The properties the `cli_args` fuzz target checks, shared with
-//! `tests/fuzz_corpus.rs`. The CLI is a binary crate, so its parsers are
+//! `tests/suite/fuzz_corpus.rs`. The CLI is a binary crate, so its parsers are
 //! compiled from source: the including crate's root must declare
 //! `args`, `output` and `input` from `src/` with `#[path]` (the fuzz crate
-//! and `tests/fuzz_corpus.rs` do).
+//! and `tests/suite/main.rs` do).
 #![allow(dead_code)]
 
 use crate::input::{parse_axes, parse_shape, parse_size};

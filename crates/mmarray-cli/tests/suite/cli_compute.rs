@@ -1,7 +1,6 @@
 //! `stats` and `apply` against the real NumPy on the same files.
 
-#[path = "../../mmarray/tests/suite/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command as StdCommand;

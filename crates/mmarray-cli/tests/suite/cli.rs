@@ -1,7 +1,6 @@
 //! The `mmarray` binary: info, create, convert, and their error paths.
 
-#[path = "../../mmarray/tests/suite/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command as StdCommand;
