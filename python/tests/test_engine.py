@@ -324,6 +324,29 @@ SPREAD_DATA = [
 SPREAD_FUNCS = [np.var, np.std, np.nanvar, np.nanstd, np.ptp, np.median, np.nanmedian, np.mean, np.sum, np.nanmean, np.nansum]
 
 
+def fp_errors_on_both(tmp_path, a, call, errstate):
+    """`call` on the array `a` and on an mmarray.memmap of the same data,
+    under `errstate`: for each, its floating-point warnings' messages and
+    its value (type, dtype, bytes) or FloatingPointError message. The
+    memmap's warnings must point at this file (the caller's line)."""
+    m = mmarray.memmap(tmp_path / "fp.bin", dtype=a.dtype, mode="w+", shape=a.shape)
+    m[...] = a
+    results = []
+    for x in (a, m):
+        with warnings.catch_warnings(record=True) as caught, np.errstate(**errstate):
+            warnings.simplefilter("always")
+            try:
+                r = call(x)
+                value, exc = (type(r), np.asarray(r).dtype, np.asarray(r).tobytes()), None
+            except FloatingPointError as e:
+                value, exc = None, str(e)
+        fp = [w for w in caught if "encountered in" in str(w.message)]
+        results.append(([str(w.message) for w in fp], value, exc))
+        if x is m:
+            assert all(w.filename == __file__ for w in fp), [w.filename for w in fp]
+    return results
+
+
 @pytest.mark.parametrize("dtype", ["f8", "f4", "f2"])
 def test_reduction_floating_point_errors_of_infinities_as_numpy(tmp_path, calls, dtype):
     """The floating-point errors NumPy's reductions raise on data holding
@@ -336,22 +359,7 @@ def test_reduction_floating_point_errors_of_infinities_as_numpy(tmp_path, calls,
     for data, func, axis, errstate in itertools.product(SPREAD_DATA, SPREAD_FUNCS, [None, 0, 1], [{}, {"all": "raise"}]):
         if func in (np.median, np.nanmedian) and axis is not None:
             continue  # (NumPy's own code runs there)
-        a = np.array(data, dtype=dtype)
-        m = mmarray.memmap(tmp_path / "m.bin", dtype=dtype, mode="w+", shape=a.shape)
-        m[...] = a
-        results = []
-        for x in (a, m):
-            with warnings.catch_warnings(record=True) as caught, np.errstate(**errstate):
-                warnings.simplefilter("always")
-                try:
-                    func(x, axis=axis)
-                    exc = None
-                except FloatingPointError as e:
-                    exc = str(e)
-            fp = [w for w in caught if "encountered in" in str(w.message)]
-            results.append(([str(w.message) for w in fp], exc))
-            if x is m:
-                assert all(w.filename == __file__ for w in fp), [w.filename for w in fp]
+        results = fp_errors_on_both(tmp_path, np.array(data, dtype=dtype), lambda x: func(x, axis=axis), errstate)
         assert results[1] == results[0], (data, func.__name__, axis, errstate)
         compared += 1
     assert compared > 300 and calls["n"] > 0
@@ -384,21 +392,8 @@ def test_quantile_interpolation_floating_point_errors_as_numpy(tmp_path, calls, 
             [{"all": "warn"}, {"all": "raise"}, {"under": "ignore", "over": "raise"}]):
         with np.errstate(all="ignore"):
             a = np.array(data, dtype=dtype)
-        m = mmarray.memmap(tmp_path / "q.bin", dtype=dtype, mode="w+", shape=a.shape)
-        m[...] = a
-        results = []
-        for x in (a, m):
-            with warnings.catch_warnings(record=True) as caught, np.errstate(**errstate):
-                warnings.simplefilter("always")
-                try:
-                    r = func(x, np.array(q) * scale if isinstance(q, list) else q * scale)
-                    value, exc = (type(r), np.asarray(r).dtype, np.asarray(r).tobytes()), None
-                except FloatingPointError as e:
-                    value, exc = None, str(e)
-            fp = [w for w in caught if "encountered in" in str(w.message)]
-            results.append(([str(w.message) for w in fp], value, exc))
-            if x is m:
-                assert all(w.filename == __file__ for w in fp), [w.filename for w in fp]
+        qq = np.array(q) * scale if isinstance(q, list) else q * scale
+        results = fp_errors_on_both(tmp_path, a, lambda x: func(x, qq), errstate)
         assert results[1] == results[0], (dtype, data, func.__name__, q, errstate)
         compared += 1
     assert compared == len(QUANTILE_FP_DATA) * 8 * 3 and calls["n"] > 0
@@ -409,17 +404,9 @@ def test_quantile_of_float16_past_its_range_as_numpy(tmp_path):
     gamma is the length (`virtual index + 1`), which past 65504 values
     overflows float16 ("overflow encountered in cast") and makes the
     answer NaN. NumPy's answer, warnings included, is the spec here."""
-    a = np.ones(70_000, dtype="f2")
-    m = mmarray.memmap(tmp_path / "h.bin", dtype="f2", mode="w+", shape=a.shape)
-    m[...] = 1
     for q in (1.0, 0.99999, [1.0]):
-        results = []
-        for x in (a, m):
-            with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn"):
-                warnings.simplefilter("always")
-                r = np.quantile(x, q)
-            results.append((np.asarray(r).tobytes(), [str(w.message) for w in caught]))
-        assert results[1] == results[0], q
+        results = fp_errors_on_both(tmp_path, np.ones(70_000, dtype="f2"), lambda x: np.quantile(x, q), {"all": "warn"})
+        assert results[1] == results[0] and (q != 1.0 or results[0][0]), q
 
 
 def test_clip_in_place(tmp_path, calls):
