@@ -18,6 +18,33 @@ use crate::storage::Preallocation;
 mod fill;
 pub use fill::logical_indices;
 
+/// Bytes past the data of a `.npy` file's header (see
+/// [`MmapArray::trailing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trailing {
+    /// How many bytes follow the data the header describes.
+    pub bytes: u64,
+    /// The size of one row along the growth axis (the first axis for C
+    /// order, the last for Fortran order); `None` for a 0-d array or rows
+    /// of no bytes.
+    pub row_bytes: Option<u64>,
+}
+
+impl Trailing {
+    /// How many whole rows the trailing bytes hold.
+    #[must_use]
+    pub fn whole_rows(&self) -> Option<u64> {
+        self.row_bytes.map(|r| self.bytes / r)
+    }
+
+    /// The bytes past the last whole row (all of them without rows).
+    #[must_use]
+    pub fn partial_bytes(&self) -> u64 {
+        self.row_bytes.map_or(self.bytes, |r| self.bytes % r)
+    }
+}
+
+
 /// How the file describes its array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -401,6 +428,47 @@ impl MmapArray {
     #[must_use]
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// The bytes a `.npy` file holds past the data its header describes,
+    /// as an interrupted append leaves them (rows written, the header's
+    /// shape not yet rewritten); `None` when there are none, and always for
+    /// raw files (whose shape the caller gives: the rest of the file is
+    /// simply not part of the array). Readers ignore these bytes, as NumPy
+    /// does.
+    ///
+    /// ```
+    /// use mmarray::{DType, NpyOptions, ScalarKind};
+    /// use std::io::Write;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npy");
+    /// // SAFETY: the file is private to this example.
+    /// drop(unsafe { NpyOptions::new(DType::native(ScalarKind::F32), &[4, 3]).create(&path)? });
+    /// // one whole row of 3 float32 and 5 bytes of the next, past the header's shape
+    /// std::fs::OpenOptions::new().append(true).open(&path)?.write_all(&[0u8; 17])?;
+    /// // SAFETY: as above.
+    /// let a = unsafe { mmarray::MmapArray::open_npy(&path, mmarray::Mode::ReadOnly)? };
+    /// let t = a.trailing().unwrap();
+    /// assert_eq!((t.bytes, t.row_bytes, t.whole_rows()), (17, Some(12), Some(1)));
+    /// assert_eq!(a.shape(), &[4, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn trailing(&self) -> Option<Trailing> {
+        if !matches!(self.format, Format::Npy(_)) {
+            return None;
+        }
+        let bytes = self.file_len()?.checked_sub(self.file_end()).filter(|&b| b > 0)?;
+        // the growth axis: the first for C order, the last for Fortran
+        // order (one-dimensional arrays: the only one)
+        let shape = &self.layout.shape;
+        let across: Option<usize> = match (shape.len(), self.layout.order) {
+            (0, _) => None,
+            (_, Order::C) => Some(shape[1..].iter().product()),
+            (n, Order::F) => Some(shape[..n - 1].iter().product()),
+        };
+        let row_bytes = across.map(|c| (c * self.layout.dtype.itemsize()) as u64).filter(|&r| r > 0);
+        Some(Trailing { bytes, row_bytes })
     }
 
     /// Whether creating or growing the file reserved its space for real.

@@ -68,7 +68,7 @@ mod open;
 mod select;
 mod storage;
 
-pub use array::{check_shape, logical_indices, shape_repr, Advice, Format, MmapArray, MAX_DIMS};
+pub use array::{check_shape, logical_indices, shape_repr, Advice, Format, MmapArray, Trailing, MAX_DIMS};
 pub use axis::{check_axes, normalize_axes, normalize_axis};
 pub use dtype::{ByteOrder, DType, ScalarKind};
 pub use element::Element;

@@ -35,6 +35,10 @@ fn describe_json(a: &MmapArray) -> serde_json::Value {
         "nbytes": a.nbytes(),
         "size": a.len(),
         "strides": a.strides(),
+        // bytes past the header's shape (an interrupted append) and the
+        // whole rows among them
+        "trailing_bytes": a.trailing().map_or(0, |t| t.bytes),
+        "trailing_rows": a.trailing().and_then(|t| t.whole_rows()).unwrap_or(0),
     })
 }
 
@@ -52,6 +56,18 @@ fn describe_text(a: &MmapArray) -> String {
         a.nbytes(),
         human_bytes(a.nbytes() as u64),
         shape_repr(&strides),
+    ) + &a.trailing().map(trailing_text).unwrap_or_default()
+}
+
+/// The `trailing:` line for bytes past the header's shape.
+fn trailing_text(t: mmarray::Trailing) -> String {
+    let rows = match (t.whole_rows(), t.row_bytes) {
+        (Some(n), Some(r)) => format!(": {n} whole row{} of {r} bytes and {} bytes more", if n == 1 { "" } else { "s" }, t.partial_bytes()),
+        _ => String::new(),
+    };
+    format!(
+        "trailing: {} bytes past the data the header describes{rows} (an interrupted append leaves them; readers ignore them)\n",
+        t.bytes
     )
 }
 

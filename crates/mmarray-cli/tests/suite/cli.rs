@@ -58,6 +58,40 @@ fn info_json_matches_numpy_for_every_dtype_order_and_version() {
 }
 
 #[test]
+fn info_reports_bytes_past_the_headers_shape() {
+    // What an interrupted append leaves: rows written past the shape the
+    // header still gives. C order grows the first axis, Fortran order the
+    // last; a raw file's rest is not the array's, so nothing is said.
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str], u64, u64, &str); 4] = [
+        ("c.npy", &["--shape", "4,3", "--dtype", "<f4"], 29, 2, "2 whole rows of 12 bytes and 5 bytes more"),
+        ("f.npy", &["--shape", "4,3", "--dtype", "<f8", "--order", "F"], 32, 1, "1 whole row of 32 bytes and 0 bytes more"),
+        ("one.npy", &["--shape", "5", "--dtype", "<i2"], 3, 1, "1 whole row of 2 bytes and 1 bytes more"),
+        ("clean.npy", &["--shape", "5", "--dtype", "<i2"], 0, 0, ""),
+    ];
+    for (name, flags, extra, rows, text) in cases {
+        let path = dir.path().join(name);
+        mmarray().arg("create").arg(&path).args(flags).assert().success();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend(std::iter::repeat_n(7u8, extra as usize));
+        std::fs::write(&path, &bytes).unwrap();
+        let j = info_json(&path, &[]);
+        assert_eq!((j["trailing_bytes"].as_u64(), j["trailing_rows"].as_u64()), (Some(extra), Some(rows)), "{name}");
+        let out = mmarray().arg("info").arg(&path).output().unwrap();
+        let out = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.contains("trailing:"), extra > 0, "{name}: {out}");
+        assert!(out.contains(text), "{name}: {out}");
+        if extra > 0 {
+            assert!(out.contains(&format!("trailing: {extra} bytes past the data the header describes")), "{out}");
+        }
+    }
+    let raw = dir.path().join("r.bin");
+    std::fs::write(&raw, [0u8; 40]).unwrap();
+    let j = info_json(&raw, &["--dtype", "<f4", "--shape", "3"]);
+    assert_eq!(j["trailing_bytes"], 0);
+}
+
+#[test]
 fn create_info_convert_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let npy = dir.path().join("a.npy");
