@@ -100,9 +100,10 @@ pub struct ParsedHeader {
 }
 
 impl NpyHeader {
-    /// The dict literal NumPy writes, with its growth padding, before
-    /// alignment: `{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }`.
-    fn dict_text(&self) -> String {
+    /// The dict literal NumPy writes, before alignment: `{'descr': '<f8',
+    /// 'fortran_order': False, 'shape': (3, 4), }`, then with `growth` its
+    /// growth padding (spaces).
+    fn dict_text(&self, growth: bool) -> String {
         let dims: Vec<String> = self.shape.iter().map(ToString::to_string).collect();
         let shape = match dims.len() {
             1 => format!("({},)", dims[0]),
@@ -112,7 +113,7 @@ impl NpyHeader {
         let mut text =
             format!("{{'descr': '{}', 'fortran_order': {fortran}, 'shape': {shape}, }}", self.dtype.descr());
         let growth_axis = if self.fortran_order { dims.last() } else { dims.first() };
-        if let Some(d) = growth_axis {
+        if let Some(d) = growth_axis.filter(|_| growth) {
             text.push_str(&" ".repeat(GROWTH_AXIS_MAX_DIGITS.saturating_sub(d.len())));
         }
         text
@@ -126,7 +127,7 @@ impl NpyHeader {
     /// # Errors
     /// [`ErrorKind::InvalidArgument`] if the header does not fit `version`.
     pub fn encode(&self, version: Option<NpyVersion>) -> Result<(Vec<u8>, NpyVersion)> {
-        let text = self.dict_text();
+        let text = self.dict_text(true);
         let wrap = |v: NpyVersion| -> Option<Vec<u8>> {
             let prefix = MAGIC.len() + 2 + v.length_bytes();
             let hlen = text.len() + 1;
@@ -161,6 +162,37 @@ impl NpyHeader {
                 format!("header of {} bytes is too big for npy version {chosen}", text.len()),
             )
         })
+    }
+
+    /// Encodes the header for `version` padded to exactly `len` bytes (the
+    /// magic to the last `\n`), to rewrite a file's header in place when
+    /// its shape grows: the data keeps its offset. `None` if the header
+    /// does not fit in `len` bytes (NumPy's growth padding lets the growth
+    /// axis reach 21 digits in the length [`encode`](Self::encode) gives;
+    /// a header written without that padding may still fit in its
+    /// alignment spaces). Only the number of padding spaces differs from
+    /// `encode`'s bytes.
+    #[must_use]
+    pub fn encode_in(&self, version: NpyVersion, len: usize) -> Option<Vec<u8>> {
+        let text = self.dict_text(false);
+        let prefix = MAGIC.len() + 2 + version.length_bytes();
+        let total = len.checked_sub(prefix)?;
+        if text.len() + 1 > total || (version == NpyVersion::V1 && total > usize::from(u16::MAX)) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(MAGIC);
+        let (major, minor) = version.as_tuple();
+        out.extend_from_slice(&[major, minor]);
+        if version == NpyVersion::V1 {
+            out.extend_from_slice(&u16::try_from(total).ok()?.to_le_bytes());
+        } else {
+            out.extend_from_slice(&u32::try_from(total).ok()?.to_le_bytes());
+        }
+        out.extend_from_slice(text.as_bytes());
+        out.resize(len - 1, b' ');
+        out.push(b'\n');
+        Some(out)
     }
 
     /// Parses a complete header (`bytes` starts at the magic and holds at
@@ -331,6 +363,31 @@ mod tests {
         let small = header(&[1, 8], false).encode(None).unwrap().0;
         let huge = header(&[usize::MAX / 1000, 8], false).encode(None).unwrap().0;
         assert_eq!(small.len(), huge.len());
+    }
+
+    #[test]
+    fn encode_in_rewrites_a_grown_shape_in_the_same_bytes() {
+        for (fortran, grown) in [(false, [123_456_789_012, 8]), (true, [3, 999_999_999_999_999])] {
+            let first = if fortran { [3, 1] } else { [1, 8] };
+            let (old, v) = header(&first, fortran).encode(None).unwrap();
+            let new = header(&grown, fortran).encode_in(v, old.len()).unwrap();
+            assert_eq!(new.len(), old.len());
+            let parsed = NpyHeader::decode(&new).unwrap();
+            assert_eq!((parsed.header.shape, parsed.data_offset), (grown.to_vec(), old.len() as u64));
+            assert_eq!(new, header(&grown, fortran).encode(Some(v)).unwrap().0, "NumPy's own bytes when the length is NumPy's");
+        }
+        // a header without growth padding (older writers: 70 bytes of magic,
+        // dict and newline, aligned to 80 here) grows in its spaces while
+        // the shape's text fits, and not past that
+        let tight = header(&[1, 8], false);
+        assert_eq!(tight.encode_in(NpyVersion::V1, 80).map(|h| h.len()), Some(80));
+        assert!(header(&[1_000_000_000_000, 8], false).encode_in(NpyVersion::V1, 80).is_none());
+        assert!(tight.encode_in(NpyVersion::V1, 5).is_none());
+        // version 2.0/3.0 headers past 65535 bytes
+        let (big, v2) = tight.encode(Some(NpyVersion::V2)).unwrap();
+        assert_eq!(tight.encode_in(v2, big.len()).unwrap(), big);
+        assert!(tight.encode_in(NpyVersion::V1, 70_000).is_none());
+        assert_eq!(tight.encode_in(NpyVersion::V2, 70_016).map(|h| h.len()), Some(70_016));
     }
 
     #[test]
