@@ -271,9 +271,10 @@ def _median(skipna):
         # (bool data: NumPy's own answer, a TypeError for its subtraction)
         if axis is not None or out is not None or keepdims or not _eligible(a, "iuf"):
             return FALLBACK
-        value = _core.median(a, skipna)
+        value, events = _core.median(a, skipna)
         if math.isnan(value) and a.dtype.kind == "f":
             _median_of_infinities(a, skipna)
+        _fp_errors(events)  # (float16: NumPy's cast of its float32 mean)
         return (a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)).type(value)
 
     return impl
@@ -363,24 +364,42 @@ def _python_scalar_fits(a, x):
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
 
-# A NumPy operation that raises each (kind, operation) floating-point error
-# alone, to run NumPy's own handler for the 'call', 'print' and 'log' modes.
+# NumPy operands that raise each (kind, operation) floating-point error
+# alone, to run NumPy's own handler for the 'call', 'print' and 'log' modes:
+# the ufunc on a one-element array, or its Python operator on NumPy scalars
+# for NumPy's "scalar <operation>"s.
 _PROVOKE = {
-    ("over", "add"): lambda: np.add(np.array([1e308]), 1e308),
-    ("invalid", "add"): lambda: np.add(np.array([np.inf]), -np.inf),
-    ("over", "subtract"): lambda: np.subtract(np.array([1e308]), -1e308),
-    ("invalid", "subtract"): lambda: np.subtract(np.array([np.inf]), np.inf),
-    ("over", "multiply"): lambda: np.multiply(np.array([1e308]), 10.0),
-    ("under", "multiply"): lambda: np.multiply(np.array([1e-300]), 1e-300),
-    ("invalid", "multiply"): lambda: np.multiply(np.array([np.inf]), 0.0),
-    ("divide", "divide"): lambda: np.divide(np.array([1.0]), 0.0),
-    ("over", "divide"): lambda: np.divide(np.array([1e308]), 0.1),
-    ("under", "divide"): lambda: np.divide(np.array([1e-300]), 1e300),
-    ("invalid", "divide"): lambda: np.divide(np.array([0.0]), 0.0),
+    ("over", "add"): (operator.add, 1e308, 1e308),
+    ("invalid", "add"): (operator.add, np.inf, -np.inf),
+    ("over", "subtract"): (operator.sub, 1e308, -1e308),
+    ("invalid", "subtract"): (operator.sub, np.inf, np.inf),
+    ("over", "multiply"): (operator.mul, 1e308, 10.0),
+    ("under", "multiply"): (operator.mul, 1e-300, 1e-300),
+    ("invalid", "multiply"): (operator.mul, np.inf, 0.0),
+    ("divide", "divide"): (operator.truediv, 1.0, 0.0),
+    ("over", "divide"): (operator.truediv, 1e308, 0.1),
+    ("under", "divide"): (operator.truediv, 1e-300, 1e300),
+    ("invalid", "divide"): (operator.truediv, 0.0, 0.0),
+}
+_PROVOKE_OTHER = {
     ("over", "cast"): lambda: np.array([1e300]).astype(np.float32),
+    ("under", "cast"): lambda: np.array([1e-8], dtype=np.float32).astype(np.float16),
     ("invalid", "cast"): lambda: np.array([np.nan]).astype(np.int64),
     ("invalid", "reduce"): lambda: np.add.reduce(np.array([np.inf, -np.inf])),
 }
+
+
+def _provoke(key, operation):
+    """Raises the floating-point error `key` in NumPy's `operation`, under
+    the caller's np.errstate."""
+    if (key, operation) in _PROVOKE_OTHER:
+        return _PROVOKE_OTHER[key, operation]()
+    scalar = operation.startswith("scalar ")
+    op, x, y = _PROVOKE[key, operation.removeprefix("scalar ")]
+    if scalar:
+        op(np.float64(x), np.float64(y))
+    else:
+        op(np.array([x]), y)
 
 
 # NumPy's floating-point status bits (NPY_FPE_*), as a 'call' handler gets them.
@@ -399,19 +418,20 @@ def _user_stacklevel():
 def _fp_errors(events):
     """NumPy's handling of the floating-point errors an engine computation
     raised, as its ufuncs handle theirs after their loop: `events` are
-    (np.errstate key, message) pairs in NumPy's order, each handled by the
+    (np.errstate key, message[, call]) in NumPy's order, each handled by the
     caller's np.geterr() mode for its kind: ignored, a RuntimeWarning at
     the caller's line, a FloatingPointError, or (modes 'call', 'print',
     'log') NumPy's own handler, run by the same error in a one-element
     ufunc call."""
     modes = np.geterr()
-    # "<kind> encountered in <operation>", read once
-    events = [(key, message, *message.split(" encountered in ", 1)) for key, message in events]
-    # NumPy's status bits of each operation (a 'call' handler gets them all)
+    # "<kind> encountered in <operation>", read once; an event without
+    # its call's number (the reductions': one call each) is its own call
+    events = [(e[0], e[1], *e[1].split(" encountered in ", 1), e[2] if len(e) > 2 else (e[1], i)) for i, e in enumerate(events)]
+    # NumPy's status bits of each call (a 'call' handler gets them all)
     status = {}
-    for key, _, _, operation in events:
-        status[operation] = status.get(operation, 0) | _STATUS_BITS[key]
-    for key, message, kind, operation in events:
+    for key, _, _, _, call in events:
+        status[call] = status.get(call, 0) | _STATUS_BITS[key]
+    for key, message, kind, operation, call in events:
         mode = modes[key]
         if mode == "ignore":
             continue
@@ -420,10 +440,10 @@ def _fp_errors(events):
         elif mode == "raise":
             raise FloatingPointError(message)
         elif mode == "call":
-            np.geterrcall()(kind, status[operation])
+            np.geterrcall()(kind, status[call])
         else:
             with np.errstate(all="ignore", **{key: mode}):
-                _PROVOKE[key, operation]()
+                _provoke(key, operation)
 
 
 def _clip(a, a_min=_NO_VALUE, a_max=_NO_VALUE, out=None, *, min=_NO_VALUE, max=_NO_VALUE, **kwargs):

@@ -123,20 +123,22 @@ pub fn reduce(py: Python<'_>, a: &Bound<'_, PyAny>, stat: &str, axes: Option<Vec
 /// message)` pairs in NumPy's order.
 #[pyfunction]
 #[pyo3(signature = (a, qs, skipna=false, element_type=false))]
-pub fn quantile(py: Python<'_>, a: &Bound<'_, PyAny>, qs: Vec<f64>, skipna: bool, element_type: bool) -> PyResult<(Vec<f64>, FpPairs)> {
+pub fn quantile(py: Python<'_>, a: &Bound<'_, PyAny>, qs: Vec<f64>, skipna: bool, element_type: bool) -> PyResult<(Vec<f64>, FpReports)> {
     guarded("quantile", || {
         let dtype = if element_type { QuantileDtype::ElementType } else { QuantileDtype::Float64 };
         let q = typed_view!(a, |v: T| off_gil(py, || compute::quantile_with_events(&v, &qs, policy(skipna), dtype)).map_err(to_py))?;
-        Ok((q.values, fp_pairs(&q.events)))
+        Ok((q.values, fp_reports(&q.events)))
     })
 }
 
-/// The median of all of `a`, as `np.median`.
+/// The median of all of `a`, as `np.median`, and NumPy's floating-point
+/// errors of rounding it (as [`quantile`]'s).
 #[pyfunction]
 #[pyo3(signature = (a, skipna=false))]
-pub fn median(py: Python<'_>, a: &Bound<'_, PyAny>, skipna: bool) -> PyResult<f64> {
+pub fn median(py: Python<'_>, a: &Bound<'_, PyAny>, skipna: bool) -> PyResult<(f64, FpReports)> {
     guarded("median", || {
-        typed_view!(a, |v: T| off_gil(py, || compute::median(&v, policy(skipna))).map_err(to_py))
+        let (value, events) = typed_view!(a, |v: T| off_gil(py, || compute::median_with_events(&v, policy(skipna))).map_err(to_py))?;
+        Ok((value, fp_reports(&events)))
     })
 }
 
@@ -151,13 +153,14 @@ fn scalar(obj: &Bound<'_, PyAny>) -> PyResult<Scalar> {
     Ok(Scalar::Float(obj.extract::<f64>()?))
 }
 
-/// Floating-point errors for Python: `(errstate key, message)` pairs, as
-/// `("invalid", "invalid value encountered in multiply")`.
-type FpPairs = Vec<(&'static str, String)>;
+/// Floating-point errors for Python: `(errstate key, message, call)`, as
+/// `("invalid", "invalid value encountered in multiply", 1)` (`call`:
+/// which NumPy call of the computation raised it, [`FpEvent::call`]).
+type FpReports = Vec<(&'static str, String, usize)>;
 
-/// [`FpPairs`] of `events`.
-fn fp_pairs<'a>(events: impl IntoIterator<Item = &'a FpEvent>) -> FpPairs {
-    events.into_iter().map(|e| (e.error.errstate_key(), e.to_string())).collect()
+/// [`FpReports`] of `events`.
+fn fp_reports<'a>(events: impl IntoIterator<Item = &'a FpEvent>) -> FpReports {
+    events.into_iter().map(|e| (e.error.errstate_key(), e.to_string(), e.call)).collect()
 }
 
 /// Applies `steps` (tuples `("add"|"sub"|"mul"|"div", x)`, `("clip", lo,
@@ -186,12 +189,12 @@ pub fn apply(py: Python<'_>, a: &Bound<'_, PyAny>, steps: Vec<Bound<'_, PyTuple>
         typed_view_mut!(a, |v: T| {
             let before = compute::scalar_events::<T>(&parsed).map_err(to_py)?;
             if !before.is_empty() {
-                report.call1((fp_pairs(&before),))?;
+                report.call1((fp_reports(&before),))?;
             }
             let events = off_gil(py, || compute::apply(v, &parsed)).map_err(to_py)?;
             let after: Vec<_> = events.iter().filter(|e| !before.contains(e)).collect();
             if !after.is_empty() {
-                report.call1((fp_pairs(after),))?;
+                report.call1((fp_reports(after),))?;
             }
             Ok(())
         })

@@ -399,6 +399,44 @@ def test_quantile_interpolation_floating_point_errors_as_numpy(tmp_path, calls, 
     assert compared == len(QUANTILE_FP_DATA) * 8 * 3 and calls["n"] > 0
 
 
+def test_quantile_and_median_errors_reach_numpys_handlers(tmp_path, calls):
+    """np.seterrcall handlers ('call') get each NumPy call's own status bits
+    (NumPy's _lerp makes two subtract and two multiply calls, which report
+    apart), and 'log' writes NumPy's own lines, for the scalar operations
+    of a Python-float q too; the median of float16 data underflows in
+    NumPy's cast of its float32 mean ("underflow encountered in cast")."""
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def write(self, msg):
+            self.lines.append(msg)
+
+    cases = [(d, np.quantile, q) for d in QUANTILE_FP_DATA for q in (0.0, 0.5, 0.75, 1.0, [0.0, 0.75], [0.25, 1.0])]
+    cases += [(("f8", [np.inf, 1.7e308, -1.7e308]), np.nanquantile, [0.0, 0.75])]
+    cases += [(("f2", d), f, None) for d in ([6e-8, 0.0], [6e-8, np.nan, -0.0], [6e-8, 6e-8], [-6e-8, 0.0, 1.0, 0.0])
+              for f in (np.median, np.nanmedian)]
+    compared = 0
+    for (dtype, data), func, q in cases:
+        with np.errstate(all="ignore"):
+            a = np.array(data, dtype=dtype)
+        m = mmarray.memmap(tmp_path / "h.bin", dtype=dtype, mode="w+", shape=a.shape)
+        m[...] = a
+        seen = []
+        for x in (a, m):
+            got, log = [], Log()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ('All-NaN slice' and the like)
+                with np.errstate(all="call", call=lambda kind, bits: got.append((kind, bits))):
+                    func(x) if q is None else func(x, q)
+                with np.errstate(all="log", call=log):
+                    func(x) if q is None else func(x, q)
+            seen.append((got, log.lines))
+        assert seen[1] == seen[0], (dtype, data, func.__name__, q)
+        compared += bool(seen[0][0])
+    assert compared > 50 and calls["n"] > 0
+
+
 def test_quantile_of_float16_past_its_range_as_numpy(tmp_path):
     """NumPy casts q's gamma to float16 for a Python-float q; at q=1 that
     gamma is the length (`virtual index + 1`), which past 65504 values

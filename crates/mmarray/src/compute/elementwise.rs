@@ -208,10 +208,10 @@ impl Compiled {
     fn events(&self, flags: impl Fn(usize) -> u8) -> Vec<FpEvent> {
         let mut events = Vec::new();
         for (i, (&name, &cast)) in self.names.iter().zip(&self.cast_flags).enumerate() {
-            events.extend(fpe::events(cast, "cast"));
-            events.extend(fpe::events(flags(i), name));
+            events.extend(fpe::events(cast, "cast", 2 * i));
+            events.extend(fpe::events(flags(i), name, 2 * i + 1));
         }
-        events.extend(fpe::events(flags(self.ops.len()), "cast"));
+        events.extend(fpe::events(flags(self.ops.len()), "cast", 2 * self.ops.len()));
         events
     }
 }

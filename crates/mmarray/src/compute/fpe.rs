@@ -85,8 +85,14 @@ pub struct FpEvent {
     /// The kind of error.
     pub error: FpError,
     /// NumPy's name of the operation: `add`, `subtract`, `multiply`,
-    /// `divide` or `cast`.
+    /// `divide` or `cast` (`scalar subtract`... for NumPy's scalar
+    /// arithmetic).
     pub operation: &'static str,
+    /// Which of the computation's NumPy calls (ufunc calls, casts, scalar
+    /// operations), counted from 0, raises it: events of one call share
+    /// the status bits a `np.seterrcall` handler gets (NumPy reports them
+    /// together), where two calls of the same operation report apart.
+    pub call: usize,
 }
 
 impl fmt::Display for FpEvent {
@@ -95,13 +101,14 @@ impl fmt::Display for FpEvent {
     }
 }
 
-/// The events of `flags` for `operation`, in NumPy's reporting order
-/// (divide by zero, overflow, underflow, invalid value).
-pub(crate) fn events(flags: u8, operation: &'static str) -> impl Iterator<Item = FpEvent> {
+/// The events of `flags` for `operation`, the computation's call number
+/// `call`, in NumPy's reporting order (divide by zero, overflow,
+/// underflow, invalid value).
+pub(crate) fn events(flags: u8, operation: &'static str, call: usize) -> impl Iterator<Item = FpEvent> {
     [(DIVIDE, FpError::DivideByZero), (OVERFLOW, FpError::Overflow), (UNDERFLOW, FpError::Underflow), (INVALID, FpError::Invalid)]
         .into_iter()
         .filter(move |(bit, _)| flags & bit != 0)
-        .map(move |(_, error)| FpEvent { error, operation })
+        .map(move |(_, error)| FpEvent { error, operation, call })
 }
 
 #[inline(always)]
@@ -250,6 +257,14 @@ pub(crate) fn cast<T: Real>(x: f64) -> u8 {
     }
 }
 
+/// The flags of rounding the float64 `x` to the float type `T` as NumPy's
+/// scalar conversions raise them: [`cast`]'s overflow, and underflow for a
+/// tiny result that lost bits (NumPy's float16 conversion).
+pub(crate) fn cast_rounding<T: Real>(x: f64) -> u8 {
+    let r = T::from_f64(x).to_f64();
+    cast::<T>(x) | bit(x != 0.0 && x.is_finite() && tiny::<T>(x, r) && r != x, UNDERFLOW)
+}
+
 #[cfg(test)]
 mod tests {
     use half::f16;
@@ -323,7 +338,7 @@ mod tests {
 
     #[test]
     fn messages_as_numpy() {
-        let all: Vec<String> = events(DIVIDE | INVALID | OVERFLOW, "divide").map(|e| e.to_string()).collect();
+        let all: Vec<String> = events(DIVIDE | INVALID | OVERFLOW, "divide", 0).map(|e| e.to_string()).collect();
         assert_eq!(
             all,
             ["divide by zero encountered in divide", "overflow encountered in divide", "invalid value encountered in divide"]

@@ -30,6 +30,7 @@ pub fn instantiate(kind: crate::ScalarKind) {
         let _ = moments_along(&v, &[0], nan);
         let _ = quantile(&v, &[0.5], nan, QuantileDtype::Float64);
         let _ = quantile_with_events(&v, &[0.5], nan, QuantileDtype::ElementType);
+        let _ = median_with_events(&v, nan);
         let _ = median(&v, nan);
         let _ = quantile_along(&v, &[0], &[0.5], nan, QuantileDtype::Float64);
         let _ = histogram(&v, 10, None);

@@ -61,7 +61,7 @@ pub use instances::instantiate as __instantiate;
 pub use hints::{with_hints, with_progress, Behind, StreamHints};
 pub use linalg::{matvec, rmatvec};
 pub use moments::{Moments, NanPolicy};
-pub use quantile::{median, quantile, quantile_along, quantile_with_events, QuantileDtype, Quantiles};
+pub use quantile::{median, median_with_events, quantile, quantile_along, quantile_with_events, QuantileDtype, Quantiles};
 pub use real::Real;
 pub use reduce::CHUNK;
 pub use rolling::{rolling, rolling_along, rolling_dtype, rolling_into, RollingStat};

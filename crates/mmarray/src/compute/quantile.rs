@@ -498,17 +498,18 @@ fn quantiles<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan: Na
     };
     let mut out = Quantiles { values: Vec::with_capacity(qs.len()), events: Vec::new() };
     let mut together = [0u8; 7];
-    for &(p, x, t) in &plan {
+    for (qi, &(p, x, t)) in plan.iter().enumerate() {
         let (value, flags) = lerp::<T>(at(p), at(x), t, dtype);
         out.values.push(if propagated { f64::NAN } else { value });
         if per_q {
-            out.events.extend(ops.iter().zip(flags).flat_map(|(op, f)| fpe::events(f, op)));
+            let calls = qi * ops.len()..;
+            out.events.extend(ops.iter().zip(flags).zip(calls).flat_map(|((op, f), call)| fpe::events(f, op, call)));
         } else {
             together.iter_mut().zip(flags).for_each(|(all, f)| *all |= f);
         }
     }
     if !per_q {
-        out.events.extend(ops.iter().zip(together).flat_map(|(op, f)| fpe::events(f, op)));
+        out.events.extend(ops.iter().zip(together).enumerate().flat_map(|(call, (op, f))| fpe::events(f, op, call)));
     }
     if !report {
         out.events.clear();
@@ -524,22 +525,39 @@ fn quantiles<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan: Na
 /// # Errors
 /// [`ErrorKind::InvalidArgument`] for an empty array.
 pub fn median<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<f64> {
+    median_with_events(a, nan).map(|(value, _)| value)
+}
+
+/// [`median`], with the floating-point error NumPy's mean of the middle
+/// values raises in rounding: "underflow encountered in cast" where the
+/// float32 mean of two float16 values is tiny and loses bits in NumPy's
+/// cast back to float16 (`np.median(np.array([6e-8, 0], 'f2'))`). (The
+/// errors of its sum, an "invalid value encountered in reduce" for -inf
+/// and +inf, depend only on the values: the caller sees those.)
+///
+/// # Errors
+/// As [`median`].
+pub fn median_with_events<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<(f64, Vec<FpEvent>)> {
     let (n, first) = match prepare(a, nan)? {
         Ok(facts) => facts,
-        Err(early) => return Ok(early),
+        Err(early) => return Ok((early, Vec::new())),
     };
     let mid = n / 2;
     // np.median is np.mean of the middle value(s), a sum that starts from
     // +0.0: so the median of [-0.0] is +0.0 (hence the `0.0 +`).
     if n % 2 == 1 {
-        return Ok(0.0 + values_at(a, &first, &[mid])?[0].to_f64());
+        return Ok((0.0 + values_at(a, &first, &[mid])?[0].to_f64(), Vec::new()));
     }
     let v: Vec<f64> = values_at(a, &first, &[mid - 1, mid])?.into_iter().map(|x| 0.0 + x.to_f64()).collect();
     // np.mean: float16 sums in float32, float32 in float32, ints in float64.
+    let in_f32 = || f64::from((v[0] as f32 + v[1] as f32) / 2.0);
     Ok(match T::KIND {
-        crate::ScalarKind::F32 => f64::from((v[0] as f32 + v[1] as f32) / 2.0),
-        crate::ScalarKind::F16 => T::from_f64(f64::from((v[0] as f32 + v[1] as f32) / 2.0)).to_f64(),
-        _ => (v[0] + v[1]) / 2.0,
+        crate::ScalarKind::F32 => (in_f32(), Vec::new()),
+        crate::ScalarKind::F16 => {
+            let mean = in_f32();
+            (T::from_f64(mean).to_f64(), fpe::events(fpe::cast_rounding::<T>(mean), "cast", 0).collect())
+        }
+        _ => ((v[0] + v[1]) / 2.0, Vec::new()),
     })
 }
 
@@ -768,6 +786,21 @@ mod tests {
         assert_eq!(messages(&[inf, inf, f64::NAN], &[0.75], NanPolicy::Omit, el).1, ["invalid value encountered in scalar subtract"]);
         // `quantile` itself reports nothing and answers NaN in one pass
         assert!(quantile(&ndarray::array![inf, inf, f64::NAN].view(), &[0.25], p, el).unwrap()[0].is_nan());
+    }
+
+    #[test]
+    fn float16_median_underflows_in_numpys_cast() {
+        let f = |x: f64| half::f16::from_f64(x);
+        let one = |xs: &[f64]| {
+            let a = ndarray::Array1::from(xs.iter().map(|&x| f(x)).collect::<Vec<_>>());
+            let (v, e) = median_with_events(&a.view(), NanPolicy::Omit).unwrap();
+            (v, e.iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
+        // (6e-8 + 0) / 2 = 2^-25: tiny, and rounded to 0 or 2^-24
+        assert_eq!(one(&[6e-8, 0.0]).1, ["underflow encountered in cast"]);
+        assert_eq!(one(&[6e-8, 6e-8]), (f(6e-8).to_f64(), vec![]), "exact");
+        assert_eq!(one(&[6e-8, 0.0, f64::NAN]).1, ["underflow encountered in cast"], "nanmedian");
+        assert!(one(&[1.0, 2.0]).1.is_empty());
     }
 
     #[test]
