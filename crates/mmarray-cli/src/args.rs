@@ -33,6 +33,13 @@ pub enum Command {
     #[command(after_help = "Examples:\n  mmarray info data.npy\n  mmarray info --json data.npy\n  \
                             mmarray info samples.bin --dtype '<f4' --shape 1000,3 --offset 64")]
     Info(InfoArgs),
+    /// Repair a .npy file an interrupted append left with bytes past its
+    /// header's shape: adopt the whole rows into the array, or trim them.
+    #[command(after_help = "Examples:\n  mmarray repair data.npy --adopt\n  mmarray repair data.npy --trim\n\n\
+                            `mmarray info` reports such bytes. --adopt grows the shape by the whole rows\n\
+                            (the first axis for C order, the last for Fortran order) and cuts off an\n\
+                            incomplete last row; --trim cuts off every byte past the shape.")]
+    Repair(RepairArgs),
     /// Create an array file (.npy if the name ends in .npy, raw otherwise).
     #[command(after_help = "Examples:\n  mmarray create grid.npy --dtype float64 --shape 5000,5000 --fill random --seed 1\n  \
                             mmarray create image.u8 --dtype u1 --shape 2160,3840,3")]
@@ -126,6 +133,20 @@ pub struct InfoArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `mmarray repair`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("how").args(["adopt", "trim"]).required(true).multiple(false)))]
+pub struct RepairArgs {
+    /// The .npy file.
+    pub file: PathBuf,
+    /// Make the whole rows past the header's shape part of the array.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Cut off every byte past the header's shape.
+    #[arg(long)]
+    pub trim: bool,
 }
 
 /// How `create` fills the new array.

@@ -152,6 +152,26 @@ impl Layout {
     }
 }
 
+/// The growth axis of an array stored in `order`: the first for C order,
+/// the last for Fortran order (the one axis whose rows follow each other
+/// at the end of the data, where NumPy's header growth padding expects the
+/// shape to grow); `None` for a 0-d array.
+pub(crate) fn growth_axis(ndim: usize, order: Order) -> Option<usize> {
+    match (ndim, order) {
+        (0, _) => None,
+        (_, Order::C) => Some(0),
+        (n, Order::F) => Some(n - 1),
+    }
+}
+
+/// The bytes of one row along the [`growth_axis`]; `None` for a 0-d
+/// array or rows of no bytes (another axis of length 0).
+pub(crate) fn growth_row_bytes(shape: &[usize], order: Order, dtype: DType) -> Option<u64> {
+    let axis = growth_axis(shape.len(), order)?;
+    let across: usize = shape.iter().enumerate().filter(|&(i, _)| i != axis).map(|(_, &n)| n).product();
+    Some((across * dtype.itemsize()) as u64).filter(|&r| r > 0)
+}
+
 /// NumPy's largest number of dimensions (`NPY_MAXDIMS`).
 pub const MAX_DIMS: usize = 64;
 
@@ -459,16 +479,7 @@ impl MmapArray {
             return None;
         }
         let bytes = self.file_len()?.checked_sub(self.file_end()).filter(|&b| b > 0)?;
-        // the growth axis: the first for C order, the last for Fortran
-        // order (one-dimensional arrays: the only one)
-        let shape = &self.layout.shape;
-        let across: Option<usize> = match (shape.len(), self.layout.order) {
-            (0, _) => None,
-            (_, Order::C) => Some(shape[1..].iter().product()),
-            (n, Order::F) => Some(shape[..n - 1].iter().product()),
-        };
-        let row_bytes = across.map(|c| (c * self.layout.dtype.itemsize()) as u64).filter(|&r| r > 0);
-        Some(Trailing { bytes, row_bytes })
+        Some(Trailing { bytes, row_bytes: growth_row_bytes(&self.layout.shape, self.layout.order, self.layout.dtype) })
     }
 
     /// Whether creating or growing the file reserved its space for real.

@@ -65,6 +65,7 @@ mod guard;
 mod mode;
 pub mod npy;
 mod open;
+mod recover;
 mod select;
 mod storage;
 
@@ -77,6 +78,7 @@ pub use guard::{check_address, faults, truncation};
 pub use mode::{Mode, Order};
 pub use npy::NpyVersion;
 pub use open::{NpyOptions, RawOptions};
+pub use recover::{recover, Recovered, Recovery};
 pub use select::{IndexItem, Selection};
 pub use storage::{create_file, publish_file, remove_stale_temporaries, temporary_name, Preallocation, WriteLock};
 

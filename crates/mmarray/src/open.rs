@@ -16,7 +16,7 @@ use crate::storage::{self, Preallocation};
 /// Opens `path` for `mode` (read-only for `r` and `c`), checking it is a
 /// regular file. Never creates or truncates, and never blocks: a FIFO is
 /// opened without waiting for a writer (`O_NONBLOCK`), then refused.
-fn open_existing(path: &Path, mode: Mode) -> Result<File> {
+pub(crate) fn open_existing(path: &Path, mode: Mode) -> Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .write(mode.writes_to_file())

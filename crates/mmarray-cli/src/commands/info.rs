@@ -66,7 +66,7 @@ fn trailing_text(t: mmarray::Trailing) -> String {
         _ => String::new(),
     };
     format!(
-        "trailing: {} bytes past the data the header describes{rows} (an interrupted append leaves them; readers ignore them)\n",
+        "trailing: {} bytes past the data the header describes{rows} (an interrupted append leaves them; readers ignore them; `mmarray repair --adopt` or `--trim` keeps or cuts them)\n",
         t.bytes
     )
 }

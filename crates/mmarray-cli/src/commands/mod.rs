@@ -7,6 +7,7 @@ mod create;
 mod fill;
 mod info;
 mod plot;
+mod repair;
 mod rolling;
 mod show;
 mod stats;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), CliError> {
             crate::test_panic("info");
             info::run(&a)
         }
+        Command::Repair(a) => repair::run(&a),
         Command::Create(a) => create::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Stats(a) => stats::run(&a),

@@ -2,6 +2,7 @@
 
 use crate::common;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::Command as StdCommand;
 
@@ -89,6 +90,47 @@ fn info_reports_bytes_past_the_headers_shape() {
     std::fs::write(&raw, [0u8; 40]).unwrap();
     let j = info_json(&raw, &["--dtype", "<f4", "--shape", "3"]);
     assert_eq!(j["trailing_bytes"], 0);
+}
+
+#[test]
+fn repair_adopts_or_trims_what_an_interrupted_append_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = |code: &str| {
+        let out = StdCommand::new(common::python()).args(["-c", code]).arg(dir.path()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // NumPy's files (C and Fortran order), with 2.5 rows of the growth
+    // axis written past the shape the header gives
+    py("import numpy as np, sys, os
+d = sys.argv[1]
+for name, order in [('c.npy', 'C'), ('f.npy', 'F')]:
+    p = os.path.join(d, name)
+    np.save(p, np.asfortranarray(np.arange(12.0).reshape(4, 3)) if order == 'F' else np.arange(12.0).reshape(4, 3))
+    row = 3 if order == 'C' else 4
+    open(p, 'ab').write(np.arange(100.0, 100 + 2.5 * row).tobytes()[: int(2.5 * row * 8)])");
+    let c = dir.path().join("c.npy");
+    let f = dir.path().join("f.npy");
+    // no choice, no change
+    let before = std::fs::read(&c).unwrap();
+    mmarray().arg("repair").arg(&c).assert().code(2);
+    assert_eq!(std::fs::read(&c).unwrap(), before);
+    let out = mmarray().arg("repair").arg(&c).arg("--adopt").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("repaired {}: 2 rows adopted, 12 bytes trimmed; shape (6, 3)\n", c.display()));
+    mmarray().arg("repair").arg(&f).arg("--adopt").assert().success();
+    assert_eq!(
+        py("import numpy as np, sys, os
+c = np.load(os.path.join(sys.argv[1], 'c.npy')); f = np.load(os.path.join(sys.argv[1], 'f.npy'))
+print(c.shape, c[4:].ravel().tolist(), f.shape, f.flags.f_contiguous, f[:, 3:].ravel(order='F').tolist())"),
+        "(6, 3) [100.0, 101.0, 102.0, 103.0, 104.0, 105.0] (4, 5) True [100.0, 101.0, 102.0, 103.0, 104.0, 105.0, 106.0, 107.0]"
+    );
+    assert_eq!(info_json(&c, &[])["trailing_bytes"], 0);
+    // trim: back to what the header says, rows and all
+    std::fs::OpenOptions::new().append(true).open(&c).unwrap().write_all(&[1u8; 30]).unwrap();
+    let out = mmarray().arg("repair").arg(&c).arg("--trim").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 rows adopted, 30 bytes trimmed; shape (6, 3)"));
+    assert_eq!(std::fs::read(&c).unwrap().len(), 128 + 6 * 3 * 8);
+    expect_failure(&["repair", dir.path().join("missing.npy").to_str().unwrap(), "--trim"], 1, "missing.npy: cannot open");
 }
 
 #[test]
