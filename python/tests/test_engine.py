@@ -225,8 +225,14 @@ FP_CASES = [
     ("f2", [1e-7, 1.0], "*=", 0.01),
     ("f2", [np.nan, np.inf, 0.0], "/=", 0.0),
     ("f8", [np.nan, 1.0], "+=", 1.0),  # NaN in, NaN out: no error
+    # clip(out=) casts each bound on its own: two warnings when both overflow
+    ("f2", [0.0, 1.0], "clip", (70000, 70000)),
+    ("f2", [0.0], "clip", (2147483647, 1e10)),
+    ("f2", [0.0], "clip", (0, 70000)),
+    ("f4", [1.0, np.inf], "clip", (-1e300, 1e300)),
 ]
-IOPS = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv}
+IOPS = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
+        "clip": lambda a, bounds: np.clip(a, *bounds, out=a)}
 
 
 def _run_recorded(arr, op, x, **errstate):

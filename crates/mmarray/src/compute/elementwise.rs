@@ -131,8 +131,9 @@ struct Compiled {
     /// NumPy's name of each step's ufunc, for its floating-point errors.
     names: Vec<&'static str>,
     /// The floating-point errors of rounding each step's scalar(s) to a
-    /// float array's type (NumPy's "overflow encountered in cast").
-    cast_flags: Vec<u8>,
+    /// float array's type (NumPy's "overflow encountered in cast"), one
+    /// per scalar: NumPy casts a clip's two bounds apart, and reports each.
+    cast_flags: Vec<[u8; 2]>,
 }
 
 fn compile<T: Real>(steps: &[Step], maxima: &[f64]) -> Result<Compiled> {
@@ -153,12 +154,14 @@ fn compile<T: Real>(steps: &[Step], maxima: &[f64]) -> Result<Compiled> {
     };
     for &step in steps {
         // A scalar on a float array is first rounded to the array's type.
-        let mut cast = 0;
+        let mut cast = [0u8; 2];
+        let mut scalars = 0;
         let mut fl = |s: Scalar| {
             if T::INT_RANGE.is_some() {
                 return s.as_f64();
             }
-            cast |= fpe::cast::<T>(s.as_f64());
+            cast[scalars] = fpe::cast::<T>(s.as_f64());
+            scalars += 1;
             T::from_f64(s.as_f64()).to_f64()
         };
         let op = match step {
@@ -203,15 +206,16 @@ fn compile<T: Real>(steps: &[Step], maxima: &[f64]) -> Result<Compiled> {
 impl Compiled {
     /// The floating-point errors in NumPy's order, `flags(i)` being those of
     /// step `i` (and `flags(ops.len())` those of the final cast back to an
-    /// integer type): per step, its scalar's cast, then its own; last, the
-    /// final cast.
+    /// integer type): per step, the casts of its scalars (each its own
+    /// call), then its own; last, the final cast.
     fn events(&self, flags: impl Fn(usize) -> u8) -> Vec<FpEvent> {
         let mut events = Vec::new();
-        for (i, (&name, &cast)) in self.names.iter().zip(&self.cast_flags).enumerate() {
-            events.extend(fpe::events(cast, "cast", 2 * i));
-            events.extend(fpe::events(flags(i), name, 2 * i + 1));
+        for (i, (&name, casts)) in self.names.iter().zip(&self.cast_flags).enumerate() {
+            events.extend(fpe::events(casts[0], "cast", 3 * i));
+            events.extend(fpe::events(casts[1], "cast", 3 * i + 1));
+            events.extend(fpe::events(flags(i), name, 3 * i + 2));
         }
-        events.extend(fpe::events(flags(self.ops.len()), "cast", 2 * self.ops.len()));
+        events.extend(fpe::events(flags(self.ops.len()), "cast", 3 * self.ops.len()));
         events
     }
 }
