@@ -132,24 +132,7 @@ impl NpyHeader {
             let prefix = MAGIC.len() + 2 + v.length_bytes();
             let hlen = text.len() + 1;
             let padlen = ARRAY_ALIGN - (prefix + hlen) % ARRAY_ALIGN;
-            let total = hlen + padlen;
-            if v == NpyVersion::V1 && total > usize::from(u16::MAX) {
-                return None;
-            }
-            let total32 = u32::try_from(total).ok()?;
-            let mut out = Vec::with_capacity(prefix + total);
-            out.extend_from_slice(MAGIC);
-            let (major, minor) = v.as_tuple();
-            out.extend_from_slice(&[major, minor]);
-            if v == NpyVersion::V1 {
-                out.extend_from_slice(&u16::try_from(total).ok()?.to_le_bytes());
-            } else {
-                out.extend_from_slice(&total32.to_le_bytes());
-            }
-            out.extend_from_slice(text.as_bytes());
-            out.resize(prefix + total - 1, b' ');
-            out.push(b'\n');
-            Some(out)
+            frame(&text, v, prefix + hlen + padlen)
         };
         let chosen = match version {
             Some(v) => v,
@@ -174,25 +157,7 @@ impl NpyHeader {
     /// `encode`'s bytes.
     #[must_use]
     pub fn encode_in(&self, version: NpyVersion, len: usize) -> Option<Vec<u8>> {
-        let text = self.dict_text(false);
-        let prefix = MAGIC.len() + 2 + version.length_bytes();
-        let total = len.checked_sub(prefix)?;
-        if text.len() + 1 > total || (version == NpyVersion::V1 && total > usize::from(u16::MAX)) {
-            return None;
-        }
-        let mut out = Vec::with_capacity(len);
-        out.extend_from_slice(MAGIC);
-        let (major, minor) = version.as_tuple();
-        out.extend_from_slice(&[major, minor]);
-        if version == NpyVersion::V1 {
-            out.extend_from_slice(&u16::try_from(total).ok()?.to_le_bytes());
-        } else {
-            out.extend_from_slice(&u32::try_from(total).ok()?.to_le_bytes());
-        }
-        out.extend_from_slice(text.as_bytes());
-        out.resize(len - 1, b' ');
-        out.push(b'\n');
-        Some(out)
+        frame(&self.dict_text(false), version, len)
     }
 
     /// Parses a complete header (`bytes` starts at the magic and holds at
@@ -222,6 +187,30 @@ impl NpyHeader {
         let header = header_from_value(value)?;
         Ok(ParsedHeader { header, version, data_offset: end as u64 })
     }
+}
+
+/// A header of exactly `len` bytes: the magic, `version`, the length
+/// field, the dict `text`, spaces and `\n`; `None` if `text` does not fit
+/// or the length does not fit `version`'s field.
+fn frame(text: &str, version: NpyVersion, len: usize) -> Option<Vec<u8>> {
+    let prefix = MAGIC.len() + 2 + version.length_bytes();
+    let total = len.checked_sub(prefix)?;
+    if text.len() + 1 > total {
+        return None;
+    }
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(MAGIC);
+    let (major, minor) = version.as_tuple();
+    out.extend_from_slice(&[major, minor]);
+    if version == NpyVersion::V1 {
+        out.extend_from_slice(&u16::try_from(total).ok()?.to_le_bytes());
+    } else {
+        out.extend_from_slice(&u32::try_from(total).ok()?.to_le_bytes());
+    }
+    out.extend_from_slice(text.as_bytes());
+    out.resize(len - 1, b' ');
+    out.push(b'\n');
+    Some(out)
 }
 
 /// An [`ErrorKind::InvalidHeader`] error.
