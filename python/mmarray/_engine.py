@@ -346,8 +346,12 @@ def _histogram(a, bins=10, range=None, density=None, weights=None):
 def _python_scalar_fits(a, x):
     """Whether NumPy would compute `a <op>= x` in a's own type (NEP 50):
     a Python int on any numeric array (within range for integers), a
-    Python float on a float array."""
+    Python float on a float array. A NumPy scalar is not "weak": np.float64
+    (a float subclass) makes NumPy compute in float64 and cast the result
+    back, which only a float64 array's own arithmetic equals."""
     if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    if type(x) not in (int, float) and not (type(x) is np.float64 and a.dtype == np.float64):
         return False
     if a.dtype.kind == "f":
         try:

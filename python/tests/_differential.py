@@ -440,6 +440,9 @@ def _r(x):
         return repr(x.str)
     if isinstance(x, np.ndarray):
         return f"np.array({x.tolist()!r}, dtype={x.dtype.str!r})"
+    if isinstance(x, np.generic) and not isinstance(x, np.ndarray):
+        # (a NumPy scalar is not a Python number to NumPy's promotion)
+        return f"np.{type(x).__name__}({_r(x.item())})"
     if isinstance(x, float) and not math.isfinite(x):
         return f"float({str(x)!r})"
     return repr(x)

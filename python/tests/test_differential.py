@@ -310,7 +310,8 @@ def scalars_for(dt):
         ints += [int(info.max), int(info.max) + 1, int(info.min), int(info.min) - 1]
     floats = [0.0, -0.0, 0.5, 1.5, -2.5, 1e308, 1e-320, 65504.0, 1e5, np.inf, -np.inf, np.nan, 3.0,
               1e-300, 1e-38, 1e38, 1e-6, 1e300]
-    others = [True, False, np.float32(1.5), np.float16(2.0), np.int8(-3), np.uint64(2**63), np.float64(np.nan), np.int64(5)]
+    others = [True, False, np.float32(1.5), np.float16(2.0), np.int8(-3), np.uint64(2**63), np.float64(np.nan), np.int64(5),
+              np.float64(1.0004), np.float64(1e10), np.float64(-0.3)]  # np.float64: computed in float64 (not weak)
     return st.sampled_from(ints + floats + others)
 
 

@@ -267,6 +267,23 @@ def test_inplace_floating_point_errors_as_numpy(tmp_path, calls, dtype, data, op
     np.testing.assert_array_equal(np.asarray(m), want_data)
 
 
+def test_numpy_float64_scalars_compute_in_float64_as_numpy(tmp_path):
+    """np.float64 is a float subclass but not a "weak" Python float: on a
+    float16/float32 array NumPy computes in float64 and casts back (3 *
+    1.0004 is 3.002 in float16, where the bound rounded to float16 first
+    gives 3.0), and clip's np.float64 bounds are not cast to the array's
+    type (no "overflow encountered in cast" for a bound not reached)."""
+    for dtype in ("f2", "f4", "f8"):
+        for op, x in [("*=", np.float64(1.0004)), ("+=", np.float64(1e-4)), ("/=", np.float64(0.9999)),
+                      ("clip", (2147483647, np.float64(np.nan))), ("clip", (np.float64(2.0), np.float64(2.5)))]:
+            results = []
+            for arr in (np.array([3.0, 1.0], dtype=dtype), mmarray.memmap(tmp_path / "s.bin", dtype=dtype, mode="w+", shape=(2,))):
+                arr[:] = [3.0, 1.0]
+                messages = _run_recorded(arr, op, x, all="warn")[:2]
+                results.append((np.asarray(arr).tobytes(), messages))
+            assert results[1] == results[0], (dtype, op, x)
+
+
 def test_scalars_past_128_bits_and_nan_signs_as_numpy(tmp_path):
     """A Python integer past 128 bits on a float array is the float NumPy
     makes of it (or NumPy's OverflowError past float64), and `x - nan` is
