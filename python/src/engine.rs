@@ -119,8 +119,8 @@ pub fn reduce(py: Python<'_>, a: &Bound<'_, PyAny>, stat: &str, axes: Option<Vec
 
 /// Exact quantiles `qs` of all of `a`; `element_type` interpolates in the
 /// data's float type (NumPy's behaviour for a scalar `q`). The values and
-/// NumPy's floating-point errors of its interpolation, as `(errstate key,
-/// message)` pairs in NumPy's order.
+/// NumPy's floating-point errors of its interpolation ([`FpReports`]), in
+/// NumPy's order.
 #[pyfunction]
 #[pyo3(signature = (a, qs, skipna=false, element_type=false))]
 pub fn quantile(py: Python<'_>, a: &Bound<'_, PyAny>, qs: Vec<f64>, skipna: bool, element_type: bool) -> PyResult<(Vec<f64>, FpReports)> {

@@ -44,7 +44,6 @@ impl Trailing {
     }
 }
 
-
 /// How the file describes its array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -138,6 +137,12 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
+    /// The layout a `.npy` header describes, its data at `offset`.
+    pub(crate) fn of_npy(header: &crate::npy::NpyHeader, offset: u64) -> Self {
+        let order = if header.fortran_order { Order::F } else { Order::C };
+        Self { dtype: header.dtype, shape: header.shape.clone(), order, offset }
+    }
+
     /// Bytes of data, or [`check_shape`]'s error about the file at `path`.
     pub(crate) fn checked_nbytes(path: &Path, dtype: DType, shape: &[usize]) -> Result<usize> {
         check_shape(dtype, shape).map_err(|e| Error::at(e.kind(), path, e))

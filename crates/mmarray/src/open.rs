@@ -314,9 +314,7 @@ impl MmapArray {
         let mode = if mode == Mode::Write { Mode::ReadWrite } else { mode };
         let file = open_existing(path, mode)?;
         let parsed = npy::read_header(&file, path)?;
-        let h = parsed.header;
-        let order = if h.fortran_order { Order::F } else { Order::C };
-        let layout = Layout { dtype: h.dtype, shape: h.shape, order, offset: parsed.data_offset };
+        let layout = Layout::of_npy(&parsed.header, parsed.data_offset);
         let end = layout.checked_end(path)?;
         let len = file_len(&file, path)?;
         if len < end {
@@ -437,9 +435,7 @@ impl NpyOptions {
     }
 
     fn layout(&self, header_len: usize) -> Layout {
-        let h = &self.header;
-        let order = if h.fortran_order { Order::F } else { Order::C };
-        Layout { dtype: h.dtype, shape: h.shape.clone(), order, offset: header_len as u64 }
+        Layout::of_npy(&self.header, header_len as u64)
     }
 
     fn create_impl(&self, path: &Path, exclusive: bool) -> Result<MmapArray> {

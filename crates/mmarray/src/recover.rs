@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::array::{growth_axis, growth_row_bytes, Layout};
 use crate::error::{Error, ErrorKind, Result};
-use crate::mode::{Mode, Order};
+use crate::mode::Mode;
 use crate::npy::{self, NpyHeader};
 use crate::shape_repr;
 
@@ -79,9 +79,9 @@ pub fn recover(path: impl AsRef<Path>, how: Recovery) -> Result<Recovered> {
         return Err(Error::at(ErrorKind::InUse, path, "is being written: another handle holds its write lock; recover it once that writer is done"));
     };
     let parsed = npy::read_header(&file, path)?;
-    let header = parsed.header;
-    let order = if header.fortran_order { Order::F } else { Order::C };
-    let end = parsed.data_offset + Layout::checked_nbytes(path, header.dtype, &header.shape)? as u64;
+    let layout = Layout::of_npy(&parsed.header, parsed.data_offset);
+    let (header, order) = (parsed.header, layout.order);
+    let end = layout.checked_end(path)?;
     let len = file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?.len();
     let Some(extra) = len.checked_sub(end) else {
         return Err(Error::at(
@@ -138,6 +138,7 @@ pub fn recover(path: impl AsRef<Path>, how: Recovery) -> Result<Recovered> {
 mod tests {
     use super::*;
     use crate::dtype::{DType, ScalarKind};
+    use crate::mode::Order;
     use crate::NpyOptions;
 
     /// A new `.npy` of `shape` (C or Fortran order) with `extra` bytes

@@ -21,6 +21,7 @@ fn describe_json(a: &MmapArray) -> serde_json::Value {
         Format::Raw => ("raw", None),
         Format::Npy(v) => ("npy", Some(v.to_string())),
     };
+    let trailing = a.trailing();
     json!({
         "path": a.path().display().to_string(),
         "format": format,
@@ -37,8 +38,8 @@ fn describe_json(a: &MmapArray) -> serde_json::Value {
         "strides": a.strides(),
         // bytes past the header's shape (an interrupted append) and the
         // whole rows among them
-        "trailing_bytes": a.trailing().map_or(0, |t| t.bytes),
-        "trailing_rows": a.trailing().and_then(|t| t.whole_rows()).unwrap_or(0),
+        "trailing_bytes": trailing.map_or(0, |t| t.bytes),
+        "trailing_rows": trailing.and_then(|t| t.whole_rows()).unwrap_or(0),
     })
 }
 
