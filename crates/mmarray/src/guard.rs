@@ -339,6 +339,18 @@ pub fn check_address(addr: usize) -> Result<(), Error> {
     slot_truncation(i, e).map_or(Ok(()), Err)
 }
 
+/// Whether [start, end) lies inside one live (not closed) mmarray mapping
+/// of a file: what the engine may page out behind a pass (anonymous memory
+/// paged out would go to swap). Lock-free: reads the registry as the
+/// handler does.
+pub(crate) fn maps_file(start: usize, end: usize) -> bool {
+    used().iter().any(|s| {
+        let seq = s.seq.load(SeqCst);
+        let (lo, hi) = (s.start.load(SeqCst), s.end.load(SeqCst));
+        seq % 2 == 0 && lo != 0 && lo <= start && end <= hi && !s.closed.load(SeqCst) && s.seq.load(SeqCst) == seq
+    })
+}
+
 /// Installs the handler unless it is already the current one (called with
 /// the book locked, so installs do not race).
 fn install() {

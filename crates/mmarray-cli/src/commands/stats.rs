@@ -1,6 +1,6 @@
 //! `mmarray stats`: count, mean, std, var, min and max in one pass.
 
-use mmarray::compute::{quantile, quantile_along, summary, summary_along, with_hints, Moments, NanPolicy, QuantileDtype, Real, StreamHints, Stat};
+use mmarray::compute::{quantile, quantile_along, summary, summary_along, Moments, NanPolicy, QuantileDtype, Real, Stat};
 use mmarray::{MmapArray, Mode, Selection};
 use ndarray::{ArrayD, Dimension};
 use serde_json::{json, Value};
@@ -17,20 +17,15 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let selection = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
     let nan = if args.skipna { NanPolicy::Omit } else { NanPolicy::Propagate };
     // One pass front to back under the default advice (MADV_SEQUENTIAL is
-    // slower, cold and later: see `Advice::Sequential`). A file that does
-    // not fit in the memory available is read ahead of the cursor and let
-    // go of behind it, so the pass neither stalls on every page nor pushes
-    // everything else out of memory.
-    let hints = if a.nbytes() as u64 > available_memory() / 2 { StreamHints::larger_than_ram() } else { StreamHints::default() };
+    // slower, cold and later: see `Advice::Sequential`); the engine streams
+    // a file larger than the memory available by itself (`StreamHints`).
     // one pass, and a few more for quantiles (an estimate, for the ETA)
     let passes = if args.quantiles.is_empty() { 1 } else { 4 };
     let what = format!("statistics of {}", a.path().display());
     let result = crate::progress::engine(a.nbytes() as u64 * passes, &what, || {
         crate::test_panic("stats");
-        with_hints(hints, || {
-            mmarray::with_scalar_type!(a.dtype().kind(), |T| compute::<T>(&a, &selection, args, nan).map(|r| (r, exact_of::<T>())), complex => {
-                Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
-            })
+        mmarray::with_scalar_type!(a.dtype().kind(), |T| compute::<T>(&a, &selection, args, nan).map(|r| (r, exact_of::<T>())), complex => {
+            Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
         })
     });
     let (result, exact) = result?;
@@ -120,16 +115,6 @@ fn compute<T: Real>(a: &MmapArray, sel: &Selection, args: &StatsArgs, nan: NanPo
     })
 }
 
-/// `MemAvailable` from `/proc/meminfo`, in bytes (unbounded if unknown).
-fn available_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
-            line.split_whitespace().nth(1)?.parse::<u64>().ok()
-        })
-        .map_or(u64::MAX, |kib| kib * 1024)
-}
 
 /// A number as JSON; NaN and infinities, which JSON has no numbers for, as
 /// the strings `"nan"`, `"inf"` and `"-inf"` (distinct, unlike null, and

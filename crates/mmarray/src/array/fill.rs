@@ -127,6 +127,12 @@ impl MmapArray {
             // front to back.
             let next = AtomicUsize::new(0);
             let workers = crate::compute::threads().clamp(1, chunks.max(1));
+            // A file larger than the memory to spare (the engine's rule for
+            // passes, `StreamHints`) is let go of behind the writers: a
+            // chunk [`LAG`] chunks back is waited for on disk and dropped
+            // from the page cache, so writing never waits for the kernel
+            // to find and reclaim dirty pages (measured in `drop_behind`).
+            let behind = crate::compute::releases_behind(self.nbytes());
             return (0..workers).into_par_iter().try_for_each(|_| {
                 let mut buf = vec![B::default(); per_chunk.min(n)];
                 loop {
@@ -144,6 +150,12 @@ impl MmapArray {
                     let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), std::mem::size_of_val(buf)) };
                     file.write_all_at(bytes, at).map_err(|e| Error::io(path, "cannot write", e))?;
                     start_writeback(file, at, bytes.len());
+                    if behind && k >= LAG {
+                        // (each chunk is dropped once: by whoever writes the
+                        // chunk LAG after it; the last LAG stay cached)
+                        let old = offset + ((k - LAG) * per_chunk * size) as u64;
+                        drop_behind(file, old, per_chunk * size).map_err(|e| Error::io(path, "cannot write", e))?;
+                    }
                 }
             });
         }
@@ -213,6 +225,31 @@ pub fn logical_indices(shape: &[usize], order: crate::Order, start: usize) -> im
         }
         c.unsigned_abs()
     })
+}
+
+/// How many chunks back [`drop_behind`] works when a file larger than RAM
+/// is filled: 64 MiB of 1 MiB chunks in flight to the disk.
+const LAG: usize = 64;
+
+/// Waits until the `len` bytes at `at` are on disk and drops them from the
+/// page cache (`sync_file_range` with both waits, then
+/// `posix_fadvise(DONTNEED)`, which does not drop pages someone has
+/// mapped). Filling a new 36 GiB file on the 2-core machine (24 GiB RAM),
+/// 1 MiB `pwrite`s from two threads, one run: with the writes only started
+/// (`start_writeback`, what small files get) 68.2 s; nothing 62.9 s; this,
+/// 64 chunks back, 19.6 s (16 MiB chunks, 4 back: 25.1 s); `dd bs=16M
+/// conv=fdatasync` of the same size 49.6 s. A write error surfaces here.
+fn drop_behind(file: &std::fs::File, at: u64, len: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    // SAFETY: plain system calls on a descriptor we own; they read no
+    // memory of ours.
+    if unsafe { libc::sync_file_range(file.as_raw_fd(), at as libc::off64_t, len as libc::off64_t, flags) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above. (Only a hint: its failure changes nothing.)
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), at as libc::off64_t, len as libc::off64_t, libc::POSIX_FADV_DONTNEED) };
+    Ok(())
 }
 
 /// Asks the kernel to start writing `len` bytes at `at` to disk now

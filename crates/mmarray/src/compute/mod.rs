@@ -59,6 +59,7 @@ pub use histogram::{histogram, Histogram};
 #[doc(hidden)]
 pub use instances::instantiate as __instantiate;
 pub use hints::{with_hints, with_progress, Behind, StreamHints};
+pub(crate) use hints::releases_behind;
 pub use linalg::{matvec, rmatvec};
 pub use moments::{Moments, NanPolicy};
 pub use quantile::{median, median_with_events, quantile, quantile_along, quantile_with_events, QuantileDtype, Quantiles};

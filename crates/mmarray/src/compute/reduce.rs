@@ -153,29 +153,24 @@ pub(crate) fn fold_blocks<T: Real, A: Send + Sync + Clone>(
     }
     let blocks = Blocks::new(view, lstrides);
     let items = blocks.items;
-    let hints = super::hints::current();
     let progress = super::hints::progress();
-    let contiguous = blocks.contiguous().filter(|_| hints != super::hints::StreamHints::default());
     let fold_range = |r: std::ops::Range<usize>| {
-        let (start, end) = (r.start * CHUNK, r.end * CHUNK);
-        let acc = r
-            .map(|it| {
-                blocks.visit(it, |xs, base, step| {
-                    super::hints::report(progress.as_ref(), std::mem::size_of_val(xs));
-                    block(xs, base, step)
-                })
+        r.map(|it| {
+            blocks.visit(it, |xs, base, step| {
+                super::hints::report(progress.as_ref(), std::mem::size_of_val(xs));
+                block(xs, base, step)
             })
-            .fold(empty.clone(), &merge);
-        if let Some(all) = contiguous {
-            super::hints::around(hints, all, start.min(all.len()), end.min(all.len()) - start.min(all.len()));
-        }
-        acc
+        })
+        .fold(empty.clone(), &merge)
     };
     if parallel && items > 1 {
+        // Fixed groups of blocks, merged in file order whether the pass
+        // runs whole or window by window (windows hold whole groups).
         const GROUP: usize = 16;
-        let partials: Vec<A> =
-            (0..items.div_ceil(GROUP)).into_par_iter().map(|g| fold_range(g * GROUP..((g + 1) * GROUP).min(items))).collect();
-        partials.into_iter().fold(empty.clone(), &merge)
+        let group = |g: usize| fold_range(g * GROUP..((g + 1) * GROUP).min(items));
+        let partials =
+            super::hints::in_windows(blocks.contiguous(), items.div_ceil(GROUP), GROUP * CHUNK, |gs| gs.into_par_iter().map(group).collect::<Vec<A>>());
+        partials.into_iter().flatten().fold(empty.clone(), &merge)
     } else {
         fold_range(0..items)
     }
@@ -195,29 +190,25 @@ pub(crate) fn fold_blocks_unordered<T: Real, A: Send>(
     }
     let lstrides = vec![0; view.ndim()];
     let blocks = Blocks::new(view, lstrides);
-    let hints = super::hints::current();
     let progress = super::hints::progress();
-    let contiguous = blocks.contiguous().filter(|_| hints != super::hints::StreamHints::default());
     // Each rayon job that folds makes an accumulator (and merging costs one
     // more pass over it): a few jobs per thread, not one per split, keeps
     // large accumulators (512 KiB of histogram counts) few. (Measured: no
     // change in time for a quantile pass over 1 GiB; it bounds their number.)
-    let per_job = blocks.items.div_ceil(4 * rayon::current_num_threads()).max(1);
-    (0..blocks.items)
-        .into_par_iter()
-        .with_min_len(per_job)
-        .fold(&init, |mut acc, it| {
-            blocks.visit(it, |xs, _, _| {
-                super::hints::report(progress.as_ref(), std::mem::size_of_val(xs));
-                fold(&mut acc, xs);
-            });
-            if let Some(all) = contiguous {
-                let start = (it * CHUNK).min(all.len());
-                super::hints::around(hints, all, start, CHUNK.min(all.len() - start));
-            }
-            acc
-        })
-        .reduce(&init, &merge)
+    let fold_items = |r: std::ops::Range<usize>| {
+        let per_job = r.len().div_ceil(4 * rayon::current_num_threads()).max(1);
+        r.into_par_iter()
+            .with_min_len(per_job)
+            .fold(&init, |mut acc, it| {
+                blocks.visit(it, |xs, _, _| {
+                    super::hints::report(progress.as_ref(), std::mem::size_of_val(xs));
+                    fold(&mut acc, xs);
+                });
+                acc
+            })
+            .reduce(&init, &merge)
+    };
+    super::hints::in_windows(blocks.contiguous(), blocks.items, CHUNK, fold_items).into_iter().reduce(&merge).unwrap_or_else(&init)
 }
 
 /// Statistics of every element of `view` (see [`fold_blocks`] for the

@@ -139,10 +139,10 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if pool.current_thread_index().is_some() {
         return f(); // already on it
     }
-    let hints = super::hints::current();
+    let hints = super::hints::setting();
     let progress = super::hints::progress();
     pool.install(move || {
-        super::with_hints(hints, || match progress {
+        super::hints::with_hints_setting(hints, || match progress {
             Some(p) => super::with_progress(p, f),
             None => f(),
         })
