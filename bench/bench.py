@@ -60,6 +60,7 @@ NUMPY_CODE = {
     "rmatvec": "v = a.T @ np.ones(a.shape[0], dtype=a.dtype)\nr = [float(v[0]), float(v[len(v) // 2]), float(v[-1])]",
     "quantiles": "r = np.quantile(a, [0.01, 0.5, 0.99]).tolist()",
     "median": "r = [float(np.median(a))]",
+    "mul_inplace": "a *= np.float32(1.5)\na.flush()\nr = None",
     # 2000 scattered read-modify-writes at the positions bench_op uses.
     "scatter": "f = a.reshape(-1)\ns = 12345\nfor _ in range(2000):\n    s = (s * 6364136223846793005 + 1442695040888963407) % 2**64\n    f[(s >> 11) % f.size] += 1\na.flush()\nr = None",
 }
@@ -72,7 +73,7 @@ SAME_WORK = {"sum", "std", "max"}
 # are compared with dd.
 FULL_PASS = {"summary", "sum", "mean", "std", "min", "max", "meansq_steps", "matvec", "rmatvec"}
 # Operations that change the file open it read-write and are not repeated.
-WRITES = {"normalize", "contrast", "scatter", "scatter_hint"}
+WRITES = {"normalize", "contrast", "scatter", "scatter_hint", "mul_inplace"}
 # Operations measured on a cold page cache only (their point is I/O).
 ALWAYS_COLD = {"scatter", "scatter_hint"}
 # Operations too slow on NumPy's side (tens of seconds) to repeat: one round.
@@ -365,6 +366,23 @@ def huge(args):
             print(f"{name:<22} {secs:>8.1f} {nbytes / secs / 1e9:>6.2f} {x_dd[len(x_dd) // 2]:>5.2f} {np_s / secs:>8.2f} "
                   f"{mem:>8.0f} {kept:>9.0%}  x dd per round {x_dd[0]:.2f}-{x_dd[-1]:.2f} (dd: "
                   f"{', '.join(f'{r[2]:.2f}' for r in rs)} GB/s)" + (f"  {out['error']}" if "error" in out else ""), flush=True)
+        # In place: read and write the whole file once (one round each:
+        # NumPy's takes minutes), flushed, cold, after the bystander.
+        inplace = {
+            "numpy a *= 1.5, flush": lambda: run_measured([sys.executable, "-c", _script("mul_inplace", path, "", "np.load")]),
+            "mmarray apply --mul": lambda: run_measured([CLI, "apply", path, "--mul", "1.5"], wall=True),
+        }
+        print(f"{'cold in place':<22} {'seconds':>8} {'GB/s':>6} {'vs numpy':>8} {'anon MiB':>8} {'bystander':>9}  (GB/s read, and as much written)")
+        times = {}
+        for name, side in inplace.items():
+            subprocess.run(["cat", other], stdout=subprocess.DEVNULL, check=True)
+            os.sync()
+            evict(path)
+            out, mem = side()
+            times[name] = out["seconds"]
+            print(f"{name:<22} {out['seconds']:>8.1f} {nbytes / out['seconds'] / 1e9:>6.2f} "
+                  f"{times['numpy a *= 1.5, flush'] / out['seconds']:>8.2f} {mem:>8.0f} {cached_fraction(other):>9.0%}"
+                  + (f"  {out['error']}" if "error" in out else ""), flush=True)
     finally:
         cleanup([path, other], work if args.dir is None else None)
 

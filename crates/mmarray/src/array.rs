@@ -321,7 +321,7 @@ impl MmapArray {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
         let mut a =
             Self { guard: Guard::NONE, path: path.to_path_buf(), file: Some(file), map, layout, mode, format, preallocation, pending: None };
-        a.guard = Guard::register(a.as_bytes(), mode != Mode::ReadOnly, path, fd, a.file_end())?;
+        a.guard = Guard::register(a.as_bytes(), mode != Mode::ReadOnly, mode != Mode::CopyOnWrite, path, fd, a.file_end())?;
         Ok(a)
     }
 

@@ -53,6 +53,8 @@ struct Slot {
     /// Page-aligned end (exclusive).
     end: AtomicUsize,
     writable: AtomicBool,
+    /// A shared mapping (writes reach the file), not a private one.
+    shared: AtomicBool,
     poisoned: AtomicBool,
     /// Closed in place: the pages are anonymous memory now.
     closed: AtomicBool,
@@ -64,6 +66,7 @@ const FREE: Slot = Slot {
     start: AtomicUsize::new(0),
     end: AtomicUsize::new(0),
     writable: AtomicBool::new(false),
+    shared: AtomicBool::new(false),
     poisoned: AtomicBool::new(false),
     closed: AtomicBool::new(false),
 };
@@ -145,12 +148,13 @@ impl Guard {
     /// No range (an empty array, or a closed one).
     pub(crate) const NONE: Guard = Guard { slot: None };
 
-    /// Registers the pages holding `bytes`, a mapping of the file at `path`
-    /// open as `fd`, which must be at least `needed` bytes long.
+    /// Registers the pages holding `bytes`, a mapping (`shared` or private)
+    /// of the file at `path` open as `fd`, which must be at least `needed`
+    /// bytes long.
     ///
     /// # Errors
     /// [`ErrorKind::Io`] if every slot is taken.
-    pub(crate) fn register(bytes: &[u8], writable: bool, path: &Path, fd: RawFd, needed: u64) -> Result<Guard, Error> {
+    pub(crate) fn register(bytes: &[u8], writable: bool, shared: bool, path: &Path, fd: RawFd, needed: u64) -> Result<Guard, Error> {
         if bytes.is_empty() {
             return Ok(Guard::NONE);
         }
@@ -167,6 +171,7 @@ impl Guard {
         slot.seq.fetch_add(1, SeqCst); // (odd: being written)
         slot.end.store(end, SeqCst);
         slot.writable.store(writable, SeqCst);
+        slot.shared.store(shared, SeqCst);
         slot.poisoned.store(false, SeqCst);
         slot.closed.store(false, SeqCst);
         slot.start.store(start, SeqCst); // published last: the handler reads start first
@@ -340,14 +345,17 @@ pub fn check_address(addr: usize) -> Result<(), Error> {
 }
 
 /// Whether [start, end) lies inside one live (not closed) mmarray mapping
-/// of a file: what the engine may page out behind a pass (anonymous memory
+/// of a file, and if so whether it is shared: what the engine may page out
+/// behind a pass (anonymous memory, or a private mapping's written pages,
 /// paged out would go to swap). Lock-free: reads the registry as the
 /// handler does.
-pub(crate) fn maps_file(start: usize, end: usize) -> bool {
-    used().iter().any(|s| {
+pub(crate) fn maps_file(start: usize, end: usize) -> Option<bool> {
+    used().iter().find_map(|s| {
         let seq = s.seq.load(SeqCst);
         let (lo, hi) = (s.start.load(SeqCst), s.end.load(SeqCst));
-        seq % 2 == 0 && lo != 0 && lo <= start && end <= hi && !s.closed.load(SeqCst) && s.seq.load(SeqCst) == seq
+        let shared = s.shared.load(SeqCst);
+        let live = seq % 2 == 0 && lo != 0 && lo <= start && end <= hi && !s.closed.load(SeqCst);
+        (live && s.seq.load(SeqCst) == seq).then_some(shared)
     })
 }
 

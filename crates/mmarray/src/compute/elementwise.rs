@@ -503,20 +503,28 @@ pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[S
     };
     let progress = super::hints::progress();
     if let Some(flat) = view.as_slice_memory_order_mut() {
-        // contiguous: blocks in parallel, reporting progress as they finish
-        flat.par_chunks_mut(super::CHUNK).for_each(|chunk| {
-            if T::INT_RANGE.is_none() {
-                // A float array rounds to its own type after every step, so
-                // applying the steps one at a time to a cache-resident block
-                // gives the same bits as running them per element, in
-                // vectorized loops.
-                for (i, &op) in ops.iter().enumerate() {
-                    flags.note(i, float_step(chunk, op));
+        // contiguous: blocks in parallel, reporting progress as they
+        // finish; window by window over a file larger than RAM
+        let region = super::hints::Region::write(flat);
+        let size = std::mem::size_of::<T>();
+        let len = flat.len();
+        let units = len.div_ceil(super::CHUNK);
+        super::hints::in_windows(Some(region), units, super::CHUNK * size, |r| {
+            let part = &mut flat[r.start * super::CHUNK..(r.end * super::CHUNK).min(len)];
+            part.par_chunks_mut(super::CHUNK).for_each(|chunk| {
+                if T::INT_RANGE.is_none() {
+                    // A float array rounds to its own type after every step, so
+                    // applying the steps one at a time to a cache-resident block
+                    // gives the same bits as running them per element, in
+                    // vectorized loops.
+                    for (i, &op) in ops.iter().enumerate() {
+                        flags.note(i, float_step(chunk, op));
+                    }
+                } else {
+                    chunk.iter_mut().for_each(one);
                 }
-            } else {
-                chunk.iter_mut().for_each(one);
-            }
-            super::hints::report(progress.as_ref(), std::mem::size_of_val(chunk));
+                super::hints::report(progress.as_ref(), std::mem::size_of_val(chunk));
+            });
         });
     } else {
         view.par_map_inplace(one);

@@ -190,9 +190,10 @@ fn advise(start: usize, end: usize, advice: rustix::mm::Advice) -> rustix::io::R
     let aligned = start & !(page - 1);
     // SAFETY: [aligned, end) covers only pages that hold bytes of a slice
     // the caller borrows for the whole pass (so they stay mapped). The
-    // advices used (POPULATE_READ, COLD, PAGEOUT) never change
-    // memory contents: they steer read-ahead, map pages that are there to
-    // read, or reclaim (dirty file pages are written first); POPULATE_READ
+    // advices used (POPULATE_READ/WRITE, COLD, PAGEOUT) never change
+    // memory contents: they map pages that are there (POPULATE_WRITE as a
+    // write fault that writes nothing, on a mapping the caller writes
+    // anyway), or reclaim (dirty file pages are written first); POPULATE_*
     // past the end of a truncated file returns EFAULT instead of raising
     // SIGBUS.
     unsafe { rustix::mm::madvise(aligned as *mut std::ffi::c_void, end - aligned, advice) }
@@ -200,38 +201,83 @@ fn advise(start: usize, end: usize, advice: rustix::mm::Advice) -> rustix::io::R
 
 /// Reads [start, end) into the page cache and maps it
 /// (`MADV_POPULATE_READ`: the kernel's fault-time read-ahead, in large
-/// folios, for the whole window). Only a hint: an error (a kernel before
-/// 5.14, a truncated file) leaves the pages to be faulted in.
-fn populate(start: usize, end: usize) {
-    let _ = advise(start, end, rustix::mm::Advice::LinuxPopulateRead);
+/// folios, for the whole window), writable for a pass that writes
+/// (`MADV_POPULATE_WRITE`, so its writes take no fault). Only a hint: an
+/// error (a kernel before 5.14, a truncated file, a full disk) leaves the
+/// pages to be faulted in, where the error surfaces as the engine's.
+fn populate(start: usize, end: usize, write: bool) {
+    let advice = if write { rustix::mm::Advice::LinuxPopulateWrite } else { rustix::mm::Advice::LinuxPopulateRead };
+    let _ = advise(start, end, advice);
 }
 
-/// Runs `run` over `units` work units that cover `all` in order (unit `i`
-/// is elements `i * unit_len ..`), as the hints in force say: once over
-/// them all, or window by window in file order, with a reader thread ahead
-/// and each window's pages released after. Returns each call's result, in
-/// order. `all` is `None` when the pass is not one contiguous run (then it
-/// is left to the kernel).
-pub(crate) fn in_windows<T: Sync, R>(all: Option<&[T]>, units: usize, unit_len: usize, mut run: impl FnMut(Range<usize>) -> R) -> Vec<R> {
-    let size = std::mem::size_of::<T>().max(1);
-    let Some(all) = all.filter(|a| !a.is_empty() && units > 1) else { return vec![run(0..units)] };
-    let bytes = std::mem::size_of_val(all);
-    // Only a file's pages are released: anonymous memory (an in-memory
-    // array) paged out would go to swap.
-    let file = || crate::guard::maps_file(all.as_ptr() as usize, all.as_ptr() as usize + bytes);
-    let hints = setting().unwrap_or_else(|| Some(automatic_now(bytes)).filter(|h| h.window == 0 || file()).unwrap_or_default());
+/// Where a pass works: its bytes, and whether it writes them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Region {
+    start: usize,
+    bytes: usize,
+    writes: bool,
+}
+
+impl Region {
+    /// `xs`, read.
+    pub(crate) fn read<T>(xs: &[T]) -> Self {
+        Self { start: xs.as_ptr() as usize, bytes: std::mem::size_of_val(xs), writes: false }
+    }
+
+    /// `xs`, written (read first, as an in-place operation does).
+    pub(crate) fn write<T>(xs: &mut [T]) -> Self {
+        Self { start: xs.as_ptr() as usize, bytes: std::mem::size_of_val(xs), writes: true }
+    }
+}
+
+/// Runs `run` over `units` work units of `unit_bytes` bytes that cover
+/// `region` in order, as the hints in force say: once over them all, or
+/// window by window in file order, with a reader thread ahead and each
+/// window's pages released after. Returns each call's result, in order.
+/// `region` is `None` when the pass is not one contiguous run (then it is
+/// left to the kernel).
+///
+/// A written window is released [`StreamHints::ahead`] windows later (at
+/// least one), after `msync(MS_SYNC)` puts it on disk: dirty pages cannot
+/// be dropped, and waiting for one window while the next are read and
+/// computed keeps the disk busy. The last windows stay dirty for the
+/// caller's flush. Only a shared mapping's pages are released: anonymous
+/// memory (an in-memory array) or a private mapping's written pages would
+/// go to swap.
+pub(crate) fn in_windows<R>(region: Option<Region>, units: usize, unit_bytes: usize, mut run: impl FnMut(Range<usize>) -> R) -> Vec<R> {
+    let Some(region) = region.filter(|r| r.bytes > 0 && units > 1) else { return vec![run(0..units)] };
+    let shared_file = || crate::guard::maps_file(region.start, region.start + region.bytes) == Some(true);
+    let hints = setting().unwrap_or_else(|| Some(automatic_now(region.bytes)).filter(|h| h.window == 0 || shared_file()).unwrap_or_default());
     if hints.window == 0 {
         return vec![run(0..units)];
     }
-    let behind = if hints.behind == Behind::Keep || file() { hints.behind } else { Behind::Keep };
-    let per = (hints.window / (unit_len * size).max(1)).max(1);
+    let behind = if hints.behind == Behind::Keep || shared_file() { hints.behind } else { Behind::Keep };
+    let per = (hints.window / unit_bytes.max(1)).max(1);
     let windows = units.div_ceil(per);
     let span = |k: usize| {
-        let lo = (k * per * unit_len).min(all.len());
-        let hi = ((k + 1) * per * unit_len).min(all.len());
-        let base = all.as_ptr() as usize;
-        (base + lo * size, base + hi * size)
+        let lo = (k * per * unit_bytes).min(region.bytes);
+        let hi = ((k + 1) * per * unit_bytes).min(region.bytes);
+        (region.start + lo, region.start + hi)
     };
+    let release = |k: usize| {
+        let (lo, hi) = span(k);
+        if region.writes && behind != Behind::Keep {
+            let page = rustix::param::page_size();
+            let aligned = lo & !(page - 1);
+            // SAFETY: [aligned, hi) holds only pages of the region, which
+            // the caller borrows for the whole pass; msync writes the
+            // file's dirty pages to disk and changes no memory.
+            if unsafe { rustix::mm::msync(aligned as *mut std::ffi::c_void, hi - aligned, rustix::mm::MsyncFlags::SYNC) }.is_err() {
+                return; // (kept: the caller's flush reports the error)
+            }
+        }
+        let _ = match behind {
+            Behind::Keep => Ok(()),
+            Behind::Cold => advise(lo, hi, rustix::mm::Advice::LinuxCold),
+            Behind::Release => advise(lo, hi, rustix::mm::Advice::LinuxPageOut),
+        };
+    };
+    let lag = if region.writes { hints.ahead.max(1) } else { 0 };
     // (ready, done, stop): windows faulted in, windows processed, the pass
     // ended (early, by a panic) so the reader must stop waiting.
     let state = Mutex::new((0usize, 0usize, false));
@@ -250,7 +296,7 @@ pub(crate) fn in_windows<T: Sync, R>(all: Option<&[T]>, units: usize, unit_len: 
                     }
                     drop(st);
                     let (lo, hi) = span(k);
-                    populate(lo, hi);
+                    populate(lo, hi, region.writes);
                     lock().0 = k + 1;
                     cv.notify_all();
                 }
@@ -275,12 +321,9 @@ pub(crate) fn in_windows<T: Sync, R>(all: Option<&[T]>, units: usize, unit_len: 
                 }
             }
             out.push(run(k * per..((k + 1) * per).min(units)));
-            let (lo, hi) = span(k);
-            let _ = match behind {
-                Behind::Keep => Ok(()),
-                Behind::Cold => advise(lo, hi, rustix::mm::Advice::LinuxCold),
-                Behind::Release => advise(lo, hi, rustix::mm::Advice::LinuxPageOut),
-            };
+            if k >= lag {
+                release(k - lag);
+            }
             lock().1 = k + 1;
             cv.notify_all();
         }

@@ -5,6 +5,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 use rayon::prelude::*;
 
 use super::moments::{block_moments, Moments, NanPolicy, Want};
+use super::hints::Region;
 use super::real::Real;
 
 /// Elements per work item of a reduction: 16 Ki elements (64 KiB of f32)
@@ -169,7 +170,7 @@ pub(crate) fn fold_blocks<T: Real, A: Send + Sync + Clone>(
         const GROUP: usize = 16;
         let group = |g: usize| fold_range(g * GROUP..((g + 1) * GROUP).min(items));
         let partials =
-            super::hints::in_windows(blocks.contiguous(), items.div_ceil(GROUP), GROUP * CHUNK, |gs| gs.into_par_iter().map(group).collect::<Vec<A>>());
+            super::hints::in_windows(blocks.contiguous().map(Region::read), items.div_ceil(GROUP), GROUP * CHUNK * std::mem::size_of::<T>(), |gs| gs.into_par_iter().map(group).collect::<Vec<A>>());
         partials.into_iter().flatten().fold(empty.clone(), &merge)
     } else {
         fold_range(0..items)
@@ -208,7 +209,7 @@ pub(crate) fn fold_blocks_unordered<T: Real, A: Send>(
             })
             .reduce(&init, &merge)
     };
-    super::hints::in_windows(blocks.contiguous(), blocks.items, CHUNK, fold_items).into_iter().reduce(&merge).unwrap_or_else(&init)
+    super::hints::in_windows(blocks.contiguous().map(Region::read), blocks.items, CHUNK * std::mem::size_of::<T>(), fold_items).into_iter().reduce(&merge).unwrap_or_else(&init)
 }
 
 /// Statistics of every element of `view` (see [`fold_blocks`] for the

@@ -179,3 +179,42 @@ fn windowed_passes_give_the_same_bits() {
     let released = with_hints(StreamHints { window: 1 << 20, ahead: 2, behind: Behind::Release }, || summary(&mem.view(), NanPolicy::Omit));
     assert_eq!(format!("{released:?}"), format!("{:?}", summary(&mem.view(), NanPolicy::Omit)));
 }
+
+/// An in-place pass window by window (written windows synced and released
+/// behind) writes the very bytes of a pass as a whole, to the file (`r+`),
+/// or only to the mapping (`c`: a private mapping's pages are never
+/// released, its changes stay in memory and the file keeps its bytes).
+#[test]
+fn windowed_in_place_passes_write_the_same_bytes() {
+    use mmarray::compute::{apply, with_hints, Behind, Scalar, Step, StreamHints};
+    let dir = tempfile::tempdir().unwrap();
+    let n = (6 << 20) + 777; // 24 MiB of f32 and a ragged end
+    let make = |name: &str| {
+        let path = dir.path().join(name);
+        let mut a = mmarray::NpyOptions::new(mmarray::DType::native(mmarray::ScalarKind::F32), &[n]).create_private(&path).unwrap();
+        a.fill_with(|i| (i % 1000) as f32 - 500.5).unwrap();
+        a.close().unwrap();
+        path
+    };
+    let steps = [Step::Mul(Scalar::Float(1.5)), Step::Add(Scalar::Int(3)), Step::Normalize];
+    let streamed = StreamHints { window: 1 << 20, ahead: 2, behind: Behind::Release };
+    let mut results = Vec::new();
+    for (name, hints) in [("whole.npy", StreamHints::kernel()), ("windows.npy", streamed)] {
+        let path = make(name);
+        let mut a = common::open_npy(&path, mmarray::Mode::ReadWrite).unwrap();
+        with_hints(hints, || apply(a.view_mut::<f32>().unwrap(), &steps)).unwrap();
+        a.flush().unwrap();
+        drop(a);
+        results.push(std::fs::read(&path).unwrap());
+    }
+    assert_eq!(results[0], results[1]);
+    // mode c: the mapping holds the result, the file its old bytes
+    let path = make("private.npy");
+    let before = std::fs::read(&path).unwrap();
+    let mut a = common::open_npy(&path, mmarray::Mode::CopyOnWrite).unwrap();
+    with_hints(streamed, || apply(a.view_mut::<f32>().unwrap(), &steps)).unwrap();
+    let offset = results[0].len() - n * 4;
+    assert_eq!(a.as_bytes(), &results[0][offset..]);
+    drop(a);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
