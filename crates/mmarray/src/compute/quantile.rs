@@ -8,6 +8,8 @@ use rayon::prelude::*;
 use super::fpe::{self, FpEvent};
 use super::moments::NanPolicy;
 use super::real::{f32_key, f32_unkey, Real};
+#[cfg(test)]
+use super::real::f64_key;
 use super::reduce::fold_blocks_unordered;
 use crate::dtype::ScalarKind;
 use crate::error::{Error, ErrorKind, Result};
@@ -150,12 +152,29 @@ fn first_pass<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>) -> FirstPass {
         a.view().into_dyn(),
         || (vec![0u64; bins], 0u64),
         |(counts, nan): &mut (Vec<u64>, u64), xs: &[T]| {
-            for &v in xs {
-                if T::IS_FLOAT && v.to_f64().is_nan() {
-                    *nan += 1;
-                    continue;
+            // The bins of a run of values first (a loop without branches
+            // that the compiler vectorises), then the increments, a tight
+            // loop of scattered adds (on 1 GiB of float32, two threads:
+            // 0.28 s -> 0.25 s; the adds to 512 KiB of counts in L2 are
+            // what is left).
+            const RUN: usize = 1024;
+            let mut bin = [0u32; RUN];
+            for run in xs.chunks(RUN) {
+                for (b, &v) in bin.iter_mut().zip(run) {
+                    #[allow(clippy::cast_possible_truncation)]
+                    {
+                        *b = ((first_key(v) - whole.lo) >> shift) as u32;
+                    }
                 }
-                counts[((first_key(v) - whole.lo) >> shift) as usize] += 1;
+                for (&b, &v) in bin.iter().zip(run) {
+                    #[allow(clippy::eq_op)]
+                    let is_nan = T::IS_FLOAT && v != v;
+                    if is_nan {
+                        *nan += 1;
+                    } else {
+                        counts[b as usize] += 1;
+                    }
+                }
             }
         },
         |(mut c, n), (c2, n2)| {
@@ -197,12 +216,23 @@ impl FirstPass {
 /// Groups of 32 values are first tested as a whole (a loop without
 /// branches, which the compiler vectorises), and only groups holding a key
 /// in range are looked at value by value.
+/// Float32 groups are tested in float32 against bounds one step wider than
+/// the range (no conversion to a 64-bit key: twice the values per vector
+/// instruction); the exact test, on the key, is the value-by-value one.
 #[inline(never)]
 fn keys_within<T: Real>(xs: &[T], lo: u64, span: u64, out: &mut Vec<u64>) {
     const GROUP: usize = 32;
+    let f32_bounds = (T::KIND == ScalarKind::F32).then(|| f32_bounds(lo, lo + span));
     for group in xs.chunks(GROUP) {
         // (a NaN's key may fall in range: skipped below)
-        let any = group.iter().fold(false, |any, &v| any | (v.order_key().wrapping_sub(lo) <= span));
+        let any = match f32_bounds {
+            #[allow(clippy::cast_possible_truncation)]
+            Some((flo, fhi)) => group.iter().fold(false, |any, &v| {
+                let x = v.to_f64() as f32; // (exact, and folded away for f32)
+                any | ((x >= flo) & (x <= fhi))
+            }),
+            None => group.iter().fold(false, |any, &v| any | (v.order_key().wrapping_sub(lo) <= span)),
+        };
         if !any {
             continue;
         }
@@ -215,6 +245,20 @@ fn keys_within<T: Real>(xs: &[T], lo: u64, span: u64, out: &mut Vec<u64>) {
             }
         }
     }
+}
+
+/// Float32 bounds that hold every float32 whose order key is in
+/// `lo..=hi` (and maybe a neighbour more on each side): the keys' values
+/// rounded to nearest (already a superset: no float32 lies between a value
+/// and its nearest float32; the zeros compare equal) and stepped outwards
+/// as a margin; a NaN key (past either infinity) leaves that side
+/// unbounded.
+#[allow(clippy::cast_possible_truncation)]
+fn f32_bounds(lo: u64, hi: u64) -> (f32, f32) {
+    let (a, b) = (f64::from_order_key(lo), f64::from_order_key(hi));
+    let flo = if a.is_nan() { f32::NEG_INFINITY } else { (a as f32).next_down() };
+    let fhi = if b.is_nan() { f32::INFINITY } else { (b as f32).next_up() };
+    (flo, fhi)
 }
 
 /// The exact values of the (0-based, sorted, non-NaN) `ranks` among the
@@ -611,6 +655,37 @@ mod tests {
 
     fn full(count: u64) -> Range {
         Range { lo: 0, hi: u64::MAX, below: 0, count }
+    }
+
+    /// keys_within's float32 shortcut finds exactly the keys the plain
+    /// test finds, for ranges whose ends are float32 keys, arbitrary f64
+    /// keys between them, the zeros' keys, infinities and NaN keys.
+    #[test]
+    fn float32_groups_find_exactly_the_keys_in_range() {
+        let specials = [0.0f32, -0.0, 1.0, -1.0, f32::MIN_POSITIVE, -f32::MIN_POSITIVE, 1e-45, -1e-45, f32::MAX, f32::MIN, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN, 0.5, 0.49999997, 0.50000006];
+        let mut xs: Vec<f32> = specials.to_vec();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..5000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            #[allow(clippy::cast_possible_truncation)]
+            xs.push(f32::from_bits(state as u32));
+        }
+        let mut ends: Vec<u64> = xs.iter().filter(|v| !v.is_nan()).map(|v| v.order_key()).collect();
+        ends.extend([0, 1, u64::MAX, u64::MAX - 1, f64_key(0.5) + 1, f64_key(0.5) - 1, f64_key(-0.0), f64_key(0.0), f64_key(f64::INFINITY) + 5, f64_key(f64::NEG_INFINITY) - 5]);
+        ends.extend(xs.iter().filter(|v| !v.is_nan()).take(200).map(|v| f64_key(f64::from(*v) * (1.0 + 1e-12))));
+        ends.sort_unstable();
+        ends.dedup();
+        let step = (ends.len() / 60).max(1);
+        for &lo in ends.iter().step_by(step) {
+            for &hi in ends.iter().step_by(step).filter(|&&h| h >= lo) {
+                let mut got = Vec::new();
+                keys_within(&xs, lo, hi - lo, &mut got);
+                let want: Vec<u64> = xs.iter().filter(|v| !v.is_nan()).map(|v| v.order_key()).filter(|k| (lo..=hi).contains(k)).collect();
+                assert_eq!(got, want, "range {lo:#x}..={hi:#x}");
+            }
+        }
     }
 
     #[test]
