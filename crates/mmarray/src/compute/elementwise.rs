@@ -505,11 +505,10 @@ pub fn apply<T: Real, D: Dimension>(mut view: ArrayViewMut<'_, T, D>, steps: &[S
     if let Some(flat) = view.as_slice_memory_order_mut() {
         // contiguous: blocks in parallel, reporting progress as they
         // finish; window by window over a file larger than RAM
-        let region = super::hints::Region::write(flat);
-        let size = std::mem::size_of::<T>();
+        let region = super::hints::Region::write(flat, super::CHUNK * std::mem::size_of::<T>());
         let len = flat.len();
         let units = len.div_ceil(super::CHUNK);
-        super::hints::in_windows(Some(region), units, super::CHUNK * size, |r| {
+        super::hints::in_windows(&[region], units, |r| {
             let part = &mut flat[r.start * super::CHUNK..(r.end * super::CHUNK).min(len)];
             part.par_chunks_mut(super::CHUNK).for_each(|chunk| {
                 if T::INT_RANGE.is_none() {

@@ -210,32 +210,40 @@ fn populate(start: usize, end: usize, write: bool) {
     let _ = advise(start, end, advice);
 }
 
-/// Where a pass works: its bytes, and whether it writes them.
+/// Where a pass works: its bytes, whether it writes them, and how many of
+/// them each of the pass's work units covers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Region {
     start: usize,
     bytes: usize,
     writes: bool,
+    unit: usize,
 }
 
 impl Region {
-    /// `xs`, read.
-    pub(crate) fn read<T>(xs: &[T]) -> Self {
-        Self { start: xs.as_ptr() as usize, bytes: std::mem::size_of_val(xs), writes: false }
+    /// `xs`, read, `unit` bytes per work unit.
+    pub(crate) fn read<T>(xs: &[T], unit: usize) -> Self {
+        Self { start: xs.as_ptr() as usize, bytes: std::mem::size_of_val(xs), writes: false, unit: unit.max(1) }
     }
 
-    /// `xs`, written (read first, as an in-place operation does).
-    pub(crate) fn write<T>(xs: &mut [T]) -> Self {
-        Self { start: xs.as_ptr() as usize, bytes: std::mem::size_of_val(xs), writes: true }
+    /// `xs`, written (read first, as an in-place operation does), `unit`
+    /// bytes per work unit.
+    pub(crate) fn write<T>(xs: &mut [T], unit: usize) -> Self {
+        Self { start: xs.as_ptr() as usize, bytes: std::mem::size_of_val(xs), writes: true, unit: unit.max(1) }
+    }
+
+    /// The bytes of units `lo..hi`, as addresses (clamped to the region).
+    fn span(&self, lo: usize, hi: usize) -> (usize, usize) {
+        (self.start + (lo * self.unit).min(self.bytes), self.start + (hi * self.unit).min(self.bytes))
     }
 }
 
-/// Runs `run` over `units` work units of `unit_bytes` bytes that cover
-/// `region` in order, as the hints in force say: once over them all, or
-/// window by window in file order, with a reader thread ahead and each
-/// window's pages released after. Returns each call's result, in order.
-/// `region` is `None` when the pass is not one contiguous run (then it is
-/// left to the kernel).
+/// Runs `run` over `units` work units that cover each of `regions` in
+/// order (unit `i` is bytes `i * unit ..` of each), as the hints in force
+/// say: once over them all, or window by window in file order, with a
+/// reader thread ahead and each window's pages released after. Returns
+/// each call's result, in order. No regions: the pass is not one
+/// contiguous run, and is left to the kernel.
 ///
 /// A written window is released [`StreamHints::ahead`] windows later (at
 /// least one), after `msync(MS_SYNC)` puts it on disk: dirty pages cannot
@@ -244,40 +252,40 @@ impl Region {
 /// caller's flush. Only a shared mapping's pages are released: anonymous
 /// memory (an in-memory array) or a private mapping's written pages would
 /// go to swap.
-pub(crate) fn in_windows<R>(region: Option<Region>, units: usize, unit_bytes: usize, mut run: impl FnMut(Range<usize>) -> R) -> Vec<R> {
-    let Some(region) = region.filter(|r| r.bytes > 0 && units > 1) else { return vec![run(0..units)] };
-    let shared_file = || crate::guard::maps_file(region.start, region.start + region.bytes) == Some(true);
-    let hints = setting().unwrap_or_else(|| Some(automatic_now(region.bytes)).filter(|h| h.window == 0 || shared_file()).unwrap_or_default());
+pub(crate) fn in_windows<R>(regions: &[Region], units: usize, mut run: impl FnMut(Range<usize>) -> R) -> Vec<R> {
+    if regions.is_empty() || units <= 1 || regions.iter().any(|r| r.bytes == 0) {
+        return vec![run(0..units)];
+    }
+    let shared_file = |r: &Region| crate::guard::maps_file(r.start, r.start + r.bytes) == Some(true);
+    let bytes: usize = regions.iter().map(|r| r.bytes).sum();
+    let hints = setting().unwrap_or_else(|| Some(automatic_now(bytes)).filter(|h| h.window == 0 || regions.iter().any(shared_file)).unwrap_or_default());
     if hints.window == 0 {
         return vec![run(0..units)];
     }
-    let behind = if hints.behind == Behind::Keep || shared_file() { hints.behind } else { Behind::Keep };
-    let per = (hints.window / unit_bytes.max(1)).max(1);
+    let behind: Vec<Behind> = regions.iter().map(|r| if hints.behind == Behind::Keep || shared_file(r) { hints.behind } else { Behind::Keep }).collect();
+    let per = (hints.window / regions.iter().map(|r| r.unit).sum::<usize>()).max(1);
     let windows = units.div_ceil(per);
-    let span = |k: usize| {
-        let lo = (k * per * unit_bytes).min(region.bytes);
-        let hi = ((k + 1) * per * unit_bytes).min(region.bytes);
-        (region.start + lo, region.start + hi)
-    };
     let release = |k: usize| {
-        let (lo, hi) = span(k);
-        if region.writes && behind != Behind::Keep {
-            let page = rustix::param::page_size();
-            let aligned = lo & !(page - 1);
-            // SAFETY: [aligned, hi) holds only pages of the region, which
-            // the caller borrows for the whole pass; msync writes the
-            // file's dirty pages to disk and changes no memory.
-            if unsafe { rustix::mm::msync(aligned as *mut std::ffi::c_void, hi - aligned, rustix::mm::MsyncFlags::SYNC) }.is_err() {
-                return; // (kept: the caller's flush reports the error)
+        for (r, &behind) in regions.iter().zip(&behind) {
+            let (lo, hi) = r.span(k * per, (k + 1) * per);
+            if r.writes && behind != Behind::Keep {
+                let page = rustix::param::page_size();
+                let aligned = lo & !(page - 1);
+                // SAFETY: [aligned, hi) holds only pages of the region,
+                // which the caller borrows for the whole pass; msync writes
+                // the file's dirty pages to disk and changes no memory.
+                if unsafe { rustix::mm::msync(aligned as *mut std::ffi::c_void, hi - aligned, rustix::mm::MsyncFlags::SYNC) }.is_err() {
+                    continue; // (kept: the caller's flush reports the error)
+                }
             }
+            let _ = match behind {
+                Behind::Keep => Ok(()),
+                Behind::Cold => advise(lo, hi, rustix::mm::Advice::LinuxCold),
+                Behind::Release => advise(lo, hi, rustix::mm::Advice::LinuxPageOut),
+            };
         }
-        let _ = match behind {
-            Behind::Keep => Ok(()),
-            Behind::Cold => advise(lo, hi, rustix::mm::Advice::LinuxCold),
-            Behind::Release => advise(lo, hi, rustix::mm::Advice::LinuxPageOut),
-        };
     };
-    let lag = if region.writes { hints.ahead.max(1) } else { 0 };
+    let lag = if regions.iter().any(|r| r.writes) { hints.ahead.max(1) } else { 0 };
     // (ready, done, stop): windows faulted in, windows processed, the pass
     // ended (early, by a panic) so the reader must stop waiting.
     let state = Mutex::new((0usize, 0usize, false));
@@ -295,8 +303,10 @@ pub(crate) fn in_windows<R>(region: Option<Region>, units: usize, unit_bytes: us
                         return;
                     }
                     drop(st);
-                    let (lo, hi) = span(k);
-                    populate(lo, hi, region.writes);
+                    for r in regions {
+                        let (lo, hi) = r.span(k * per, (k + 1) * per);
+                        populate(lo, hi, r.writes);
+                    }
                     lock().0 = k + 1;
                     cv.notify_all();
                 }

@@ -134,6 +134,12 @@ impl<'a, T: Real> Blocks<'a, T> {
     }
 }
 
+/// The region a walk reads, `unit` elements per work unit, when it is one
+/// contiguous run (else none: the pass is left to the kernel).
+fn regions<T: Real>(blocks: &Blocks<'_, T>, unit: usize) -> Vec<Region> {
+    blocks.contiguous().map(|all| Region::read(all, unit * std::mem::size_of::<T>())).into_iter().collect()
+}
+
 /// Folds every element of `view` block by block, in memory order: `block`
 /// summarises one contiguous block (its element `j` has logical index
 /// `base + j·step`, with logical index `Σ i·lstrides` for the element at
@@ -170,7 +176,7 @@ pub(crate) fn fold_blocks<T: Real, A: Send + Sync + Clone>(
         const GROUP: usize = 16;
         let group = |g: usize| fold_range(g * GROUP..((g + 1) * GROUP).min(items));
         let partials =
-            super::hints::in_windows(blocks.contiguous().map(Region::read), items.div_ceil(GROUP), GROUP * CHUNK * std::mem::size_of::<T>(), |gs| gs.into_par_iter().map(group).collect::<Vec<A>>());
+            super::hints::in_windows(&regions(&blocks, GROUP * CHUNK), items.div_ceil(GROUP), |gs| gs.into_par_iter().map(group).collect::<Vec<A>>());
         partials.into_iter().flatten().fold(empty.clone(), &merge)
     } else {
         fold_range(0..items)
@@ -209,7 +215,7 @@ pub(crate) fn fold_blocks_unordered<T: Real, A: Send>(
             })
             .reduce(&init, &merge)
     };
-    super::hints::in_windows(blocks.contiguous().map(Region::read), blocks.items, CHUNK * std::mem::size_of::<T>(), fold_items).into_iter().reduce(&merge).unwrap_or_else(&init)
+    super::hints::in_windows(&regions(&blocks, CHUNK), blocks.items, fold_items).into_iter().reduce(&merge).unwrap_or_else(&init)
 }
 
 /// Statistics of every element of `view` (see [`fold_blocks`] for the

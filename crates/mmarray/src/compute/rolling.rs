@@ -146,13 +146,29 @@ pub fn rolling_into<T: Real, U: Real>(
     // (one window) is cheap next to it.
     let segment = SEGMENT.max(4 * window);
     let progress = super::hints::progress();
-    out.axis_chunks_iter_mut(Axis(0), segment).into_par_iter().enumerate().for_each(|(k, mut seg)| {
+    let compute = |k: usize, mut seg: ArrayViewMut1<'_, U>| {
         let start = k * segment;
         super::hints::report(progress.as_ref(), seg.len() * std::mem::size_of::<T>());
         match stat {
             RollingStat::Min | RollingStat::Max => extremes(&x, start, window, stat == RollingStat::Max, &mut seg),
             _ => moments(&x, start, window, stat, ddof, &mut seg),
         }
+    };
+    let segments = m.div_ceil(segment);
+    // Contiguous input and output (a series in a file, and a new file):
+    // segments window by window over both when they are larger than RAM.
+    // (in order: a reversed view's windows would run backwards in memory)
+    let contiguous = x.as_slice().is_some() && out.as_slice().is_some();
+    let mut regions = Vec::new();
+    if let (Some(xs), true) = (x.as_slice(), contiguous) {
+        regions.push(super::hints::Region::read(xs, segment * std::mem::size_of::<T>()));
+    }
+    if let (Some(ys), true) = (out.as_slice_mut(), contiguous) {
+        regions.push(super::hints::Region::write(ys, segment * std::mem::size_of::<U>()));
+    }
+    super::hints::in_windows(&regions, segments, |ks| {
+        let mut part = out.slice_mut(ndarray::s![ks.start * segment..(ks.end * segment).min(m)]);
+        part.axis_chunks_iter_mut(Axis(0), segment).into_par_iter().enumerate().for_each(|(i, seg)| compute(ks.start + i, seg));
     });
     Ok(())
 }

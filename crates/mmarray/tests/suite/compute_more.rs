@@ -218,3 +218,37 @@ fn windowed_in_place_passes_write_the_same_bytes() {
     drop(a);
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
+
+/// Rolling statistics from a mapped series into a mapped output, window by
+/// window over both (the input read ahead and released, the output synced
+/// and released): the very values of a pass as a whole, for every
+/// statistic.
+#[test]
+fn windowed_rolling_writes_the_same_values() {
+    use mmarray::compute::{rolling_into, with_hints, Behind, RollingStat, StreamHints};
+    let dir = tempfile::tempdir().unwrap();
+    let n = (3 << 20) + 4321; // 12 MiB of f32
+    let input = dir.path().join("x.npy");
+    let mut a = mmarray::NpyOptions::new(mmarray::DType::native(mmarray::ScalarKind::F32), &[n]).create_private(&input).unwrap();
+    a.fill_with(|i| ((i * 7919) % 10007) as f32 * 0.01 - 50.0).unwrap();
+    a.close().unwrap();
+    let x = common::open_npy(&input, mmarray::Mode::ReadOnly).unwrap();
+    let streamed = StreamHints { window: 1 << 20, ahead: 2, behind: Behind::Release };
+    for (stat, w) in [(RollingStat::Var, 200), (RollingStat::Mean, 3), (RollingStat::Max, 1000), (RollingStat::Min, 70_000)] {
+        let mut bytes = Vec::new();
+        for (name, hints) in [("whole.npy", StreamHints::kernel()), ("windows.npy", streamed)] {
+            let path = dir.path().join(name);
+            let m = n - w + 1;
+            // SAFETY: the test's own new file; nothing else opens it meanwhile.
+            let mut out = unsafe { mmarray::NpyOptions::new(mmarray::DType::native(mmarray::ScalarKind::F32), &[m]).create(&path).unwrap() };
+            let xv = x.view::<f32>().unwrap().into_dimensionality::<ndarray::Ix1>().unwrap();
+            let ov = out.view_mut::<f32>().unwrap().into_dimensionality::<ndarray::Ix1>().unwrap();
+            with_hints(hints, || rolling_into(xv, w, stat, 0.0, ov)).unwrap();
+            out.flush().unwrap();
+            drop(out);
+            bytes.push(std::fs::read(&path).unwrap());
+            std::fs::remove_file(&path).unwrap();
+        }
+        assert!(bytes[0] == bytes[1], "{stat:?} window {w}");
+    }
+}
