@@ -493,3 +493,36 @@ static CHAINING: AtomicBool = AtomicBool::new(false);
 
 /// The fault address [`chain`] last handed to the previous handler.
 static LAST_CHAINED: AtomicUsize = AtomicUsize::new(0);
+
+#[cfg(test)]
+mod tests {
+    use super::maps_file;
+    use crate::{DType, Mode, MmapArray, NpyOptions, ScalarKind};
+
+    /// What the engine may page out behind a pass: a shared mapping's
+    /// pages, not a private one's, not anonymous memory, not a mapping
+    /// once it is gone.
+    #[test]
+    fn maps_file_tells_shared_private_and_unmapped_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npy");
+        // SAFETY: the test's own new file; nothing else opens it meanwhile.
+        let a = unsafe { NpyOptions::new(DType::native(ScalarKind::F64), &[100_000]).create(&path).unwrap() };
+        a.close().unwrap();
+        let span = |a: &MmapArray| {
+            let b = a.as_bytes();
+            (b.as_ptr() as usize + 8, b.as_ptr() as usize + b.len())
+        };
+        for (mode, want) in [(Mode::ReadOnly, Some(true)), (Mode::ReadWrite, Some(true)), (Mode::CopyOnWrite, Some(false))] {
+            // SAFETY: the test's own file; nothing else changes it meanwhile.
+            let a = unsafe { MmapArray::open_npy(&path, mode).unwrap() };
+            let (lo, hi) = span(&a);
+            assert_eq!(maps_file(lo, hi), want, "{mode:?}");
+            assert_eq!(maps_file(lo, hi + (1 << 30)), None, "past its end, {mode:?}");
+            drop(a);
+            assert_eq!(maps_file(lo, hi), None, "after it is dropped, {mode:?}");
+        }
+        let v = vec![0u8; 1 << 20];
+        assert_eq!(maps_file(v.as_ptr() as usize, v.as_ptr() as usize + v.len()), None);
+    }
+}
