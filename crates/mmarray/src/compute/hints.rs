@@ -12,7 +12,7 @@
 //! `apply`, `rolling`'s output) fault their windows in writable and sync
 //! each two windows behind before paging it out; fills of new files let go
 //! of their pages behind the writers in the same cases
-//! ([`releases_behind`]).
+//! (`releases_behind`).
 //!
 //! In-place, cold, same file and machine, another run: `apply --mul 1.5`
 //! and a flush, 55.9 s with the pages kept (22 GB resident, the bystander
