@@ -302,9 +302,19 @@ pub(crate) fn in_windows<R>(regions: &[Region], units: usize, mut run: impl FnMu
     std::thread::scope(|s| {
         let reader = (hints.ahead > 0).then(|| {
             std::thread::Builder::new().name("mmarray-read".into()).spawn_scoped(s, || {
+                // However the reader ends (a panic included), the pass stops
+                // waiting for it: the rest is simply faulted in.
+                struct Gone<'a>(&'a Mutex<(usize, usize, bool)>, &'a Condvar);
+                impl Drop for Gone<'_> {
+                    fn drop(&mut self) {
+                        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0 = usize::MAX;
+                        self.1.notify_all();
+                    }
+                }
+                let _gone = Gone(&state, &cv);
                 for k in 0..windows {
                     let mut st = lock();
-                    while !st.2 && k >= st.1 + hints.ahead {
+                    while !st.2 && k >= st.1.saturating_add(hints.ahead) {
                         st = cv.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
                     }
                     if st.2 {

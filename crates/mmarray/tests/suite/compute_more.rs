@@ -170,6 +170,10 @@ fn windowed_passes_give_the_same_bits() {
         StreamHints { window: 1 << 20, ahead: 2, behind: Behind::Release },
         StreamHints { window: 3 << 20, ahead: 0, behind: Behind::Cold },
         StreamHints { window: 5 << 20, ahead: 7, behind: Behind::Keep },
+        // (hostile review: an `ahead` this large overflowed the reader's
+        // bound, and the pass waited for ever on the reader's panic)
+        StreamHints { window: 1 << 16, ahead: usize::MAX, behind: Behind::Keep },
+        StreamHints { window: 1, ahead: 1, behind: Behind::Release },
         StreamHints::larger_than_ram(),
     ] {
         assert_eq!(run(h), whole, "{h:?}");
