@@ -115,7 +115,6 @@ fn compute<T: Real>(a: &MmapArray, sel: &Selection, args: &StatsArgs, nan: NanPo
     })
 }
 
-
 /// A number as JSON; NaN and infinities, which JSON has no numbers for, as
 /// the strings `"nan"`, `"inf"` and `"-inf"` (distinct, unlike null, and
 /// read back by Python's `float()`).

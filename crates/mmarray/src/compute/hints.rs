@@ -190,21 +190,39 @@ pub(crate) fn releases_behind(bytes: usize) -> bool {
     setting().unwrap_or_else(|| automatic_now(bytes)).behind == Behind::Release
 }
 
+/// [start, end) widened to whole pages: the pointer and length that
+/// `madvise` and `msync` take (both want a page-aligned start).
+fn pages(start: usize, end: usize) -> (*mut std::ffi::c_void, usize) {
+    let aligned = start & !(rustix::param::page_size() - 1);
+    (aligned as *mut std::ffi::c_void, end - aligned)
+}
+
 fn advise(start: usize, end: usize, advice: rustix::mm::Advice) -> rustix::io::Result<()> {
     if end <= start {
         return Ok(());
     }
-    let page = rustix::param::page_size();
-    let aligned = start & !(page - 1);
-    // SAFETY: [aligned, end) covers only pages that hold bytes of a slice
-    // the caller borrows for the whole pass (so they stay mapped). The
-    // advices used (POPULATE_READ/WRITE, COLD, PAGEOUT) never change
-    // memory contents: they map pages that are there (POPULATE_WRITE as a
-    // write fault that writes nothing, on a mapping the caller writes
-    // anyway), or reclaim (dirty file pages are written first); POPULATE_*
-    // past the end of a truncated file returns EFAULT instead of raising
-    // SIGBUS.
-    unsafe { rustix::mm::madvise(aligned as *mut std::ffi::c_void, end - aligned, advice) }
+    let (addr, len) = pages(start, end);
+    // SAFETY: the pages cover only bytes of a slice the caller borrows for
+    // the whole pass (so they stay mapped). The advices used
+    // (POPULATE_READ/WRITE, COLD, PAGEOUT) never change memory contents:
+    // they map pages that are there (POPULATE_WRITE as a write fault that
+    // writes nothing, on a mapping the caller writes anyway), or reclaim
+    // (dirty file pages are written first); POPULATE_* past the end of a
+    // truncated file returns EFAULT instead of raising SIGBUS.
+    unsafe { rustix::mm::madvise(addr, len, advice) }
+}
+
+/// Writes the dirty pages of [start, end) to the file and waits for them
+/// (`msync(MS_SYNC)`).
+fn sync(start: usize, end: usize) -> rustix::io::Result<()> {
+    if end <= start {
+        return Ok(());
+    }
+    let (addr, len) = pages(start, end);
+    // SAFETY: as in `advise`, the pages belong to a slice borrowed for the
+    // whole pass; msync writes the file's dirty pages to disk and changes
+    // no memory.
+    unsafe { rustix::mm::msync(addr, len, rustix::mm::MsyncFlags::SYNC) }
 }
 
 /// Reads [start, end) into the page cache and maps it
@@ -264,27 +282,23 @@ pub(crate) fn in_windows<R>(regions: &[Region], units: usize, mut run: impl FnMu
     if regions.is_empty() || units <= 1 || regions.iter().any(|r| r.bytes == 0) {
         return vec![run(0..units)];
     }
-    let shared_file = |r: &Region| crate::guard::maps_file(r.start, r.start + r.bytes) == Some(true);
-    let bytes: usize = regions.iter().map(|r| r.bytes).sum();
-    let hints = setting().unwrap_or_else(|| Some(automatic_now(bytes)).filter(|h| h.window == 0 || regions.iter().any(shared_file)).unwrap_or_default());
+    let forced = setting();
+    let hints = forced.unwrap_or_else(|| automatic_now(regions.iter().map(|r| r.bytes).sum()));
     if hints.window == 0 {
         return vec![run(0..units)];
     }
-    let behind: Vec<Behind> = regions.iter().map(|r| if hints.behind == Behind::Keep || shared_file(r) { hints.behind } else { Behind::Keep }).collect();
+    let shared: Vec<bool> = regions.iter().map(|r| crate::guard::maps_file(r.start, r.start + r.bytes) == Some(true)).collect();
+    if forced.is_none() && !shared.contains(&true) {
+        return vec![run(0..units)]; // (the engine streams mapped files only)
+    }
+    let behind: Vec<Behind> = shared.iter().map(|&sh| if sh { hints.behind } else { Behind::Keep }).collect();
     let per = (hints.window / regions.iter().map(|r| r.unit).sum::<usize>()).max(1);
     let windows = units.div_ceil(per);
     let release = |k: usize| {
         for (r, &behind) in regions.iter().zip(&behind) {
             let (lo, hi) = r.span(k * per, (k + 1) * per);
-            if r.writes && behind != Behind::Keep {
-                let page = rustix::param::page_size();
-                let aligned = lo & !(page - 1);
-                // SAFETY: [aligned, hi) holds only pages of the region,
-                // which the caller borrows for the whole pass; msync writes
-                // the file's dirty pages to disk and changes no memory.
-                if unsafe { rustix::mm::msync(aligned as *mut std::ffi::c_void, hi - aligned, rustix::mm::MsyncFlags::SYNC) }.is_err() {
-                    continue; // (kept: the caller's flush reports the error)
-                }
+            if r.writes && behind != Behind::Keep && sync(lo, hi).is_err() {
+                continue; // (kept: the caller's flush reports the error)
             }
             let _ = match behind {
                 Behind::Keep => Ok(()),
@@ -294,69 +308,93 @@ pub(crate) fn in_windows<R>(regions: &[Region], units: usize, mut run: impl FnMu
         }
     };
     let lag = if regions.iter().any(|r| r.writes) { hints.ahead.max(1) } else { 0 };
-    // (ready, done, stop): windows faulted in, windows processed, the pass
-    // ended (early, by a panic) so the reader must stop waiting.
-    let state = Mutex::new((0usize, 0usize, false));
-    let cv = Condvar::new();
-    let lock = || state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let track = Track::default();
     std::thread::scope(|s| {
         let reader = (hints.ahead > 0).then(|| {
             std::thread::Builder::new().name("mmarray-read".into()).spawn_scoped(s, || {
                 // However the reader ends (a panic included), the pass stops
                 // waiting for it: the rest is simply faulted in.
-                struct Gone<'a>(&'a Mutex<(usize, usize, bool)>, &'a Condvar);
-                impl Drop for Gone<'_> {
-                    fn drop(&mut self) {
-                        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0 = usize::MAX;
-                        self.1.notify_all();
-                    }
-                }
-                let _gone = Gone(&state, &cv);
+                let _gone = track.on_drop(|st| st.ready = usize::MAX);
                 for k in 0..windows {
-                    let mut st = lock();
-                    while !st.2 && k >= st.1.saturating_add(hints.ahead) {
-                        st = cv.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
-                    }
-                    if st.2 {
+                    if track.wait(|st| st.stop || k < st.done.saturating_add(hints.ahead)).stop {
                         return;
                     }
-                    drop(st);
                     for r in regions {
                         let (lo, hi) = r.span(k * per, (k + 1) * per);
                         populate(lo, hi, r.writes);
                     }
-                    lock().0 = k + 1;
-                    cv.notify_all();
+                    track.update(|st| st.ready = k + 1);
                 }
             })
         });
         // (a reader that could not start: the windows are simply faulted in)
         let reading = matches!(reader, Some(Ok(_)));
-        struct Stop<'a>(&'a Mutex<(usize, usize, bool)>, &'a Condvar);
-        impl Drop for Stop<'_> {
-            fn drop(&mut self) {
-                self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).2 = true;
-                self.1.notify_all();
-            }
-        }
-        let _stop = Stop(&state, &cv);
+        // (the pass ended, early by a panic too: the reader stops waiting)
+        let _stop = track.on_drop(|st| st.stop = true);
         let mut out = Vec::with_capacity(windows);
         for k in 0..windows {
             if reading {
-                let mut st = lock();
-                while st.0 <= k {
-                    st = cv.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
-                }
+                track.wait(|st| st.ready > k);
             }
             out.push(run(k * per..((k + 1) * per).min(units)));
             if k >= lag {
                 release(k - lag);
             }
-            lock().1 = k + 1;
-            cv.notify_all();
+            track.update(|st| st.done = k + 1);
         }
         out
     })
+}
+
+/// Where a streamed pass and its reader thread are.
+#[derive(Debug, Default, Clone, Copy)]
+struct Progress {
+    /// Windows faulted in by the reader.
+    ready: usize,
+    /// Windows processed by the pass.
+    done: usize,
+    /// The pass has ended (early, by a panic, too).
+    stop: bool,
+}
+
+/// [`Progress`] shared by a pass and its reader.
+#[derive(Default)]
+struct Track {
+    state: Mutex<Progress>,
+    cv: Condvar,
+}
+
+impl Track {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until `ready(progress)`, and returns the progress then.
+    fn wait(&self, ready: impl Fn(&Progress) -> bool) -> Progress {
+        let mut st = self.lock();
+        while !ready(&st) {
+            st = self.cv.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *st
+    }
+
+    /// Changes the progress and wakes the other side.
+    fn update(&self, change: impl FnOnce(&mut Progress)) {
+        change(&mut self.lock());
+        self.cv.notify_all();
+    }
+
+    /// Makes the [`update`](Self::update) `change` when the returned guard
+    /// is dropped, however its scope ends.
+    fn on_drop(&self, change: fn(&mut Progress)) -> impl Drop + '_ {
+        struct OnDrop<'a>(&'a Track, fn(&mut Progress));
+        impl Drop for OnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.update(self.1);
+            }
+        }
+        OnDrop(self, change)
+    }
 }
 
 thread_local! {
