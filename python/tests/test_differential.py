@@ -695,6 +695,49 @@ def test_issue_10_rolling_accuracy():
     np.testing.assert_allclose(mmarray.rolling_std(y, 2), swv(y, 2).std(axis=-1), rtol=1e-12)
 
 
+def test_issue_14_long_series_match_numpy_windows():
+    # Series long enough that the engine steps several runs of windows side
+    # by side (SIMD lanes): NaN, infinities, spikes of 1e15 and flat
+    # stretches among ordinary values; every 5th window and all those near
+    # a special value against NumPy's own windows.
+    count_example()
+    rng = np.random.default_rng(14)
+    n = 30_000
+    x = 1e4 + rng.standard_normal(n) * 3.0
+    at = rng.choice(n, 60, replace=False)
+    x[at[:10]] = np.nan
+    x[at[10:15]] = np.inf
+    x[at[15:20]] = -np.inf
+    x[at[20:40]] = 1e15
+    x[at[40:]] = -3e12
+    x[5000:7000] = 42.0
+    for dtype in (np.float64, np.float32):
+        a = x.astype(dtype)
+        for w in (3, 200, 1500):
+            m = n - w + 1
+            near = np.concatenate([np.arange(max(0, i - w - 2), min(m, i + 3)) for i in at])
+            idx = np.unique(np.concatenate([np.arange(0, m, 5), near[near < m], [m - 1]]))
+            win = swv(a.astype(np.float64), w)[idx]
+            finite = np.isfinite(win).all(axis=1)
+            for stat in ("sum", "mean", "var", "std"):
+                got = getattr(mmarray, f"rolling_{stat}")(a, w)
+                assert got.dtype == dtype and got.shape == (m,)
+                want = getattr(win, stat)(axis=-1)
+                g = got[idx].astype(np.float64)
+                # non-finite windows: NaN, inf, -inf exactly where NumPy has them
+                np.testing.assert_array_equal(np.isnan(g[~finite]), np.isnan(want[~finite]), err_msg=f"{stat} w={w} {dtype}")
+                np.testing.assert_array_equal(g[~finite][~np.isnan(g[~finite])], want[~finite][~np.isnan(want[~finite])])
+                # finite ones: within NumPy's own rounding scale (and the
+                # output type's)
+                if stat in ("var", "std"):
+                    scale = np.sqrt((win[finite] ** 2).mean(axis=1)) if stat == "std" else (win[finite] ** 2).mean(axis=1)
+                else:
+                    scale = np.abs(win[finite]).sum(axis=1) / (w if stat == "mean" else 1)
+                tol = (1e-11 if dtype == np.float64 else 2 * np.finfo(np.float32).eps) * scale
+                err = np.abs(g[finite] - want[finite])
+                assert (err <= tol).all(), (stat, w, dtype, idx[finite][np.argmax(err - tol)], err.max())
+
+
 def test_issue_10_complex_is_not_made_real():
     # complex data: the right complex answer, or an error; never the real part
     count_example()

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use ndarray::{Array1, ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, Axis, Zip};
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::moments::{no_dof_variance, NanPolicy};
@@ -144,7 +145,7 @@ pub fn rolling_into<T: Real, U: Real>(
     }
     // Each task computes a segment of outputs long enough that its warm-up
     // (one window) is cheap next to it.
-    let segment = SEGMENT.max(4 * window);
+    let segment = SEGMENT.max(8 * window);
     let progress = super::hints::progress();
     let compute = |k: usize, mut seg: ArrayViewMut1<'_, U>| {
         let start = k * segment;
@@ -271,11 +272,11 @@ impl Window {
     /// nothing: recompute too. (`e1` and `a1` are kept scaled by
     /// [`BOUND_SCALE`], so a window of values near `f64::MAX` has room.)
     #[inline]
-    fn lost_precision(&self, f: &Finish, variance: bool) -> bool {
+    fn lost_precision(&self, f: &Finish) -> bool {
         if !self.e1.is_finite() || !self.a1.is_finite() || self.e1 > f.limit * self.a1 {
             return true;
         }
-        variance && (!self.e2.is_finite() || self.e2 > f.limit * (self.s2 - self.s1 * self.s1 * f.inv_n).max(0.0))
+        f.variance && (!self.e2.is_finite() || self.e2 > f.limit * (self.s2 - self.s1 * self.s1 * f.inv_n).max(0.0))
     }
 
     #[inline]
@@ -293,6 +294,24 @@ impl Window {
             self.pos_inf += 1;
         } else {
             self.neg_inf += 1;
+        }
+    }
+
+    /// `old` leaves the window and `new` enters it: the same sums as
+    /// `remove(old)` then `add(new)`, with one branch for the usual case of
+    /// two finite values.
+    #[inline]
+    fn slide(&mut self, old: f64, new: f64) {
+        if old.is_finite() && new.is_finite() {
+            let (d_old, d_new) = (old - self.k, new - self.k);
+            self.s1 = self.s1 - d_old + d_new;
+            self.s2 = self.s2 - d_old * d_old + d_new * d_new;
+            self.e1 += (d_old.abs() + d_new.abs()) * BOUND_SCALE;
+            self.e2 += d_old * d_old + d_new * d_new;
+            self.a1 = self.a1 - old.abs() * BOUND_SCALE + new.abs() * BOUND_SCALE;
+        } else {
+            self.remove(old);
+            self.add(new);
         }
     }
 
@@ -324,19 +343,14 @@ impl Window {
             RollingStat::Sum | RollingStat::Mean if infinite => {
                 if self.pos_inf > 0 { f64::INFINITY } else { f64::NEG_INFINITY }
             }
-            RollingStat::Sum => self.k * f.n + self.s1,
-            RollingStat::Mean => self.k + self.s1 * f.inv_n,
             _ if infinite => f64::NAN,
-            RollingStat::Var | RollingStat::Std => {
-                // (clamped at 0, but a NaN from overflowed sums stays NaN,
-                // so the caller recomputes: f64::max would make it 0)
-                let m2 = self.s2 - self.s1 * self.s1 * f.inv_n;
-                let m2 = if m2 < 0.0 { 0.0 } else { m2 };
-                let var = if f.no_dof { no_dof_variance(m2, NanPolicy::Propagate) } else { m2 * f.inv_dof };
-                if f.stat == RollingStat::Std { var.sqrt() } else { var }
-            }
-            RollingStat::Min | RollingStat::Max => unreachable!("handled by extremes"),
+            _ => f.of_sums(self.k, self.s1, self.s2),
         }
+    }
+
+    /// Whether the window holds a NaN or an infinity.
+    fn holds_non_finite(&self) -> bool {
+        self.nan + self.pos_inf + self.neg_inf > 0
     }
 }
 
@@ -357,45 +371,254 @@ struct Finish {
     /// windows stay close to exact (and recomputed about once per 25
     /// windows of steps on ordinary data).
     limit: f64,
+    /// The statistic needs the second moment (var, std).
+    variance: bool,
+    /// Re-anchor (recompute exactly) every this many outputs: O(w) work
+    /// per at least w outputs keeps the whole pass O(n).
+    anchor: usize,
 }
 
 impl Finish {
     fn new(w: usize, stat: RollingStat, ddof: f64) -> Self {
         let n = w as f64;
         let dof = n - ddof;
-        Self { stat, n, inv_n: 1.0 / n, inv_dof: 1.0 / dof, no_dof: dof <= 0.0, limit: (2.0 * n).min(64.0) }
+        let variance = matches!(stat, RollingStat::Var | RollingStat::Std);
+        Self { stat, n, inv_n: 1.0 / n, inv_dof: 1.0 / dof, no_dof: dof <= 0.0, limit: (2.0 * n).min(64.0), variance, anchor: SEGMENT.max(w) }
+    }
+
+    /// The statistic of a window of finite values from its sums shifted by
+    /// `k` (`s1 = Σ(x - k)`, `s2 = Σ(x - k)²`).
+    #[inline(always)]
+    fn of_sums(&self, k: f64, s1: f64, s2: f64) -> f64 {
+        self.of_sums_as(self.stat, k, s1, s2)
+    }
+
+    /// [`Finish::of_sums`] for `stat` (a constant where the caller wants
+    /// the choice made once, outside a loop).
+    #[inline(always)]
+    fn of_sums_as(&self, stat: RollingStat, k: f64, s1: f64, s2: f64) -> f64 {
+        match stat {
+            RollingStat::Sum => k * self.n + s1,
+            RollingStat::Mean => k + s1 * self.inv_n,
+            RollingStat::Var | RollingStat::Std => {
+                // (clamped at 0, but a NaN from overflowed sums stays NaN,
+                // so the caller recomputes: f64::max would make it 0)
+                let m2 = s2 - s1 * s1 * self.inv_n;
+                let m2 = if m2 < 0.0 { 0.0 } else { m2 };
+                let var = if self.no_dof { no_dof_variance(m2, NanPolicy::Propagate) } else { m2 * self.inv_dof };
+                if stat == RollingStat::Std { var.sqrt() } else { var }
+            }
+            RollingStat::Min | RollingStat::Max => unreachable!("handled by extremes"),
+        }
     }
 }
 
 fn moments<T: Real, U: Real>(x: &ArrayView1<'_, T>, start: usize, w: usize, stat: RollingStat, ddof: f64, out: &mut ArrayViewMut1<'_, U>) {
-    // Re-anchor (recompute exactly) every `anchor` outputs: O(w) work per
-    // at least w outputs keeps the whole pass O(n).
-    let anchor = SEGMENT.max(w);
+    // The inputs this segment reads, as one slice: a strided view's are
+    // copied (one segment plus one window, bounded), so the loops below
+    // index a slice (an ndarray index costs a stride multiply and a bounds
+    // check per value).
+    let span = x.slice(ndarray::s![start..start + out.len() + w - 1]);
+    let copy: Vec<T>;
+    let xs: &[T] = if let Some(s) = span.as_slice() {
+        s
+    } else {
+        copy = span.to_vec();
+        &copy
+    };
     let finish = Finish::new(w, stat, ddof);
-    let variance = matches!(stat, RollingStat::Var | RollingStat::Std);
-    let mut win = Window::exact(x.slice(ndarray::s![start..start + w]).iter().copied());
-    for (j, o) in out.iter_mut().enumerate() {
-        let i = start + j;
-        if j > 0 {
-            if j % anchor != 0 {
-                win.remove(x[i - 1].to_f64());
-                win.add(x[i + w - 1].to_f64());
-            }
-            if j % anchor == 0 || win.lost_precision(&finish, variance) {
-                win = Window::exact(x.slice(ndarray::s![i..i + w]).iter().copied());
-            }
+    if let Some(ys) = out.as_slice_mut() {
+        windows(xs, w, &finish, ys);
+    } else {
+        let mut ys = vec![U::from_f64(0.0); out.len()];
+        windows(xs, w, &finish, &mut ys);
+        out.assign(&ArrayView1::from(&ys[..]));
+    }
+}
+
+/// Independent runs of windows stepped together, one per SIMD lane (four
+/// `f64` in an AVX2 register): one run's steps form a chain of dependent
+/// additions; four runs side by side keep the core busy and vectorize.
+const LANES: usize = 4;
+
+/// `ys[j]` = the statistic of `xs[j..j + w]`, for every `j`: in [`LANES`]
+/// runs stepped together when each is long enough that its exact start
+/// (O(w)) is cheap, else in one.
+fn windows<T: Real, U: Real>(xs: &[T], w: usize, f: &Finish, ys: &mut [U]) {
+    let run = ys.len() / LANES;
+    if run >= 2 * w && run >= 64 {
+        // One copy of the lane loop per statistic, so that the choice is
+        // made here and not per step (a branch in the loop kept it scalar).
+        let of = |stat| move |k, s1, s2| f.of_sums_as(stat, k, s1, s2);
+        match f.stat {
+            RollingStat::Sum => in_lanes(xs, w, f, ys, run, of(RollingStat::Sum)),
+            RollingStat::Mean => in_lanes(xs, w, f, ys, run, of(RollingStat::Mean)),
+            RollingStat::Var => in_lanes(xs, w, f, ys, run, of(RollingStat::Var)),
+            _ => in_lanes(xs, w, f, ys, run, of(RollingStat::Std)),
         }
-        let mut value = win.value(&finish);
-        let finite_data = win.nan == 0 && win.pos_inf == 0 && win.neg_inf == 0;
-        if finite_data && (!value.is_finite() || win.a1 > f64::MAX * BOUND_SCALE) {
-            // Finite data whose magnitudes add up past f64::MAX: whether a
-            // sum overflows depends on its order (`[1e308, 1e308, -1e308]`
-            // is inf for NumPy), and the shifted sums' `k·n` may round past
-            // it. Compute this window as NumPy's formulation does, so it is
-            // finite exactly where NumPy's is.
-            value = direct(x.slice(ndarray::s![i..i + w]), &finish);
+        let done = LANES * run;
+        one_run(&xs[done..], w, f, &mut ys[done..]);
+    } else {
+        one_run(xs, w, f, ys);
+    }
+}
+
+/// [`windows`] as one run: each window's sums from the last one's.
+fn one_run<T: Real, U: Real>(xs: &[T], w: usize, f: &Finish, ys: &mut [U]) {
+    if ys.is_empty() {
+        return;
+    }
+    let anchor = f.anchor;
+    let mut win = Window::exact(xs[..w].iter().copied());
+    ys[0] = U::from_f64(settle(&win, xs, 0, w, f));
+    // (a countdown: `j % anchor` was an integer division per value)
+    let mut until_anchor = anchor;
+    for (j, y) in ys.iter_mut().enumerate().skip(1) {
+        until_anchor -= 1;
+        let value = if until_anchor == 0 {
+            until_anchor = anchor;
+            win = Window::exact(xs[j..j + w].iter().copied());
+            settle(&win, xs, j, w, f)
+        } else {
+            step(&mut win, xs, j, w, f)
+        };
+        *y = U::from_f64(value); // (rounded once, from the f64 result)
+    }
+}
+
+/// Moves `win` from the window at `j - 1` to the one at `j` and gives its
+/// statistic, recomputing the sums exactly if their error bound has grown
+/// too large.
+#[inline]
+fn step<T: Real>(win: &mut Window, xs: &[T], j: usize, w: usize, f: &Finish) -> f64 {
+    win.slide(xs[j - 1].to_f64(), xs[j + w - 1].to_f64());
+    if win.lost_precision(f) {
+        *win = Window::exact(xs[j..j + w].iter().copied());
+    }
+    settle(win, xs, j, w, f)
+}
+
+/// The statistic of the window `xs[j..j + w]` whose sums are `win`.
+#[inline]
+fn settle<T: Real>(win: &Window, xs: &[T], j: usize, w: usize, f: &Finish) -> f64 {
+    let value = win.value(f);
+    if (!value.is_finite() || win.a1 > f64::MAX * BOUND_SCALE) && !win.holds_non_finite() {
+        // Finite data whose magnitudes add up past f64::MAX: whether a sum
+        // overflows depends on its order (`[1e308, 1e308, -1e308]` is inf
+        // for NumPy), and the shifted sums' `k·n` may round past it.
+        // Compute this window as NumPy's formulation does, so it is finite
+        // exactly where NumPy's is.
+        return direct(ArrayView1::from(&xs[j..j + w]), f);
+    }
+    value
+}
+
+/// [`windows`] for the first `LANES * run` outputs: lane `l` computes
+/// outputs `l·run..(l+1)·run` exactly as [`one_run`] would on its own (the
+/// same operations in the same order), [`LANES`] at a time. A step that
+/// every lane takes the ordinary way (finite values in and out, error
+/// bounds within their limits, a finite result) runs on all lanes at once;
+/// any other step runs lane by lane through [`step`].
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
+fn in_lanes<T: Real, U: Real, V: Fn(f64, f64, f64) -> f64>(xs: &[T], w: usize, f: &Finish, ys: &mut [U], run: usize, value_of: V) {
+    let anchor = f.anchor;
+    let base: [usize; LANES] = std::array::from_fn(|l| l * run);
+    let mut wins: [Window; LANES] = std::array::from_fn(|l| Window::exact(xs[base[l]..base[l] + w].iter().copied()));
+    for l in 0..LANES {
+        ys[base[l]] = U::from_f64(settle(&wins[l], xs, base[l], w, f));
+    }
+    let mut sums = Lanes::from(&wins);
+    let mut clean = wins.iter().all(|v| !v.holds_non_finite());
+    let mut until_anchor = anchor;
+    for j in 1..run {
+        until_anchor -= 1;
+        let old: [f64; LANES] = std::array::from_fn(|l| xs[base[l] + j - 1].to_f64());
+        let new: [f64; LANES] = std::array::from_fn(|l| xs[base[l] + j + w - 1].to_f64());
+        let mut values = [0.0; LANES];
+        if !(clean && until_anchor != 0 && sums.slide(old, new, f, &value_of, &mut values)) {
+            sums.store(&mut wins);
+            for l in 0..LANES {
+                let (win, i) = (&mut wins[l], base[l] + j);
+                values[l] = if until_anchor == 0 {
+                    *win = Window::exact(xs[i..i + w].iter().copied());
+                    settle(win, xs, i, w, f)
+                } else {
+                    step(win, xs, i, w, f)
+                };
+            }
+            if until_anchor == 0 {
+                until_anchor = anchor;
+            }
+            sums = Lanes::from(&wins);
+            clean = wins.iter().all(|v| !v.holds_non_finite());
         }
-        *o = U::from_f64(value); // (rounded once, from the f64 result)
+        for l in 0..LANES {
+            ys[base[l] + j] = U::from_f64(values[l]);
+        }
+    }
+}
+
+/// The finite part of [`LANES`] windows' sums, one array per field (so
+/// each operation is one vector instruction).
+#[derive(Clone, Copy)]
+struct Lanes {
+    k: [f64; LANES],
+    s1: [f64; LANES],
+    s2: [f64; LANES],
+    e1: [f64; LANES],
+    e2: [f64; LANES],
+    a1: [f64; LANES],
+}
+
+impl Lanes {
+    fn from(wins: &[Window; LANES]) -> Self {
+        Self {
+            k: wins.each_ref().map(|v| v.k),
+            s1: wins.each_ref().map(|v| v.s1),
+            s2: wins.each_ref().map(|v| v.s2),
+            e1: wins.each_ref().map(|v| v.e1),
+            e2: wins.each_ref().map(|v| v.e2),
+            a1: wins.each_ref().map(|v| v.a1),
+        }
+    }
+
+    fn store(&self, wins: &mut [Window; LANES]) {
+        for (l, v) in wins.iter_mut().enumerate() {
+            (v.k, v.s1, v.s2, v.e1, v.e2, v.a1) = (self.k[l], self.s1[l], self.s2[l], self.e1[l], self.e2[l], self.a1[l]);
+        }
+    }
+
+    /// [`Window::slide`] on every lane, for windows holding only finite
+    /// values, with the checks of [`step`] and [`settle`] (and the same
+    /// arithmetic): when every lane passes, the new sums and `values` are
+    /// stored and the result is true; otherwise the sums are unchanged.
+    #[inline(always)]
+    fn slide(&mut self, old: [f64; LANES], new: [f64; LANES], f: &Finish, value_of: &impl Fn(f64, f64, f64) -> f64, values: &mut [f64; LANES]) -> bool {
+        // (one short loop per quantity, so each becomes vector
+        // instructions; one loop over whole lanes stayed scalar)
+        let d_old: [f64; LANES] = std::array::from_fn(|l| old[l] - self.k[l]);
+        let d_new: [f64; LANES] = std::array::from_fn(|l| new[l] - self.k[l]);
+        let s1: [f64; LANES] = std::array::from_fn(|l| self.s1[l] - d_old[l] + d_new[l]);
+        let s2: [f64; LANES] = std::array::from_fn(|l| self.s2[l] - d_old[l] * d_old[l] + d_new[l] * d_new[l]);
+        let e1: [f64; LANES] = std::array::from_fn(|l| self.e1[l] + (d_old[l].abs() + d_new[l].abs()) * BOUND_SCALE);
+        let e2: [f64; LANES] = std::array::from_fn(|l| self.e2[l] + (d_old[l] * d_old[l] + d_new[l] * d_new[l]));
+        let a1: [f64; LANES] = std::array::from_fn(|l| self.a1[l] - old[l].abs() * BOUND_SCALE + new[l].abs() * BOUND_SCALE);
+        *values = std::array::from_fn(|l| value_of(self.k[l], s1[l], s2[l]));
+        // (the negations of Window::lost_precision and of settle's test; a
+        // NaN anywhere fails a `<=`)
+        let mut ordinary = true;
+        for l in 0..LANES {
+            let m2 = s2[l] - s1[l] * s1[l] * f.inv_n;
+            let finite = (old[l].abs() <= f64::MAX) & (new[l].abs() <= f64::MAX) & (values[l].abs() <= f64::MAX);
+            let bounded = (e1[l] <= f.limit * a1[l]) & (e1[l] <= f64::MAX) & (a1[l] <= f64::MAX * BOUND_SCALE);
+            let bounded = bounded & (!f.variance | ((e2[l] <= f64::MAX) & (e2[l] <= f.limit * m2.max(0.0))));
+            ordinary &= finite & bounded;
+        }
+        if ordinary {
+            (self.s1, self.s2, self.e1, self.e2, self.a1) = (s1, s2, e1, e2, a1);
+        }
+        ordinary
     }
 }
 
@@ -511,6 +734,45 @@ mod tests {
                         _ => win.iter().map(|v| v.abs()).sum::<f64>(),
                     };
                     assert!((g - r).abs() <= 1e-12 * scale, "{stat:?} w={w} at {i}: {g} vs {r}");
+                }
+            }
+        }
+    }
+
+    /// The lanes compute each run exactly as one run alone does (the same
+    /// operations, so the same bits), whatever the data: NaN, infinities,
+    /// spikes that force recomputations, values near the float limit; runs
+    /// long enough for the lanes and for re-anchoring.
+    #[test]
+    fn lanes_give_the_bits_of_one_run_each() {
+        let n = 25_000;
+        let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -f64::MAX, 1e17, 1e-300];
+        let x: Vec<f64> = (0..n as u64)
+            .map(|i| {
+                let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33;
+                if h % 997 == 0 { specials[(h / 997 % 7) as usize] } else { 1e4 + (h % 10_000) as f64 * 0.37 }
+            })
+            .collect();
+        for w in [1, 2, 7, 200, 2000] {
+            for stat in [RollingStat::Sum, RollingStat::Mean, RollingStat::Var, RollingStat::Std] {
+                // (ddof = w makes every window a direct O(w) one)
+                for ddof in [0.0, 1.0, if w < 10 { w as f64 } else { 0.5 }] {
+                    // (anchored every 2100 outputs here, so runs see it)
+                    let f = Finish { anchor: 2100.max(w), ..Finish::new(w, stat, ddof) };
+                    let m = n - w + 1;
+                    let mut lanes = vec![0.0f64; m];
+                    windows(&x, w, &f, &mut lanes);
+                    let run = m / LANES;
+                    assert!(run >= 2 * w, "the lanes must be used");
+                    let mut want = vec![0.0f64; m];
+                    for l in 0..=LANES {
+                        // (each lane, then the few left over as a run of their own)
+                        let hi = if l == LANES { m } else { (l + 1) * run };
+                        one_run(&x[l * run..], w, &f, &mut want[l * run..hi]);
+                    }
+                    for (i, (g, e)) in lanes.iter().zip(&want).enumerate() {
+                        assert!(g.to_bits() == e.to_bits() || (g.is_nan() && e.is_nan()), "w={w} {stat:?} ddof={ddof} at {i}: {g} vs {e}");
+                    }
                 }
             }
         }
