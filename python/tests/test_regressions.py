@@ -301,3 +301,32 @@ def test_w_plus_on_a_directory_and_a_short_file_say_so_as_numpy(tmp_path):
         mmarray.memmap(f, dtype="i4", mode="r", shape=(10,))
     with pytest.raises(ValueError):
         np.memmap(f, dtype="i4", mode="r", shape=(10,))  # NumPy refuses too
+
+
+@pytest.mark.parametrize("layout", ["random", "misleading", "nan"])
+def test_quantiles_of_arrays_past_the_sampling_size_are_exact(mm, layout):
+    # From 2**24 values the engine's first pass bins finely only around
+    # where a sample (256 runs of 1024 values, evenly spread) puts each
+    # quantile (issue 14). Exact as NumPy's in every case: ordinary data,
+    # data whose sampled runs are unlike the rest (every rank then lies
+    # outside the sample's brackets), and NaNs (nanquantile/nanmedian).
+    n = 2**24 + 5
+    rng = np.random.default_rng(24)
+    vals = rng.standard_normal(n, dtype=np.float32)
+    if layout == "misleading":
+        step = n // 256
+        for i in range(256):
+            vals[i * step:i * step + 1024] = 7.0
+    elif layout == "nan":
+        vals[::97] = np.nan
+        vals[5::101] = -0.0
+    m, ref = mm(vals, "f4")
+    qs = [0.0, 0.001, 0.25, 0.5, 0.75, 0.999, 1.0]
+    if layout == "nan":
+        assert np.array_equal(np.nanquantile(m, qs), np.nanquantile(ref, qs))
+        assert np.nanmedian(m) == np.nanmedian(ref)
+        assert np.isnan(np.median(m))
+    else:
+        assert np.array_equal(np.quantile(m, qs), np.quantile(ref, qs))
+        assert np.median(m) == np.median(ref)
+        assert np.quantile(m, 0.5) == np.quantile(ref, 0.5)

@@ -5,6 +5,7 @@
 //! - `bench_op rolling FILE --window W --out OUT.npy`: rolling variance into a new file
 //! - `bench_op normalize FILE --slice EXPR`: divide a region by its max, in place
 //! - `bench_op contrast FILE --slice EXPR`: `clip(region * 1.5, 0, 255)` in place (uint8)
+//! - `bench_op quantiles FILE [--q Q1,Q2,...]`: exact quantiles (default the median)
 //! - `bench_op matvec FILE`: `A @ ones` for a 2-D matrix
 //! - `bench_op rmatvec FILE`: `A.T @ ones`
 //! - `bench_op scatter FILE --count N [--advise random|normal]`: N scattered
@@ -21,7 +22,7 @@
 
 use std::time::Instant;
 
-use mmarray::compute::{apply, matvec, reduce, rmatvec, rolling, rolling_into, summary, NanPolicy, ReduceOptions, RollingStat, Scalar, Stat, Step};
+use mmarray::compute::{apply, matvec, quantile, reduce, rmatvec, rolling, rolling_into, summary, NanPolicy, QuantileDtype, ReduceOptions, RollingStat, Scalar, Stat, Step};
 use mmarray::{Advice, DType, Mode, MmapArray, NpyOptions, ScalarKind, Selection};
 use ndarray::{Array1, Ix1, Ix2};
 use serde_json::json;
@@ -127,6 +128,11 @@ fn operation() -> Res<()> {
             };
             let threads = rayon::current_num_threads();
             json!({"first": first, "one": median(1)?, "all": median(threads)?, "threads": threads})
+        }
+        "quantiles" => {
+            let qs: Vec<f64> = flag("--q").unwrap_or("0.5").split(',').map(str::parse).collect::<Result<_, _>>()?;
+            let v = sel.apply(a.view::<f32>()?)?;
+            json!(quantile(&v, &qs, NanPolicy::Propagate, QuantileDtype::Float64)?)
         }
         "matvec" => {
             let m = a.view::<f32>()?.into_dimensionality::<Ix2>()?;

@@ -2,6 +2,7 @@
 //! passes that narrow a histogram of the values' ordered bit patterns down
 //! to the wanted ranks, then NumPy's interpolation.
 
+use multiversion::multiversion;
 use ndarray::{ArrayD, ArrayView, Axis, Dimension, IxDyn};
 use rayon::prelude::*;
 
@@ -106,14 +107,29 @@ fn changed() -> Error {
     )
 }
 
-/// The first pass, over every value: counts per bin of the top bits of the
-/// order keys within `whole` (the type's key range), and the number of
-/// NaNs apart. Only counts (no per-bin min/max): this pass touches every
-/// value, so it is kept to a shift and an increment.
+/// Arrays of at least this many values have their first pass guided by a
+/// sample (smaller ones are a few milliseconds' work either way).
+const SAMPLE_FROM: usize = 1 << 24;
+/// The sample: this many runs of [`SAMPLE_RUN`] values, evenly spread
+/// over the data (a run is one page of float32, so a cold file is read at
+/// few places).
+const SAMPLE_RUNS: usize = 256;
+const SAMPLE_RUN: usize = 1024;
+
+/// The first pass, over every value: the number of NaNs, and counts of
+/// the values in disjoint ranges of first keys ([`first_key`]) that cover
+/// every non-NaN value, in order ([`Part`]). Only counts (no per-bin
+/// min/max): this pass touches every value.
 struct FirstPass {
-    counts: Vec<u64>,
     nan: u64,
-    whole: Range,
+    parts: Vec<Part>,
+}
+
+/// A range of first keys with the ranks of its values (`below`, `count`),
+/// and for a bracket, counts per bin (of `range.shift()`).
+struct Part {
+    range: Range,
+    bins: Option<Vec<u64>>,
 }
 
 /// The first pass's key of a value: float32 in its own 32 bits (whose top
@@ -140,72 +156,198 @@ fn order_key_of_first<T: Real>(k: u64) -> u64 {
     }
 }
 
-fn first_pass<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>) -> FirstPass {
-    let whole = match T::INT_RANGE {
-        Some((lo, hi)) => Range { lo: T::wrap_i128(lo).order_key(), hi: T::wrap_i128(hi).order_key(), below: 0, count: 0 },
-        None if T::KIND == ScalarKind::F32 => Range { lo: 0, hi: u64::from(u32::MAX), below: 0, count: 0 },
-        None => Range { lo: 0, hi: u64::MAX, below: 0, count: 0 },
+/// The first keys of the type's values: from its least to its greatest,
+/// `-inf` to `+inf` for floats (NaNs' keys lie outside, both signs).
+fn whole_keys<T: Real>() -> Range {
+    let (lo, hi) = match T::INT_RANGE {
+        Some((lo, hi)) => (T::wrap_i128(lo).order_key(), T::wrap_i128(hi).order_key()),
+        None => (first_key(T::from_f64(f64::NEG_INFINITY)), first_key(T::from_f64(f64::INFINITY))),
     };
-    let shift = whole.shift();
-    let bins = ((whole.hi - whole.lo) >> shift) as usize + 1;
-    let (counts, nan) = fold_blocks_unordered(
-        a.view().into_dyn(),
-        || (vec![0u64; bins], 0u64),
-        |(counts, nan): &mut (Vec<u64>, u64), xs: &[T]| {
-            // The bins of a run of values first (a loop without branches
-            // that the compiler vectorises), then the increments, a tight
-            // loop of scattered adds (on 1 GiB of float32, two threads:
-            // 0.28 s -> 0.25 s; the adds to 512 KiB of counts in L2 are
-            // what is left).
-            const RUN: usize = 1024;
-            let mut bin = [0u32; RUN];
-            for run in xs.chunks(RUN) {
-                for (b, &v) in bin.iter_mut().zip(run) {
+    Range { lo, hi, below: 0, count: 0 }
+}
+
+#[inline(always)]
+fn is_nan<T: Real>(v: T) -> bool {
+    #[allow(clippy::eq_op)]
+    let nan = T::IS_FLOAT && v != v;
+    nan
+}
+
+/// The ranges of first keys the first pass bins finely (sorted, disjoint):
+/// around where a sample of the data puts each of `qs`, or the whole range
+/// for data shorter than `sample_from` values or not contiguous in memory.
+/// A sample's guess only decides where the counting is fine; a rank that
+/// falls outside every bracket is in a counted gap, which the later passes
+/// narrow like any range (exact either way, one or two passes more).
+fn brackets<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], sample_from: usize) -> Vec<Range> {
+    let whole = whole_keys::<T>();
+    let Some(xs) = a.as_slice_memory_order().filter(|xs| xs.len() >= sample_from.max(SAMPLE_RUNS * SAMPLE_RUN)) else {
+        return vec![whole];
+    };
+    let step = xs.len() / SAMPLE_RUNS;
+    let mut keys: Vec<u64> = (0..SAMPLE_RUNS).flat_map(|i| &xs[i * step..i * step + SAMPLE_RUN]).filter(|&&v| !is_nan(v)).map(|&v| first_key(v)).collect();
+    if keys.is_empty() || qs.is_empty() {
+        return vec![whole];
+    }
+    keys.sort_unstable();
+    let last = (keys.len() - 1) as f64;
+    let mut qs = qs.to_vec();
+    qs.sort_by(f64::total_cmp);
+    let mut out: Vec<Range> = Vec::new();
+    for q in qs {
+        // The rank in the sample, give or take eight standard deviations of
+        // a sample quantile (the runs are not independent values) and 256.
+        let at = q * last;
+        let margin = 8.0 * (last * q * (1.0 - q)).sqrt() + 256.0;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let lo = if at - margin <= 0.0 { whole.lo } else { keys[(at - margin) as usize] };
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let hi = if at + margin >= last { whole.hi } else { keys[(at + margin).ceil() as usize] };
+        match out.last_mut() {
+            Some(prev) if lo <= prev.hi.saturating_add(1) => prev.hi = prev.hi.max(hi),
+            _ => out.push(Range { lo, hi, below: 0, count: 0 }),
+        }
+    }
+    out
+}
+
+/// What the first pass gathers: NaNs, and per bracket the number of values
+/// below it and bins of those within.
+struct Tally {
+    nan: u64,
+    below: Vec<u64>,
+    bins: Vec<Vec<u64>>,
+}
+
+/// [`first_pass`]'s work on one block of values.
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
+fn tally_block<T: Real>(xs: &[T], brackets: &[Range], shifts: &[u32], t: &mut Tally) {
+    // The keys of a run of values first (a loop without branches that the
+    // compiler vectorises; a NaN's is u64::MAX, past every bracket), the
+    // counts below each bracket (vectorised too), then the scattered adds
+    // to the bins of the keys within: all of them for the whole range (the
+    // adds to 512 KiB of counts in L2 are then most of the pass), a few
+    // percent with a sample's brackets.
+    const RUN: usize = 1024;
+    let mut keys = [0u64; RUN];
+    let mut within = [0u32; RUN];
+    for run in xs.chunks(RUN) {
+        let keys = &mut keys[..run.len()];
+        for (k, &v) in keys.iter_mut().zip(run) {
+            *k = if is_nan(v) { u64::MAX } else { first_key(v) };
+        }
+        if T::IS_FLOAT {
+            t.nan += keys.iter().map(|&k| u64::from(k == u64::MAX)).sum::<u64>();
+        }
+        for (b, (r, &shift)) in brackets.iter().zip(shifts).enumerate() {
+            let (lo, span) = (r.lo, r.hi - r.lo);
+            t.below[b] += keys.iter().map(|&k| u64::from(k < lo)).sum::<u64>();
+            // The bins of the keys within, packed without a branch per key
+            // (a branch per key cost twice the rest of the pass), in
+            // groups of 16 tested at once first: with a sample's brackets
+            // most groups hold none.
+            let mut n = 0;
+            for group in keys.chunks(16) {
+                if !group.iter().fold(false, |any, &k| any | (k.wrapping_sub(lo) <= span)) {
+                    continue;
+                }
+                for &k in group {
                     #[allow(clippy::cast_possible_truncation)]
                     {
-                        *b = ((first_key(v) - whole.lo) >> shift) as u32;
+                        within[n] = (k.wrapping_sub(lo) >> shift) as u32;
                     }
-                }
-                for (&b, &v) in bin.iter().zip(run) {
-                    #[allow(clippy::eq_op)]
-                    let is_nan = T::IS_FLOAT && v != v;
-                    if is_nan {
-                        *nan += 1;
-                    } else {
-                        counts[b as usize] += 1;
-                    }
+                    n += usize::from(k.wrapping_sub(lo) <= span);
                 }
             }
-        },
-        |(mut c, n), (c2, n2)| {
-            c.iter_mut().zip(&c2).for_each(|(x, y)| *x += y);
-            (c, n + n2)
+            let bins = &mut t.bins[b];
+            for &bin in &within[..n] {
+                bins[bin as usize] += 1;
+            }
+        }
+    }
+}
+
+fn first_pass<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], sample_from: usize) -> Result<FirstPass> {
+    let brackets = brackets(a, qs, sample_from);
+    let shifts: Vec<u32> = brackets.iter().map(Range::shift).collect();
+    let init = || Tally {
+        nan: 0,
+        below: vec![0; brackets.len()],
+        bins: brackets.iter().zip(&shifts).map(|(r, &s)| vec![0; ((r.hi - r.lo) >> s) as usize + 1]).collect(),
+    };
+    let tally = fold_blocks_unordered(
+        a.view().into_dyn(),
+        init,
+        |t: &mut Tally, xs: &[T]| tally_block(xs, &brackets, &shifts, t),
+        |mut x: Tally, y: Tally| {
+            x.nan += y.nan;
+            x.below.iter_mut().zip(&y.below).for_each(|(a, b)| *a += b);
+            for (a, b) in x.bins.iter_mut().zip(&y.bins) {
+                a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+            }
+            x
         },
     );
-    FirstPass { counts, nan, whole }
+    // The parts in key order: the gap before each bracket, the bracket,
+    // and the gap after the last.
+    let whole = whole_keys::<T>();
+    let valid = a.len() as u64 - tally.nan;
+    let mut parts = Vec::with_capacity(2 * brackets.len() + 1);
+    let (mut next_key, mut below) = (Some(whole.lo), 0u64);
+    for (b, (r, bins)) in brackets.iter().zip(tally.bins).enumerate() {
+        let gap = tally.below[b].checked_sub(below).ok_or_else(changed)?;
+        if let Some(lo) = next_key.filter(|&lo| lo < r.lo) {
+            parts.push(Part { range: Range { lo, hi: r.lo - 1, below, count: gap }, bins: None });
+        } else if gap > 0 {
+            return Err(changed());
+        }
+        below += gap;
+        let count = bins.iter().sum::<u64>();
+        parts.push(Part { range: Range { lo: r.lo, hi: r.hi, below, count }, bins: Some(bins) });
+        below += count;
+        next_key = r.hi.checked_add(1).filter(|&k| k <= whole.hi);
+    }
+    let rest = valid.checked_sub(below).ok_or_else(changed)?;
+    if let Some(lo) = next_key {
+        parts.push(Part { range: Range { lo, hi: whole.hi, below, count: rest }, bins: None });
+    } else if rest > 0 {
+        return Err(changed());
+    }
+    Ok(FirstPass { nan: tally.nan, parts })
 }
 
 impl FirstPass {
-    /// The bin (as a range of order keys with its ranks) holding each of
-    /// `ranks`.
+    /// The range of order keys (with its ranks) holding each of `ranks`
+    /// (sorted): its bin for a bracket, else the whole gap. A rank no part
+    /// holds (data that changed) gets an empty range, which [`select`]
+    /// reports.
     fn ranges<T: Real>(&self, ranks: &[u64]) -> Vec<Range> {
-        let shift = self.whole.shift();
-        let mut out = Vec::with_capacity(ranks.len());
-        let (mut b, mut below) = (0usize, 0u64);
-        for &rank in ranks {
-            // (ranks are sorted: the search goes on from the last bin)
-            while b < self.counts.len() && below + self.counts[b] <= rank {
-                below += self.counts[b];
-                b += 1;
-            }
-            let (lo, hi) = self.whole.bin_keys(b.min(self.counts.len() - 1), shift);
-            // (for float32, bins of its own keys become ranges of order
-            // keys: both orders are the values', and a NaN at either end
-            // stays outside the non-NaN values)
-            let (lo, hi) = (order_key_of_first::<T>(lo), order_key_of_first::<T>(hi));
-            out.push(Range { lo, hi, below, count: self.counts.get(b).copied().unwrap_or(0) });
-        }
-        out
+        ranks
+            .iter()
+            .map(|&rank| {
+                let part = self.parts.iter().find(|p| rank >= p.range.below && rank - p.range.below < p.range.count);
+                let Some(Part { range: r, bins }) = part else {
+                    return Range { lo: 0, hi: 0, below: rank, count: 0 };
+                };
+                let (lo, hi, below, count) = match bins {
+                    None => (r.lo, r.hi, r.below, r.count),
+                    Some(bins) => {
+                        let shift = r.shift();
+                        let (mut b, mut below) = (0usize, r.below);
+                        while b + 1 < bins.len() && below + bins[b] <= rank {
+                            below += bins[b];
+                            b += 1;
+                        }
+                        let (lo, hi) = r.bin_keys(b, shift);
+                        (lo, hi, below, bins[b])
+                    }
+                };
+                // (for float32, ranges of its own keys become ranges of
+                // order keys: both orders are the values')
+                Range { lo: order_key_of_first::<T>(lo), hi: order_key_of_first::<T>(hi), below, count }
+            })
+            .collect()
     }
 }
 
@@ -417,18 +559,18 @@ fn lerp<T: Real>(a: T, b: T, t: f64, dtype: QuantileDtype) -> (f64, [u8; 7]) {
 }
 
 /// The first pass over `a`, which must not be empty.
-fn first_pass_of<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>) -> Result<FirstPass> {
+fn first_pass_of<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64]) -> Result<FirstPass> {
     if a.is_empty() {
         return Err(Error::new(ErrorKind::InvalidArgument, "cannot take a quantile of an empty array"));
     }
-    Ok(first_pass(a))
+    first_pass(a, qs, SAMPLE_FROM)
 }
 
 /// The number of non-NaN values and the first pass's counts, or the early
 /// answer NumPy gives (NaN: all values NaN, or any under
 /// [`NanPolicy::Propagate`]).
 fn prepare<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Result<std::result::Result<(u64, FirstPass), f64>> {
-    let first = first_pass_of(a)?;
+    let first = first_pass_of(a, &[0.5])?;
     let n = a.len() as u64 - first.nan;
     if n == 0 || (nan == NanPolicy::Propagate && first.nan > 0) {
         return Ok(Err(f64::NAN));
@@ -505,7 +647,7 @@ fn quantiles<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan: Na
     if let Some(q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
         return Err(Error::new(ErrorKind::InvalidArgument, format!("Quantiles must be in the range [0, 1], got {q}")));
     }
-    let first = first_pass_of(a)?;
+    let first = first_pass_of(a, qs)?;
     let valid = a.len() as u64 - first.nan;
     let nan_answer = Quantiles { values: vec![f64::NAN; qs.len()], events: Vec::new() };
     let propagated = nan == NanPolicy::Propagate && first.nan > 0;
@@ -745,12 +887,16 @@ mod tests {
         let mut sorted: Vec<f32> = data.iter().copied().filter(|v| !v.is_nan()).collect();
         sorted.sort_by(f32::total_cmp);
         let m = sorted.len() as u64;
-        let first = first_pass(&a.view());
-        assert_eq!(first.counts.iter().sum::<u64>(), m);
         let ranks = [0, 1, m / 100, m / 3, m / 2, m / 2 + 1, m * 99 / 100, m - 2, m - 1];
-        let got = values_at(&a.view(), &first, &ranks).unwrap();
-        for (r, g) in ranks.iter().zip(got) {
-            assert_eq!(g.to_bits(), sorted[*r as usize].to_bits(), "rank {r}");
+        // binned over the whole range, and in brackets a sample guessed
+        for sample_from in [usize::MAX, 0] {
+            let first = first_pass(&a.view(), &[0.01, 0.5, 0.99], sample_from).unwrap();
+            assert_eq!(first.parts.iter().map(|p| p.range.count).sum::<u64>(), m);
+            assert_eq!(first.parts.len() > 1, sample_from == 0);
+            let got = values_at(&a.view(), &first, &ranks).unwrap();
+            for (r, g) in ranks.iter().zip(got) {
+                assert_eq!(g.to_bits(), sorted[*r as usize].to_bits(), "rank {r}, sample from {sample_from}");
+            }
         }
         let q = quantile(&a.view(), &[0.0, 0.01, 0.5, 0.99, 1.0], NanPolicy::Omit, QuantileDtype::Float64).unwrap();
         // (NumPy's too: -inf + (x - -inf)·0 is NaN, as np.quantile([-inf, 1, inf], 0) is)
@@ -758,6 +904,58 @@ mod tests {
         let mid = (f64::from(sorted[(m / 2 - 1) as usize]), f64::from(sorted[(m / 2) as usize]));
         assert!(q[2] >= mid.0 && q[2] <= mid.1, "{q:?}");
         assert!(quantile(&a.view(), &[0.5], NanPolicy::Propagate, QuantileDtype::Float64).unwrap()[0].is_nan());
+    }
+
+    /// The sample only guides the binning: wherever it puts the brackets
+    /// (here its runs hold values unlike the rest, so every wanted rank
+    /// falls in a gap or at a bracket's edge), every rank is exact, for
+    /// floats with NaNs, signed zeros and infinities, and for integers at
+    /// their extremes.
+    #[test]
+    fn a_misleading_sample_still_gives_exact_ranks() {
+        fn check<T: Real + std::fmt::Debug>(data: &[T]) {
+            let a = ndarray::Array1::from(data.to_vec());
+            let mut sorted: Vec<T> = data.iter().copied().filter(|&v| !is_nan(v)).collect();
+            sorted.sort_by_key(|v| v.order_key());
+            let m = sorted.len() as u64;
+            let ranks = [0, 1, m / 100, m / 4, m / 2 - 1, m / 2, m * 3 / 4, m * 99 / 100, m - 1];
+            for qs in [&[0.5][..], &[0.01, 0.5, 0.99], &[0.0, 1.0]] {
+                let first = first_pass(&a.view(), qs, 0).unwrap();
+                // (brackets at both ends of a one-value sample cover all)
+                assert!(first.parts.len() > 1 || qs == [0.0, 1.0], "a sample's brackets");
+                assert_eq!(first.parts.iter().map(|p| p.range.count).sum::<u64>(), m);
+                let got = values_at(&a.view(), &first, &ranks).unwrap();
+                for (r, g) in ranks.iter().zip(got) {
+                    assert_eq!(g.order_key(), sorted[*r as usize].order_key(), "rank {r} of {m}, qs {qs:?}");
+                }
+            }
+        }
+        let n = SAMPLE_RUNS * SAMPLE_RUN * 4;
+        let step = n / SAMPLE_RUNS;
+        let sampled = |i: usize| i % step < SAMPLE_RUN;
+        let floats: Vec<f64> = (0..n)
+            .map(|i| match i % 11 {
+                _ if sampled(i) => 0.0, // the sample sees only +0.0
+                0 => [f64::NAN, -0.0, f64::INFINITY, f64::NEG_INFINITY, -f64::NAN][i / 11 % 5],
+                _ => ((i * 7919) % 100_003) as f64 - 50_000.0,
+            })
+            .collect();
+        check(&floats);
+        check(&floats.iter().map(|&v| v as f32).collect::<Vec<_>>());
+        let ints: Vec<i64> = (0..n)
+            .map(|i| match i % 13 {
+                _ if sampled(i) => 7,
+                0 => [i64::MIN, i64::MAX, 0][i / 13 % 3],
+                _ => ((i * 7919) % 100_003) as i64 - 50_000,
+            })
+            .collect();
+        check(&ints);
+        // ordinary data: the sample's brackets hold the ranks
+        let uniform: Vec<f32> = (0..n).map(|i| ((i * 104_729) % 1_000_003) as f32 / 1e6).collect();
+        check(&uniform);
+        let first = first_pass(&ndarray::ArrayView1::from(&uniform[..]), &[0.5], 0).unwrap();
+        let mid = first.parts.iter().find(|p| p.range.below <= n as u64 / 2 && n as u64 / 2 - p.range.below < p.range.count).unwrap();
+        assert!(mid.bins.is_some() && mid.range.count < n as u64 / 20, "the median in a narrow bracket: {:?}", mid.range);
     }
 
     #[test]
