@@ -11,7 +11,7 @@ use super::moments::NanPolicy;
 use super::real::{f32_key, f32_unkey, Real};
 #[cfg(test)]
 use super::real::f64_key;
-use super::reduce::fold_blocks_unordered;
+use super::reduce::{fold_blocks_unordered, unravel};
 use crate::dtype::ScalarKind;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -175,17 +175,27 @@ fn is_nan<T: Real>(v: T) -> bool {
 
 /// The ranges of first keys the first pass bins finely (sorted, disjoint):
 /// around where a sample of the data puts each of `qs`, or the whole range
-/// for data shorter than `sample_from` values or not contiguous in memory.
+/// for data shorter than `sample_from` values.
 /// A sample's guess only decides where the counting is fine; a rank that
 /// falls outside every bracket is in a counted gap, which the later passes
 /// narrow like any range (exact either way, one or two passes more).
 fn brackets<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], sample_from: usize) -> Vec<Range> {
     let whole = whole_keys::<T>();
-    let Some(xs) = a.as_slice_memory_order().filter(|xs| xs.len() >= sample_from.max(SAMPLE_RUNS * SAMPLE_RUN)) else {
+    if a.len() < sample_from.max(SAMPLE_RUNS * SAMPLE_RUN) {
         return vec![whole];
+    }
+    // (runs in memory order where the data is contiguous, else in logical
+    // order: the order does not matter to quantiles)
+    let step = a.len() / SAMPLE_RUNS;
+    let starts = (0..SAMPLE_RUNS).map(|i| i * step);
+    let sample: Vec<T> = match a.as_slice_memory_order() {
+        Some(xs) => starts.flat_map(|s| &xs[s..s + SAMPLE_RUN]).copied().collect(),
+        None => {
+            let (a, shape) = (a.view().into_dyn(), a.shape().to_vec());
+            starts.flat_map(|s| s..s + SAMPLE_RUN).map(|flat| a[IxDyn(&unravel(flat, &shape))]).collect()
+        }
     };
-    let step = xs.len() / SAMPLE_RUNS;
-    let mut keys: Vec<u64> = (0..SAMPLE_RUNS).flat_map(|i| &xs[i * step..i * step + SAMPLE_RUN]).filter(|&&v| !is_nan(v)).map(|&v| first_key(v)).collect();
+    let mut keys: Vec<u64> = sample.into_iter().filter(|&v| !is_nan(v)).map(first_key).collect();
     if keys.is_empty() || qs.is_empty() {
         return vec![whole];
     }
@@ -230,8 +240,8 @@ fn tally_block<T: Real>(xs: &[T], brackets: &[Range], shifts: &[u32], t: &mut Ta
     // adds to 512 KiB of counts in L2 are then most of the pass), a few
     // percent with a sample's brackets.
     const RUN: usize = 1024;
+    let whole = whole_keys::<T>();
     let mut keys = [0u64; RUN];
-    let mut within = [0u32; RUN];
     for run in xs.chunks(RUN) {
         let keys = &mut keys[..run.len()];
         for (k, &v) in keys.iter_mut().zip(run) {
@@ -243,26 +253,26 @@ fn tally_block<T: Real>(xs: &[T], brackets: &[Range], shifts: &[u32], t: &mut Ta
         for (b, (r, &shift)) in brackets.iter().zip(shifts).enumerate() {
             let (lo, span) = (r.lo, r.hi - r.lo);
             t.below[b] += keys.iter().map(|&k| u64::from(k < lo)).sum::<u64>();
-            // The bins of the keys within, packed without a branch per key
-            // (a branch per key cost twice the rest of the pass), in
-            // groups of 16 tested at once first: with a sample's brackets
-            // most groups hold none.
-            let mut n = 0;
-            for group in keys.chunks(16) {
-                if !group.iter().fold(false, |any, &k| any | (k.wrapping_sub(lo) <= span)) {
-                    continue;
-                }
-                for &k in group {
-                    #[allow(clippy::cast_possible_truncation)]
-                    {
-                        within[n] = (k.wrapping_sub(lo) >> shift) as u32;
-                    }
-                    n += usize::from(k.wrapping_sub(lo) <= span);
-                }
-            }
+            // The keys within, found 32 at a time as a bit mask (a
+            // vectorised compare; a branch per key cost twice the rest of
+            // the pass), then one add per set bit: with a sample's
+            // brackets most masks are empty.
             let bins = &mut t.bins[b];
-            for &bin in &within[..n] {
-                bins[bin as usize] += 1;
+            if span == whole.hi - whole.lo {
+                // (the whole range: every key but a NaN's is within; an
+                // integer's may be u64::MAX)
+                for &k in keys.iter().filter(|&&k| !T::IS_FLOAT || k != u64::MAX) {
+                    bins[((k - lo) >> shift) as usize] += 1;
+                }
+                continue;
+            }
+            for (g, group) in keys.chunks(32).enumerate() {
+                let mut mask = group.iter().enumerate().fold(0u32, |m, (i, &k)| m | (u32::from(k.wrapping_sub(lo) <= span) << i));
+                while mask != 0 {
+                    let i = mask.trailing_zeros() as usize;
+                    bins[((keys[g * 32 + i] - lo) >> shift) as usize] += 1;
+                    mask &= mask - 1;
+                }
             }
         }
     }
@@ -919,14 +929,19 @@ mod tests {
             sorted.sort_by_key(|v| v.order_key());
             let m = sorted.len() as u64;
             let ranks = [0, 1, m / 100, m / 4, m / 2 - 1, m / 2, m * 3 / 4, m * 99 / 100, m - 1];
-            for qs in [&[0.5][..], &[0.01, 0.5, 0.99], &[0.0, 1.0]] {
-                let first = first_pass(&a.view(), qs, 0).unwrap();
-                // (brackets at both ends of a one-value sample cover all)
-                assert!(first.parts.len() > 1 || qs == [0.0, 1.0], "a sample's brackets");
-                assert_eq!(first.parts.iter().map(|p| p.range.count).sum::<u64>(), m);
-                let got = values_at(&a.view(), &first, &ranks).unwrap();
-                for (r, g) in ranks.iter().zip(got) {
-                    assert_eq!(g.order_key(), sorted[*r as usize].order_key(), "rank {r} of {m}, qs {qs:?}");
+            // (and the same values every other element of a larger array:
+            // a view not contiguous in memory, sampled in logical order)
+            let wide = ndarray::Array1::from_shape_fn(2 * data.len(), |i| if i % 2 == 0 { data[i / 2] } else { T::from_f64(3.0) });
+            for view in [a.view(), wide.slice(ndarray::s![..;2])] {
+                for qs in [&[0.5][..], &[0.01, 0.5, 0.99], &[0.0, 1.0]] {
+                    let first = first_pass(&view, qs, 0).unwrap();
+                    // (brackets at both ends of a one-value sample cover all)
+                    assert!(first.parts.len() > 1 || qs == [0.0, 1.0], "a sample's brackets");
+                    assert_eq!(first.parts.iter().map(|p| p.range.count).sum::<u64>(), m);
+                    let got = values_at(&view, &first, &ranks).unwrap();
+                    for (r, g) in ranks.iter().zip(got) {
+                        assert_eq!(g.order_key(), sorted[*r as usize].order_key(), "rank {r} of {m}, qs {qs:?}");
+                    }
                 }
             }
         }

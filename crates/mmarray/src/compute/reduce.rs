@@ -261,7 +261,7 @@ pub(crate) fn reduce_axes<T: Real>(view: ArrayViewD<'_, T>, axes: &[usize], want
 }
 
 /// Unravels flat C-order `pos` over `shape`.
-fn unravel(mut pos: usize, shape: &[usize]) -> Vec<usize> {
+pub(crate) fn unravel(mut pos: usize, shape: &[usize]) -> Vec<usize> {
     let mut idx = vec![0; shape.len()];
     for i in (0..shape.len()).rev() {
         idx[i] = pos % shape[i];
