@@ -598,6 +598,11 @@ fn values_at<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, first: &FirstPass, 
 /// [`NanPolicy::Omit`]. A few passes over the data; memory is bounded
 /// (about 8 MiB per distinct rank range at the last pass).
 ///
+/// Values are ordered with `-0.0` before `0.0`. NumPy's partition treats
+/// the two as equal, so where a quantile interpolates between tied zeros
+/// of both signs the sign of NumPy's zero depends on where its partition
+/// put each; this one may differ from it in sign, never in value.
+///
 /// ```
 /// use mmarray::compute::{quantile, NanPolicy, QuantileDtype};
 /// let a = ndarray::array![[3.0, 1.0], [4.0, 2.0]];
