@@ -40,6 +40,18 @@ pub enum Command {
                             (the first axis for C order, the last for Fortran order) and cuts off an\n\
                             incomplete last row; --trim cuts off every byte past the shape.")]
     Repair(RepairArgs),
+    /// Append rows to a .npy file (created if missing), crash-consistently:
+    /// rows are made durable before the header's shape names them.
+    #[command(after_help = "Examples:\n  mmarray append data.npy --from batch.npy\n  \
+                            mmarray append data.npy --from batch.bin --dtype '<f4' --shape 5000,3\n  \
+                            producer | mmarray append data.npy --stdin --dtype '<f4' --row-shape 3\n\n\
+                            Rows run along the first axis of a C-order file, the last of a Fortran-order one.\n\
+                            --stdin reads raw rows in the file's order and byte order and commits once a\n\
+                            second (--commit-rows / --commit-secs change that) and at the end. A killed\n\
+                            append leaves the file valid at its last commit; `mmarray info` reports the\n\
+                            uncommitted rows past it and `mmarray repair` adopts or trims them.\n\
+                            One writer at a time: a second gets an error naming the first's process.")]
+    Append(AppendArgs),
     /// Create an array file (.npy if the name ends in .npy, raw otherwise).
     #[command(after_help = "Examples:\n  mmarray create grid.npy --dtype float64 --shape 5000,5000 --fill random --seed 1\n  \
                             mmarray create image.u8 --dtype u1 --shape 2160,3840,3")]
@@ -147,6 +159,36 @@ pub struct RepairArgs {
     /// Cut off every byte past the header's shape.
     #[arg(long)]
     pub trim: bool,
+}
+
+/// `mmarray append`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").args(["from", "stdin"]).required(true).multiple(false)))]
+pub struct AppendArgs {
+    /// The .npy file to grow.
+    pub file: PathBuf,
+    /// Append every row of this array (.npy, or raw with --dtype).
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// Append raw rows read from standard input, in the file's order and
+    /// byte order (--dtype gives the dtype of a new file).
+    #[arg(long)]
+    pub stdin: bool,
+    /// How to read --from, if it is raw; with --stdin, --dtype is the rows'
+    /// dtype (it must be the file's, if the file exists).
+    #[command(flatten)]
+    pub raw: RawArgs,
+    /// With --stdin: the shape of one row (default: the file's; for a new
+    /// file, scalar rows).
+    #[arg(long, allow_hyphen_values = true)]
+    pub row_shape: Option<String>,
+    /// Commit once this many rows are uncommitted.
+    #[arg(long, conflicts_with = "commit_secs")]
+    pub commit_rows: Option<u64>,
+    /// Commit once this many seconds passed since the last commit (default 1
+    /// with --stdin; --from commits once, at the end).
+    #[arg(long)]
+    pub commit_secs: Option<f64>,
 }
 
 /// How `create` fills the new array.

@@ -177,6 +177,25 @@ pub(crate) fn growth_row_bytes(shape: &[usize], order: Order, dtype: DType) -> O
     Some((across * dtype.itemsize()) as u64).filter(|&r| r > 0)
 }
 
+/// [`ErrorKind::DtypeMismatch`] unless `T` is the element type of
+/// `dtype`, the dtype of the file at `path`.
+pub(crate) fn check_kind<T: Element>(path: &Path, dtype: DType) -> Result<()> {
+    check_kind_of(path, dtype, DType::native(T::KIND))
+}
+
+/// [`ErrorKind::DtypeMismatch`] unless `wanted` has the element type of
+/// `dtype` (byte orders may differ), the dtype of the file at `path`.
+pub(crate) fn check_kind_of(path: &Path, dtype: DType, wanted: DType) -> Result<()> {
+    if wanted.kind() == dtype.kind() {
+        return Ok(());
+    }
+    Err(Error::at(
+        ErrorKind::DtypeMismatch,
+        path,
+        format_args!("array dtype is '{}' ({}), not {}", dtype.descr(), dtype.kind().name(), wanted.kind().name()),
+    ))
+}
+
 /// NumPy's largest number of dimensions (`NPY_MAXDIMS`).
 pub const MAX_DIMS: usize = 64;
 
@@ -541,19 +560,7 @@ impl MmapArray {
             return Err(closed(&self.path));
         }
         self.check_intact()?;
-        if T::KIND == self.layout.dtype.kind() {
-            return Ok(());
-        }
-        Err(Error::at(
-            ErrorKind::DtypeMismatch,
-            &self.path,
-            format_args!(
-                "array dtype is '{}' ({}), not {}",
-                self.layout.dtype.descr(),
-                self.layout.dtype.kind().name(),
-                T::KIND.name()
-            ),
-        ))
+        check_kind::<T>(&self.path, self.layout.dtype)
     }
 
     /// Checks that a zero-copy `&[T]` over the data is sound and correct.

@@ -122,7 +122,8 @@ impl Error {
             io::ErrorKind::IsADirectory => ErrorKind::NotAFile,
             io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
             _ => match err.raw_os_error() {
-                Some(libc_enospc) if libc_enospc == rustix::io::Errno::NOSPC.raw_os_error() => {
+                // (EFBIG: past the process's file-size limit, RLIMIT_FSIZE)
+                Some(n) if n == rustix::io::Errno::NOSPC.raw_os_error() || n == rustix::io::Errno::FBIG.raw_os_error() => {
                     ErrorKind::NoSpace
                 }
                 _ => ErrorKind::Io,
@@ -131,6 +132,13 @@ impl Error {
         let mut e = Self::at(kind, path, format_args!("{what}: {err}"));
         e.source = Some(err);
         e
+    }
+
+    /// The same error (kind, OS error) about `path`, told by `message`.
+    pub(crate) fn reworded(mut self, path: &Path, message: impl fmt::Display) -> Self {
+        self.message = format!("{}: {message}", path.display());
+        self.path = Some(path.to_path_buf());
+        self
     }
 
     /// Records `path` as the file this error is about (message unchanged).

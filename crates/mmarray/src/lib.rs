@@ -54,6 +54,7 @@
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
+mod append;
 mod array;
 mod axis;
 mod dispatch;
@@ -69,6 +70,7 @@ mod recover;
 mod select;
 mod storage;
 
+pub use append::{Appender, Durability};
 pub use array::{check_shape, logical_indices, shape_repr, Advice, Format, MmapArray, Trailing, MAX_DIMS};
 pub use axis::{check_axes, normalize_axes, normalize_axis};
 pub use dtype::{ByteOrder, DType, ScalarKind};

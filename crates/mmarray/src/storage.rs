@@ -536,6 +536,34 @@ pub(crate) fn lock_write(file: &File, path: &Path, wait: bool) -> Result<Option<
     }
 }
 
+/// The processes holding a [`WriteLock`] on `file`, as `/proc` shows them
+/// (an open-file-description lock has no owner pid: `/proc/locks` says
+/// `-1`, so each process's `fdinfo` is searched for the lock). Empty where
+/// `/proc` is missing or the holder's entries are not readable (another
+/// user's process). For error messages only: the answer may be stale by
+/// the time it is read.
+pub(crate) fn write_lock_holders(file: &File) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = file.metadata() else { return Vec::new() };
+    let dev = meta.dev();
+    // /proc/locks's "MAJOR:MINOR:INODE" (fs/locks.c: "%02x:%02x:%lu")
+    let id = format!(" {:02x}:{:02x}:{} ", libc::major(dev), libc::minor(dev), meta.ino());
+    let mut pids = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return pids };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(fds) = std::fs::read_dir(p.path().join("fdinfo")) else { continue };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_to_string(fd.path())
+                .is_ok_and(|info| info.lines().any(|l| l.starts_with("lock:") && l.contains(" WRITE ") && l.contains(&id)))
+        });
+        if holds {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 impl Drop for WriteLock {
     fn drop(&mut self) {
         use std::os::fd::AsFd;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod append;
 mod apply;
 mod convert;
 mod demo;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), CliError> {
             info::run(&a)
         }
         Command::Repair(a) => repair::run(&a),
+        Command::Append(a) => append::run(&a),
         Command::Create(a) => create::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Stats(a) => stats::run(&a),

@@ -20,6 +20,7 @@ mod output;
 mod fuzz_props;
 
 mod cli;
+mod cli_append;
 mod cli_compute;
 mod cli_faults;
 mod cli_hostile;

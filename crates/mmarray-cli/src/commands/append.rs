@@ -1,0 +1,148 @@
+//! `mmarray append`: rows from another array or from standard input, added
+//! to a `.npy` file through the core's `Appender` (its commit protocol,
+//! lock and reservation).
+
+use std::io::Read;
+use std::time::Duration;
+
+use mmarray::{shape_repr, Appender, DType, Durability, Mode, Order};
+
+use super::create::is_npy_name;
+use crate::args::AppendArgs;
+use crate::input::{open_input, parse_shape};
+use crate::output::{print, CliError};
+
+pub fn run(args: &AppendArgs) -> Result<(), CliError> {
+    if !is_npy_name(&args.file) {
+        return Err(format!(
+            "{}: append grows .npy files (whose header must name the rows); a raw file has no header: \
+             appending to it is writing at its end",
+            args.file.display()
+        )
+        .into());
+    }
+    let durability = match (args.commit_rows, args.commit_secs) {
+        (Some(0), _) => return Err("--commit-rows must be at least 1".into()),
+        (Some(n), _) => Durability::Rows(n),
+        (None, Some(s)) => Durability::Interval(
+            Duration::try_from_secs_f64(s).map_err(|_| format!("--commit-secs must be a number of seconds >= 0, got {s}"))?,
+        ),
+        (None, None) if args.stdin => Durability::Interval(Duration::from_secs(1)),
+        (None, None) => Durability::Manual,
+    };
+    let before;
+    let mut w = if let Some(from) = &args.from {
+        if args.row_shape.is_some() {
+            return Err("--row-shape describes --stdin's rows; --from's rows are its array's".into());
+        }
+        let src = open_input(from, &args.raw, Mode::ReadOnly)?;
+        let mut w = open_or_create(args, || {
+            // a new file takes the source's dtype, rows and order
+            let axis = if src.order() == Order::F && src.ndim() > 0 { src.ndim() - 1 } else { 0 };
+            let rows: Vec<usize> = src.shape().iter().enumerate().filter(|&(i, _)| i != axis).map(|(_, &n)| n).collect();
+            Ok((src.dtype(), rows, src.order()))
+        })?
+        .durability(durability);
+        before = w.rows();
+        w.write_array(&src)?;
+        w
+    } else {
+        let dtype = args.raw.dtype.as_deref().map(DType::parse).transpose()?;
+        if args.raw.shape.is_some() || args.raw.offset.is_some() {
+            return Err("--shape and --offset describe a raw --from file; give --stdin's rows with --row-shape".into());
+        }
+        let row_shape = args.row_shape.as_deref().map(parse_shape).transpose()?;
+        let order = args.raw.order.map(Order::from);
+        let mut w = open_or_create(args, || {
+            let dtype = dtype.ok_or_else(|| {
+                format!("{} does not exist: give --dtype (and --row-shape) for the new file's rows", args.file.display())
+            })?;
+            Ok((dtype, row_shape.clone().unwrap_or_default(), order.unwrap_or(Order::C)))
+        })?
+        .durability(durability);
+        check_matches(&w, dtype, row_shape.as_deref(), order)?;
+        before = w.rows();
+        stream_stdin(&mut w, before)?;
+        w
+    };
+    let added = w.rows() - before;
+    let note = w.header_rewritten().map(|n| format!("note: {}: {n}\n", args.file.display()));
+    w.commit()?;
+    let shape = w.close()?;
+    print(&format!(
+        "{}appended {added} row{} to {}: shape {}\n",
+        note.unwrap_or_default(),
+        if added == 1 { "" } else { "s" },
+        args.file.display(),
+        shape_repr(&shape)
+    ))
+}
+
+/// The file's appender: the existing file, else a new one of the dtype,
+/// row shape and order `new` gives.
+fn open_or_create(args: &AppendArgs, new: impl FnOnce() -> Result<(DType, Vec<usize>, Order), CliError>) -> Result<Appender, CliError> {
+    match Appender::open(&args.file) {
+        Err(e) if e.kind() == mmarray::ErrorKind::NotFound => {
+            let (dtype, rows, order) = new()?;
+            match Appender::create(&args.file, dtype, &rows, order) {
+                // (another process made it meanwhile: append to it)
+                Err(e) if e.kind() == mmarray::ErrorKind::AlreadyExists => Ok(Appender::open(&args.file)?),
+                r => Ok(r?),
+            }
+        }
+        r => Ok(r?),
+    }
+}
+
+/// Refuses --stdin's description of the rows where it is not the file's.
+fn check_matches(w: &Appender, dtype: Option<DType>, row_shape: Option<&[usize]>, order: Option<Order>) -> Result<(), CliError> {
+    let name = w.path().display();
+    if let Some(d) = dtype.filter(|&d| d != w.dtype()) {
+        return Err(format!("{name} holds '{}', and --dtype says the rows are '{}'", w.dtype().descr(), d.descr()).into());
+    }
+    if let Some(r) = row_shape.filter(|&r| r != w.row_shape()) {
+        return Err(format!("{name} has rows of shape {}, and --row-shape says {}", shape_repr(&w.row_shape()), shape_repr(r)).into());
+    }
+    if let Some(o) = order.filter(|&o| o != w.order()) {
+        return Err(format!("{name} is in {} order, and --order says {o}", w.order()).into());
+    }
+    Ok(())
+}
+
+/// Appends whole rows as they arrive on standard input; an incomplete row
+/// at the end is an error (nothing of it is written).
+fn stream_stdin(w: &mut Appender, before: u64) -> Result<(), CliError> {
+    let row = usize::try_from(w.row_bytes()).map_err(|_| "rows too large")?;
+    if row == 0 {
+        return Err(format!("{}: its rows hold no bytes, so standard input cannot carry them", w.path().display()).into());
+    }
+    let mut buf = vec![0u8; (4 << 20) / row * row + row];
+    let mut have = 0;
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        let n = match stdin.read(&mut buf[have..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("cannot read standard input: {e}").into()),
+        };
+        have += n;
+        let whole = have / row * row;
+        if whole > 0 {
+            w.write_bytes(&buf[..whole])?;
+            buf.copy_within(whole..have, 0);
+            have -= whole;
+        }
+    }
+    let whole = have / row * row;
+    w.write_bytes(&buf[..whole])?;
+    if have > whole {
+        return Err(format!(
+            "standard input ended inside a row: {} of its {row} bytes were read (the {} whole rows before it were appended)",
+            have - whole,
+            w.rows() - before
+        )
+        .into());
+    }
+    Ok(())
+}

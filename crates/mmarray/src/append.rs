@@ -1,0 +1,898 @@
+//! Arrays that grow: [`Appender`] adds rows at the end of a `.npy` (or raw)
+//! file, crash-consistently, while readers in other processes keep reading
+//! it.
+//!
+//! # The commit protocol
+//! Rows are written past the data the header describes (`pwrite`), where
+//! readers, NumPy's included, ignore them. A commit then makes them part of
+//! the array in three steps, each finished before the next begins:
+//!
+//! 1. `fdatasync`: the rows (and the file's new length) are durable;
+//! 2. the header's shape is rewritten in place, in the same bytes (NumPy's
+//!    growth padding leaves room for the growth axis to reach 21 digits), so
+//!    the data never moves;
+//! 3. `fdatasync` again: the new shape is durable.
+//!
+//! So at every instant, and after a crash or a power cut at any instant,
+//! the header names only rows that are on the disk: the file opens with
+//! `numpy.load` at its last committed length. Rows written and not yet
+//! committed are left past the shape, where [`MmapArray::trailing`](crate::MmapArray::trailing)
+//! (and `mmarray info`) reports them and [`recover`](crate::recover)
+//! (`mmarray repair`) adopts or trims them, as the user chooses.
+//!
+//! # One writer
+//! An appender holds the file's [`WriteLock`](crate::WriteLock) from open
+//! to close; a second appender (or `apply`, or `repair`) is refused with
+//! [`ErrorKind::InUse`] naming the holder's process where `/proc` shows it.
+//! Readers take no lock and are never held back.
+//!
+//! # Space
+//! The file's blocks are reserved ahead of the rows (`fallocate` with
+//! `FALLOC_FL_KEEP_SIZE`, growing geometrically), so a long stream is not
+//! fragmented and the reservation never shows as data: the file's length
+//! is always the header plus the rows written. [`Appender::close`] (and a
+//! drop) gives the unused reservation back. A full disk is reported as
+//! [`ErrorKind::NoSpace`] with the file still valid at its last committed
+//! length, and the partial rows of the failed write cut off again.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ndarray::{ArrayView, Dimension};
+
+use crate::array::{growth_axis, Layout};
+use crate::dtype::DType;
+use crate::element::{write_element, Element};
+use crate::error::{Error, ErrorKind, Result};
+use crate::mode::{Mode, Order};
+use crate::npy::{self, NpyHeader, NpyVersion};
+use crate::shape_repr;
+use crate::storage::WriteLock;
+
+/// When an [`Appender`] commits the rows it has written (see
+/// [the commit protocol](self#the-commit-protocol)): each commit costs two
+/// `fdatasync`s, so committing less often streams faster and leaves more
+/// rows to lose (never to corrupt) in a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every [`write`](Appender::write) is committed before it returns.
+    EachWrite,
+    /// A write commits once this many rows are uncommitted.
+    Rows(u64),
+    /// A write commits once this long has passed since the last commit.
+    Interval(Duration),
+    /// Only [`commit`](Appender::commit) and [`close`](Appender::close)
+    /// (or a drop) commit.
+    Manual,
+}
+
+/// What the file describes itself with.
+#[derive(Debug, Clone)]
+enum Kind {
+    /// A `.npy` header of `version`, `data_offset` bytes long.
+    Npy { version: NpyVersion },
+    /// A raw file: the rows are the file's bytes past the offset.
+    Raw,
+}
+
+/// A writer that adds rows at the end of an array's file (see the
+/// [module documentation](self) for the commit protocol, the lock and the
+/// reservation). Rows run along the growth axis: the first axis of a C-order
+/// array, the last of a Fortran-order one (the axis whose rows follow each
+/// other at the end of the data).
+///
+/// ```
+/// use mmarray::{Appender, DType, Durability, MmapArray, Mode, Order, ScalarKind};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("stream.npy");
+/// let f32 = DType::native(ScalarKind::F32);
+/// let mut w = Appender::create(&path, f32, &[3], Order::C)?.durability(Durability::Manual);
+/// for k in 0..4 {
+///     w.write(ndarray::Array2::<f32>::from_elem((5, 3), k as f32).view())?;
+/// }
+/// assert_eq!(w.commit()?, 20); // the header now says (20, 3)
+/// w.write(ndarray::Array2::<f32>::zeros((2, 3)).view())?;
+/// assert_eq!(w.close()?, vec![22, 3]);
+/// // SAFETY: the file is private to this example.
+/// let a = unsafe { MmapArray::open_npy(&path, Mode::ReadOnly)? };
+/// assert_eq!(a.shape(), &[22, 3]);
+/// assert_eq!(a.get::<f32>(&[19, 2])?, 3.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Appender {
+    path: PathBuf,
+    file: File,
+    _lock: WriteLock,
+    kind: Kind,
+    dtype: DType,
+    order: Order,
+    /// The shape with the growth axis at the committed length.
+    shape: Vec<usize>,
+    axis: usize,
+    offset: u64,
+    row_bytes: u64,
+    /// Rows in the file: committed, then written past the header's shape.
+    rows: u64,
+    committed: u64,
+    /// Where the reserved blocks end (`fallocate`, past the file's length).
+    reserved: u64,
+    /// `false` once the file system refused a reservation: stop asking.
+    can_reserve: bool,
+    durability: Durability,
+    last_commit: Instant,
+    /// Set when a header without room had to be rewritten (see
+    /// [`Appender::header_rewritten`]).
+    rewritten: Option<String>,
+    closed: bool,
+}
+
+/// The first reservation past the data, and the smallest step after it.
+const RESERVE_MIN: u64 = 8 << 20;
+/// The largest step of the reservation (it grows by the data's size up to
+/// this): 1 GiB ahead is a few seconds of the fastest disks.
+const RESERVE_MAX: u64 = 1 << 30;
+
+impl Appender {
+    /// Opens the existing `.npy` file at `path` to append rows to it, taking
+    /// its write lock. The file must end where its header's shape does.
+    ///
+    /// ```
+    /// use mmarray::{Appender, DType, NpyOptions, Order, ScalarKind};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npy");
+    /// NpyOptions::new(DType::native(ScalarKind::I64), &[2, 2]).create_pending(&path)?.persist(false)?;
+    /// let mut w = Appender::open(&path)?;
+    /// w.write(ndarray::array![[1i64, 2]].into_dyn().view())?;
+    /// assert_eq!(w.close()?, vec![3, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// - [`ErrorKind::InUse`] if another handle holds the file's write lock
+    ///   (another appender), naming the holder's process id where `/proc`
+    ///   shows it.
+    /// - [`ErrorKind::InvalidArgument`] if bytes follow the data the header
+    ///   describes (an interrupted append: `mmarray repair` or
+    ///   [`recover`](crate::recover) first), or the array is 0-d.
+    /// - [`ErrorKind::FileTooSmall`] if the file is shorter than its shape.
+    /// - [`ErrorKind::InvalidHeader`], [`ErrorKind::UnsupportedDtype`] and
+    ///   the I/O kinds as [`MmapArray::open_npy`](crate::MmapArray::open_npy).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = crate::open::open_existing(path, Mode::ReadWrite)?;
+        let lock = take_lock(&file, path)?;
+        let parsed = npy::read_header(&file, path)?;
+        let layout = Layout::of_npy(&parsed.header, parsed.data_offset);
+        Self::start(path, file, lock, Kind::Npy { version: parsed.version }, layout)
+    }
+
+    /// Creates a new `.npy` file at `path` holding no rows: rows of
+    /// `row_shape` (the shape without the growth axis) of `dtype`, stored in
+    /// `order`. The file appears whole (an empty array NumPy loads) or not
+    /// at all; an existing file is never replaced.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AlreadyExists`] if `path` exists (use [`open`](Self::open));
+    /// [`ErrorKind::InvalidArgument`] for a row shape NumPy cannot make; the
+    /// I/O kinds as [`NpyOptions::create_pending`](crate::NpyOptions::create_pending).
+    pub fn create(path: impl AsRef<Path>, dtype: DType, row_shape: &[usize], order: Order) -> Result<Self> {
+        let path = path.as_ref();
+        let shape = with_rows(row_shape, order, 0);
+        Layout::checked_nbytes(path, dtype, &shape)?;
+        let header = NpyHeader { dtype, fortran_order: order == Order::F, shape };
+        let (bytes, _) = header.encode(None).map_err(|e| Error::at(e.kind(), path, e))?;
+        crate::storage::create_file(path, bytes.len() as u64, &bytes, false)?;
+        Self::open(path)
+    }
+
+    /// Opens the raw file at `path` (rows of `row_shape` of `dtype` in
+    /// `order`, from byte `offset` on) to append rows to it. A raw file has
+    /// no header: a commit is one `fdatasync`, and a reader's shape is
+    /// whatever length it reads (as [`RawOptions`](crate::RawOptions)
+    /// without a shape).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] if the bytes past `offset` are not a
+    /// whole number of rows (naming the bytes left over); otherwise as
+    /// [`open`](Self::open).
+    pub fn open_raw(path: impl AsRef<Path>, dtype: DType, row_shape: &[usize], order: Order, offset: u64) -> Result<Self> {
+        let path = path.as_ref();
+        let file = crate::open::open_existing(path, Mode::ReadWrite)?;
+        let lock = take_lock(&file, path)?;
+        let len = file_len(&file, path)?;
+        let row = row_bytes(path, dtype, row_shape, order)?;
+        let data = len.checked_sub(offset).ok_or_else(|| {
+            Error::at(ErrorKind::FileTooSmall, path, format_args!("holds {len} bytes, fewer than the offset {offset}"))
+        })?;
+        let rows = match row {
+            0 => 0,
+            r if data % r != 0 => {
+                return Err(Error::at(
+                    ErrorKind::InvalidArgument,
+                    path,
+                    format_args!("its {data} bytes past offset {offset} are not whole rows of {r} bytes ({} bytes left over)", data % r),
+                ))
+            }
+            r => data / r,
+        };
+        let rows = usize::try_from(rows).map_err(|_| Error::at(ErrorKind::InvalidArgument, path, "too many rows"))?;
+        let layout = Layout { dtype, shape: with_rows(row_shape, order, rows), order, offset };
+        Self::start(path, file, lock, Kind::Raw, layout)
+    }
+
+    fn start(path: &Path, file: File, lock: WriteLock, kind: Kind, layout: Layout) -> Result<Self> {
+        let end = layout.checked_end(path)?;
+        let axis = growth_axis(layout.shape.len(), layout.order).ok_or_else(|| {
+            Error::at(ErrorKind::InvalidArgument, path, "holds a 0-d array, which has no axis to append rows along")
+        })?;
+        let len = file_len(&file, path)?;
+        if len < end {
+            return Err(Error::at(
+                ErrorKind::FileTooSmall,
+                path,
+                format_args!("holds {len} bytes, and its header's shape {} needs {end}", shape_repr(&layout.shape)),
+            ));
+        }
+        if len > end {
+            let t = crate::Trailing { bytes: len - end, row_bytes: crate::array::growth_row_bytes(&layout.shape, layout.order, layout.dtype) };
+            return Err(Error::at(
+                ErrorKind::InvalidArgument,
+                path,
+                format_args!(
+                    "holds {} bytes ({} whole rows) past its header's shape {}, left by an interrupted append; \
+                     adopt or trim them first (`mmarray repair {} --adopt` or `--trim`)",
+                    t.bytes,
+                    t.whole_rows().unwrap_or(0),
+                    shape_repr(&layout.shape),
+                    path.display()
+                ),
+            ));
+        }
+        let row_bytes = row_bytes(path, layout.dtype, &without_axis(&layout.shape, axis), layout.order)?;
+        let rows = layout.shape[axis] as u64;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            _lock: lock,
+            kind,
+            dtype: layout.dtype,
+            order: layout.order,
+            shape: layout.shape,
+            axis,
+            offset: layout.offset,
+            row_bytes,
+            rows,
+            committed: rows,
+            reserved: len,
+            can_reserve: true,
+            durability: Durability::EachWrite,
+            last_commit: Instant::now(),
+            rewritten: None,
+            closed: false,
+        })
+    }
+
+    /// Sets when writes commit (the default: [`Durability::EachWrite`]).
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The file's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The element type.
+    #[must_use]
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The memory order of the file's data.
+    #[must_use]
+    pub fn order(&self) -> Order {
+        self.order
+    }
+
+    /// The growth axis (0 for C order, the last for Fortran order).
+    #[must_use]
+    pub fn axis(&self) -> usize {
+        self.axis
+    }
+
+    /// The shape of one row: the array's shape without the growth axis.
+    #[must_use]
+    pub fn row_shape(&self) -> Vec<usize> {
+        without_axis(&self.shape, self.axis)
+    }
+
+    /// The bytes of one row.
+    #[must_use]
+    pub fn row_bytes(&self) -> u64 {
+        self.row_bytes
+    }
+
+    /// Rows in the file, committed or not.
+    #[must_use]
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Rows the header names (durable).
+    #[must_use]
+    pub fn committed_rows(&self) -> u64 {
+        self.committed
+    }
+
+    /// The array's shape at the committed length: what readers see.
+    #[must_use]
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// `Some(why)` if the file's header had no room for a longer shape and
+    /// was rewritten, with the data moved (once, into a new file renamed
+    /// over the old one): headers written by NumPy before its growth
+    /// padding (and by some other writers) can be this tight.
+    #[must_use]
+    pub fn header_rewritten(&self) -> Option<&str> {
+        self.rewritten.as_deref()
+    }
+
+    /// Appends `batch`, rows along the growth axis: every other axis must
+    /// match the row shape. A batch with one axis fewer is one row. Committed
+    /// as [`durability`](Self::durability) says.
+    ///
+    /// # Errors
+    /// [`ErrorKind::DtypeMismatch`] if `T` is not the file's element type;
+    /// [`ErrorKind::InvalidArgument`] for a batch whose shape does not fit
+    /// the rows, or a length past what NumPy can make; otherwise as
+    /// [`write_bytes`](Self::write_bytes).
+    pub fn write<T: Element, D: Dimension>(&mut self, batch: ArrayView<'_, T, D>) -> Result<()> {
+        crate::array::check_kind::<T>(&self.path, self.dtype)?;
+        let mut batch = batch.into_dyn();
+        if batch.ndim() + 1 == self.shape.len() {
+            batch.insert_axis_inplace(ndarray::Axis(self.axis));
+        }
+        let row_shape = self.row_shape();
+        if batch.ndim() != self.shape.len() || without_axis(batch.shape(), self.axis) != row_shape {
+            return Err(Error::at(
+                ErrorKind::InvalidArgument,
+                &self.path,
+                format_args!(
+                    "a batch of shape {} does not fit rows of shape {} along axis {} (array {})",
+                    shape_repr(batch.shape()),
+                    shape_repr(&row_shape),
+                    self.axis,
+                    shape_repr(&self.shape)
+                ),
+            ));
+        }
+        let n = batch.len_of(ndarray::Axis(self.axis)) as u64;
+        if self.row_bytes == 0 {
+            return self.add_rows(n);
+        }
+        // The file's order: a Fortran-order file's bytes are the reversed
+        // axes' logical order.
+        let in_order = if self.order == Order::F { batch.reversed_axes() } else { batch };
+        let size = self.dtype.itemsize();
+        let swap = !self.dtype.is_native();
+        // (a few MiB at a time, so a large batch is not copied whole)
+        let per_chunk = ((4 << 20) / self.row_bytes).max(1) as usize;
+        let mut buf = Vec::with_capacity(per_chunk.min(n as usize) * self.row_bytes as usize);
+        for x in in_order.iter() {
+            let at = buf.len();
+            buf.resize(at + size, 0);
+            write_element(&mut buf[at..], *x, swap);
+            if buf.len() as u64 == self.row_bytes * per_chunk as u64 {
+                self.put(&buf)?;
+                buf.clear();
+            }
+        }
+        self.put(&buf)?;
+        self.maybe_commit()
+    }
+
+    /// Appends every row of `src` (another array's file: its shape without
+    /// the growth axis must be the row shape, its element type the file's;
+    /// a byte order or memory order of its own is converted). Streams
+    /// whole rows a few MiB at a time when the layouts match.
+    ///
+    /// # Errors
+    /// As [`write`](Self::write), and the errors of reading `src`.
+    pub fn write_array(&mut self, src: &crate::MmapArray) -> Result<()> {
+        crate::array::check_kind_of(src.path(), src.dtype(), self.dtype)?;
+        let same_bytes = src.dtype() == self.dtype
+            && (src.order() == self.order || src.shape().iter().filter(|&&n| n > 1).count() <= 1)
+            && src.ndim() == self.shape.len()
+            && without_axis(src.shape(), self.axis) == self.row_shape()
+            && self.row_bytes > 0;
+        if !same_bytes {
+            return crate::with_scalar_type!(self.dtype.kind(), |T| self.write(src.view_or_copy::<T>()?.view()));
+        }
+        src.check_intact()?;
+        let step = (((8 << 20) / self.row_bytes).max(1) * self.row_bytes) as usize;
+        for chunk in src.as_bytes().chunks(step) {
+            self.put(chunk)?;
+        }
+        src.check_intact()?;
+        self.maybe_commit()
+    }
+
+    /// Appends rows given as bytes in the file's order and byte order (a
+    /// whole number of rows), as `mmarray append --stdin` does. Committed
+    /// as [`durability`](Self::durability) says.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::InvalidArgument`] if `bytes` is not whole rows.
+    /// - [`ErrorKind::NoSpace`] if the disk (or the process's file-size
+    ///   limit) cannot hold the rows: the bytes this call wrote are cut off
+    ///   again, and the file is valid at its last committed length.
+    /// - [`ErrorKind::Io`] if a write or a sync fails.
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.row_bytes == 0 || bytes.len() as u64 % self.row_bytes != 0 {
+            return Err(Error::at(
+                ErrorKind::InvalidArgument,
+                &self.path,
+                format_args!("{} bytes are not whole rows of {} bytes (row shape {})", bytes.len(), self.row_bytes, shape_repr(&self.row_shape())),
+            ));
+        }
+        self.put(bytes)?;
+        self.maybe_commit()
+    }
+
+    /// Writes whole rows at the end of the rows written.
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let n = bytes.len() as u64 / self.row_bytes;
+        self.check_length(n)?;
+        let at = self.offset + self.rows * self.row_bytes;
+        let end = at + bytes.len() as u64;
+        self.reserve(end)?;
+        if let Err(e) = self.file.write_all_at(bytes, at) {
+            // cut off what this call wrote: the file ends at whole rows
+            let _ = self.file.set_len(at);
+            let e = Error::io(&self.path, "cannot append", e);
+            return Err(self.after_failure(e));
+        }
+        self.rows += n;
+        Ok(())
+    }
+
+    /// Adds `n` rows of no bytes (another axis is 0).
+    fn add_rows(&mut self, n: u64) -> Result<()> {
+        self.check_length(n)?;
+        self.rows += n;
+        self.maybe_commit()
+    }
+
+    /// Refuses a length NumPy could not make.
+    fn check_length(&self, more: u64) -> Result<()> {
+        let total = self.rows.checked_add(more).and_then(|r| usize::try_from(r).ok());
+        let shape = total.map(|r| with_rows(&self.row_shape(), self.order, r));
+        match shape {
+            Some(s) => Layout::checked_nbytes(&self.path, self.dtype, &s).map(|_| ()),
+            None => Err(Error::at(ErrorKind::InvalidArgument, &self.path, format_args!("{} + {more} rows overflow the array's length", self.rows))),
+        }
+    }
+
+    /// A failed write's error, saying what the file holds now.
+    fn after_failure(&self, e: Error) -> Error {
+        let was = e.message_without_path().to_string();
+        let what = if e.kind() == ErrorKind::NoSpace { "the disk is full" } else { "a write failed" };
+        e.reworded(
+            &self.path,
+            format_args!(
+                "{what} after {} rows ({} committed): the file is valid with its {} committed rows, shape {} ({})",
+                self.rows,
+                self.committed,
+                self.committed,
+                shape_repr(&self.shape),
+                was
+            ),
+        )
+    }
+
+    /// Reserves the file's blocks up to at least `end`, geometrically ahead.
+    fn reserve(&mut self, end: u64) -> Result<()> {
+        if end <= self.reserved || !self.can_reserve {
+            return Ok(());
+        }
+        let step = (self.reserved - self.offset).clamp(RESERVE_MIN, RESERVE_MAX);
+        let want = end.max(self.reserved + step);
+        let keep_size = rustix::fs::FallocateFlags::KEEP_SIZE;
+        let from = self.reserved;
+        match rustix::fs::fallocate(&self.file, keep_size, from, want - from) {
+            Ok(()) => self.reserved = want,
+            Err(rustix::io::Errno::NOSPC) => {
+                // not the whole step: try exactly what this write needs
+                match rustix::fs::fallocate(&self.file, keep_size, from, end - from) {
+                    Ok(()) => self.reserved = end,
+                    Err(e) => {
+                        let e = Error::io(&self.path, &format!("cannot reserve {} bytes", end - from), e.into());
+                        return Err(self.after_failure(e));
+                    }
+                }
+            }
+            // (a file system without fallocate: write without reserving)
+            Err(_) => self.can_reserve = false,
+        }
+        Ok(())
+    }
+
+    fn maybe_commit(&mut self) -> Result<()> {
+        let due = match self.durability {
+            Durability::EachWrite => true,
+            Durability::Rows(n) => self.rows - self.committed >= n,
+            Durability::Interval(t) => self.last_commit.elapsed() >= t,
+            Durability::Manual => false,
+        };
+        if due {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Makes every row written part of the array, durably (see
+    /// [the commit protocol](self#the-commit-protocol)), and returns the
+    /// committed length. Nothing to commit costs nothing.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if a sync or the header's rewrite fails (the file
+    /// then still holds its previous committed length);
+    /// [`ErrorKind::NoSpace`] if a header without room must be rewritten
+    /// and the disk cannot hold the copy.
+    pub fn commit(&mut self) -> Result<u64> {
+        if self.rows == self.committed {
+            return Ok(self.committed);
+        }
+        self.file.sync_data().map_err(|e| Error::io(&self.path, "fdatasync of the appended rows failed", e))?;
+        let rows = usize::try_from(self.rows).map_err(|_| Error::at(ErrorKind::InvalidArgument, &self.path, "too many rows"))?;
+        let mut shape = self.shape.clone();
+        shape[self.axis] = rows;
+        if let Kind::Npy { version } = self.kind {
+            let header = NpyHeader { dtype: self.dtype, fortran_order: self.order == Order::F, shape: shape.clone() };
+            let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
+            match header.encode_in(version, offset) {
+                Some(bytes) => {
+                    self.file.write_all_at(&bytes, 0).map_err(|e| Error::io(&self.path, "cannot rewrite the header", e))?;
+                    self.file.sync_data().map_err(|e| Error::io(&self.path, "fdatasync of the header failed", e))?;
+                }
+                None => self.rewrite_with_room(&header)?,
+            }
+        }
+        self.shape = shape;
+        self.committed = self.rows;
+        self.last_commit = Instant::now();
+        Ok(self.committed)
+    }
+
+    /// Moves the data into a new file whose header (NumPy's, with growth
+    /// padding) holds `header`, renamed over the old one once durable: the
+    /// old header had no room for the longer shape. Readers that have the
+    /// old file open keep reading it (its last committed length).
+    fn rewrite_with_room(&mut self, header: &NpyHeader) -> Result<()> {
+        let (bytes, version) = header.encode(None).map_err(|e| Error::at(e.kind(), &self.path, e))?;
+        let data = self.rows * self.row_bytes;
+        let temp = crate::storage::temporary_name(&self.path, "");
+        let new_offset = bytes.len() as u64;
+        let result = (|| {
+            crate::storage::create_file(&temp, new_offset + data, &bytes, false)?;
+            let file = crate::open::open_existing(&temp, Mode::ReadWrite)?;
+            let lock = take_lock(&file, &temp)?;
+            copy_range(&self.file, self.offset, &file, new_offset, data, &self.path)?;
+            crate::storage::publish_file(&temp, &self.path, true)?;
+            Ok::<_, Error>((file, lock))
+        })();
+        let (file, lock) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
+        self.rewritten = Some(format!(
+            "its {}-byte header had no room for the shape {}: rewritten with NumPy's growth padding ({} bytes), the {} bytes of data moved",
+            self.offset,
+            shape_repr(&header.shape),
+            new_offset,
+            data
+        ));
+        self.file = file;
+        self._lock = lock;
+        self.kind = Kind::Npy { version };
+        self.offset = new_offset;
+        self.reserved = new_offset + data;
+        Ok(())
+    }
+
+    /// Commits, gives back the unused reservation, releases the lock, and
+    /// returns the final shape.
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit).
+    pub fn close(mut self) -> Result<Vec<usize>> {
+        self.finish()?;
+        Ok(self.shape.clone())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        let committed = self.commit();
+        // A truncation to the length the file has frees the blocks reserved
+        // past it (`FALLOC_FL_KEEP_SIZE`); measured on ext4, where punching a
+        // hole past the end does not.
+        if self.reserved > self.offset + self.rows * self.row_bytes {
+            let len = self.offset + self.rows * self.row_bytes;
+            let _ = self.file.set_len(len);
+        }
+        committed.map(|_| ())
+    }
+}
+
+impl Drop for Appender {
+    /// Commits (ignoring errors: call [`close`](Appender::close) to see
+    /// them) and gives back the reservation.
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// The file's write lock, or [`ErrorKind::InUse`] naming its holder.
+fn take_lock(file: &File, path: &Path) -> Result<WriteLock> {
+    crate::storage::lock_write(file, path, false)?.ok_or_else(|| {
+        let who = crate::storage::write_lock_holders(file);
+        let holder = match who.as_slice() {
+            [] => "another handle".to_string(),
+            pids => format!(
+                "process {}",
+                pids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        Error::at(
+            ErrorKind::InUse,
+            path,
+            format_args!("is being written: {holder} holds its write lock (one writer at a time; readers need no lock)"),
+        )
+    })
+}
+
+fn file_len(file: &File, path: &Path) -> Result<u64> {
+    Ok(file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?.len())
+}
+
+/// The shape of `rows` rows of `row_shape` along the growth axis of `order`.
+fn with_rows(row_shape: &[usize], order: Order, rows: usize) -> Vec<usize> {
+    let mut shape = row_shape.to_vec();
+    match order {
+        Order::C => shape.insert(0, rows),
+        Order::F => shape.push(rows),
+    }
+    shape
+}
+
+fn without_axis(shape: &[usize], axis: usize) -> Vec<usize> {
+    shape.iter().enumerate().filter(|&(i, _)| i != axis).map(|(_, &n)| n).collect()
+}
+
+/// The bytes of one row of `row_shape`, checked as a shape NumPy can make.
+fn row_bytes(path: &Path, dtype: DType, row_shape: &[usize], order: Order) -> Result<u64> {
+    let one = with_rows(row_shape, order, 1);
+    Ok(Layout::checked_nbytes(path, dtype, &one)? as u64)
+}
+
+/// Copies `len` bytes at `from` in `src` to `to` in `dst`.
+fn copy_range(src: &File, from: u64, dst: &File, to: u64, len: u64, path: &Path) -> Result<()> {
+    let mut buf = vec![0u8; (len.min(8 << 20)) as usize];
+    let mut done = 0;
+    while done < len {
+        let n = buf.len().min((len - done) as usize);
+        src.read_exact_at(&mut buf[..n], from + done).map_err(|e| Error::io(path, "cannot read the data to move", e))?;
+        dst.write_all_at(&buf[..n], to + done).map_err(|e| Error::io(path, "cannot write the moved data", e))?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MmapArray, NpyOptions, ScalarKind};
+    use ndarray::{Array2, Array3};
+
+    fn f32s() -> DType {
+        DType::native(ScalarKind::F32)
+    }
+
+    fn open(path: &Path) -> MmapArray {
+        // SAFETY: the test's files are private to it.
+        unsafe { MmapArray::open_npy(path, Mode::ReadOnly) }.unwrap()
+    }
+
+    /// Row `i` of the streams below: `[i, i + 0.25, i + 0.5]`.
+    fn rows(from: usize, n: usize) -> Array2<f32> {
+        Array2::from_shape_fn((n, 3), |(i, j)| (from + i) as f32 + j as f32 * 0.25)
+    }
+
+    #[test]
+    fn rows_stream_in_and_the_reservation_is_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.npy");
+        let mut w = Appender::create(&path, f32s(), &[3], Order::C).unwrap();
+        assert_eq!(open(&path).shape(), &[0, 3]);
+        let mut n = 0;
+        for k in 1..200 {
+            w.write(rows(n, k).view()).unwrap();
+            n += k;
+            assert_eq!(w.committed_rows(), n as u64);
+        }
+        // the reservation runs ahead of the data, the length does not
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(len, w.offset + n as u64 * 12);
+        assert!(w.reserved >= len + RESERVE_MIN / 2, "{} {len}", w.reserved);
+        assert_eq!(w.close().unwrap(), vec![n, 3]);
+        let meta = std::fs::metadata(&path).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert!(meta.blocks() * 512 < meta.len() + (64 << 10), "reservation kept: {} blocks for {} bytes", meta.blocks(), meta.len());
+        let a = open(&path);
+        assert_eq!(a.trailing(), None);
+        assert_eq!(a.to_array::<f32>().unwrap(), rows(0, n).into_dyn());
+    }
+
+    #[test]
+    fn fortran_order_grows_the_last_axis() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.npy");
+        let mut w = Appender::create(&path, DType::native(ScalarKind::I16), &[2, 3], Order::F).unwrap();
+        assert_eq!(w.axis(), 2);
+        let batch = Array3::from_shape_fn((2, 3, 4), |(i, j, k)| (100 * k + 10 * j + i) as i16);
+        w.write(batch.view()).unwrap();
+        // one row: a batch without the growth axis
+        w.write(ndarray::Array2::from_shape_fn((2, 3), |(i, j)| (400 + 10 * j + i) as i16).view()).unwrap();
+        assert_eq!(w.close().unwrap(), vec![2, 3, 5]);
+        let a = open(&path);
+        assert_eq!(a.order(), Order::F);
+        let want = Array3::from_shape_fn((2, 3, 5), |(i, j, k)| (100 * k + 10 * j + i) as i16);
+        assert_eq!(a.to_array::<i16>().unwrap(), want.into_dyn());
+    }
+
+    #[test]
+    fn a_non_native_byte_order_is_written_as_the_file_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("be.npy");
+        let be = DType::with_byte_order(ScalarKind::F64, crate::ByteOrder::Big);
+        let mut w = Appender::create(&path, be, &[], Order::C).unwrap();
+        w.write(ndarray::array![1.5f64, -2.0].view()).unwrap();
+        w.close().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[bytes.len() - 16..], [1.5f64.to_be_bytes(), (-2.0f64).to_be_bytes()].concat());
+    }
+
+    #[test]
+    fn uncommitted_rows_stay_past_the_shape_until_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.npy");
+        let mut w = Appender::create(&path, f32s(), &[3], Order::C).unwrap().durability(Durability::Manual);
+        w.write(rows(0, 10).view()).unwrap();
+        w.write(rows(10, 5).view()).unwrap();
+        assert_eq!((w.rows(), w.committed_rows()), (15, 0));
+        let a = open(&path);
+        assert_eq!(a.shape(), &[0, 3]);
+        assert_eq!(a.trailing().unwrap().whole_rows(), Some(15));
+        assert_eq!(w.commit().unwrap(), 15);
+        assert_eq!(open(&path).shape(), &[15, 3]);
+        w.write(rows(15, 1).view()).unwrap();
+        drop(w); // commits
+        assert_eq!(open(&path).to_array::<f32>().unwrap(), rows(0, 16).into_dyn());
+
+        let mut w = Appender::open(&path).unwrap().durability(Durability::Rows(4));
+        for i in 16..23 {
+            w.write(rows(i, 1).view()).unwrap();
+        }
+        assert_eq!((w.rows(), w.committed_rows()), (23, 20));
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holders_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.npy");
+        let w = Appender::create(&path, f32s(), &[3], Order::C).unwrap();
+        let e = Appender::open(&path).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InUse);
+        let msg = e.to_string();
+        assert!(msg.contains(&format!("process {} holds its write lock", std::process::id())), "{msg}");
+        assert!(crate::recover(&path, crate::Recovery::Trim).is_err());
+        drop(w);
+        Appender::open(&path).unwrap();
+    }
+
+    #[test]
+    fn bad_input_is_refused_and_the_file_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.npy");
+        let mut w = Appender::create(&path, f32s(), &[3], Order::C).unwrap();
+        w.write(rows(0, 2).view()).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let e = w.write(Array2::<f32>::zeros((2, 4)).view()).unwrap_err();
+        assert!(e.to_string().contains("a batch of shape (2, 4) does not fit rows of shape (3,) along axis 0 (array (2, 3))"), "{e}");
+        let e = w.write(Array2::<f64>::zeros((2, 3)).view()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DtypeMismatch);
+        let e = w.write_bytes(&[0u8; 13]).unwrap_err();
+        assert!(e.to_string().contains("13 bytes are not whole rows of 12 bytes (row shape (3,))"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert_eq!(Appender::create(&path, f32s(), &[3], Order::C).unwrap_err().kind(), ErrorKind::AlreadyExists);
+        drop(w);
+
+        // an interrupted append's bytes: repair first
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all_at(&[0u8; 30], before.len() as u64).unwrap();
+        let e = Appender::open(&path).unwrap_err();
+        assert!(e.to_string().contains("holds 30 bytes (2 whole rows) past its header's shape (2, 3)"), "{e}");
+        assert!(e.to_string().contains("--adopt"), "{e}");
+        // a 0-d array has no rows
+        let zero = dir.path().join("z.npy");
+        NpyOptions::new(f32s(), &[]).create_pending(&zero).unwrap().persist(false).unwrap();
+        assert!(Appender::open(&zero).unwrap_err().to_string().contains("0-d array"));
+    }
+
+    #[test]
+    fn a_header_without_room_is_rewritten_once_with_the_data_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tight.npy");
+        // a header with no byte to spare: (9, 3) fits, (10, 3) does not
+        let header = NpyHeader { dtype: f32s(), fortran_order: false, shape: vec![9, 3] };
+        let room = (0..).find(|&len| header.encode_in(NpyVersion::V1, len).is_some()).unwrap();
+        let mut bytes = header.encode_in(NpyVersion::V1, room).unwrap();
+        for x in rows(0, 9).iter() {
+            bytes.extend(x.to_ne_bytes());
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(open(&path).shape(), &[9, 3]);
+        let mut w = Appender::open(&path).unwrap();
+        w.write(rows(9, 1).view()).unwrap();
+        let note = w.header_rewritten().unwrap().to_string();
+        assert!(note.contains(&format!("its {room}-byte header had no room for the shape (10, 3)")), "{note}");
+        w.write(rows(10, 1000).view()).unwrap();
+        assert!(w.close().is_ok());
+        let a = open(&path);
+        assert_eq!(a.offset() % 64, 0);
+        assert_eq!(a.to_array::<f32>().unwrap(), rows(0, 1010).into_dyn());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn write_array_streams_another_file_in_any_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src_c, src_f, dst) = (dir.path().join("c.npy"), dir.path().join("f.npy"), dir.path().join("d.npy"));
+        let make = |p: &Path, order: Order, from: usize| {
+            // SAFETY: private to the test.
+            let mut a = unsafe { NpyOptions::new(f32s(), &[1000, 3]).order(order).create(p) }.unwrap();
+            let r = rows(from, 1000);
+            a.view_mut::<f32>().unwrap().assign(&r.into_dyn());
+            a.close().unwrap();
+        };
+        make(&src_c, Order::C, 0);
+        make(&src_f, Order::F, 1000);
+        let mut w = Appender::create(&dst, f32s(), &[3], Order::C).unwrap();
+        w.write_array(&open(&src_c)).unwrap();
+        w.write_array(&open(&src_f)).unwrap();
+        // its own committed rows, mapped while it appends past them
+        w.write_array(&open(&dst)).unwrap();
+        assert_eq!(w.close().unwrap(), vec![4000, 3]);
+        let all = open(&dst).to_array::<f32>().unwrap();
+        assert_eq!(all.slice(ndarray::s![..2000, ..]), rows(0, 2000));
+        assert_eq!(all.slice(ndarray::s![2000.., ..]), rows(0, 2000));
+    }
+}
