@@ -163,7 +163,11 @@ impl Appender {
     ///   the I/O kinds as [`MmapArray::open_npy`](crate::MmapArray::open_npy).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = crate::open::open_existing(path, Mode::ReadWrite)?;
+        Self::of_file(path, crate::open::open_existing(path, Mode::ReadWrite)?)
+    }
+
+    /// [`open`](Self::open) on `file`, open for writing, named `path`.
+    pub(crate) fn of_file(path: &Path, file: File) -> Result<Self> {
         let lock = take_lock(&file, path)?;
         let parsed = npy::read_header(&file, path)?;
         let layout = Layout::of_npy(&parsed.header, parsed.data_offset);
@@ -311,6 +315,12 @@ impl Appender {
     #[must_use]
     pub fn row_shape(&self) -> Vec<usize> {
         without_axis(&self.shape, self.axis)
+    }
+
+    /// The byte offset of the data in the file (the header's length).
+    #[must_use]
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 
     /// The bytes of one row.
@@ -556,7 +566,15 @@ impl Appender {
             return Ok(self.committed);
         }
         self.file.sync_data().map_err(|e| Error::io(&self.path, "fdatasync of the appended rows failed", e))?;
-        let rows = usize::try_from(self.rows).map_err(|_| Error::at(ErrorKind::InvalidArgument, &self.path, "too many rows"))?;
+        self.set_shape(self.rows)?;
+        self.committed = self.rows;
+        self.last_commit = Instant::now();
+        Ok(self.committed)
+    }
+
+    /// Rewrites the header's shape to `rows` rows and makes it durable.
+    fn set_shape(&mut self, rows: u64) -> Result<()> {
+        let rows = usize::try_from(rows).map_err(|_| Error::at(ErrorKind::InvalidArgument, &self.path, "too many rows"))?;
         let mut shape = self.shape.clone();
         shape[self.axis] = rows;
         if let Kind::Npy { version } = self.kind {
@@ -571,9 +589,55 @@ impl Appender {
             }
         }
         self.shape = shape;
-        self.committed = self.rows;
-        self.last_commit = Instant::now();
-        Ok(self.committed)
+        Ok(())
+    }
+
+    /// Sets the length of the growth axis to `rows`, committed: new rows
+    /// read as zeros (their blocks allocated with `fallocate`, not a sparse
+    /// tail), rows past `rows` are cut off. Rows written and not committed
+    /// are committed first. Shrinking rewrites the header before cutting the
+    /// file, so a crash leaves either length whole.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InUse`] to shrink while another mmarray array maps the
+    /// file (cutting its pages would crash its process);
+    /// [`ErrorKind::NoSpace`] if the disk cannot hold the new rows (the
+    /// file keeps its length); otherwise as [`commit`](Self::commit).
+    pub fn resize(&mut self, rows: u64) -> Result<u64> {
+        self.commit()?;
+        let at = self.offset + self.rows * self.row_bytes;
+        if rows >= self.rows {
+            self.check_length(rows - self.rows)?;
+            let end = self.offset + rows * self.row_bytes;
+            if end > at {
+                match rustix::fs::fallocate(&self.file, rustix::fs::FallocateFlags::empty(), at, end - at) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::OPNOTSUPP) => {
+                        self.file.set_len(end).map_err(|e| Error::io(&self.path, "cannot extend", e))?;
+                    }
+                    Err(e) => {
+                        let _ = self.file.set_len(at);
+                        return Err(self.after_failure(Error::io(&self.path, &format!("cannot allocate {} bytes", end - at), e.into())));
+                    }
+                }
+                self.reserved = self.reserved.max(end);
+            }
+            self.rows = rows;
+            return self.commit();
+        }
+        crate::storage::lock_exclusive(&self.file, &self.path)?;
+        let cut = (|| {
+            self.set_shape(rows)?;
+            let end = self.offset + rows * self.row_bytes;
+            self.file.set_len(end).map_err(|e| Error::io(&self.path, "cannot cut the file", e))?;
+            self.file.sync_data().map_err(|e| Error::io(&self.path, "fdatasync after the cut failed", e))
+        })();
+        crate::storage::lock_shared(&self.file);
+        cut?;
+        self.rows = rows;
+        self.committed = rows;
+        self.reserved = self.offset + rows * self.row_bytes;
+        Ok(rows)
     }
 
     /// Moves the data into a new file whose header (NumPy's, with growth
@@ -870,6 +934,101 @@ mod tests {
         assert_eq!(a.to_array::<f32>().unwrap(), rows(0, 1010).into_dyn());
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn a_reader_refreshes_to_see_committed_rows_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.npy");
+        let mut w = Appender::create(&path, f32s(), &[3], Order::C).unwrap().durability(Durability::Manual);
+        let mut r = open(&path);
+        assert!(!r.refresh().unwrap());
+        w.write(rows(0, 100).view()).unwrap();
+        assert!(!r.refresh().unwrap(), "uncommitted rows were shown");
+        w.commit().unwrap();
+        let v_before = r.shape().to_vec();
+        assert!(r.refresh().unwrap());
+        assert_eq!((v_before, r.shape().to_vec()), (vec![0, 3], vec![100, 3]));
+        assert_eq!(r.to_array::<f32>().unwrap(), rows(0, 100).into_dyn());
+        w.resize(50).unwrap_err(); // r maps the file: no cut under it
+        drop(r);
+        assert_eq!(w.resize(50).unwrap(), 50);
+        // a reader of the shorter file is told it was not appended to
+        let mut r = open(&path);
+        drop(w);
+        let mut w = Appender::open(&path).unwrap();
+        w.write(rows(50, 1).view()).unwrap();
+        assert!(r.refresh().unwrap());
+        let other = dir.path().join("o.npy");
+        Appender::create(&other, f32s(), &[4], Order::C).unwrap().write(Array2::<f32>::zeros((60, 4)).view()).unwrap();
+        drop(w);
+        std::fs::rename(&other, &path).unwrap();
+        // (r keeps its own file open: a rename does not change it)
+        assert!(!r.refresh().unwrap());
+        // a header rewritten to fewer rows: not an append
+        let mut r = open(&path);
+        let fewer = NpyHeader { dtype: f32s(), fortran_order: false, shape: vec![59, 4] };
+        let bytes = fewer.encode_in(NpyVersion::V1, r.offset() as usize).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all_at(&bytes, 0).unwrap();
+        let e = r.refresh().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidHeader);
+        assert!(e.to_string().contains("now describes '<f4' (59, 4) in C order at offset 128, not the array opened ('<f4' (60, 4)"), "{e}");
+        assert_eq!(r.shape(), &[60, 4]);
+    }
+
+    #[test]
+    fn an_array_appends_and_resizes_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.npy");
+        NpyOptions::new(f32s(), &[2, 3]).create_pending(&path).unwrap().persist(false).unwrap();
+        // SAFETY: private to the test.
+        let mut a = unsafe { MmapArray::open_npy(&path, Mode::ReadWrite) }.unwrap();
+        a.view_mut::<f32>().unwrap().assign(&rows(0, 2).into_dyn());
+        a.append(rows(2, 3).view()).unwrap();
+        assert_eq!(a.to_array::<f32>().unwrap(), rows(0, 5).into_dyn());
+        a.resize(7).unwrap();
+        assert_eq!(a.get::<f32>(&[6, 2]).unwrap(), 0.0);
+        assert_eq!(a.get::<f32>(&[4, 2]).unwrap(), 4.5);
+        a.resize(3).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), a.offset() + 36);
+        assert_eq!(open(&path).to_array::<f32>().unwrap(), rows(0, 3).into_dyn());
+        a.view_mut::<f32>().unwrap()[[2, 0]] = 9.0;
+        a.flush().unwrap();
+        // another appender holds the lock: refused, the array unchanged
+        drop(a);
+        let w = Appender::open(&path).unwrap();
+        // SAFETY: private to the test.
+        let mut a = unsafe { MmapArray::open_npy(&path, Mode::ReadWrite) }.unwrap();
+        assert_eq!(a.append(rows(0, 1).view()).unwrap_err().kind(), ErrorKind::InUse);
+        assert_eq!(a.shape(), &[3, 3]);
+        drop(w);
+        // SAFETY: private to the test.
+        let mut ro = unsafe { MmapArray::open_npy(&path, Mode::ReadOnly) }.unwrap();
+        assert_eq!(ro.append(rows(0, 1).view()).unwrap_err().kind(), ErrorKind::ReadOnly);
+        assert_eq!(a.resize(1).unwrap_err().kind(), ErrorKind::InUse); // ro maps it
+        assert!(!ro.refresh().unwrap());
+        drop(ro);
+        a.resize(1).unwrap();
+        assert_eq!(a.shape(), &[1, 3]);
+    }
+
+    #[test]
+    fn an_array_follows_its_data_when_a_tight_header_moves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.npy");
+        let header = NpyHeader { dtype: f32s(), fortran_order: false, shape: vec![9, 3] };
+        let room = (0..).find(|&len| header.encode_in(NpyVersion::V1, len).is_some()).unwrap();
+        let mut bytes = header.encode_in(NpyVersion::V1, room).unwrap();
+        bytes.extend(rows(0, 9).iter().flat_map(|x| x.to_ne_bytes()));
+        std::fs::write(&path, &bytes).unwrap();
+        // SAFETY: private to the test.
+        let mut a = unsafe { MmapArray::open_npy(&path, Mode::ReadWrite) }.unwrap();
+        a.append(rows(9, 2).view()).unwrap();
+        assert_eq!(a.offset(), 128);
+        assert_eq!(a.to_array::<f32>().unwrap(), rows(0, 11).into_dyn());
+        a.view_mut::<f32>().unwrap()[[10, 0]] = -1.0;
+        a.close().unwrap();
+        assert_eq!(open(&path).get::<f32>(&[10, 0]).unwrap(), -1.0);
     }
 
     #[test]

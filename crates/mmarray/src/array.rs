@@ -318,30 +318,235 @@ impl MmapArray {
         format: Format,
         preallocation: Preallocation,
     ) -> Result<Self> {
-        let nbytes = Layout::checked_nbytes(path, layout.dtype, &layout.shape)?;
-        let map = if nbytes == 0 {
-            Mapping::Empty
-        } else {
-            let mut opts = MmapOptions::new();
-            opts.offset(layout.offset).len(nbytes);
-            let err = |e| Error::io(path, "cannot map", e);
-            // SAFETY: mapping a file is only unsafe because another process
-            // may change or truncate it while mapped; that contract is the
-            // caller's, documented on `MmapArray`. The caller checked the file
-            // holds offset + nbytes bytes, so every mapped page exists now.
-            unsafe {
-                match mode {
-                    Mode::ReadOnly => Mapping::ReadOnly(opts.map(&file).map_err(err)?),
-                    Mode::ReadWrite | Mode::Write => Mapping::Shared(opts.map_mut(&file).map_err(err)?),
-                    Mode::CopyOnWrite => Mapping::Private(opts.map_copy(&file).map_err(err)?),
-                }
-            }
-        };
+        let map = Self::mapping(path, &file, &layout, mode)?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
         let mut a =
             Self { guard: Guard::NONE, path: path.to_path_buf(), file: Some(file), map, layout, mode, format, preallocation, pending: None };
         a.guard = Guard::register(a.as_bytes(), mode != Mode::ReadOnly, mode != Mode::CopyOnWrite, path, fd, a.file_end())?;
         Ok(a)
+    }
+
+    /// A mapping of `layout` of `file` for `mode`.
+    fn mapping(path: &Path, file: &File, layout: &Layout, mode: Mode) -> Result<Mapping> {
+        let nbytes = Layout::checked_nbytes(path, layout.dtype, &layout.shape)?;
+        if nbytes == 0 {
+            return Ok(Mapping::Empty);
+        }
+        let mut opts = MmapOptions::new();
+        opts.offset(layout.offset).len(nbytes);
+        let err = |e| Error::io(path, "cannot map", e);
+        // SAFETY: mapping a file is only unsafe because another process
+        // may change or truncate it while mapped; that contract is the
+        // caller's, documented on `MmapArray`. The caller checked the file
+        // holds offset + nbytes bytes, so every mapped page exists now.
+        unsafe {
+            Ok(match mode {
+                Mode::ReadOnly => Mapping::ReadOnly(opts.map(file).map_err(err)?),
+                Mode::ReadWrite | Mode::Write => Mapping::Shared(opts.map_mut(file).map_err(err)?),
+                Mode::CopyOnWrite => Mapping::Private(opts.map_copy(file).map_err(err)?),
+            })
+        }
+    }
+
+    /// Maps the array again with the shape `shape` (the header's now).
+    fn remap(&mut self, shape: Vec<usize>) -> Result<()> {
+        let file = self.file.as_ref().ok_or_else(|| closed(&self.path))?;
+        let layout = Layout { shape, ..self.layout.clone() };
+        let map = Self::mapping(&self.path, file, &layout, self.mode)?;
+        let bytes: &[u8] = match &map {
+            Mapping::Empty => &[],
+            Mapping::ReadOnly(m) => m,
+            Mapping::Shared(m) | Mapping::Private(m) => m,
+        };
+        let end = layout.offset + bytes.len() as u64;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(file);
+        let guard = Guard::register(bytes, self.mode != Mode::ReadOnly, self.mode != Mode::CopyOnWrite, &self.path, fd, end)?;
+        // (the old guard unregisters before its range is unmapped)
+        self.guard = guard;
+        self.map = map;
+        self.layout = layout;
+        Ok(())
+    }
+
+    /// Sees the rows a writer committed since the array was opened (or last
+    /// refreshed): re-reads the `.npy` header and, if its shape grew along
+    /// the growth axis, maps the longer array; returns whether it grew. For
+    /// readers following a file that an [`Appender`](crate::Appender) (in
+    /// this or another process) grows: the header names only rows that are
+    /// durable on the disk, so what the array shows is always whole rows.
+    /// A raw file has no header to follow: `Ok(false)`.
+    ///
+    /// ```
+    /// use mmarray::{Appender, DType, MmapArray, Mode, Order, ScalarKind};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("log.npy");
+    /// let mut w = Appender::create(&path, DType::native(ScalarKind::F64), &[], Order::C)?;
+    /// // SAFETY: the file is private to this example; the appender writes
+    /// // only past the reader's rows.
+    /// let mut r = unsafe { MmapArray::open_npy(&path, Mode::ReadOnly)? };
+    /// w.write(ndarray::array![1.0, 2.0].view())?;
+    /// assert_eq!(r.shape(), &[0]);
+    /// assert!(r.refresh()?);
+    /// assert_eq!(r.to_array::<f64>()?.as_slice(), Some(&[1.0, 2.0][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// - [`ErrorKind::InvalidHeader`] if the header now describes another
+    ///   array (another dtype or order, another row shape, or fewer rows:
+    ///   the file was rewritten, not appended to); reopen it.
+    /// - [`ErrorKind::InvalidArgument`] in mode `c`, whose changes live in
+    ///   the mapping (a new mapping would lose them).
+    /// - [`ErrorKind::FileTooSmall`] if the file is shorter than the new
+    ///   shape; [`ErrorKind::Closed`], [`ErrorKind::Truncated`] and the I/O
+    ///   kinds.
+    pub fn refresh(&mut self) -> Result<bool> {
+        let Format::Npy(_) = self.format else { return Ok(false) };
+        self.check_intact()?;
+        let file = self.file.as_ref().ok_or_else(|| closed(&self.path))?;
+        let parsed = crate::npy::read_header(file, &self.path)?;
+        let now = Layout::of_npy(&parsed.header, parsed.data_offset);
+        if now.shape == self.layout.shape && now.dtype == self.layout.dtype && now.order == self.layout.order && now.offset == self.layout.offset {
+            return Ok(false);
+        }
+        let axis = growth_axis(self.ndim(), self.layout.order);
+        let grown = axis.is_some_and(|ax| {
+            now.dtype == self.layout.dtype
+                && now.order == self.layout.order
+                && now.offset == self.layout.offset
+                && now.shape.len() == self.ndim()
+                && now.shape.iter().zip(&self.layout.shape).enumerate().all(|(i, (n, o))| if i == ax { n >= o } else { n == o })
+        });
+        if !grown {
+            return Err(Error::at(
+                ErrorKind::InvalidHeader,
+                &self.path,
+                format_args!(
+                    "now describes '{}' {} in {} order at offset {}, not the array opened ('{}' {} in {} order at offset {}) grown by rows: the file was rewritten; reopen it",
+                    now.dtype.descr(),
+                    shape_repr(&now.shape),
+                    now.order,
+                    now.offset,
+                    self.layout.dtype.descr(),
+                    shape_repr(&self.layout.shape),
+                    self.layout.order,
+                    self.layout.offset
+                ),
+            ));
+        }
+        if self.mode == Mode::CopyOnWrite {
+            return Err(Error::at(ErrorKind::InvalidArgument, &self.path, "is open copy-on-write (mode 'c'): its changes live in its mapping, which a refresh would replace"));
+        }
+        let end = now.checked_end(&self.path)?;
+        let len = self.file_len().unwrap_or(0);
+        if len < end {
+            return Err(Error::at(
+                ErrorKind::FileTooSmall,
+                &self.path,
+                format_args!("holds {len} bytes, and its header's shape {} needs {end}", shape_repr(&now.shape)),
+            ));
+        }
+        self.remap(now.shape)?;
+        Ok(true)
+    }
+
+    /// Appends `rows` along the growth axis (the first for C order, the last
+    /// for Fortran order) and grows the array over them: written past the
+    /// data, committed durably as an [`Appender`](crate::Appender) commits
+    /// (rows, then the header's shape), then mapped. Modes `r+` and `w+`,
+    /// `.npy` files. Takes the file's write lock for the call.
+    ///
+    /// ```
+    /// use mmarray::{DType, MmapArray, Mode, NpyOptions, ScalarKind};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npy");
+    /// NpyOptions::new(DType::native(ScalarKind::I32), &[1, 2]).create_pending(&path)?.persist(false)?;
+    /// // SAFETY: the file is private to this example.
+    /// let mut a = unsafe { MmapArray::open_npy(&path, Mode::ReadWrite)? };
+    /// a.append(ndarray::array![[1i32, 2], [3, 4]].view())?;
+    /// assert_eq!(a.shape(), &[3, 2]);
+    /// assert_eq!(a.get::<i32>(&[2, 1])?, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::ReadOnly`] in modes `r` and `c`; [`ErrorKind::InvalidArgument`]
+    /// for a raw file; otherwise as [`Appender::open`](crate::Appender::open)
+    /// and [`Appender::write`](crate::Appender::write). On an error the
+    /// array and the file keep their shape.
+    pub fn append<T: Element, D: ndarray::Dimension>(&mut self, rows: ndarray::ArrayView<'_, T, D>) -> Result<()> {
+        let mut w = self.appender()?;
+        w.write(rows)?;
+        w.commit()?;
+        self.follow(w)
+    }
+
+    /// Maps the array at the shape `w` committed, after closing it; from
+    /// the new file, if `w` had to move the data (a header without room).
+    fn follow(&mut self, w: crate::Appender) -> Result<()> {
+        let moved = w.header_rewritten().is_some().then(|| w.offset());
+        let shape = w.close()?;
+        if let Some(offset) = moved {
+            self.guard = Guard::NONE; // (unregister before the old range goes)
+            self.map = Mapping::Empty;
+            self.file = Some(crate::open::open_existing(&self.path, self.mode)?);
+            self.layout.offset = offset;
+        }
+        self.remap(shape)
+    }
+
+    /// Sets the length of the growth axis to `rows`: new rows read as zeros
+    /// (their blocks allocated, not sparse), rows past `rows` are cut off
+    /// the file. Growing commits as [`append`](Self::append) does; shrinking
+    /// rewrites the header first, then cuts the file, so a crash leaves the
+    /// smaller shape or the larger, both whole. `.npy` files, modes `r+`
+    /// and `w+`.
+    ///
+    /// ```
+    /// use mmarray::{DType, MmapArray, Mode, NpyOptions, ScalarKind};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npy");
+    /// NpyOptions::new(DType::native(ScalarKind::F32), &[4, 3]).create_pending(&path)?.persist(false)?;
+    /// // SAFETY: the file is private to this example.
+    /// let mut a = unsafe { MmapArray::open_npy(&path, Mode::ReadWrite)? };
+    /// a.resize(10)?;
+    /// assert_eq!(a.shape(), &[10, 3]);
+    /// a.resize(1)?;
+    /// assert_eq!((a.shape(), std::fs::metadata(&path)?.len()), (&[1, 3][..], 128 + 12));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`append`](Self::append); to shrink, [`ErrorKind::InUse`] while
+    /// another mmarray array maps the file (cutting its pages would crash
+    /// its process).
+    pub fn resize(&mut self, rows: usize) -> Result<()> {
+        let mut w = self.appender()?;
+        w.resize(rows as u64)?;
+        self.follow(w)
+    }
+
+    /// An appender on this array's file (the same open file description,
+    /// so its shared `flock` is this array's).
+    fn appender(&self) -> Result<crate::Appender> {
+        if !self.mode.writes_to_file() {
+            return Err(read_only(&self.path));
+        }
+        let Format::Npy(_) = self.format else {
+            return Err(Error::at(ErrorKind::InvalidArgument, &self.path, "is a raw file: append and resize grow .npy files (use an Appender on the raw file)"));
+        };
+        self.check_intact()?;
+        let file = self.file.as_ref().ok_or_else(|| closed(&self.path))?;
+        let file = file.try_clone().map_err(|e| Error::io(&self.path, "cannot duplicate the descriptor", e))?;
+        let w = crate::Appender::of_file(&self.path, file)?;
+        if w.shape() != self.shape() || w.dtype() != self.dtype() {
+            return Err(Error::at(
+                ErrorKind::InvalidHeader,
+                &self.path,
+                format_args!("its header says '{}' {}, not the array's '{}' {}: the file was rewritten; reopen it", w.dtype().descr(), shape_repr(w.shape()), self.dtype().descr(), shape_repr(self.shape())),
+            ));
+        }
+        Ok(w)
     }
 
     /// Checks that no page of the mapping was lost to a truncation of the

@@ -181,7 +181,7 @@ pub(crate) fn lock_shared(file: &File) {
 ///
 /// # Errors
 /// [`ErrorKind::InUse`] if another mmarray array maps the file.
-fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
+pub(crate) fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
     match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
         Err(Errno::WOULDBLOCK) => Err(Error::at(
             ErrorKind::InUse,
