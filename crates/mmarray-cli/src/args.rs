@@ -52,6 +52,13 @@ pub enum Command {
                             uncommitted rows past it and `mmarray repair` adopts or trims them.\n\
                             One writer at a time: a second gets an error naming the first's process.")]
     Append(AppendArgs),
+    /// Set the number of rows of a .npy file: new rows read as zeros (their
+    /// space allocated), rows past the new length are cut off.
+    #[command(after_help = "Examples:\n  mmarray resize data.npy 1000000\n\n\
+                            Rows run along the first axis of a C-order file, the last of a Fortran-order one.\n\
+                            Shrinking rewrites the header before cutting the file, so a crash leaves either\n\
+                            length whole; it is refused while another mmarray process maps the file.")]
+    Resize(ResizeArgs),
     /// Create an array file (.npy if the name ends in .npy, raw otherwise).
     #[command(after_help = "Examples:\n  mmarray create grid.npy --dtype float64 --shape 5000,5000 --fill random --seed 1\n  \
                             mmarray create image.u8 --dtype u1 --shape 2160,3840,3")]
@@ -62,7 +69,8 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Count, mean, std, var, min and max in one parallel pass over the data.
     #[command(after_help = "Examples:\n  mmarray stats data.npy\n  mmarray stats data.npy --slice '100:200, ::2' --json\n  \
-                            mmarray stats data.npy --axis 0 --json\n  mmarray stats samples.bin --dtype '<f4' --skipna")]
+                            mmarray stats data.npy --axis 0 --json\n  mmarray stats samples.bin --dtype '<f4' --skipna\n  \
+                            mmarray stats stream.npy --follow --json")]
     Stats(StatsArgs),
     /// Change a region in place: add, subtract, multiply, divide, clip,
     /// normalize, in the order given, computed as NumPy would and cast back once.
@@ -159,6 +167,15 @@ pub struct RepairArgs {
     /// Cut off every byte past the header's shape.
     #[arg(long)]
     pub trim: bool,
+}
+
+/// `mmarray resize`.
+#[derive(Debug, Args)]
+pub struct ResizeArgs {
+    /// The .npy file.
+    pub file: PathBuf,
+    /// The new number of rows.
+    pub rows: u64,
 }
 
 /// `mmarray append`.
@@ -260,6 +277,18 @@ pub struct StatsArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Keep following a .npy file that a writer appends to (`mmarray
+    /// append`): print the whole array's statistics, then one line (one
+    /// JSON object with --json) each time committed rows arrive, reading
+    /// only the new rows. Runs until interrupted, or --idle-exit.
+    #[arg(long, conflicts_with_all = ["slice", "axis", "quantiles"])]
+    pub follow: bool,
+    /// With --follow: seconds between looks at the header (default 0.5).
+    #[arg(long, requires = "follow")]
+    pub interval: Option<f64>,
+    /// With --follow: exit once no rows arrived for this many seconds.
+    #[arg(long, requires = "follow")]
+    pub idle_exit: Option<f64>,
 }
 
 /// `mmarray apply`. The step flags keep their command-line order.

@@ -8,9 +8,19 @@ use std::time::Duration;
 use mmarray::{shape_repr, Appender, DType, Durability, Mode, Order};
 
 use super::create::is_npy_name;
-use crate::args::AppendArgs;
+use crate::args::{AppendArgs, ResizeArgs};
 use crate::input::{open_input, parse_shape};
 use crate::output::{print, CliError};
+
+/// `mmarray resize`.
+pub fn resize(args: &ResizeArgs) -> Result<(), CliError> {
+    let mut w = Appender::open(&args.file)?;
+    let before = w.rows();
+    w.resize(args.rows)?;
+    let note = w.header_rewritten().map(|n| format!("note: {}: {n}\n", args.file.display()));
+    let shape = w.close()?;
+    print(&format!("{}resized {}: {before} -> {} rows, shape {}\n", note.unwrap_or_default(), args.file.display(), args.rows, shape_repr(&shape)))
+}
 
 pub fn run(args: &AppendArgs) -> Result<(), CliError> {
     if !is_npy_name(&args.file) {

@@ -27,6 +27,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<(), CliError> {
         }
         Command::Repair(a) => repair::run(&a),
         Command::Append(a) => append::run(&a),
+        Command::Resize(a) => append::resize(&a),
         Command::Create(a) => create::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Stats(a) => stats::run(&a),

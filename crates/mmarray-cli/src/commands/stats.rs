@@ -14,6 +14,11 @@ const REPORTED: [Stat; 6] = [Stat::Count, Stat::Mean, Stat::Std, Stat::Var, Stat
 
 pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let a = open_input(&args.file, &args.raw, Mode::ReadOnly)?;
+    if args.follow {
+        return mmarray::with_scalar_type!(a.dtype().kind(), |T| follow::<T>(a, args), complex => {
+            Err(format!("{}: stats of complex data ('{}') are not supported", a.path().display(), a.dtype()).into())
+        });
+    }
     let selection = Selection::parse(args.slice.as_deref().unwrap_or(""))?;
     let nan = if args.skipna { NanPolicy::Omit } else { NanPolicy::Propagate };
     // One pass front to back under the default advice (MADV_SEQUENTIAL is
@@ -113,6 +118,64 @@ fn compute<T: Real>(a: &MmapArray, sel: &Selection, args: &StatsArgs, nan: NanPo
             Reduced::Along(summary_along(&view, &axes, nan)?, qs)
         }
     })
+}
+
+/// `--follow`: the whole array's statistics, then again each time the
+/// header names more rows, from the running accumulator merged with the
+/// new rows' (each row is read once).
+fn follow<T: Real>(mut a: MmapArray, args: &StatsArgs) -> Result<(), CliError> {
+    use std::time::{Duration, Instant};
+    let name = a.path().display().to_string();
+    if a.format() == mmarray::Format::Raw {
+        return Err(format!("{name}: --follow follows a .npy file's header, and a raw file has none").into());
+    }
+    let secs = |s: Option<f64>, what: &str| -> Result<Option<Duration>, CliError> {
+        s.map(|s| Duration::try_from_secs_f64(s).map_err(|_| format!("{what} must be a number of seconds >= 0, got {s}").into())).transpose()
+    };
+    let interval = secs(args.interval, "--interval")?.unwrap_or(Duration::from_millis(500));
+    let idle_exit = secs(args.idle_exit, "--idle-exit")?;
+    let nan = if args.skipna { NanPolicy::Omit } else { NanPolicy::Propagate };
+    let axis = match (a.ndim(), a.order()) {
+        (0, _) => return Err(format!("{name}: a 0-d array has no rows to follow").into()),
+        (_, mmarray::Order::C) => 0,
+        (n, mmarray::Order::F) => n - 1,
+    };
+    let mut seen = 0;
+    let mut m: Option<Moments> = None;
+    loop {
+        let rows = a.shape()[axis];
+        let data = a.view_or_copy::<T>()?;
+        let new = data.slice_axis(ndarray::Axis(axis), ndarray::Slice::from(seen..rows));
+        let part = summary(&new, nan);
+        let now = m.map_or(part, |m| m.merged(part));
+        m = Some(now);
+        drop(data);
+        seen = rows;
+        let r = Reduced::All(now, Vec::new());
+        let exact = exact_of::<T>();
+        let line = if args.json {
+            let mut v = to_json(&r, args.ddof, &[], exact)?;
+            v["rows"] = json!(rows);
+            format!("{v}\n")
+        } else {
+            let mut line = format!("rows {rows}");
+            for stat in REPORTED {
+                line.push_str(&format!("  {} {}", stat.name(), Num::of(stat, &now, args.ddof, exact)?.text()));
+            }
+            line + "\n"
+        };
+        print(&line)?;
+        let idle = Instant::now();
+        loop {
+            std::thread::sleep(interval);
+            if a.refresh()? {
+                break;
+            }
+            if idle_exit.is_some_and(|t| idle.elapsed() >= t) {
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// A number as JSON; NaN and infinities, which JSON has no numbers for, as

@@ -196,3 +196,70 @@ fn a_full_disk_leaves_the_file_valid_at_its_last_commit() {
     assert!(n > 0 && n * 12 <= 256 << 10, "{n}");
     assert_eq!(tail % 12, 0, "a partial row was left: {tail} bytes past the shape");
 }
+
+#[test]
+fn stats_follow_reports_each_commit_from_the_new_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = run(dir.path(), &["append", "f.npy", "--from", "/dev/null"]);
+    assert!(!ok, "{text}");
+    // 5 batches of rows appended while `stats --follow --json` watches
+    let mut watcher = Command::new(bin());
+    watcher
+        .current_dir(dir.path())
+        .args(["stats", "f.npy", "--follow", "--json", "--interval", "0.02", "--idle-exit", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    std::fs::write(dir.path().join("b.bin"), rows(0, 1000)).unwrap();
+    let (ok, text) = run(dir.path(), &["append", "f.npy", "--from", "b.bin", "--dtype", "<f4", "--shape", "1000,3"]);
+    assert!(ok, "{text}");
+    let child = watcher.spawn().unwrap();
+    let mut want = 1000;
+    for k in 1..5u64 {
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(dir.path().join("b.bin"), rows(1000 * k, 1000)).unwrap();
+        let (ok, text) = run(dir.path(), &["append", "f.npy", "--from", "b.bin", "--dtype", "<f4", "--shape", "1000,3"]);
+        assert!(ok, "{text}");
+        want += 1000;
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let counts: Vec<u64> = lines.iter().map(|v| v["rows"].as_u64().unwrap()).collect();
+    assert_eq!(counts, [1000, 2000, 3000, 4000, 5000], "{lines:?}");
+    let last = lines.last().unwrap();
+    assert_eq!(last["count"], 3 * want);
+    assert_eq!((last["min"].as_f64(), last["max"].as_f64()), (Some(0.0), Some(want as f64 - 0.5)));
+    // the merged statistics are the one-pass ones, to rounding
+    let once = Command::new(bin()).current_dir(dir.path()).args(["stats", "f.npy", "--json"]).output().unwrap();
+    let once: serde_json::Value = serde_json::from_slice(&once.stdout).unwrap();
+    for stat in ["mean", "std", "var"] {
+        let (a, b) = (last[stat].as_f64().unwrap(), once[stat].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-12 * b.abs(), "{stat}: {a} vs {b}");
+    }
+    // a raw file has no header to follow
+    let (ok, text) = run(dir.path(), &["stats", "b.bin", "--dtype", "<f4", "--follow"]);
+    assert!(!ok && text.contains("a raw file has none"), "{text}");
+}
+
+#[test]
+fn resize_grows_with_zero_rows_and_shrinks_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("b.bin"), rows(0, 10)).unwrap();
+    let (ok, text) = run(dir.path(), &["append", "r.npy", "--from", "b.bin", "--dtype", "<f4", "--shape", "10,3"]);
+    assert!(ok, "{text}");
+    let (ok, text) = run(dir.path(), &["resize", "r.npy", "25"]);
+    assert!(ok && text.contains("10 -> 25 rows, shape (25, 3)"), "{text}");
+    // SAFETY: nothing writes the file while it is read here.
+    let a = unsafe { mmarray::MmapArray::open_npy(dir.path().join("r.npy"), mmarray::Mode::ReadOnly) }.unwrap();
+    assert_eq!(&a.as_bytes()[..120], rows(0, 10).as_slice());
+    assert!(a.as_bytes()[120..].iter().all(|&b| b == 0));
+    // another mmarray process maps it: no cut
+    let (ok, text) = run(dir.path(), &["resize", "r.npy", "5"]);
+    assert!(!ok && text.contains("is mapped by another array"), "{text}");
+    drop(a);
+    let (ok, text) = run(dir.path(), &["resize", "r.npy", "5"]);
+    assert!(ok, "{text}");
+    assert_eq!(committed(&dir.path().join("r.npy")), (5, 0));
+    let (ok, text) = run(dir.path(), &["resize", "r.npy", "-1"]);
+    assert!(!ok, "{text}");
+}
