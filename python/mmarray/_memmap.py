@@ -403,6 +403,101 @@ class memmap(np.memmap):
         args = (os.fspath(self.filename), mode, m.offset, m.nbytes, self.dtype, self.shape, self.strides, view_offset, type(self), identity)
         return (_rebuild, args)
 
+    def _npy_file(self, what):
+        """The path of the `.npy` file this array is the whole of (as
+        `open_memmap` made it), or ValueError saying why `what` cannot grow it."""
+        path = self.__dict__.get("_npy_path")
+        if path is None or self.base is not self._mmap:
+            raise ValueError(f"{what} grows the array open_memmap (or mmarray.load) returned for a .npy file, "
+                             f"not a raw memmap or a view")
+        self._check_open()
+        return path
+
+    def _regrow(self, path, shape, offset, mode):
+        """Map `shape` at `offset` of `path` and make this array cover it.
+        The old mapping stays alive with this array: views taken before
+        (and plain ndarrays of them) still point into it, and read and write
+        the same file bytes."""
+        nbytes = int(np.prod(shape, dtype=np.int64)) * self.dtype.itemsize
+        new = _core.Mapping.open(mode, int(offset), nbytes, path=path)
+        _remember(new)
+        self.__dict__.setdefault("_grown_from", []).append(self._mmap)
+        _core.regrow(self, new, list(shape))
+        self._mmap = new
+        self.offset = int(offset)
+
+    def append(self, rows):
+        """Append `rows` to the `.npy` file and grow this array over them
+        (NumPy's memmap cannot grow).
+
+        Rows run along the first axis of a C-order file, the last of a
+        Fortran-order one; a batch one axis short is one row; values are cast
+        as NumPy's ``'same_kind'`` casting allows. The rows are made durable
+        before the header names them (see `mmarray.appender`), under the
+        file's write lock. The array's shape grows in place; views taken
+        before keep their shape and stay valid. Each growth keeps the
+        previous mapping (and its descriptor) for as long as the array lives,
+        for those views: to stream many batches, use `mmarray.appender` and
+        open the result once.
+
+        Examples
+        --------
+        >>> import numpy as np, mmarray, tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "a.npy")
+        >>> a = mmarray.open_memmap(p, mode="w+", dtype="int32", shape=(2, 2))
+        >>> v = a[:1]
+        >>> a.append([[5, 6], [7, 8]])
+        >>> a.shape, v.shape, a[3].tolist()
+        ((4, 2), (1, 2), [7, 8])
+        >>> np.load(p).shape
+        (4, 2)
+        """
+        path = self._npy_file("append")
+        if self.mode not in ("r+", "w+"):
+            raise ValueError(f"append needs an array opened with mode 'r+' or 'w+', not {self.mode!r}")
+        from ._append import Appender
+
+        with Appender(path) as w:
+            if w.dtype != self.dtype or w.shape != self.shape:
+                raise ValueError(f"{path}: its header says {w.dtype.str} {w.shape}, not this array's "
+                                 f"{self.dtype.str} {self.shape}: the file was rewritten; reopen it")
+            w.write(rows)
+            w.commit()
+            offset = w._w.offset
+            shape = w.close()
+        self._regrow(path, shape, offset, "r+")
+
+    def refresh(self):
+        """See the rows a writer (an `mmarray.appender` or ``append`` in
+        this or another process) committed since this array was opened:
+        re-read the header and, if its shape grew along the growth axis,
+        grow this array over the new rows. Returns whether it grew. The
+        header only ever names rows already durable on disk, so what the
+        array shows is whole rows."""
+        path = self._npy_file("refresh")
+        if self.mode == "c":
+            raise ValueError("refresh would drop a copy-on-write array's changes (mode 'c')")
+        from ._npy import _read_header
+
+        shape, fortran, dtype, offset = _read_header(path, 10000)
+        order_ok = fortran == (self.ndim > 1 and self.flags.f_contiguous and not self.flags.c_contiguous)
+        axis = self.ndim - 1 if fortran else 0
+        if tuple(shape) == self.shape and offset == self.offset:
+            return False
+        same_rows = (len(shape) == self.ndim and self.ndim > 0
+                     and all(n == m for i, (n, m) in enumerate(zip(shape, self.shape)) if i != axis))
+        if not (dtype == self.dtype and same_rows and shape[axis] >= self.shape[axis] and offset == self.offset
+                and (order_ok or self.ndim == 1)):
+            raise ValueError(f"{path}: the header now says {dtype.str} {tuple(shape)} at offset {offset}, not this "
+                             f"array's {self.dtype.str} {self.shape} at offset {self.offset} grown by rows: "
+                             f"the file was rewritten; reopen it")
+        need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        size = os.path.getsize(path)
+        if size < need:
+            raise ValueError(f"{path}: the header says {tuple(shape)} ({need} bytes), but the file has {size}")
+        self._regrow(path, tuple(shape), offset, "r" if self.mode == "r" else "r+")
+        return True
+
     def flush(self, durable=False):
         """Write changes back to the file (as `numpy.memmap.flush`).
 

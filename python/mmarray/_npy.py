@@ -1,5 +1,6 @@
 """`.npy` files: `open_memmap` and `load`, as NumPy's, on mmarray.memmap."""
 
+import errno
 import io
 import math
 import os
@@ -46,6 +47,9 @@ def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False
     ``dtype``, ``shape`` and ``fortran_order``, reserving its space on disk;
     the other modes read the header of an existing file. A file shorter than
     its header says is an error (NumPy would extend it in ``r+``).
+    ``mode='a'`` (not in NumPy) opens a file to grow it: an existing file as
+    ``'r+'``, else a new one of ``dtype`` and ``shape``; the array's
+    ``append`` then adds rows (see `mmarray.memmap.append`).
 
     Examples
     --------
@@ -63,8 +67,23 @@ def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False
     # The mode is checked before the file is touched: NumPy's `"w" in mode`
     # test would overwrite an existing file for 'rw', 'readwrite' or 'w'.
     mode = {"readonly": "r", "copyonwrite": "c", "readwrite": "r+"}.get(mode, mode)
-    if mode not in ("r", "c", "r+", "w+"):
-        raise ValueError(f"mode must be one of ['r', 'c', 'r+', 'w+', 'readonly', 'copyonwrite', 'readwrite'] (got {mode!r})")
+    if mode not in ("r", "c", "r+", "w+", "a"):
+        raise ValueError(f"mode must be one of ['r', 'c', 'r+', 'w+', 'a', 'readonly', 'copyonwrite', 'readwrite'] (got {mode!r})")
+    if mode == "a":
+        # open to append: the existing file as 'r+', else a new one as 'w+'
+        # (made whole or not at all; another process making it first wins)
+        if not os.path.exists(path):
+            if dtype is None or shape is None:
+                raise FileNotFoundError(errno.ENOENT, "mode 'a' creates a missing file, which needs dtype and shape", path)
+            dtype = np.dtype(dtype)
+            if dtype.hasobject:
+                raise ValueError("Array can't be memory-mapped: Python objects in dtype.")
+            head = _header(dtype, tuple(shape), fortran_order, version)
+            try:
+                _core.create_file(os.path.realpath(path), len(head) + math.prod(shape) * dtype.itemsize, head, False)
+            except FileExistsError:
+                pass
+        mode = "r+"
     if mode == "w+":
         dtype = np.dtype(dtype)
         if dtype.hasobject:
@@ -84,6 +103,7 @@ def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False
         m = memmap(target, dtype=dtype, mode="r+", offset=len(head), shape=shape, order=order)
         m.mode = "w+"
         m.filename = os.path.abspath(path)
+        m._npy_path = target
         return m
     shape, fortran_order, dtype, offset = _read_header(path, max_header_size)
     if dtype.hasobject:
@@ -95,7 +115,9 @@ def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False
             f"{path}: truncated .npy file: the header says shape {shape} of {dtype.str} "
             f"({need} bytes with the {offset}-byte header), but the file has {size} bytes"
         )
-    return memmap(path, dtype=dtype, shape=shape, order="F" if fortran_order else "C", mode=mode, offset=offset)
+    m = memmap(path, dtype=dtype, shape=shape, order="F" if fortran_order else "C", mode=mode, offset=offset)
+    m._npy_path = os.path.realpath(path)  # (the whole file: `append` and `refresh` may grow it)
+    return m
 
 
 def load(file, mmap_mode=None, allow_pickle=False, fix_imports=True, encoding="ASCII", *, max_header_size=_MAX_HEADER_SIZE):

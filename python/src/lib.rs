@@ -4,6 +4,7 @@
 //! builds an array on them exactly as `numpy.memmap` does on `mmap.mmap`.
 
 mod engine;
+mod grow;
 
 use std::fs::File;
 use std::os::raw::c_int;
@@ -92,7 +93,7 @@ pub(crate) fn guarded<R>(op: &str, f: impl FnOnce() -> PyResult<R>) -> PyResult<
 /// A mapped range of a file's bytes, exported as a (possibly writable)
 /// one-dimensional byte buffer.
 #[pyclass(module = "mmarray._core", weakref)]
-struct Mapping {
+pub(crate) struct Mapping {
     array: MmapArray,
     /// Buffers handed out and not yet released.
     exports: usize,
@@ -440,6 +441,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(temporary_name, m)?)?;
     m.add_function(wrap_pyfunction!(publish_file, m)?)?;
     m.add_class::<WriteLock>()?;
+    m.add_class::<grow::Appender>()?;
+    m.add_function(wrap_pyfunction!(grow::regrow, m)?)?;
     m.add_function(wrap_pyfunction!(engine::reduce, m)?)?;
     m.add_function(wrap_pyfunction!(engine::quantile, m)?)?;
     m.add_function(wrap_pyfunction!(engine::median, m)?)?;

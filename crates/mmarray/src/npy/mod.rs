@@ -155,9 +155,18 @@ impl NpyHeader {
     /// a header written without that padding may still fit in its
     /// alignment spaces). Only the number of padding spaces differs from
     /// `encode`'s bytes.
+    /// Where NumPy's spelling does not fit, the dict is written without
+    /// its optional spaces (`{'descr':'<f8','fortran_order':False,'shape':(3,4)}`,
+    /// which NumPy reads as well), as headers of other writers are: the
+    /// data then keeps its offset whenever the shape fits at all.
     #[must_use]
     pub fn encode_in(&self, version: NpyVersion, len: usize) -> Option<Vec<u8>> {
-        frame(&self.dict_text(false), version, len)
+        frame(&self.dict_text(false), version, len).or_else(|| {
+            let dims: Vec<String> = self.shape.iter().map(ToString::to_string).collect();
+            let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(",")) };
+            let fortran = if self.fortran_order { "True" } else { "False" };
+            frame(&format!("{{'descr':'{}','fortran_order':{fortran},'shape':{shape}}}", self.dtype.descr()), version, len)
+        })
     }
 
     /// Parses a complete header (`bytes` starts at the magic and holds at
@@ -367,10 +376,14 @@ mod tests {
         }
         // a header without growth padding (older writers: 70 bytes of magic,
         // dict and newline, aligned to 80 here) grows in its spaces while
-        // the shape's text fits, and not past that
+        // the shape's text fits, then in the dict's spelling without spaces
+        // (8 bytes shorter), and not past that
         let tight = header(&[1, 8], false);
         assert_eq!(tight.encode_in(NpyVersion::V1, 80).map(|h| h.len()), Some(80));
-        assert!(header(&[1_000_000_000_000, 8], false).encode_in(NpyVersion::V1, 80).is_none());
+        let compact = header(&[1_000_000_000_000, 8], false).encode_in(NpyVersion::V1, 80).unwrap();
+        assert!(compact.starts_with(b"\x93NUMPY\x01\x00\x46\x00{'descr':'<f8','fortran_order':False,'shape':(1000000000000,8)}"), "{}", String::from_utf8_lossy(&compact));
+        assert_eq!(NpyHeader::decode(&compact).unwrap().header.shape, [1_000_000_000_000, 8]);
+        assert!(header(&[10_000_000_000_000_000_000, 8], false).encode_in(NpyVersion::V1, 80).is_none());
         assert!(tight.encode_in(NpyVersion::V1, 5).is_none());
         // version 2.0/3.0 headers past 65535 bytes
         let (big, v2) = tight.encode(Some(NpyVersion::V2)).unwrap();

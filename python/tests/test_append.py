@@ -1,0 +1,205 @@
+"""Issue 13 from Python: arrays that grow. `memmap.append` grows the array
+in place (old views stay valid), `refresh` follows another process's
+commits, `mmarray.appender` streams rows crash-consistently under one
+writer's lock, `open_memmap(mode='a')`; NumPy reads every file."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import mmarray
+
+DTYPES = ["bool", "i1", "u2", "<i4", ">i8", "<f2", "<f4", ">f8", "<c8", ">c16"]
+
+
+def _batch(dtype, shape, start):
+    k = np.arange(start, start + int(np.prod(shape))).reshape(shape)
+    return (k % 2 == 1) if np.dtype(dtype) == bool else (k % 100).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fortran", [False, True])
+@pytest.mark.parametrize("version", [(1, 0), (2, 0), (3, 0)])
+def test_numpy_reads_every_appended_file(tmp_path, dtype, fortran, version):
+    p = tmp_path / "a.npy"
+    shape = (3, 2, 0) if fortran else (0, 3, 2)
+    np.lib.format.open_memmap(p, mode="w+", dtype=dtype, shape=shape, fortran_order=fortran, version=version).flush()
+    axis = 2 if fortran else 0
+    want = []
+    a = mmarray.open_memmap(p, mode="r+")
+    for start, n in [(0, 1), (6, 4), (30, 7)]:
+        rows = np.moveaxis(_batch(dtype, (n, 3, 2), start), 0, axis)
+        a.append(rows)
+        want.append(rows)
+    want = np.concatenate(want, axis=axis)
+    assert a.shape == want.shape and (a == want).all()
+    got = np.load(p)
+    assert got.dtype == np.dtype(dtype) and got.shape == want.shape and (got == want).all()
+    assert np.isfortran(got) == fortran
+    with open(p, "rb") as f:
+        assert np.lib.format.read_magic(f) == version
+    assert np.load(p, mmap_mode="r").shape == want.shape
+
+
+def test_append_grows_in_place_and_old_views_stay_valid(tmp_path):
+    p = tmp_path / "g.npy"
+    a = mmarray.open_memmap(p, mode="w+", dtype="f8", shape=(4, 1000))
+    a[:] = 1.0
+    view, plain, row = a[1:3], np.asarray(a), a[0]
+    for k in range(20):
+        a.append(np.full((50, 1000), k, dtype="f8"))
+    assert a.shape == (1004, 1000) and a.flags.c_contiguous and a.flags.writeable
+    assert view.shape == (2, 1000) and plain.shape == (4, 1000)
+    # the old views still read and write the file's bytes
+    view[0, 0] = -5.0
+    plain[3, 999] = -6.0
+    row[:] = 2.0
+    assert a[1, 0] == -5.0 and a[3, 999] == -6.0 and (a[0] == 2.0).all()
+    assert float(a[1003, 0]) == 19.0
+    assert np.sum(a) == pytest.approx(np.sum(np.load(p)))
+    a.flush()
+    b = np.load(p)
+    assert b[1, 0] == -5.0 and b[3, 999] == -6.0 and (b[-50:] == 19).all()
+    # a float batch into an int file: NumPy's same_kind rule
+    i = mmarray.open_memmap(tmp_path / "i.npy", mode="w+", dtype="i4", shape=(1, 2))
+    with pytest.raises(TypeError):
+        i.append([[1.5, 2.5]])
+    with pytest.raises(ValueError, match=r"a batch of shape \(1, 3\) does not fit rows of shape \(2,\)"):
+        i.append([[1, 2, 3]])
+    assert i.shape == (1, 2) and np.load(tmp_path / "i.npy").shape == (1, 2)
+
+
+def test_what_cannot_grow_says_why(tmp_path):
+    p = tmp_path / "r.npy"
+    np.save(p, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="mode 'r\\+' or 'w\\+'"):
+        mmarray.open_memmap(p, mode="r").append([[1, 2]])
+    with pytest.raises(ValueError, match="not a raw memmap or a view"):
+        mmarray.open_memmap(p, mode="r+")[1:].append([[1, 2]])
+    raw = mmarray.memmap(tmp_path / "raw.bin", dtype="f8", mode="w+", shape=(2, 2))
+    with pytest.raises(ValueError, match="not a raw memmap"):
+        raw.append([[1, 2]])
+    with pytest.raises(FileNotFoundError, match="needs dtype and shape"):
+        mmarray.open_memmap(tmp_path / "missing.npy", mode="a")
+    # an interrupted append's tail: repair first
+    with open(p, "ab") as f:
+        f.write(b"\0" * 20)
+    with pytest.raises(ValueError, match=r"holds 20 bytes \(1 whole rows\) past its header's shape \(2, 2\)"):
+        mmarray.open_memmap(p, mode="r+").append([[1, 2]])
+    with pytest.raises(ValueError, match="interrupted append"):
+        mmarray.appender(p)
+
+
+WRITER = textwrap.dedent("""
+    import sys, time, numpy as np, mmarray
+    path, n, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    with mmarray.appender(path, dtype="<f4", row_shape=3, commit_rows=every) as w:
+        start = w.rows
+        print("ready", flush=True)
+        for k in range(start, start + n, 97):
+            m = min(97, start + n - k)
+            r = np.arange(k, k + m, dtype="f4")[:, None] + np.array([0, 0.25, 0.5], "f4")
+            w.write(r)
+    """)
+
+
+def _rows(n):
+    return np.arange(n, dtype="f4")[:, None] + np.array([0, 0.25, 0.5], "f4")
+
+
+def test_a_reader_refreshing_during_appends_sees_whole_committed_rows(tmp_path):
+    p = str(tmp_path / "s.npy")
+    mmarray.appender(p, dtype="<f4", row_shape=3).close()
+    r = mmarray.open_memmap(p, mode="r")
+    child = subprocess.Popen([sys.executable, "-c", WRITER, p, "300000", "1"], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "ready\n"
+    # a second writer while the first holds the lock
+    with pytest.raises(OSError) as e:
+        mmarray.appender(p)
+    assert e.value.errno == 16 and f"process {child.pid} holds its write lock" in str(e.value)
+    seen, grew = 0, 0
+    while child.poll() is None:
+        if r.refresh():
+            grew += 1
+            assert r.shape[0] >= seen
+            seen = r.shape[0]
+            assert (r[:seen] == _rows(seen)).all()  # every row whole and exact
+    assert child.wait() == 0
+    r.refresh()
+    assert r.shape == (300000, 3) and (r == _rows(300000)).all()
+    assert grew >= 2, grew
+    assert [b.shape for b in mmarray.follow(p, interval=0.01, idle_exit=0.05)] == [(300000, 3)]
+
+
+def test_killed_appenders_leave_files_numpy_loads(tmp_path):
+    p = str(tmp_path / "k.npy")
+    last = 0
+    for trial in range(6):
+        child = subprocess.Popen([sys.executable, "-c", WRITER, p, str(10**8), str([1, 50, 5000][trial % 3])],
+                                 stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline() == "ready\n"
+        time.sleep(0.05 + 0.05 * trial)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        a = np.load(p)
+        assert a.shape[0] >= last and (a == _rows(a.shape[0])).all()
+        size = os.path.getsize(p)
+        need = len(open(p, "rb").read(4096).split(b"\n", 1)[0]) + 1 + a.nbytes
+        if size > need:
+            # the next appender is refused until the tail is adopted or cut
+            with pytest.raises(ValueError, match="interrupted append"):
+                mmarray.appender(p)
+            with open(p, "r+b") as f:
+                f.truncate(need)
+        last = a.shape[0]
+    assert last > 0
+
+
+def test_a_header_without_growth_room_is_rewritten(tmp_path):
+    p = tmp_path / "old.npy"
+    # NumPy before 1.9 (and other writers) padded the header to 16 bytes,
+    # with no room for a longer shape: here 3 spaces, so (9999,) fits and
+    # (100000,) does not
+    body = b"{'descr':'<i8','fortran_order':False,'shape':(9,)}"
+    pad = -(10 + len(body) + 1) % 16
+    head = b"\x93NUMPY\x01\x00" + (len(body) + pad + 1).to_bytes(2, "little") + body + b" " * pad + b"\n"
+    assert len(head) % 16 == 0
+    p.write_bytes(head + np.arange(9, dtype="<i8").tobytes())
+    assert np.load(p).tolist() == list(range(9))
+    a = mmarray.open_memmap(p, mode="r+")
+    a.append(np.arange(9, 9999, dtype="<i8"))
+    assert a.offset == len(head)
+    a.append(np.arange(9999, 100000, dtype="<i8"))
+    assert a.offset % 64 == 0 and a.offset != len(head)
+    assert (np.load(p) == np.arange(100000)).all() and (a == np.arange(100000)).all()
+    assert os.listdir(tmp_path) == ["old.npy"]
+
+
+def test_appender_policies_and_resize(tmp_path):
+    p = tmp_path / "p.npy"
+    with mmarray.appender(p, dtype="u1", row_shape=(2, 2), manual=True) as w:
+        w.write(np.ones((3, 2, 2), "u1"))
+        assert (w.rows, w.committed_rows) == (3, 0)
+        assert np.load(p).shape == (0, 2, 2)
+        assert w.commit() == 3
+        w.write(np.ones((2, 2), "u1"))  # one row
+    assert np.load(p).shape == (4, 2, 2)
+    with mmarray.appender(p, commit_rows=10) as w:
+        for _ in range(9):
+            w.write(np.zeros((1, 2, 2), "u1"))
+        assert w.committed_rows == 4
+        w.write(np.zeros((1, 2, 2), "u1"))
+        assert w.committed_rows == 14
+        assert w.resize(20) == 20
+        assert w.resize(2) == 2
+    assert np.load(p).shape == (2, 2, 2)
+    with pytest.raises(ValueError, match="the file has dtype uint8, not float32|dtype |u1"):
+        mmarray.appender(p, dtype="f4")
+    with pytest.raises(ValueError, match="at most one of"):
+        mmarray.appender(p, commit_rows=1, manual=True)
