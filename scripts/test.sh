@@ -13,14 +13,21 @@ if ! .venv/bin/python -c "import numpy, scipy, dask, distributed, joblib, matplo
 fi
 export MMARRAY_TEST_PYTHON="$PWD/.venv/bin/python"
 
+# (each phase's start is stamped on stderr, to see where the time goes)
+stamp() { echo "== $SECONDS s: $*" >&2; }
+stamp clippy
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # (the Python extension's crate has no Rust tests: pytest tests it below,
 # and clippy above lints it; building it here too cost a minute)
+stamp cargo test
 cargo test --workspace --exclude mmarray-python --locked
 
 # The Python package: build the extension into the venv, then pytest.
 # (the dev profile reuses what cargo test just compiled)
+stamp maturin develop
 (cd python && VIRTUAL_ENV="$PWD/../.venv" ../.venv/bin/maturin develop --quiet --locked)
 # (the differential harness, test_differential.py, runs its derandomized
 # "ci" Hypothesis profile here; scripts/test-long.sh runs the long one)
+stamp pytest
 .venv/bin/python -m pytest python/tests -q
+stamp done

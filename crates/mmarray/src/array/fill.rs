@@ -197,7 +197,7 @@ fn writes_through(map: &Mapping, file: &std::fs::File) -> bool {
 /// assert_eq!(logical_indices(&[2, 3], Order::F, 1).collect::<Vec<_>>(), [3, 1, 4, 2, 5]);
 /// assert_eq!(logical_indices(&[2, 3], Order::C, 4).collect::<Vec<_>>(), [4, 5]);
 /// ```
-pub fn logical_indices(shape: &[usize], order: crate::Order, start: usize) -> impl Iterator<Item = usize> {
+pub fn logical_indices(shape: &[usize], order: crate::Order, start: usize) -> impl Iterator<Item = usize> + use<> {
     let shape = shape.to_vec();
     let n: usize = shape.iter().product();
     let fortran = order == crate::Order::F && shape.len() > 1;

@@ -389,10 +389,8 @@ fn keys_within<T: Real>(xs: &[T], lo: u64, span: u64, out: &mut Vec<u64>) {
             continue;
         }
         for &v in group {
-            #[allow(clippy::eq_op)]
-            let nan = T::IS_FLOAT && v != v;
             let k = v.order_key();
-            if k.wrapping_sub(lo) <= span && !nan {
+            if k.wrapping_sub(lo) <= span && !is_nan(v) {
                 out.push(k);
             }
         }
