@@ -16,7 +16,9 @@ def _as_rows(batch, dtype, order, axis, row_shape, ndim, what):
     """`batch` as whole rows of the file: its dtype (cast as NumPy's
     'same_kind' allows: float64 into float32 yes, float into int no), a
     batch one axis short being one row."""
-    rows = np.asarray(batch)
+    # (a list or a scalar takes the file's dtype as `a[...] = [1, 2]` does;
+    # an array is cast only as far as 'same_kind' allows)
+    rows = batch if isinstance(batch, np.ndarray) else np.asarray(batch, dtype=dtype)
     if rows.ndim == ndim - 1:
         rows = np.expand_dims(rows, axis)
     got = tuple(n for i, n in enumerate(rows.shape) if i != axis)
@@ -94,6 +96,12 @@ class Appender:
         """The committed shape."""
         return tuple(self._w.shape)
 
+    @property
+    def header_rewritten(self):
+        """Why the file was rewritten with the data moved (its header had
+        no room for a longer shape), or None."""
+        return self._w.header_rewritten
+
     def __enter__(self):
         return self
 
@@ -151,20 +159,35 @@ def follow(path, interval=0.5, idle_exit=None):
     >>> [b.tolist() for b in mmarray.follow(p, interval=0.01, idle_exit=0.05)]
     [[0, 1, 2]]
     """
-    from ._npy import open_memmap
+    from ._npy import _read_header, open_memmap
 
-    a = open_memmap(path, mode="r")
-    axis = a.ndim - 1 if a.flags.f_contiguous and not a.flags.c_contiguous else 0
-    if a.ndim == 0:
-        raise ValueError(f"{path}: a 0-d array has no rows to follow")
-    seen = 0
+    path = os.fspath(path)
+    seen, shape = 0, None
     while True:
+        # reopened at each growth (the copies yielded hold no view of it),
+        # so following for days keeps one mapping, not one per growth
+        a = open_memmap(path, mode="r")
+        if a.ndim == 0:
+            raise ValueError(f"{path}: a 0-d array has no rows to follow")
+        axis = a.ndim - 1 if a._npy_fortran else 0
+        if shape is not None and (a.dtype, tuple(n for i, n in enumerate(a.shape) if i != axis)) != shape:
+            raise ValueError(f"{path}: the file now holds {a.dtype.str} {a.shape}: it was rewritten, not appended to")
+        shape = (a.dtype, tuple(n for i, n in enumerate(a.shape) if i != axis))
         n = a.shape[axis]
+        if n < seen:
+            raise ValueError(f"{path}: the file now holds {n} rows, fewer than the {seen} already seen")
         if n > seen:
-            yield np.array(np.take(a, np.arange(seen, n), axis=axis))
+            rows = np.array(np.take(a, np.arange(seen, n), axis=axis))
             seen = n
+            del a
+            yield rows
+        else:
+            del a
         idle = time.monotonic()
-        while not a.refresh():
+        while True:
+            header = _read_header(path, 10000)[0]
+            if header[axis] != seen:
+                break
             if idle_exit is not None and time.monotonic() - idle >= idle_exit:
                 return
             time.sleep(interval)

@@ -418,11 +418,23 @@ class memmap(np.memmap):
         The old mapping stays alive with this array: views taken before
         (and plain ndarrays of them) still point into it, and read and write
         the same file bytes."""
+        import time
+
         nbytes = int(np.prod(shape, dtype=np.int64)) * self.dtype.itemsize
         new = _core.Mapping.open(mode, int(offset), nbytes, path=path)
+        if new.file_id != self._mmap.file_id:
+            new.close()
+            raise ValueError(f"{path}: the file was replaced by another; reopen it")
         _remember(new)
+        while True:
+            try:
+                _core.regrow(self, new, list(shape))
+                break
+            except BufferError:
+                # an engine call in another thread computes on this array:
+                # its data cannot move until that call ends
+                time.sleep(0.001)
         self.__dict__.setdefault("_grown_from", []).append(self._mmap)
-        _core.regrow(self, new, list(shape))
         self._mmap = new
         self.offset = int(offset)
 
@@ -438,7 +450,10 @@ class memmap(np.memmap):
         before keep their shape and stay valid. Each growth keeps the
         previous mapping (and its descriptor) for as long as the array lives,
         for those views: to stream many batches, use `mmarray.appender` and
-        open the result once.
+        open the result once. A header written without NumPy's growth
+        padding that cannot name the new length in its own bytes is
+        refused here (the data would move to a new file, away from this
+        array's views): `mmarray.appender` rewrites it once.
 
         Examples
         --------
@@ -457,11 +472,22 @@ class memmap(np.memmap):
             raise ValueError(f"append needs an array opened with mode 'r+' or 'w+', not {self.mode!r}")
         from ._append import Appender
 
-        with Appender(path) as w:
+        with Appender(path, manual=True) as w:
+            if w.shape != self.shape:
+                self.refresh()  # (another array or process appended meanwhile: follow it first)
             if w.dtype != self.dtype or w.shape != self.shape:
                 raise ValueError(f"{path}: its header says {w.dtype.str} {w.shape}, not this array's "
                                  f"{self.dtype.str} {self.shape}: the file was rewritten; reopen it")
             w.write(rows)
+            if not w._w.header_fits(w.rows):
+                # Growing would move the data into a new file, leaving this
+                # array's views on the old one: refused, the rows cut again
+                want = w.rows
+                w._w.discard()
+                raise ValueError(f"{path}: its header has no room for {want} rows (it was written without "
+                                 f"NumPy's growth padding), so the data would move to a new file and this "
+                                 f"array's views would be left on the old one: append once with "
+                                 f"mmarray.appender (which rewrites it) and reopen")
             w.commit()
             offset = w._w.offset
             shape = w.close()
@@ -473,21 +499,30 @@ class memmap(np.memmap):
         re-read the header and, if its shape grew along the growth axis,
         grow this array over the new rows. Returns whether it grew. The
         header only ever names rows already durable on disk, so what the
-        array shows is whole rows."""
+        array shows is whole rows. A growth while another thread computes
+        on the array waits for that computation. As with ``append``, each
+        growth keeps the previous mapping and its file descriptor while the
+        array lives (views taken before point into it): a reader that
+        follows a stream for long should reopen now and then, or use
+        `mmarray.follow`, which does. A file replaced (renamed over) or
+        rewritten by another is an error: reopen it."""
         path = self._npy_file("refresh")
         if self.mode == "c":
             raise ValueError("refresh would drop a copy-on-write array's changes (mode 'c')")
         from ._npy import _read_header
 
         shape, fortran, dtype, offset = _read_header(path, 10000)
-        order_ok = fortran == (self.ndim > 1 and self.flags.f_contiguous and not self.flags.c_contiguous)
+        order_ok = fortran == self.__dict__.get("_npy_fortran", False)
         axis = self.ndim - 1 if fortran else 0
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) != self._mmap.file_id:
+            raise ValueError(f"{path}: the file was replaced by another since this array was opened; reopen it")
         if tuple(shape) == self.shape and offset == self.offset:
             return False
         same_rows = (len(shape) == self.ndim and self.ndim > 0
                      and all(n == m for i, (n, m) in enumerate(zip(shape, self.shape)) if i != axis))
         if not (dtype == self.dtype and same_rows and shape[axis] >= self.shape[axis] and offset == self.offset
-                and (order_ok or self.ndim == 1)):
+                and order_ok):
             raise ValueError(f"{path}: the header now says {dtype.str} {tuple(shape)} at offset {offset}, not this "
                              f"array's {self.dtype.str} {self.shape} at offset {self.offset} grown by rows: "
                              f"the file was rewritten; reopen it")

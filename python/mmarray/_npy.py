@@ -104,6 +104,7 @@ def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False
         m.mode = "w+"
         m.filename = os.path.abspath(path)
         m._npy_path = target
+        m._npy_fortran = bool(fortran_order)
         return m
     shape, fortran_order, dtype, offset = _read_header(path, max_header_size)
     if dtype.hasobject:
@@ -117,6 +118,7 @@ def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False
         )
     m = memmap(path, dtype=dtype, shape=shape, order="F" if fortran_order else "C", mode=mode, offset=offset)
     m._npy_path = os.path.realpath(path)  # (the whole file: `append` and `refresh` may grow it)
+    m._npy_fortran = bool(fortran_order)
     return m
 
 

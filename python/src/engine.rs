@@ -56,6 +56,8 @@ macro_rules! typed_array {
         match engine_kind(obj).filter(|k| !$writable || *k != ScalarKind::Bool) {
             Some(kind) => mmarray::with_scalar_type!(kind, |$T| {
                 let x = obj.cast::<PyArrayDyn<$T>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
+                // (declared before the borrow, so dropped after its release)
+                let _in_use = crate::EngineUse::enter(obj);
                 #[allow(unused_mut)]
                 let mut guard = x.$borrow().map_err(|e| PyValueError::new_err(e.to_string()))?;
                 // A mapping another process truncated reads zeros where its

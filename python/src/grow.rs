@@ -157,6 +157,17 @@ impl Appender {
         Ok(self.get()?.offset())
     }
 
+    /// Cuts off the rows written and not committed; returns how many.
+    fn discard(&mut self, py: Python<'_>) -> PyResult<u64> {
+        let w = self.get()?;
+        guarded("discard", || py.detach(|| w.discard()).map_err(to_py))
+    }
+
+    /// Whether the header can name `rows` rows in its own bytes.
+    fn header_fits(&mut self, rows: u64) -> PyResult<bool> {
+        Ok(self.get()?.header_fits(rows))
+    }
+
     #[getter]
     fn header_rewritten(&mut self) -> PyResult<Option<String>> {
         Ok(self.get()?.header_rewritten().map(str::to_string))
@@ -190,6 +201,19 @@ pub(crate) fn regrow(py: Python<'_>, array: &Bound<'_, PyAny>, mapping: &Bound<'
         return Err(PyValueError::new_err("regrow needs an ndarray"));
     }
     let arr = array.as_ptr().cast::<PyArrayObject>();
+    // An engine call computing on this array (in another thread, without
+    // the GIL) holds a rust-numpy borrow keyed by the array's base: moving
+    // the base now would make its release fail (an abort). The caller
+    // retries once the computation ends.
+    let old_base = array.getattr("base")?;
+    if let Ok(old) = old_base.cast::<crate::Mapping>() {
+        let old = old.borrow();
+        if old.engine_users.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            old.growing.store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(pyo3::exceptions::PyBufferError::new_err("the array is in use by a computation in another thread"));
+        }
+        old.growing.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
     let itemsize: usize = array.getattr("itemsize")?.extract()?;
     let (addr, len) = {
         let m = mapping.borrow();

@@ -97,6 +97,62 @@ pub(crate) struct Mapping {
     array: MmapArray,
     /// Buffers handed out and not yet released.
     exports: usize,
+    /// Engine calls computing on arrays over this mapping now (see
+    /// [`EngineUse`]): `regrow` must not move such an array's data while
+    /// rust-numpy holds a borrow keyed by its base.
+    engine_users: std::sync::atomic::AtomicUsize,
+    /// Set while a `regrow` waits for the engine calls on this mapping to
+    /// end: new engine calls wait for it first, so a thread computing in a
+    /// loop cannot starve the growth.
+    growing: std::sync::atomic::AtomicBool,
+}
+
+/// Counts an engine call on the mapping under `obj` (the first base in its
+/// chain that is not an ndarray, when that is a [`Mapping`]) for as long as
+/// it lives; made, and dropped, with the GIL held.
+pub(crate) struct EngineUse<'py>(Option<Bound<'py, Mapping>>);
+
+impl<'py> EngineUse<'py> {
+    pub(crate) fn enter(obj: &Bound<'py, PyAny>) -> Self {
+        let start = std::time::Instant::now();
+        loop {
+            let Some(m) = Self::mapping_under(obj) else { return Self(None) };
+            // A growth waiting for the calls before this one goes first
+            // (bounded, should its thread have died meanwhile); then the
+            // chain is walked again, as the growth changed the base.
+            if m.borrow().growing.load(std::sync::atomic::Ordering::SeqCst) && start.elapsed().as_secs() < 10 {
+                obj.py().detach(|| std::thread::sleep(std::time::Duration::from_micros(200)));
+                continue;
+            }
+            m.borrow().engine_users.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Self(Some(m));
+        }
+    }
+
+    /// The first base in `obj`'s chain that is not an ndarray, when it is
+    /// a [`Mapping`].
+    fn mapping_under(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, Mapping>> {
+        let mut at = obj.clone();
+        for _ in 0..64 {
+            let base = at.getattr("base").ok()?;
+            if let Ok(m) = base.cast::<Mapping>() {
+                return Some(m.clone());
+            }
+            if base.is_none() || base.cast::<numpy::PyUntypedArray>().is_err() {
+                return None;
+            }
+            at = base;
+        }
+        None
+    }
+}
+
+impl Drop for EngineUse<'_> {
+    fn drop(&mut self) {
+        if let Some(m) = &self.0 {
+            m.borrow().engine_users.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 #[pymethods]
@@ -154,7 +210,7 @@ impl Mapping {
                 }
             }
             .map_err(to_py)?;
-            Ok(Self { array, exports: 0 })
+            Ok(Self { array, exports: 0, engine_users: std::sync::atomic::AtomicUsize::new(0), growing: std::sync::atomic::AtomicBool::new(false) })
         })
     }
 

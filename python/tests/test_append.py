@@ -66,10 +66,10 @@ def test_append_grows_in_place_and_old_views_stay_valid(tmp_path):
     a.flush()
     b = np.load(p)
     assert b[1, 0] == -5.0 and b[3, 999] == -6.0 and (b[-50:] == 19).all()
-    # a float batch into an int file: NumPy's same_kind rule
+    # a float array into an int file: NumPy's same_kind rule
     i = mmarray.open_memmap(tmp_path / "i.npy", mode="w+", dtype="i4", shape=(1, 2))
     with pytest.raises(TypeError):
-        i.append([[1.5, 2.5]])
+        i.append(np.array([[1.5, 2.5]]))
     with pytest.raises(ValueError, match=r"a batch of shape \(1, 3\) does not fit rows of shape \(2,\)"):
         i.append([[1, 2, 3]])
     assert i.shape == (1, 2) and np.load(tmp_path / "i.npy").shape == (1, 2)
@@ -175,10 +175,27 @@ def test_a_header_without_growth_room_is_rewritten(tmp_path):
     a = mmarray.open_memmap(p, mode="r+")
     a.append(np.arange(9, 9999, dtype="<i8"))
     assert a.offset == len(head)
-    a.append(np.arange(9999, 100000, dtype="<i8"))
-    assert a.offset % 64 == 0 and a.offset != len(head)
-    assert (np.load(p) == np.arange(100000)).all() and (a == np.arange(100000)).all()
+    view = a[:5]
+    # (100000,) does not fit: the data would move to a new file, away from
+    # this array's views, so the array refuses and leaves the file as it was
+    with pytest.raises(ValueError, match="has no room for 100000 rows"):
+        a.append(np.arange(9999, 100000, dtype="<i8"))
+    assert a.shape == (9999,) and np.load(p).shape == (9999,) and os.path.getsize(p) == len(head) + 9999 * 8
+    view[0] = -1
+    assert np.load(p)[0] == -1
+    # an appender rewrites it once, moving the data, and says so
+    with mmarray.appender(p) as w:
+        w.write(np.arange(9999, 100000, dtype="<i8"))
+        assert "had no room for the shape (100000,)" in w.header_rewritten
+    b = mmarray.open_memmap(p, mode="r")
+    assert b.offset % 64 == 0 and b.offset != len(head)
+    want = np.arange(100000)
+    want[0] = -1
+    assert (np.load(p) == want).all() and (b == want).all()
     assert os.listdir(tmp_path) == ["old.npy"]
+    # the old array was left on the old file: it says so instead of growing
+    with pytest.raises(ValueError, match="replaced"):
+        a.refresh()
 
 
 def test_appender_policies_and_resize(tmp_path):
@@ -203,3 +220,64 @@ def test_appender_policies_and_resize(tmp_path):
         mmarray.appender(p, dtype="f4")
     with pytest.raises(ValueError, match="at most one of"):
         mmarray.appender(p, commit_rows=1, manual=True)
+
+
+def test_growth_waits_for_a_computation_in_another_thread(tmp_path):
+    # was an abort: rust-numpy's borrow of the array, keyed by its base,
+    # could not be released once append had moved the base
+    import threading
+
+    a = mmarray.open_memmap(tmp_path / "t.npy", mode="w+", dtype="f8", shape=(200_000, 4))
+    a[:] = 1.0
+    sums = []
+
+    def grow():
+        for _ in range(100):
+            a.append(np.ones((10, 4)))
+
+    t = threading.Thread(target=grow)
+    t.start()
+    while t.is_alive():
+        sums.append(float(np.sum(a)))
+    t.join()
+    assert a.shape == (201_000, 4) and float(np.sum(a)) == 804_000.0
+    assert all(s % 40 == 0 and 800_000 <= s <= 804_000 for s in sums)
+
+
+def test_follow_keeps_one_mapping_and_fortran_rows_grow_the_last_axis(tmp_path):
+    p = str(tmp_path / "f.npy")
+    with mmarray.appender(p, dtype="<f4", row_shape=1, order="F") as w:
+        w.write(np.ones((1, 1), "f4"))
+    r = mmarray.open_memmap(p, mode="r")
+    # 300 growths followed under a limit of 64 open files
+    script = textwrap.dedent(f"""
+        import resource, threading, numpy as np, mmarray
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        def write():
+            for k in range(300):
+                with mmarray.appender({p!r}) as w:
+                    w.write(np.full((1, 1), k, "f4"))
+        t = threading.Thread(target=write)
+        t.start()
+        n = sum(b.shape[1] for b in mmarray.follow({p!r}, interval=0.001, idle_exit=1.0))
+        t.join()
+        print(n)
+        """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["301"], out.stderr[-2000:]
+    assert r.refresh() and r.shape == (1, 301)
+    assert r[0, -1] == 299
+    # an unsigned file takes a list of Python ints, as a[...] = [1, 2] does
+    u = mmarray.open_memmap(tmp_path / "u.npy", mode="w+", dtype="u2", shape=(0, 2))
+    u.append([1, 2])
+    assert u.tolist() == [[1, 2]]
+
+
+def test_two_arrays_of_one_file_append_in_turn(tmp_path):
+    p = tmp_path / "two.npy"
+    a = mmarray.open_memmap(p, mode="w+", dtype="i4", shape=(1, 2))
+    b = mmarray.open_memmap(p, mode="r+")
+    a.append([[1, 2]])
+    b.append([[3, 4]])  # follows a's rows first
+    assert b.tolist() == [[0, 0], [1, 2], [3, 4]]
+    assert a.refresh() and a.tolist() == b.tolist()

@@ -169,6 +169,8 @@ impl Appender {
     /// [`open`](Self::open) on `file`, open for writing, named `path`.
     pub(crate) fn of_file(path: &Path, file: File) -> Result<Self> {
         let lock = take_lock(&file, path)?;
+        // (the copy a writer killed while moving the data left beside it)
+        crate::storage::remove_stale_temporaries(path);
         let parsed = npy::read_header(&file, path)?;
         let layout = Layout::of_npy(&parsed.header, parsed.data_offset);
         Self::start(path, file, lock, Kind::Npy { version: parsed.version }, layout)
@@ -389,6 +391,26 @@ impl Appender {
         if self.row_bytes == 0 {
             return self.add_rows(n);
         }
+        let start = self.rows;
+        self.whole_or_nothing(start, |w| w.put_batch(batch))?;
+        self.maybe_commit()
+    }
+
+    /// Runs `f`, which writes rows; if it fails, cuts the rows it wrote
+    /// (none of them was committed), so a batch is appended whole or not at
+    /// all and a retry does not repeat its first rows.
+    fn whole_or_nothing(&mut self, start: u64, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        let result = f(self);
+        if result.is_err() && self.rows > start {
+            let _ = self.file.set_len(self.offset + start * self.row_bytes);
+            self.rows = start;
+        }
+        result
+    }
+
+    /// Writes `batch` (checked, with the growth axis) in the file's order.
+    fn put_batch<T: Element>(&mut self, batch: ndarray::ArrayViewD<'_, T>) -> Result<()> {
+        let n = batch.len_of(ndarray::Axis(self.axis)) as u64;
         // The file's order: a Fortran-order file's bytes are the reversed
         // axes' logical order.
         let in_order = if self.order == Order::F { batch.reversed_axes() } else { batch };
@@ -406,8 +428,7 @@ impl Appender {
                 buf.clear();
             }
         }
-        self.put(&buf)?;
-        self.maybe_commit()
+        self.put(&buf)
     }
 
     /// Appends every row of `src` (another array's file: its shape without
@@ -427,12 +448,16 @@ impl Appender {
         if !same_bytes {
             return crate::with_scalar_type!(self.dtype.kind(), |T| self.write(src.view_or_copy::<T>()?.view()));
         }
-        src.check_intact()?;
         let step = (((8 << 20) / self.row_bytes).max(1) * self.row_bytes) as usize;
-        for chunk in src.as_bytes().chunks(step) {
-            self.put(chunk)?;
-        }
-        src.check_intact()?;
+        let start = self.rows;
+        self.whole_or_nothing(start, |w| {
+            src.check_intact()?;
+            for chunk in src.as_bytes().chunks(step) {
+                w.put(chunk)?;
+            }
+            // (rows read from pages lost to a truncation are zeros: not appended)
+            src.check_intact()
+        })?;
         self.maybe_commit()
     }
 
@@ -539,6 +564,32 @@ impl Appender {
         Ok(())
     }
 
+    /// Cuts off the rows written and not committed (the file ends at its
+    /// committed length again); returns how many were cut.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if the file cannot be cut.
+    pub fn discard(&mut self) -> Result<u64> {
+        let cut = self.rows - self.committed;
+        if cut > 0 {
+            self.file.set_len(self.offset + self.committed * self.row_bytes).map_err(|e| Error::io(&self.path, "cannot cut the uncommitted rows", e))?;
+            self.rows = self.committed;
+        }
+        Ok(cut)
+    }
+
+    /// With [`Durability::Interval`] and rows not committed, how long until
+    /// a commit is due (zero if it is): for streams that pause, whose
+    /// writer commits on a timer rather than waiting for the next write.
+    /// `None` otherwise.
+    #[must_use]
+    pub fn commit_due_in(&self) -> Option<Duration> {
+        match self.durability {
+            Durability::Interval(t) if self.rows > self.committed => Some(t.saturating_sub(self.last_commit.elapsed())),
+            _ => None,
+        }
+    }
+
     fn maybe_commit(&mut self) -> Result<()> {
         let due = match self.durability {
             Durability::EachWrite => true,
@@ -565,11 +616,47 @@ impl Appender {
         if self.rows == self.committed {
             return Ok(self.committed);
         }
+        self.check_still_named()?;
         self.file.sync_data().map_err(|e| Error::io(&self.path, "fdatasync of the appended rows failed", e))?;
         self.set_shape(self.rows)?;
         self.committed = self.rows;
         self.last_commit = Instant::now();
         Ok(self.committed)
+    }
+
+    /// [`ErrorKind::Io`] if the path no longer names the file being
+    /// appended to (another process replaced, renamed or removed it): the
+    /// rows would reach a file no reader opens by that name.
+    fn check_still_named(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let ours = self.file.metadata().map_err(|e| Error::io(&self.path, "cannot stat", e))?;
+        let named = std::fs::metadata(&self.path).ok();
+        if ours.nlink() > 0 && named.as_ref().is_some_and(|m| (m.dev(), m.ino()) == (ours.dev(), ours.ino())) {
+            return Ok(());
+        }
+        Err(Error::at(
+            ErrorKind::Io,
+            &self.path,
+            format_args!(
+                "was {} while {} rows ({} committed) were appended to it: they are not committed, the name now {}",
+                if named.is_some() { "replaced" } else { "removed" },
+                self.rows,
+                self.committed,
+                if named.is_some() { "names another file" } else { "names nothing" }
+            ),
+        ))
+    }
+
+    /// Whether the header can name `rows` rows in its own bytes (else the
+    /// commit that needs it rewrites the file, moving the data).
+    #[must_use]
+    pub fn header_fits(&self, rows: u64) -> bool {
+        let Kind::Npy { version } = self.kind else { return true };
+        let Ok(rows) = usize::try_from(rows) else { return false };
+        let mut shape = self.shape.clone();
+        shape[self.axis] = rows;
+        let header = NpyHeader { dtype: self.dtype, fortran_order: self.order == Order::F, shape };
+        header.encode_in(version, usize::try_from(self.offset).unwrap_or(usize::MAX)).is_some()
     }
 
     /// Rewrites the header's shape to `rows` rows and makes it durable.
@@ -857,6 +944,9 @@ mod tests {
         assert_eq!(a.trailing().unwrap().whole_rows(), Some(15));
         assert_eq!(w.commit().unwrap(), 15);
         assert_eq!(open(&path).shape(), &[15, 3]);
+        w.write(rows(15, 3).view()).unwrap();
+        assert_eq!(w.discard().unwrap(), 3);
+        assert_eq!(open(&path).trailing(), None);
         w.write(rows(15, 1).view()).unwrap();
         drop(w); // commits
         assert_eq!(open(&path).to_array::<f32>().unwrap(), rows(0, 16).into_dyn());
@@ -1029,6 +1119,44 @@ mod tests {
         a.view_mut::<f32>().unwrap()[[10, 0]] = -1.0;
         a.close().unwrap();
         assert_eq!(open(&path).get::<f32>(&[10, 0]).unwrap(), -1.0);
+    }
+
+    #[test]
+    fn a_replaced_or_removed_file_is_not_committed_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        let mut w = Appender::create(&path, f32s(), &[3], Order::C).unwrap().durability(Durability::Manual);
+        w.write(rows(0, 3).view()).unwrap();
+        let other = dir.path().join("o.npy");
+        drop(Appender::create(&other, f32s(), &[3], Order::C).unwrap());
+        std::fs::rename(&other, &path).unwrap();
+        let e = w.commit().unwrap_err();
+        assert!(e.to_string().contains("was replaced while 3 rows (0 committed) were appended to it"), "{e}");
+        std::fs::remove_file(&path).unwrap();
+        let e = w.commit().unwrap_err();
+        assert!(e.to_string().contains("was removed while 3 rows"), "{e}");
+        assert!(w.close().is_err());
+    }
+
+    #[test]
+    fn a_batch_that_fails_midway_is_not_half_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.npy");
+        let mut w = Appender::create(&path, f32s(), &[3], Order::C).unwrap();
+        w.write(rows(0, 2).view()).unwrap();
+        // a batch whose later chunk fails after earlier ones were written
+        let e = w
+            .whole_or_nothing(2, |w| {
+                w.put(&rows(2, 5).iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>())?;
+                Err(Error::new(ErrorKind::Io, "the next chunk failed"))
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("the next chunk failed"));
+        assert_eq!((w.rows(), w.committed_rows()), (2, 2));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), w.offset + 2 * 12);
+        w.write(rows(2, 1).view()).unwrap();
+        assert_eq!(w.close().unwrap(), vec![3, 3]);
+        assert_eq!(open(&path).to_array::<f32>().unwrap(), rows(0, 3).into_dyn());
     }
 
     #[test]

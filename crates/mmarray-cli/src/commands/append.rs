@@ -17,12 +17,16 @@ pub fn resize(args: &ResizeArgs) -> Result<(), CliError> {
     let mut w = Appender::open(&args.file)?;
     let before = w.rows();
     w.resize(args.rows)?;
+    // (the header's rewrite, if it had no room, happened in resize)
     let note = w.header_rewritten().map(|n| format!("note: {}: {n}\n", args.file.display()));
     let shape = w.close()?;
     print(&format!("{}resized {}: {before} -> {} rows, shape {}\n", note.unwrap_or_default(), args.file.display(), args.rows, shape_repr(&shape)))
 }
 
 pub fn run(args: &AppendArgs) -> Result<(), CliError> {
+    if args.file.is_dir() {
+        return Err(format!("{}: is a directory, not a .npy file", args.file.display()).into());
+    }
     if !is_npy_name(&args.file) {
         return Err(format!(
             "{}: append grows .npy files (whose header must name the rows); a raw file has no header: \
@@ -67,7 +71,11 @@ pub fn run(args: &AppendArgs) -> Result<(), CliError> {
             let dtype = dtype.ok_or_else(|| {
                 format!("{} does not exist: give --dtype (and --row-shape) for the new file's rows", args.file.display())
             })?;
-            Ok((dtype, row_shape.clone().unwrap_or_default(), order.unwrap_or(Order::C)))
+            let rows = row_shape.clone().unwrap_or_default();
+            if rows.contains(&0) {
+                return Err(format!("--row-shape {}: rows of no bytes cannot come from standard input", shape_repr(&rows)).into());
+            }
+            Ok((dtype, rows, order.unwrap_or(Order::C)))
         })?
         .durability(durability);
         check_matches(&w, dtype, row_shape.as_deref(), order)?;
@@ -76,8 +84,8 @@ pub fn run(args: &AppendArgs) -> Result<(), CliError> {
         w
     };
     let added = w.rows() - before;
-    let note = w.header_rewritten().map(|n| format!("note: {}: {n}\n", args.file.display()));
     w.commit()?;
+    let note = w.header_rewritten().map(|n| format!("note: {}: {n}\n", args.file.display()));
     let shape = w.close()?;
     print(&format!(
         "{}appended {added} row{} to {}: shape {}\n",
@@ -119,9 +127,46 @@ fn check_matches(w: &Appender, dtype: Option<DType>, row_shape: Option<&[usize]>
     Ok(())
 }
 
+/// Set by SIGINT, SIGTERM or SIGHUP during `--stdin`.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Makes Ctrl-C (SIGINT), SIGTERM and SIGHUP end `--stdin` cleanly: the
+/// read in progress returns (no `SA_RESTART`), the whole rows read so far
+/// are committed, and the command ends as at the end of its input. (A
+/// streaming append is usually stopped this way; dying on the signal would
+/// leave the uncommitted rows for `repair`.)
+fn stop_on_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a zeroed sigaction is valid; the handler only stores to an
+        // atomic, which is async-signal-safe; sigemptyset and sigaction get
+        // pointers to live values.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Whether standard input has data (or its end) within `wait` (`poll`);
+/// `true` on a signal or an error, so the read that follows reports it.
+fn readable_within(wait: Duration) -> bool {
+    let ms = libc::c_int::try_from(wait.as_millis()).unwrap_or(libc::c_int::MAX);
+    let mut fd = libc::pollfd { fd: libc::STDIN_FILENO, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, for the duration of the call.
+    unsafe { libc::poll(&mut fd, 1, ms) != 0 }
+}
+
 /// Appends whole rows as they arrive on standard input; an incomplete row
 /// at the end is an error (nothing of it is written).
 fn stream_stdin(w: &mut Appender, before: u64) -> Result<(), CliError> {
+    use std::sync::atomic::Ordering;
+    stop_on_signals();
     let row = usize::try_from(w.row_bytes()).map_err(|_| "rows too large")?;
     if row == 0 {
         return Err(format!("{}: its rows hold no bytes, so standard input cannot carry them", w.path().display()).into());
@@ -129,7 +174,15 @@ fn stream_stdin(w: &mut Appender, before: u64) -> Result<(), CliError> {
     let mut buf = vec![0u8; (4 << 20) / row * row + row];
     let mut have = 0;
     let mut stdin = std::io::stdin().lock();
-    loop {
+    while !STOP.load(Ordering::Relaxed) {
+        // A pause in the stream commits what arrived (--commit-secs: the
+        // rows are not left uncommitted until the next ones come)
+        if let Some(wait) = w.commit_due_in() {
+            if !readable_within(wait) {
+                w.commit()?;
+                continue;
+            }
+        }
         let n = match stdin.read(&mut buf[have..]) {
             Ok(0) => break,
             Ok(n) => n,
@@ -146,6 +199,10 @@ fn stream_stdin(w: &mut Appender, before: u64) -> Result<(), CliError> {
     }
     let whole = have / row * row;
     w.write_bytes(&buf[..whole])?;
+    if STOP.load(Ordering::Relaxed) {
+        eprintln!("{}: stopped by a signal; the whole rows read were committed", w.path().display());
+        return Ok(());
+    }
     if have > whole {
         return Err(format!(
             "standard input ended inside a row: {} of its {row} bytes were read (the {} whole rows before it were appended)",
