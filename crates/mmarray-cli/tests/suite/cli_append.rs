@@ -263,3 +263,34 @@ fn resize_grows_with_zero_rows_and_shrinks_whole() {
     let (ok, text) = run(dir.path(), &["resize", "r.npy", "-1"]);
     assert!(!ok, "{text}");
 }
+
+#[test]
+fn a_paused_stream_is_committed_and_ctrl_c_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.npy");
+    let mut child = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["append", "p.npy", "--stdin", "--dtype", "<f4", "--row-shape", "3", "--commit-secs", "0.2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&rows(0, 1000)).unwrap();
+    // half a row more, then a pause: the whole rows are committed in it
+    stdin.write_all(&rows(1000, 1)[..6]).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(committed(&path), (1000, 0));
+    stdin.write_all(&rows(1000, 1)[6..]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SIGINT (stdin still open): the rows read are committed, exit 0
+    // SAFETY: kill(2) with the child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("stopped by a signal"), "{stderr}");
+    assert_eq!(committed(&path), (1001, 0));
+}
