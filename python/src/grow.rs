@@ -44,6 +44,7 @@ impl Appender {
     /// `descr` (`'<f4'`), in `order` (`'C'`: rows along the first axis;
     /// `'F'`: the last).
     #[staticmethod]
+    #[allow(clippy::too_many_arguments)] // (Python's keyword arguments)
     #[pyo3(signature = (path, descr=None, row_shape=None, order="C", commit_rows=None, commit_secs=None, manual=false))]
     fn open(
         py: Python<'_>,
