@@ -162,7 +162,7 @@ def follow(path, interval=0.5, idle_exit=None):
     from ._npy import _read_header, open_memmap
 
     path = os.fspath(path)
-    seen, shape = 0, None
+    seen, shape, ident = 0, None, None
     while True:
         # reopened at each growth (the copies yielded hold no view of it),
         # so following for days keeps one mapping, not one per growth
@@ -170,6 +170,9 @@ def follow(path, interval=0.5, idle_exit=None):
         if a.ndim == 0:
             raise ValueError(f"{path}: a 0-d array has no rows to follow")
         axis = a.ndim - 1 if a._npy_fortran else 0
+        if ident is not None and a._mmap.file_id != ident:
+            raise ValueError(f"{path}: the file was replaced by another while followed")
+        ident = a._mmap.file_id
         if shape is not None and (a.dtype, tuple(n for i, n in enumerate(a.shape) if i != axis)) != shape:
             raise ValueError(f"{path}: the file now holds {a.dtype.str} {a.shape}: it was rewritten, not appended to")
         shape = (a.dtype, tuple(n for i, n in enumerate(a.shape) if i != axis))
@@ -185,6 +188,9 @@ def follow(path, interval=0.5, idle_exit=None):
             del a
         idle = time.monotonic()
         while True:
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) != ident:
+                raise ValueError(f"{path}: the file was replaced by another while followed")
             header = _read_header(path, 10000)[0]
             if header[axis] != seen:
                 break

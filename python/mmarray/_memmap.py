@@ -20,6 +20,10 @@ _MODE_EQUIVALENTS = {"readonly": "r", "copyonwrite": "c", "readwrite": "r+", "wr
 _NUMPY_ON_VIEWS = frozenset([np.nanmin, np.nanmax, np.median, np.nanmedian, np.quantile, np.nanquantile, np.percentile, np.nanpercentile])
 
 
+# appends of this process, one at a time (see memmap.append)
+_APPEND_LOCK = __import__("threading").RLock()
+
+
 class memmap(np.memmap):
     """A memory-mapped array in a file on disk: `numpy.memmap`, drop-in.
 
@@ -472,7 +476,9 @@ class memmap(np.memmap):
             raise ValueError(f"append needs an array opened with mode 'r+' or 'w+', not {self.mode!r}")
         from ._append import Appender
 
-        with Appender(path, manual=True) as w:
+        # (threads of this process append one at a time; another process
+        # holding the file's lock is an OSError, EBUSY)
+        with _APPEND_LOCK, Appender(path, manual=True) as w:
             if w.shape != self.shape:
                 self.refresh()  # (another array or process appended meanwhile: follow it first)
             if w.dtype != self.dtype or w.shape != self.shape:

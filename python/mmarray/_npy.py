@@ -83,6 +83,21 @@ def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False
                 _core.create_file(os.path.realpath(path), len(head) + math.prod(shape) * dtype.itemsize, head, False)
             except FileExistsError:
                 pass
+        elif dtype is not None or shape is not None:
+            # an existing file must be the array asked for (but its length
+            # along the growth axis, which appends change)
+            have, have_f, have_dtype, _ = _read_header(path, max_header_size)
+            axis = len(have) - 1 if have_f else 0
+            problems = []
+            if dtype is not None and np.dtype(dtype) != have_dtype:
+                problems.append(f"dtype {have_dtype.str}, not {np.dtype(dtype).str}")
+            if shape is not None and (len(shape) != len(have) or any(
+                    n != m for i, (n, m) in enumerate(zip(shape, have)) if i != axis)):
+                problems.append(f"shape {tuple(have)}, whose rows are not those of {tuple(shape)}")
+            if bool(fortran_order) != have_f and len(have) > 1:
+                problems.append("Fortran order" if have_f else "C order")
+            if problems:
+                raise ValueError(f"{path}: mode 'a' opens the existing file, which has " + " and ".join(problems))
         mode = "r+"
     if mode == "w+":
         dtype = np.dtype(dtype)

@@ -281,3 +281,51 @@ def test_two_arrays_of_one_file_append_in_turn(tmp_path):
     b.append([[3, 4]])  # follows a's rows first
     assert b.tolist() == [[0, 0], [1, 2], [3, 4]]
     assert a.refresh() and a.tolist() == b.tolist()
+
+
+def test_threads_append_in_turn_and_rewrites_are_refused(tmp_path):
+    import threading
+
+    p = tmp_path / "th.npy"
+    a = mmarray.open_memmap(p, mode="w+", dtype="i8", shape=(0,))
+    b = mmarray.open_memmap(p, mode="r+")
+    errors = []
+
+    def add(arr, k):
+        try:
+            for i in range(50):
+                arr.append([k * 1000 + i])
+        except Exception as e:  # noqa: BLE001 (collected for the assert)
+            errors.append(e)
+
+    ts = [threading.Thread(target=add, args=(x, k)) for k, x in enumerate([a, a, b, b])]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert errors == []
+    got = np.load(p)
+    assert sorted(got.tolist()) == sorted(k * 1000 + i for k in range(4) for i in range(50))
+    # mode 'a' on an existing file of another array
+    with pytest.raises(ValueError, match="dtype <i8, not <f4"):
+        mmarray.open_memmap(p, mode="a", dtype="f4", shape=(0,))
+    assert mmarray.open_memmap(p, mode="a", dtype="i8", shape=(0,)).shape == (200,)
+    # a file rewritten in place (np.save over it) under an appender
+    w = mmarray.appender(p, manual=True)
+    w.write([1])
+    np.save(p, np.arange(5))
+    with pytest.raises(OSError, match="was rewritten by another writer"):
+        w.commit()
+    with pytest.raises(OSError, match="was rewritten by another writer"):
+        w._w.discard()
+    with pytest.raises(OSError, match="was rewritten by another writer"):
+        w.close()
+    assert np.load(p).tolist() == [0, 1, 2, 3, 4]
+    assert os.path.getsize(p) == 128 + 40  # the other writer's file, untouched
+    # follow: a file replaced under its name is not followed
+    gen = mmarray.follow(p, interval=0.01, idle_exit=2)
+    assert next(gen).tolist() == [0, 1, 2, 3, 4]
+    np.save(tmp_path / "other.npy", np.arange(10))
+    os.replace(tmp_path / "other.npy", p)
+    with pytest.raises(ValueError, match="replaced by another while followed"):
+        next(gen)

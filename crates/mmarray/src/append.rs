@@ -128,6 +128,9 @@ pub struct Appender {
     /// [`Appender::header_rewritten`]).
     rewritten: Option<String>,
     closed: bool,
+    /// The header's bytes as this appender last saw or wrote them (empty
+    /// for raw files): a commit checks the file still has them.
+    head: Vec<u8>,
 }
 
 /// The first reservation past the data, and the smallest step after it.
@@ -260,6 +263,8 @@ impl Appender {
         }
         let row_bytes = row_bytes(path, layout.dtype, &without_axis(&layout.shape, axis), layout.order)?;
         let rows = layout.shape[axis] as u64;
+        let mut head = vec![0u8; if matches!(kind, Kind::Npy { .. }) { usize::try_from(layout.offset).unwrap_or(0) } else { 0 }];
+        file.read_exact_at(&mut head, 0).map_err(|e| Error::io(path, "cannot read the header", e))?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -279,6 +284,7 @@ impl Appender {
             last_commit: Instant::now(),
             rewritten: None,
             closed: false,
+            head,
         })
     }
 
@@ -568,10 +574,12 @@ impl Appender {
     /// committed length again); returns how many were cut.
     ///
     /// # Errors
-    /// [`ErrorKind::Io`] if the file cannot be cut.
+    /// [`ErrorKind::Io`] if the file cannot be cut, or was replaced or
+    /// rewritten by another writer (then left alone).
     pub fn discard(&mut self) -> Result<u64> {
         let cut = self.rows - self.committed;
         if cut > 0 {
+            self.check_still_named()?; // (never cut another writer's file)
             self.file.set_len(self.offset + self.committed * self.row_bytes).map_err(|e| Error::io(&self.path, "cannot cut the uncommitted rows", e))?;
             self.rows = self.committed;
         }
@@ -632,7 +640,25 @@ impl Appender {
         let ours = self.file.metadata().map_err(|e| Error::io(&self.path, "cannot stat", e))?;
         let named = std::fs::metadata(&self.path).ok();
         if ours.nlink() > 0 && named.as_ref().is_some_and(|m| (m.dev(), m.ino()) == (ours.dev(), ours.ino())) {
-            return Ok(());
+            // the same file: still with the header and length this appender
+            // left (another writer, `np.save` say, may have rewritten it in
+            // place: a commit would then name rows of another array)
+            let mut head = vec![0u8; self.head.len()];
+            let same_head = self.file.read_exact_at(&mut head, 0).is_ok() && head == self.head;
+            let end = self.offset + self.rows * self.row_bytes;
+            if same_head && ours.len() == end {
+                return Ok(());
+            }
+            return Err(Error::at(
+                ErrorKind::Io,
+                &self.path,
+                format_args!(
+                    "was rewritten by another writer while {} rows ({} committed) were appended to it (its header or its length, {} bytes where {end} were expected, changed): the rows are not committed",
+                    self.rows,
+                    self.committed,
+                    ours.len()
+                ),
+            ));
         }
         Err(Error::at(
             ErrorKind::Io,
@@ -671,6 +697,7 @@ impl Appender {
                 Some(bytes) => {
                     self.file.write_all_at(&bytes, 0).map_err(|e| Error::io(&self.path, "cannot rewrite the header", e))?;
                     self.file.sync_data().map_err(|e| Error::io(&self.path, "fdatasync of the header failed", e))?;
+                    self.head = bytes;
                 }
                 None => self.rewrite_with_room(&header)?,
             }
@@ -760,6 +787,7 @@ impl Appender {
         ));
         self.file = file;
         self._lock = lock;
+        self.head = bytes;
         self.kind = Kind::Npy { version };
         self.offset = new_offset;
         self.reserved = new_offset + data;
@@ -785,7 +813,8 @@ impl Appender {
         // A truncation to the length the file has frees the blocks reserved
         // past it (`FALLOC_FL_KEEP_SIZE`); measured on ext4, where punching a
         // hole past the end does not.
-        if self.reserved > self.offset + self.rows * self.row_bytes {
+        // (never on a file another writer replaced or rewrote meanwhile)
+        if self.reserved > self.offset + self.rows * self.row_bytes && self.check_still_named().is_ok() {
             let len = self.offset + self.rows * self.row_bytes;
             let _ = self.file.set_len(len);
         }
@@ -1136,6 +1165,20 @@ mod tests {
         let e = w.commit().unwrap_err();
         assert!(e.to_string().contains("was removed while 3 rows"), "{e}");
         assert!(w.close().is_err());
+        // rewritten in place (np.save over it): same file, another array
+        let mut w = Appender::create(&path, f32s(), &[3], Order::C).unwrap().durability(Durability::Manual);
+        w.write(rows(0, 2).view()).unwrap();
+        assert_eq!(w.commit().unwrap(), 2);
+        w.write(rows(2, 1).view()).unwrap();
+        let fresh = NpyHeader { dtype: f32s(), fortran_order: false, shape: vec![1, 3] }.encode(None).unwrap().0;
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(0).unwrap();
+        f.write_all_at(&[fresh, vec![0u8; 12]].concat(), 0).unwrap();
+        let e = w.commit().unwrap_err();
+        assert!(e.to_string().contains("was rewritten by another writer while 3 rows (2 committed)"), "{e}");
+        drop(w); // (and its drop leaves the other writer's file alone)
+        assert_eq!(open(&path).shape(), &[1, 3]);
+        assert_eq!(open(&path).trailing(), None);
     }
 
     #[test]

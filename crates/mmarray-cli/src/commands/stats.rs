@@ -168,6 +168,12 @@ fn follow<T: Real>(mut a: MmapArray, args: &StatsArgs) -> Result<(), CliError> {
         let idle = Instant::now();
         loop {
             std::thread::sleep(interval);
+            // (a file replaced by another under the name is not followed)
+            use std::os::unix::fs::MetadataExt;
+            let named = std::fs::metadata(a.path()).ok().map(|m| (m.dev(), m.ino()));
+            if named != a.file_id() {
+                return Err(format!("{name}: the file was replaced or removed while followed; follow the new one anew").into());
+            }
             if a.refresh()? {
                 break;
             }
