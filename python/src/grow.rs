@@ -64,16 +64,7 @@ impl Appender {
         };
         let dtype = descr.map(DType::parse).transpose().map_err(to_py)?;
         guarded("appender", || {
-            py.detach(|| match (mmarray::Appender::open(&path), dtype) {
-                (Err(e), Some(dtype)) if e.kind() == mmarray::ErrorKind::NotFound => {
-                    match mmarray::Appender::create(&path, dtype, row_shape.as_deref().unwrap_or(&[]), order) {
-                        // (another process made it meanwhile: append to it)
-                        Err(e) if e.kind() == mmarray::ErrorKind::AlreadyExists => mmarray::Appender::open(&path),
-                        r => r,
-                    }
-                }
-                (r, _) => r,
-            })
+            py.detach(|| mmarray::Appender::open_or_create(&path, dtype.map(|d| (d, row_shape.as_deref().unwrap_or(&[]), order))))
             .map(|w| Self { inner: Some(w.durability(policy)) })
             .map_err(to_py)
         })

@@ -171,7 +171,7 @@ impl Appender {
 
     /// [`open`](Self::open) on `file`, open for writing, named `path`.
     pub(crate) fn of_file(path: &Path, file: File) -> Result<Self> {
-        let lock = take_lock(&file, path)?;
+        let lock = crate::storage::lock_write_or_in_use(&file, path)?;
         // (the copy a writer killed while moving the data left beside it)
         crate::storage::remove_stale_temporaries(path);
         let parsed = npy::read_header(&file, path)?;
@@ -198,6 +198,24 @@ impl Appender {
         Self::open(path)
     }
 
+    /// [`open`](Self::open)s the `.npy` file at `path`, or, where there is
+    /// none and `new` gives its dtype, row shape and order, [`create`](Self::create)s
+    /// it (another process creating it first is fine: its file is opened).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open) and [`create`](Self::create);
+    /// [`ErrorKind::NotFound`] without `new` for a missing file.
+    pub fn open_or_create(path: impl AsRef<Path>, new: Option<(DType, &[usize], Order)>) -> Result<Self> {
+        let path = path.as_ref();
+        match (Self::open(path), new) {
+            (Err(e), Some((dtype, rows, order))) if e.kind() == ErrorKind::NotFound => match Self::create(path, dtype, rows, order) {
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => Self::open(path),
+                r => r,
+            },
+            (r, _) => r,
+        }
+    }
+
     /// Opens the raw file at `path` (rows of `row_shape` of `dtype` in
     /// `order`, from byte `offset` on) to append rows to it. A raw file has
     /// no header: a commit is one `fdatasync`, and a reader's shape is
@@ -211,8 +229,8 @@ impl Appender {
     pub fn open_raw(path: impl AsRef<Path>, dtype: DType, row_shape: &[usize], order: Order, offset: u64) -> Result<Self> {
         let path = path.as_ref();
         let file = crate::open::open_existing(path, Mode::ReadWrite)?;
-        let lock = take_lock(&file, path)?;
-        let len = file_len(&file, path)?;
+        let lock = crate::storage::lock_write_or_in_use(&file, path)?;
+        let len = crate::open::file_len(&file, path)?;
         let row = row_bytes(path, dtype, row_shape, order)?;
         let data = len.checked_sub(offset).ok_or_else(|| {
             Error::at(ErrorKind::FileTooSmall, path, format_args!("holds {len} bytes, fewer than the offset {offset}"))
@@ -238,7 +256,7 @@ impl Appender {
         let axis = growth_axis(layout.shape.len(), layout.order).ok_or_else(|| {
             Error::at(ErrorKind::InvalidArgument, path, "holds a 0-d array, which has no axis to append rows along")
         })?;
-        let len = file_len(&file, path)?;
+        let len = crate::open::file_len(&file, path)?;
         if len < end {
             return Err(Error::at(
                 ErrorKind::FileTooSmall,
@@ -766,7 +784,7 @@ impl Appender {
         let result = (|| {
             crate::storage::create_file(&temp, new_offset + data, &bytes, false)?;
             let file = crate::open::open_existing(&temp, Mode::ReadWrite)?;
-            let lock = take_lock(&file, &temp)?;
+            let lock = crate::storage::lock_write_or_in_use(&file, &temp)?;
             copy_range(&self.file, self.offset, &file, new_offset, data, &self.path)?;
             crate::storage::publish_file(&temp, &self.path, true)?;
             Ok::<_, Error>((file, lock))
@@ -828,29 +846,6 @@ impl Drop for Appender {
     fn drop(&mut self) {
         let _ = self.finish();
     }
-}
-
-/// The file's write lock, or [`ErrorKind::InUse`] naming its holder.
-fn take_lock(file: &File, path: &Path) -> Result<WriteLock> {
-    crate::storage::lock_write(file, path, false)?.ok_or_else(|| {
-        let who = crate::storage::write_lock_holders(file);
-        let holder = match who.as_slice() {
-            [] => "another handle".to_string(),
-            pids => format!(
-                "process {}",
-                pids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-            ),
-        };
-        Error::at(
-            ErrorKind::InUse,
-            path,
-            format_args!("is being written: {holder} holds its write lock (one writer at a time; readers need no lock)"),
-        )
-    })
-}
-
-fn file_len(file: &File, path: &Path) -> Result<u64> {
-    Ok(file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?.len())
 }
 
 /// The shape of `rows` rows of `row_shape` along the growth axis of `order`.

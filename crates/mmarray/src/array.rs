@@ -127,6 +127,16 @@ enum Mapping {
     Private(MmapMut),
 }
 
+impl Mapping {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Empty => &[],
+            Self::ReadOnly(m) => m,
+            Self::Shared(m) | Self::Private(m) => m,
+        }
+    }
+}
+
 /// The shape and layout of an array within its file.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
@@ -353,11 +363,7 @@ impl MmapArray {
         let file = self.file.as_ref().ok_or_else(|| closed(&self.path))?;
         let layout = Layout { shape, ..self.layout.clone() };
         let map = Self::mapping(&self.path, file, &layout, self.mode)?;
-        let bytes: &[u8] = match &map {
-            Mapping::Empty => &[],
-            Mapping::ReadOnly(m) => m,
-            Mapping::Shared(m) | Mapping::Private(m) => m,
-        };
+        let bytes = map.bytes();
         let end = layout.offset + bytes.len() as u64;
         let fd = std::os::fd::AsRawFd::as_raw_fd(file);
         let guard = Guard::register(bytes, self.mode != Mode::ReadOnly, self.mode != Mode::CopyOnWrite, &self.path, fd, end)?;
@@ -661,6 +667,22 @@ impl MmapArray {
         self.layout.order
     }
 
+    /// The axis rows are appended along (see [`Appender`](crate::Appender)):
+    /// the first for C order, the last for Fortran order; `None` for a 0-d
+    /// array.
+    #[must_use]
+    pub fn growth_axis(&self) -> Option<usize> {
+        growth_axis(self.ndim(), self.layout.order)
+    }
+
+    /// The shape of one row: the shape without the
+    /// [`growth_axis`](Self::growth_axis) (`None` for a 0-d array).
+    #[must_use]
+    pub fn row_shape(&self) -> Option<Vec<usize>> {
+        let axis = self.growth_axis()?;
+        Some(self.layout.shape.iter().enumerate().filter(|&(i, _)| i != axis).map(|(_, &n)| n).collect())
+    }
+
     /// Byte offset of the first element in the file.
     #[must_use]
     pub fn offset(&self) -> u64 {
@@ -722,11 +744,7 @@ impl MmapArray {
     /// The array's bytes, in file order.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.map {
-            Mapping::Empty => &[],
-            Mapping::ReadOnly(m) => m,
-            Mapping::Shared(m) | Mapping::Private(m) => m,
-        }
+        self.map.bytes()
     }
 
     /// The array's bytes, writable.

@@ -37,7 +37,7 @@ pub(crate) fn open_existing(path: &Path, mode: Mode) -> Result<File> {
     Ok(file)
 }
 
-fn file_len(file: &File, path: &Path) -> Result<u64> {
+pub(crate) fn file_len(file: &File, path: &Path) -> Result<u64> {
     Ok(file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?.len())
 }
 

@@ -75,9 +75,7 @@ pub struct Recovered {
 pub fn recover(path: impl AsRef<Path>, how: Recovery) -> Result<Recovered> {
     let path = path.as_ref();
     let file = crate::open::open_existing(path, Mode::ReadWrite)?;
-    let Some(_lock) = crate::storage::lock_write(&file, path, false)? else {
-        return Err(Error::at(ErrorKind::InUse, path, "is being written: another handle holds its write lock; recover it once that writer is done"));
-    };
+    let _lock = crate::storage::lock_write_or_in_use(&file, path)?;
     let parsed = npy::read_header(&file, path)?;
     let layout = Layout::of_npy(&parsed.header, parsed.data_offset);
     let (header, order) = (parsed.header, layout.order);

@@ -564,6 +564,26 @@ pub(crate) fn write_lock_holders(file: &File) -> Vec<u32> {
     pids
 }
 
+/// The file's [`WriteLock`], taken without waiting, or [`ErrorKind::InUse`]
+/// naming its holder (for appenders and `recover`: one writer at a time).
+pub(crate) fn lock_write_or_in_use(file: &File, path: &Path) -> Result<WriteLock> {
+    lock_write(file, path, false)?.ok_or_else(|| {
+        let who = write_lock_holders(file);
+        let holder = match who.as_slice() {
+            [] => "another handle".to_string(),
+            pids => format!(
+                "process {}",
+                pids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        Error::at(
+            ErrorKind::InUse,
+            path,
+            format_args!("is being written: {holder} holds its write lock (one writer at a time; readers need no lock)"),
+        )
+    })
+}
+
 impl Drop for WriteLock {
     fn drop(&mut self) {
         use std::os::fd::AsFd;

@@ -50,13 +50,9 @@ pub fn run(args: &AppendArgs) -> Result<(), CliError> {
             return Err("--row-shape describes --stdin's rows; --from's rows are its array's".into());
         }
         let src = open_input(from, &args.raw, Mode::ReadOnly)?;
-        let mut w = open_or_create(args, || {
-            // a new file takes the source's dtype, rows and order
-            let axis = if src.order() == Order::F && src.ndim() > 0 { src.ndim() - 1 } else { 0 };
-            let rows: Vec<usize> = src.shape().iter().enumerate().filter(|&(i, _)| i != axis).map(|(_, &n)| n).collect();
-            Ok((src.dtype(), rows, src.order()))
-        })?
-        .durability(durability);
+        // a new file takes the source's dtype, rows and order
+        let rows = src.row_shape().unwrap_or_default();
+        let mut w = Appender::open_or_create(&args.file, Some((src.dtype(), &rows, src.order())))?.durability(durability);
         before = w.rows();
         w.write_array(&src)?;
         w
@@ -67,17 +63,16 @@ pub fn run(args: &AppendArgs) -> Result<(), CliError> {
         }
         let row_shape = args.row_shape.as_deref().map(parse_shape).transpose()?;
         let order = args.raw.order.map(Order::from);
-        let mut w = open_or_create(args, || {
-            let dtype = dtype.ok_or_else(|| {
-                format!("{} does not exist: give --dtype (and --row-shape) for the new file's rows", args.file.display())
-            })?;
-            let rows = row_shape.clone().unwrap_or_default();
-            if rows.contains(&0) {
-                return Err(format!("--row-shape {}: rows of no bytes cannot come from standard input", shape_repr(&rows)).into());
+        if let Some(r) = row_shape.as_deref().filter(|r| r.contains(&0)) {
+            return Err(format!("--row-shape {}: rows of no bytes cannot come from standard input", shape_repr(r)).into());
+        }
+        let new = dtype.map(|d| (d, row_shape.as_deref().unwrap_or(&[]), order.unwrap_or(Order::C)));
+        let mut w = match Appender::open_or_create(&args.file, new) {
+            Err(e) if e.kind() == mmarray::ErrorKind::NotFound && dtype.is_none() => {
+                return Err(format!("{} does not exist: give --dtype (and --row-shape) for the new file's rows", args.file.display()).into())
             }
-            Ok((dtype, rows, order.unwrap_or(Order::C)))
-        })?
-        .durability(durability);
+            r => r?.durability(durability),
+        };
         check_matches(&w, dtype, row_shape.as_deref(), order)?;
         before = w.rows();
         stream_stdin(&mut w, before)?;
@@ -94,22 +89,6 @@ pub fn run(args: &AppendArgs) -> Result<(), CliError> {
         args.file.display(),
         shape_repr(&shape)
     ))
-}
-
-/// The file's appender: the existing file, else a new one of the dtype,
-/// row shape and order `new` gives.
-fn open_or_create(args: &AppendArgs, new: impl FnOnce() -> Result<(DType, Vec<usize>, Order), CliError>) -> Result<Appender, CliError> {
-    match Appender::open(&args.file) {
-        Err(e) if e.kind() == mmarray::ErrorKind::NotFound => {
-            let (dtype, rows, order) = new()?;
-            match Appender::create(&args.file, dtype, &rows, order) {
-                // (another process made it meanwhile: append to it)
-                Err(e) if e.kind() == mmarray::ErrorKind::AlreadyExists => Ok(Appender::open(&args.file)?),
-                r => Ok(r?),
-            }
-        }
-        r => Ok(r?),
-    }
 }
 
 /// Refuses --stdin's description of the rows where it is not the file's.

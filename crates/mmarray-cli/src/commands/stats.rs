@@ -135,11 +135,7 @@ fn follow<T: Real>(mut a: MmapArray, args: &StatsArgs) -> Result<(), CliError> {
     let interval = secs(args.interval, "--interval")?.unwrap_or(Duration::from_millis(500));
     let idle_exit = secs(args.idle_exit, "--idle-exit")?;
     let nan = if args.skipna { NanPolicy::Omit } else { NanPolicy::Propagate };
-    let axis = match (a.ndim(), a.order()) {
-        (0, _) => return Err(format!("{name}: a 0-d array has no rows to follow").into()),
-        (_, mmarray::Order::C) => 0,
-        (n, mmarray::Order::F) => n - 1,
-    };
+    let axis = a.growth_axis().ok_or_else(|| format!("{name}: a 0-d array has no rows to follow"))?;
     let mut seen = 0;
     let mut m: Option<Moments> = None;
     loop {

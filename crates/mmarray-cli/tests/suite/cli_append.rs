@@ -43,6 +43,20 @@ fn run(dir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
 }
 
+/// `mmarray append FILE --stdin` of float32 rows of 3, with `commit` (its
+/// flag and value), run in `dir` with its standard input piped.
+fn append_stdin(dir: &Path, file: &str, commit: [&str; 2]) -> std::process::Child {
+    Command::new(bin())
+        .current_dir(dir)
+        .args(["append", file, "--stdin", "--dtype", "<f4", "--row-shape", "3"])
+        .args(commit)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn killed_appends_leave_a_file_numpy_loads_at_a_committed_length() {
     let trials: usize = std::env::var("MMARRAY_APPEND_TRIALS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
@@ -55,14 +69,7 @@ fn killed_appends_leave_a_file_numpy_loads_at_a_committed_length() {
     let mut last = 0;
     for trial in 0..trials {
         let every = [1u64, 7, 500, 5000][rng.random_range(0..4)].to_string();
-        let mut child = Command::new(bin())
-            .current_dir(dir.path())
-            .args(["append", "stream.npy", "--stdin", "--dtype", "<f4", "--row-shape", "3", "--commit-rows", &every])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = append_stdin(dir.path(), "stream.npy", ["--commit-rows", &every]);
         let mut stdin = child.stdin.take().unwrap();
         let start_at = last;
         let kill_after = Duration::from_millis(rng.random_range(5..120));
@@ -133,14 +140,7 @@ fn killed_appends_leave_a_file_numpy_loads_at_a_committed_length() {
 fn readers_racing_a_writer_see_whole_committed_rows_and_a_second_writer_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("race.npy");
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
-        .args(["append", "race.npy", "--stdin", "--dtype", "<f4", "--row-shape", "3", "--commit-rows", "1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = append_stdin(dir.path(), "race.npy", ["--commit-rows", "1"]);
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         let mut k = 0;
@@ -268,14 +268,7 @@ fn resize_grows_with_zero_rows_and_shrinks_whole() {
 fn a_paused_stream_is_committed_and_ctrl_c_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.npy");
-    let mut child = Command::new(bin())
-        .current_dir(dir.path())
-        .args(["append", "p.npy", "--stdin", "--dtype", "<f4", "--row-shape", "3", "--commit-secs", "0.2"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = append_stdin(dir.path(), "p.npy", ["--commit-secs", "0.2"]);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&rows(0, 1000)).unwrap();
     // half a row more, then a pause: the whole rows are committed in it
