@@ -418,29 +418,39 @@ class memmap(np.memmap):
         return path
 
     def _regrow(self, path, shape, offset, mode):
-        """Map `shape` at `offset` of `path` and make this array cover it.
-        The old mapping stays alive with this array: views taken before
-        (and plain ndarrays of them) still point into it, and read and write
-        the same file bytes."""
+        """Make this array cover `shape` at `offset` of `path`: in place (the
+        mapping grows into the address space reserved after it, so the data
+        keeps its address), or, past that reservation, from a new mapping
+        (with a reservation twice as large). The old mapping then stays
+        alive with this array: views taken before (and plain ndarrays of
+        them) still point into it, and read and write the same file bytes."""
         import time
 
         nbytes = int(np.prod(shape, dtype=np.int64)) * self.dtype.itemsize
-        new = _core.Mapping.open(mode, int(offset), nbytes, path=path)
-        if new.file_id != self._mmap.file_id:
-            new.close()
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) != self._mmap.file_id:
             raise ValueError(f"{path}: the file was replaced by another; reopen it")
-        _remember(new)
+        old = self._mmap
+        if int(offset) == old.offset and old.grow(nbytes):
+            new = old
+        else:
+            new = _core.Mapping.open(mode, int(offset), nbytes, path=path)
+            if new.file_id != old.file_id:
+                new.close()
+                raise ValueError(f"{path}: the file was replaced by another; reopen it")
+            _remember(new)
         while True:
             try:
                 _core.regrow(self, new, list(shape))
                 break
             except BufferError:
                 # an engine call in another thread computes on this array:
-                # its data cannot move until that call ends
+                # its shape (and data) cannot change until that call ends
                 time.sleep(0.001)
-        self.__dict__.setdefault("_grown_from", []).append(self._mmap)
-        self._mmap = new
-        self.offset = int(offset)
+        if new is not old:
+            self.__dict__.setdefault("_grown_from", []).append(old)
+            self._mmap = new
+            self.offset = int(offset)
 
     def append(self, rows):
         """Append `rows` to the `.npy` file and grow this array over them
@@ -451,10 +461,11 @@ class memmap(np.memmap):
         as NumPy's ``'same_kind'`` casting allows. The rows are made durable
         before the header names them (see `mmarray.appender`), under the
         file's write lock. The array's shape grows in place; views taken
-        before keep their shape and stay valid. Each growth keeps the
-        previous mapping (and its descriptor) for as long as the array lives,
-        for those views: to stream many batches, use `mmarray.appender` and
-        open the result once. A header written without NumPy's growth
+        before keep their shape and stay valid. The mapping grows in place,
+        into address space reserved after it (as much again as the data, at
+        least 1 GiB); only past that is the file mapped anew, the previous
+        mapping (and its descriptor) kept for as long as the array lives,
+        for those views. A header written without NumPy's growth
         padding that cannot name the new length in its own bytes is
         refused here (the data would move to a new file, away from this
         array's views): `mmarray.appender` rewrites it once.
@@ -506,11 +517,9 @@ class memmap(np.memmap):
         grow this array over the new rows. Returns whether it grew. The
         header only ever names rows already durable on disk, so what the
         array shows is whole rows. A growth while another thread computes
-        on the array waits for that computation. As with ``append``, each
-        growth keeps the previous mapping and its file descriptor while the
-        array lives (views taken before point into it): a reader that
-        follows a stream for long should reopen now and then, or use
-        `mmarray.follow`, which does. A file replaced (renamed over) or
+        on the array waits for that computation. As with ``append``, the
+        mapping grows in place while the address space reserved after it
+        holds the rows (as much again as the data, at least 1 GiB). A file replaced (renamed over) or
         rewritten by another is an error: reopen it."""
         path = self._npy_file("refresh")
         if self.mode == "c":

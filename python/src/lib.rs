@@ -335,6 +335,15 @@ impl Mapping {
         }
     }
 
+    /// Maps `nbytes` bytes (no fewer than now) of the file, which holds
+    /// them, without moving the mapping (`MmapArray::grow_in_place`): True
+    /// if done, False (nothing changed) if the address space reserved after
+    /// the mapping is too small for them. Buffers and arrays over the
+    /// mapping stay valid either way.
+    fn grow(&mut self, nbytes: usize) -> PyResult<bool> {
+        guarded("grow", || self.array.grow_in_place(nbytes).map_err(to_py))
+    }
+
     /// Address of the first mapped byte (to locate views within the mapping).
     #[getter]
     fn address(&self) -> usize {

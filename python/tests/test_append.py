@@ -75,6 +75,42 @@ def test_append_grows_in_place_and_old_views_stay_valid(tmp_path):
     assert i.shape == (1, 2) and np.load(tmp_path / "i.npy").shape == (1, 2)
 
 
+def _maps_of(path):
+    with open("/proc/self/maps") as f:
+        return sum(line.rstrip("\n").endswith(os.fspath(path)) for line in f)
+
+
+def test_growth_keeps_the_data_address_and_takes_no_descriptors(tmp_path):
+    p = tmp_path / "k.npy"
+    a = mmarray.open_memmap(p, mode="w+", dtype="<f4", shape=(4, 256))
+    r = mmarray.open_memmap(p, mode="r")
+    addr = (a.__array_interface__["data"][0], r.__array_interface__["data"][0])
+    fds = len(os.listdir("/proc/self/fd"))
+    first = np.asarray(r)
+    for k in range(500):
+        a.append(np.full((1 + k % 7, 256), k, "<f4"))
+        assert r.refresh()
+        assert (a.__array_interface__["data"][0], r.__array_interface__["data"][0]) == addr
+    n = 4 + sum(1 + k % 7 for k in range(500))
+    assert a.shape == r.shape == (n, 256) and r[-1, 0] == 499
+    assert np.array_equal(np.asarray(r), np.load(p))
+    # no mapping or descriptor kept per growth (each kept one before)
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert not a.__dict__.get("_grown_from") and not r.__dict__.get("_grown_from")
+    assert _maps_of(p) <= 4, _maps_of(p)
+    a[0, 0] = 7.0
+    assert first[0, 0] == 7.0 and first.shape == (4, 256)
+    # past the address space reserved after the mapping (at least 1 GiB):
+    # mapped anew, the old mapping kept for the views into it
+    with mmarray.appender(p) as w:
+        w.resize((1 << 30) // 1024 + 1000)
+    assert r.refresh() and r.shape[0] == (1 << 30) // 1024 + 1000
+    assert r.__array_interface__["data"][0] != addr[1] and len(r.__dict__["_grown_from"]) == 1
+    assert r[0, 0] == 7.0 and r[n - 1, 0] == 499 and r[-1, 255] == 0
+    a[1, 1] = 8.0
+    assert first[1, 1] == 8.0 and r[1, 1] == 8.0
+
+
 def test_what_cannot_grow_says_why(tmp_path):
     p = tmp_path / "r.npy"
     np.save(p, np.zeros((2, 2)))

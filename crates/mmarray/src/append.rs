@@ -1126,6 +1126,58 @@ mod tests {
         assert_eq!(a.shape(), &[1, 3]);
     }
 
+    /// Lines of /proc/self/maps that map `path`.
+    fn maps_of(path: &Path) -> usize {
+        std::fs::read_to_string("/proc/self/maps").unwrap().lines().filter(|l| l.ends_with(path.to_str().unwrap())).count()
+    }
+
+    #[test]
+    fn arrays_grow_in_place_until_their_reservation_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.npy");
+        NpyOptions::new(f32s(), &[2, 3]).create_pending(&path).unwrap().persist(false).unwrap();
+        // SAFETY: private to the test.
+        let mut a = unsafe { MmapArray::open_npy(&path, Mode::ReadWrite) }.unwrap();
+        // SAFETY: private to the test.
+        let mut r = unsafe { MmapArray::open_npy(&path, Mode::ReadOnly) }.unwrap();
+        let (at, rat) = (a.as_bytes().as_ptr(), r.as_bytes().as_ptr());
+        a.view_mut::<f32>().unwrap().assign(&rows(0, 2).into_dyn());
+        let mut n = 2;
+        for k in 0..300 {
+            let batch = rows(n, 1 + k % 97);
+            a.append(batch.view()).unwrap();
+            n += batch.nrows();
+            assert!(r.refresh().unwrap());
+            assert_eq!((a.as_bytes().as_ptr(), r.as_bytes().as_ptr()), (at, rat), "moved after {k} appends");
+        }
+        assert_eq!(r.to_array::<f32>().unwrap(), rows(0, n).into_dyn());
+        // the extensions merge with the first mapping: one or two areas
+        // per array (the last page may be its own), not one per growth
+        assert!(maps_of(&path) <= 4, "{} maps", maps_of(&path));
+        // shrinking (no reader left) gives pages back to the reservation,
+        // growing again maps them
+        drop(r);
+        a.resize(5).unwrap();
+        assert_eq!(a.as_bytes().as_ptr(), at);
+        a.resize(1000).unwrap();
+        assert_eq!((a.as_bytes().as_ptr(), a.get::<f32>(&[4, 2]).unwrap(), a.get::<f32>(&[999, 2]).unwrap()), (at, 4.5, 0.0));
+        // SAFETY: private to the test.
+        let mut r = unsafe { MmapArray::open_npy(&path, Mode::ReadOnly) }.unwrap();
+        // past the reservation (at least 1 GiB): mapped anew, elsewhere
+        let big = (1 << 30) / 12 + 10_000;
+        a.resize(big).unwrap();
+        assert_ne!(a.as_bytes().as_ptr(), at);
+        assert_eq!((a.get::<f32>(&[4, 2]).unwrap(), a.get::<f32>(&[big - 1, 2]).unwrap()), (4.5, 0.0));
+        assert!(!r.grow_in_place(big).unwrap());
+        assert_eq!(r.shape(), &[1000, 3]);
+        assert!(r.refresh().unwrap());
+        assert_eq!(r.get::<f32>(&[4, 2]).unwrap(), 4.5);
+        let e = r.grow_in_place(big - 1).unwrap_err();
+        assert!(e.to_string().contains(&format!("cannot grow to {} rows: {big} are mapped", big - 1)), "{e}");
+        let e = r.grow_in_place(big + 1).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::FileTooSmall, "{e}");
+    }
+
     #[test]
     fn an_array_follows_its_data_when_a_tight_header_moves_it() {
         let dir = tempfile::tempdir().unwrap();

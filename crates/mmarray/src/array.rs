@@ -4,7 +4,7 @@ use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::{Mmap, MmapMut, MmapOptions};
+use crate::region::{Access, Region};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, CowArray, IxDyn, ShapeBuilder};
 
 use crate::dtype::DType;
@@ -107,32 +107,39 @@ impl Advice {
         }
     }
 
-    fn to_memmap2(self) -> memmap2::Advice {
+    fn to_rustix(self) -> rustix::mm::Advice {
         match self {
-            Self::Normal => memmap2::Advice::Normal,
-            Self::Sequential => memmap2::Advice::Sequential,
-            Self::Random => memmap2::Advice::Random,
-            Self::WillNeed => memmap2::Advice::WillNeed,
+            Self::Normal => rustix::mm::Advice::Normal,
+            Self::Sequential => rustix::mm::Advice::Sequential,
+            Self::Random => rustix::mm::Advice::Random,
+            Self::WillNeed => rustix::mm::Advice::WillNeed,
         }
     }
 }
 
+/// The array's mapping: shared with the file in modes `r` (read-only), `r+`
+/// and `w+`, private in mode `c`; in the modes that can grow, inside a
+/// reservation of address space that lets it grow in place (see
+/// [`MmapArray::grow_in_place`]).
 enum Mapping {
     /// Zero-byte arrays map nothing (`mmap` of length 0 is an error).
     Empty,
-    ReadOnly(Mmap),
-    /// `r+` and `w+`: a shared mapping, writes reach the file.
-    Shared(MmapMut),
-    /// `c`: a private mapping, writes stay in this process.
-    Private(MmapMut),
+    Mapped(Region),
 }
 
 impl Mapping {
     fn bytes(&self) -> &[u8] {
         match self {
             Self::Empty => &[],
-            Self::ReadOnly(m) => m,
-            Self::Shared(m) | Self::Private(m) => m,
+            Self::Mapped(r) => r.bytes(),
+        }
+    }
+
+    /// The region, if its writes reach the file.
+    fn shared(&self) -> Option<&Region> {
+        match self {
+            Self::Mapped(r) if r.is_shared() => Some(r),
+            _ => None,
         }
     }
 }
@@ -336,30 +343,33 @@ impl MmapArray {
         Ok(a)
     }
 
-    /// A mapping of `layout` of `file` for `mode`.
+    /// A mapping of `layout` of `file` for `mode`, with address space to
+    /// grow into after it (except in mode `c`).
     fn mapping(path: &Path, file: &File, layout: &Layout, mode: Mode) -> Result<Mapping> {
         let nbytes = Layout::checked_nbytes(path, layout.dtype, &layout.shape)?;
         if nbytes == 0 {
             return Ok(Mapping::Empty);
         }
-        let mut opts = MmapOptions::new();
-        opts.offset(layout.offset).len(nbytes);
-        let err = |e| Error::io(path, "cannot map", e);
+        let access = match mode {
+            Mode::ReadOnly => Access::ReadOnly,
+            Mode::ReadWrite | Mode::Write => Access::Shared,
+            Mode::CopyOnWrite => Access::Private,
+        };
         // SAFETY: mapping a file is only unsafe because another process
         // may change or truncate it while mapped; that contract is the
         // caller's, documented on `MmapArray`. The caller checked the file
         // holds offset + nbytes bytes, so every mapped page exists now.
-        unsafe {
-            Ok(match mode {
-                Mode::ReadOnly => Mapping::ReadOnly(opts.map(file).map_err(err)?),
-                Mode::ReadWrite | Mode::Write => Mapping::Shared(opts.map_mut(file).map_err(err)?),
-                Mode::CopyOnWrite => Mapping::Private(opts.map_copy(file).map_err(err)?),
-            })
-        }
+        let region = unsafe { Region::map(file, layout.offset, nbytes, access, crate::region::room_after(nbytes)) };
+        Ok(Mapping::Mapped(region.map_err(|e| Error::io(path, "cannot map", e))?))
     }
 
-    /// Maps the array again with the shape `shape` (the header's now).
+    /// Maps the array again with the shape `shape` (the header's now): in
+    /// place if the address space reserved after the mapping holds it,
+    /// anew (elsewhere) if not.
     fn remap(&mut self, shape: Vec<usize>) -> Result<()> {
+        if self.resize_in_place(&shape)? {
+            return Ok(());
+        }
         let file = self.file.as_ref().ok_or_else(|| closed(&self.path))?;
         let layout = Layout { shape, ..self.layout.clone() };
         let map = Self::mapping(&self.path, file, &layout, self.mode)?;
@@ -372,6 +382,95 @@ impl MmapArray {
         self.map = map;
         self.layout = layout;
         Ok(())
+    }
+
+    /// Gives the mapping `shape`'s length without moving it; `Ok(false)`,
+    /// with nothing changed, when it cannot (an empty mapping, or one whose
+    /// reservation is too small). The caller checked the file holds it.
+    fn resize_in_place(&mut self, shape: &[usize]) -> Result<bool> {
+        let file = self.file.as_ref().ok_or_else(|| closed(&self.path))?;
+        let nbytes = Layout::checked_nbytes(&self.path, self.layout.dtype, shape)?;
+        let old = self.nbytes();
+        let Mapping::Mapped(region) = &mut self.map else { return Ok(false) };
+        let err = |e| Error::io(&self.path, "cannot map", e);
+        // SAFETY: `&mut self`: no borrow of the mapped bytes is alive, so
+        // none into pages a shrink gives back; the caller checked the file
+        // holds the longer range.
+        if nbytes == 0 || !unsafe { region.resize(file, nbytes) }.map_err(err)? {
+            return Ok(false);
+        }
+        let end = self.layout.offset + nbytes as u64;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(file);
+        match Guard::register(region.bytes(), self.mode != Mode::ReadOnly, self.mode != Mode::CopyOnWrite, &self.path, fd, end) {
+            Ok(guard) => self.guard = guard, // (the old one unregisters)
+            Err(e) => {
+                // SAFETY: as above (back to the length mapped before).
+                let _ = unsafe { region.resize(file, old) };
+                return Err(e);
+            }
+        }
+        self.layout.shape = shape.to_vec();
+        Ok(true)
+    }
+
+    /// Maps `rows` along the growth axis (the first for C order, the last
+    /// for Fortran order) without moving the data: the bytes keep their
+    /// address, so pointers into them stay valid. For following a file that
+    /// another handle grows (a raw file another program appends to; the
+    /// Python bindings' growing arrays). Every mapping in modes `r`, `r+` and
+    /// `w+` reserves address space after it for this (as much again as the
+    /// data, at least 1 GiB, at most 256 GiB; none under `ulimit -v`); it
+    /// costs no memory. Returns `Ok(false)`, with nothing changed, when
+    /// the growth does not fit there (or the array is empty, or open in mode
+    /// `c`): [`refresh`](Self::refresh) and [`append`](Self::append) then
+    /// map anew. `.npy` headers are not read: [`refresh`](Self::refresh)
+    /// follows them.
+    ///
+    /// ```
+    /// use mmarray::{DType, MmapArray, Mode, RawOptions, ScalarKind};
+    /// use std::io::Write;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("log.u8");
+    /// std::fs::write(&path, [1u8; 10])?;
+    /// // SAFETY: the file is private to this example; it only grows.
+    /// let mut a = unsafe { RawOptions::new(DType::native(ScalarKind::U8)).shape(&[10]).open(&path)? };
+    /// let at = a.as_bytes().as_ptr();
+    /// std::fs::OpenOptions::new().append(true).open(&path)?.write_all(&[2u8; 90_000])?;
+    /// assert!(a.grow_in_place(90_010)?);
+    /// assert_eq!((a.shape(), a.as_bytes().as_ptr()), (&[90_010][..], at));
+    /// assert_eq!(a.get::<u8>(&[90_009])?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// - [`ErrorKind::InvalidArgument`] for a 0-d array, or fewer rows than
+    ///   mapped now.
+    /// - [`ErrorKind::FileTooSmall`] if the file does not hold the rows.
+    /// - [`ErrorKind::Closed`], [`ErrorKind::Truncated`] and the I/O kinds.
+    pub fn grow_in_place(&mut self, rows: usize) -> Result<bool> {
+        self.check_intact()?;
+        let Some(axis) = self.growth_axis() else {
+            return Err(Error::at(ErrorKind::InvalidArgument, &self.path, "a 0-d array has no rows to grow"));
+        };
+        if rows < self.layout.shape[axis] {
+            return Err(Error::at(
+                ErrorKind::InvalidArgument,
+                &self.path,
+                format_args!("cannot grow to {rows} rows: {} are mapped", self.layout.shape[axis]),
+            ));
+        }
+        let mut shape = self.layout.shape.clone();
+        shape[axis] = rows;
+        let end = Layout { shape: shape.clone(), ..self.layout.clone() }.checked_end(&self.path)?;
+        let len = self.file_len().unwrap_or(0);
+        if len < end {
+            return Err(Error::at(
+                ErrorKind::FileTooSmall,
+                &self.path,
+                format_args!("holds {len} bytes, and {} needs {end}", shape_repr(&shape)),
+            ));
+        }
+        self.resize_in_place(&shape)
     }
 
     /// Sees the rows a writer committed since the array was opened (or last
@@ -757,8 +856,7 @@ impl MmapArray {
         }
         match &mut self.map {
             Mapping::Empty => Ok(&mut []),
-            Mapping::ReadOnly(_) => Err(read_only(&self.path)),
-            Mapping::Shared(m) | Mapping::Private(m) => Ok(m),
+            Mapping::Mapped(r) => r.bytes_mut().ok_or_else(|| read_only(&self.path)),
         }
     }
 
@@ -1023,11 +1121,8 @@ impl MmapArray {
 
     // ----- flushing ---------------------------------------------------------
 
-    fn shared(&self) -> Option<&MmapMut> {
-        match &self.map {
-            Mapping::Shared(m) if self.file.is_some() => Some(m),
-            _ => None,
-        }
+    fn shared(&self) -> Option<&Region> {
+        self.file.as_ref().and(self.map.shared())
     }
 
     /// Writes modified pages back to the file and waits for the write
@@ -1040,7 +1135,7 @@ impl MmapArray {
     /// # Errors
     /// [`ErrorKind::Io`] if the kernel reports a write error.
     pub fn flush(&self) -> Result<()> {
-        self.shared().map_or(Ok(()), |m| m.flush().map_err(|e| Error::io(&self.path, "flush failed", e)))?;
+        self.shared().map_or(Ok(()), |m| m.flush_range(0, self.nbytes(), true).map_err(|e| Error::io(&self.path, "flush failed", e)))?;
         // (written pages past a new end cannot have reached the file)
         self.check_intact()
     }
@@ -1051,7 +1146,7 @@ impl MmapArray {
     /// # Errors
     /// [`ErrorKind::Io`] if the kernel refuses.
     pub fn flush_async(&self) -> Result<()> {
-        self.shared().map_or(Ok(()), |m| m.flush_async().map_err(|e| Error::io(&self.path, "flush failed", e)))
+        self.shared().map_or(Ok(()), |m| m.flush_range(0, self.nbytes(), false).map_err(|e| Error::io(&self.path, "flush failed", e)))
     }
 
     /// Like [`flush`](Self::flush) for `len` bytes starting `offset` bytes
@@ -1071,7 +1166,7 @@ impl MmapArray {
         }
         match self.shared() {
             Some(m) if len > 0 => {
-                m.flush_range(offset, len).map_err(|e| Error::io(&self.path, "flush failed", e))?;
+                m.flush_range(offset, len, true).map_err(|e| Error::io(&self.path, "flush failed", e))?;
                 self.check_intact()
             }
             _ => Ok(()),
@@ -1317,12 +1412,11 @@ impl MmapArray {
                 format_args!("advice range {offset}+{len} is outside the {} data bytes", self.nbytes()),
             ));
         }
-        let a = advice.to_memmap2();
+        let a = advice.to_rustix();
         let r = match &self.map {
             Mapping::Empty => Ok(()),
             _ if len == 0 => Ok(()),
-            Mapping::ReadOnly(m) => m.advise_range(a, offset, len),
-            Mapping::Shared(m) | Mapping::Private(m) => m.advise_range(a, offset, len),
+            Mapping::Mapped(r) => r.advise_range(a, offset, len),
         };
         r.map_err(|e| Error::io(&self.path, "madvise failed", e))
     }
@@ -1333,7 +1427,7 @@ impl Drop for MmapArray {
     /// here, so call [`MmapArray::close`] to see them.
     fn drop(&mut self) {
         if let Some(m) = self.shared() {
-            let _ = m.flush();
+            let _ = m.flush_range(0, m.bytes().len(), true);
         }
     }
 }

@@ -67,6 +67,7 @@ mod mode;
 pub mod npy;
 mod open;
 mod recover;
+mod region;
 mod select;
 mod storage;
 

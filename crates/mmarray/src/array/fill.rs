@@ -160,9 +160,8 @@ impl MmapArray {
             });
         }
         let bytes = match &mut self.map {
-            Mapping::Shared(m) | Mapping::Private(m) => &mut m[..],
+            Mapping::Mapped(r) => r.bytes_mut().ok_or_else(|| read_only(&self.path))?,
             Mapping::Empty => return Ok(()),
-            Mapping::ReadOnly(_) => return Err(read_only(&self.path)),
         };
         bytes.par_chunks_mut(per_chunk * size).enumerate().for_each_init(
             || vec![B::default(); per_chunk.min(n)],
@@ -181,7 +180,7 @@ impl MmapArray {
 /// writable mapping, of a descriptor not opened `O_APPEND` (where `pwrite`
 /// ignores its offset on Linux).
 fn writes_through(map: &Mapping, file: &std::fs::File) -> bool {
-    matches!(map, Mapping::Shared(_))
+    map.shared().is_some()
         && rustix::fs::fcntl_getfl(file).is_ok_and(|flags| !flags.contains(rustix::fs::OFlags::APPEND))
 }
 
