@@ -1366,11 +1366,11 @@ impl MmapArray {
                 rustix::mm::ProtFlags::READ
             };
             // SAFETY: [aligned, aligned + len) is exactly the page range of
-            // this array's own mapping (memmap2 maps from the page holding
-            // the first byte), and `&mut self` guarantees no Rust reference
+            // this array's own mapping (its Region maps from the page
+            // holding the first byte), and `&mut self` guarantees no Rust reference
             // into it exists. MAP_FIXED replaces those pages atomically with
             // anonymous zero pages, so the range stays mapped for any
-            // foreign pointer; memmap2 still unmaps it when `self` drops.
+            // foreign pointer; the Region still unmaps it when `self` drops.
             unsafe {
                 rustix::mm::mmap_anonymous(
                     aligned as *mut std::ffi::c_void,
