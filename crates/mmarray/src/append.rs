@@ -777,38 +777,15 @@ impl Appender {
     /// old header had no room for the longer shape. Readers that have the
     /// old file open keep reading it (its last committed length).
     fn rewrite_with_room(&mut self, header: &NpyHeader) -> Result<()> {
-        let (bytes, version) = header.encode(None).map_err(|e| Error::at(e.kind(), &self.path, e))?;
         let data = self.rows * self.row_bytes;
-        let temp = crate::storage::temporary_name(&self.path, "");
-        let new_offset = bytes.len() as u64;
-        let result = (|| {
-            crate::storage::create_file(&temp, new_offset + data, &bytes, false)?;
-            let file = crate::open::open_existing(&temp, Mode::ReadWrite)?;
-            let lock = crate::storage::lock_write_or_in_use(&file, &temp)?;
-            copy_range(&self.file, self.offset, &file, new_offset, data, &self.path)?;
-            crate::storage::publish_file(&temp, &self.path, true)?;
-            Ok::<_, Error>((file, lock))
-        })();
-        let (file, lock) = match result {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = std::fs::remove_file(&temp);
-                return Err(e);
-            }
-        };
-        self.rewritten = Some(format!(
-            "its {}-byte header had no room for the shape {}: rewritten with NumPy's growth padding ({} bytes), the {} bytes of data moved",
-            self.offset,
-            shape_repr(&header.shape),
-            new_offset,
-            data
-        ));
-        self.file = file;
-        self._lock = lock;
-        self.head = bytes;
-        self.kind = Kind::Npy { version };
-        self.offset = new_offset;
-        self.reserved = new_offset + data;
+        let moved = move_under_padded_header(&self.path, &self.file, self.offset, data, header)?;
+        self.rewritten = Some(moved.note);
+        self.file = moved.file;
+        self._lock = moved.lock;
+        self.head = moved.head;
+        self.kind = Kind::Npy { version: moved.version };
+        self.offset = moved.offset;
+        self.reserved = moved.offset + data;
         Ok(())
     }
 
@@ -869,6 +846,48 @@ fn row_bytes(path: &Path, dtype: DType, row_shape: &[usize], order: Order) -> Re
 }
 
 /// Copies `len` bytes at `from` in `src` to `to` in `dst`.
+/// The file [`move_under_padded_header`] made, now at the old one's path.
+pub(crate) struct Moved {
+    pub(crate) file: File,
+    pub(crate) lock: WriteLock,
+    /// The new header's bytes.
+    pub(crate) head: Vec<u8>,
+    pub(crate) version: NpyVersion,
+    /// Where the data starts now.
+    pub(crate) offset: u64,
+    /// What was done, for the user.
+    pub(crate) note: String,
+}
+
+/// Rewrites the `.npy` file at `path` (open as `file`, its write lock held
+/// by the caller) with `header` (whose shape its own header has no room
+/// for) padded as NumPy pads it, followed by the `data` bytes at `offset`
+/// of the old file: into a new file beside it, which atomically replaces it
+/// once complete (so a crash leaves the old file or the new, and a copy
+/// left by a kill is removed at the next open). Returns the new file, its
+/// write lock taken.
+pub(crate) fn move_under_padded_header(path: &Path, file: &File, offset: u64, data: u64, header: &NpyHeader) -> Result<Moved> {
+    let (head, version) = header.encode(None).map_err(|e| Error::at(e.kind(), path, e))?;
+    let temp = crate::storage::temporary_name(path, "");
+    let new_offset = head.len() as u64;
+    let result = (|| {
+        crate::storage::create_file(&temp, new_offset + data, &head, false)?;
+        let new = crate::open::open_existing(&temp, Mode::ReadWrite)?;
+        let lock = crate::storage::lock_write_or_in_use(&new, &temp)?;
+        copy_range(file, offset, &new, new_offset, data, path)?;
+        crate::storage::publish_file(&temp, path, true)?;
+        Ok::<_, Error>((new, lock))
+    })();
+    let (new, lock) = result.inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })?;
+    let note = format!(
+        "its {offset}-byte header had no room for the shape {}: rewritten with NumPy's growth padding ({new_offset} bytes), the {data} bytes of data moved",
+        shape_repr(&header.shape),
+    );
+    Ok(Moved { file: new, lock, head, version, offset: new_offset, note })
+}
+
 fn copy_range(src: &File, from: u64, dst: &File, to: u64, len: u64, path: &Path) -> Result<()> {
     let mut buf = vec![0u8; (len.min(8 << 20)) as usize];
     let mut done = 0;

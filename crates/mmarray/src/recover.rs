@@ -36,6 +36,10 @@ pub struct Recovered {
     pub rows_adopted: u64,
     /// Bytes cut off the end of the file.
     pub bytes_trimmed: u64,
+    /// Set when adopting rows needed a shape that the file's header (written
+    /// without NumPy's growth padding) has no room for: the file was
+    /// rewritten with a padded header and its data moved, as this says.
+    pub header_rewritten: Option<String>,
 }
 
 /// Repairs the `.npy` file at `path` after an interrupted append: the bytes
@@ -44,8 +48,11 @@ pub struct Recovered {
 /// order of the writes keeps the file valid at every instant, so a crash
 /// during the repair leaves either the old shape or the new one: the
 /// adopted rows are made durable (`fdatasync`) before the header names
-/// them, and the header is rewritten in place (the data never moves).
-/// Takes the file's [`WriteLock`](crate::WriteLock), so it never races a
+/// them, and the header is rewritten in place; only a header written
+/// without NumPy's growth padding, with no room for the new shape even
+/// spelled compactly, makes the file be rewritten once, into a copy with a
+/// padded header that atomically replaces it ([`Recovered::header_rewritten`]
+/// says so). Takes the file's [`WriteLock`](crate::WriteLock), so it never races a
 /// writer that holds it.
 ///
 /// ```
@@ -67,9 +74,10 @@ pub struct Recovered {
 /// - [`ErrorKind::FileTooSmall`] if the file is shorter than its header's
 ///   shape needs (data is missing: nothing past the shape to recover).
 /// - [`ErrorKind::InvalidArgument`] to adopt rows of a 0-d array (no axis
-///   to grow), or a shape whose header no longer fits in the header's
-///   bytes (a header written without NumPy's growth padding): the file is
-///   then left as it was, and [`Recovery::Trim`] still works.
+///   to grow): the file is then left as it was, and [`Recovery::Trim`]
+///   still works.
+/// - [`ErrorKind::NoSpace`] if the copy a header without room needs does
+///   not fit on the disk: the file is left as it was.
 /// - [`ErrorKind::InvalidHeader`], [`ErrorKind::UnsupportedDtype`] and the
 ///   I/O kinds as [`MmapArray::open_npy`](crate::MmapArray::open_npy).
 pub fn recover(path: impl AsRef<Path>, how: Recovery) -> Result<Recovered> {
@@ -88,7 +96,7 @@ pub fn recover(path: impl AsRef<Path>, how: Recovery) -> Result<Recovered> {
             format_args!("holds {len} bytes, and its header's shape {} needs {end}: data is missing, there is nothing past the shape to recover", shape_repr(&header.shape)),
         ));
     };
-    let mut done = Recovered { shape: header.shape.clone(), rows_adopted: 0, bytes_trimmed: 0 };
+    let mut done = Recovered { shape: header.shape.clone(), rows_adopted: 0, bytes_trimmed: 0, header_rewritten: None };
     if extra == 0 {
         return Ok(done);
     }
@@ -106,19 +114,20 @@ pub fn recover(path: impl AsRef<Path>, how: Recovery) -> Result<Recovered> {
             Layout::checked_nbytes(path, header.dtype, &shape)?;
             let grown = NpyHeader { shape: shape.clone(), ..header };
             let offset = usize::try_from(parsed.data_offset).unwrap_or(usize::MAX);
-            let bytes = grown.encode_in(parsed.version, offset).ok_or_else(|| {
-                Error::at(
-                    ErrorKind::InvalidArgument,
-                    path,
-                    format_args!(
-                        "its {offset}-byte header has no room for the shape {} (it was written without NumPy's growth padding); the file is unchanged",
-                        shape_repr(&shape)
-                    ),
-                )
-            })?;
-            // the rows reach the disk before the header names them
-            file.sync_data().map_err(|e| Error::io(path, "cannot sync", e))?;
-            file.write_all_at(&bytes, 0).map_err(|e| Error::io(path, "cannot rewrite the header of", e))?;
+            if let Some(bytes) = grown.encode_in(parsed.version, offset) {
+                // the rows reach the disk before the header names them
+                file.sync_data().map_err(|e| Error::io(path, "cannot sync", e))?;
+                file.write_all_at(&bytes, 0).map_err(|e| Error::io(path, "cannot rewrite the header of", e))?;
+            } else {
+                // (the copy is synced before it replaces the file)
+                let data = end - parsed.data_offset + rows * row;
+                let moved = crate::append::move_under_padded_header(path, &file, parsed.data_offset, data, &grown)?;
+                done.header_rewritten = Some(moved.note);
+                done.shape = shape;
+                done.rows_adopted = rows;
+                done.bytes_trimmed = len - end - rows * row;
+                return Ok(done);
+            }
             keep = end + rows * row;
             done.shape = shape;
             done.rows_adopted = rows;
@@ -175,7 +184,7 @@ mod tests {
             assert_eq!(s, grown);
             assert_eq!(len, offset + grown.iter().product::<usize>() as u64 * 2, "the file ends at the new shape");
             // the same again: nothing left to do
-            assert_eq!(recover(&path, Recovery::Adopt).unwrap(), Recovered { shape: grown, rows_adopted: 0, bytes_trimmed: 0 });
+            assert_eq!(recover(&path, Recovery::Adopt).unwrap(), Recovered { shape: grown, rows_adopted: 0, bytes_trimmed: 0, header_rewritten: None });
         }
     }
 
@@ -205,19 +214,27 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::FileTooSmall);
         assert!(e.to_string().contains(&format!("holds {} bytes, and its header's shape (4, 3) needs {}", offset + 10, offset + 24)), "{e}");
         // a header without growth room (written by hand at the tightest
-        // length: no spaces to grow in) cannot name more rows; trimming
-        // still works
+        // length: no spaces to grow in) cannot name more rows in its own
+        // bytes: the file is rewritten with a padded header, the data moved
         let tight = dir.path().join("tight.npy");
         let h = NpyHeader { dtype: DType::native(ScalarKind::I16), fortran_order: false, shape: vec![4, 3] };
         let len = (0..).find(|&len| h.encode_in(npy::NpyVersion::V1, len).is_some()).unwrap();
         let mut bytes = h.encode_in(npy::NpyVersion::V1, len).unwrap();
-        bytes.extend([0u8; 24 + 600]);
+        let data: Vec<u8> = (0..24 + 600).map(|i| (i % 251) as u8).collect();
+        bytes.extend(&data);
+        bytes.extend([7u8; 5]); // (and part of a row)
         std::fs::write(&tight, &bytes).unwrap();
-        let e = recover(&tight, Recovery::Adopt).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-        assert!(e.to_string().contains(&format!("{len}-byte header has no room for the shape (104, 3)")), "{e}");
-        assert_eq!(std::fs::read(&tight).unwrap(), bytes, "unchanged");
-        assert_eq!(recover(&tight, Recovery::Trim).unwrap().bytes_trimmed, 600);
+        std::fs::copy(&tight, dir.path().join("tight2.npy")).unwrap();
+        let r = recover(&tight, Recovery::Adopt).unwrap();
+        assert_eq!((r.shape.clone(), r.rows_adopted, r.bytes_trimmed), (vec![104, 3], 100, 5));
+        let note = r.header_rewritten.unwrap();
+        assert!(note.contains(&format!("its {len}-byte header had no room for the shape (104, 3): rewritten with NumPy's growth padding (128 bytes), the 624 bytes of data moved")), "{note}");
+        assert_eq!(shape_of(&tight), (vec![104, 3], 128 + 624));
+        assert_eq!(std::fs::read(&tight).unwrap()[128..], data[..]);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4, "no copy left behind");
+        // trimming never moves it
+        let r = recover(dir.path().join("tight2.npy"), Recovery::Trim).unwrap();
+        assert_eq!((r.bytes_trimmed, r.header_rewritten), (605, None));
         // another writer holds the lock
         let (locked, _) = with_tail(dir.path(), &[4, 3], false, 6);
         // SAFETY: the file is private to the test.

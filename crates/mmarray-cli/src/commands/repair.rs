@@ -22,5 +22,6 @@ pub fn run(args: &RepairArgs) -> Result<(), CliError> {
             shape_repr(&r.shape)
         )
     };
-    print(&text)
+    let note = r.header_rewritten.map(|n| format!("{name}: {n}\n")).unwrap_or_default();
+    print(&(text + &note))
 }

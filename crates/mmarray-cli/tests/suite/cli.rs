@@ -131,6 +131,24 @@ print(c.shape, c[4:].ravel().tolist(), f.shape, f.flags.f_contiguous, f[:, 3:].r
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 rows adopted, 30 bytes trimmed; shape (6, 3)"));
     assert_eq!(std::fs::read(&c).unwrap().len(), 128 + 6 * 3 * 8);
     expect_failure(&["repair", dir.path().join("missing.npy").to_str().unwrap(), "--trim"], 1, "missing.npy: cannot open");
+    // a header at its tightest (no growth padding, as some writers make
+    // them): adopting rewrites the file once, padded, and says so; NumPy
+    // loads it
+    let tight = dir.path().join("tight.npy");
+    let h = mmarray::npy::NpyHeader { dtype: mmarray::DType::native(mmarray::ScalarKind::F64), fortran_order: false, shape: vec![4, 3] };
+    let len = (0..).find(|&len| h.encode_in(mmarray::npy::NpyVersion::V1, len).is_some()).unwrap();
+    let mut bytes = h.encode_in(mmarray::npy::NpyVersion::V1, len).unwrap();
+    bytes.extend((0..12 + 300).flat_map(|i| f64::from(i).to_ne_bytes()));
+    std::fs::write(&tight, &bytes).unwrap();
+    let out = mmarray().arg("repair").arg(&tight).arg("--adopt").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "repaired {0}: 100 rows adopted, 0 bytes trimmed; shape (104, 3)\n{0}: its {len}-byte header had no room for the shape (104, 3): rewritten with NumPy's growth padding (128 bytes), the 2496 bytes of data moved\n",
+            tight.display()
+        )
+    );
+    assert_eq!(py("import numpy as np, sys, os\nprint(np.load(os.path.join(sys.argv[1], 'tight.npy')).ravel()[-1])"), "311.0");
 }
 
 #[test]
