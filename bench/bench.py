@@ -469,16 +469,18 @@ def huge_rolling(path, other, nbytes, work):
     t = time.perf_counter()
     subprocess.run(["dd", f"if={path}", f"of={out}", "bs=16M", "conv=fdatasync", "status=none"], check=True)
     copy = time.perf_counter() - t
-    os.remove(out)
+    if os.path.exists(out):
+        os.remove(out)
     os.sync()
     subprocess.run(["cat", other], stdout=subprocess.DEVNULL, check=True)
     evict(path)
-    res, mem = run_measured([CLI, "rolling", path, "--window", "200", "--stat", "var", "--out", out], wall=True)
+    res, mem = run_measured([CLI, "rolling", path, "--window", "200", "--stat", "var", "--output", out], wall=True)
     secs = res["seconds"]
     print(f"cold rolling var, window 200, into a new file: {secs:.1f} s ({nbytes / secs / 1e9:.2f} GB/s read and as much "
           f"written, {copy / secs:.2f}x dd copying the file with conv=fdatasync: {copy:.1f} s), peak anon {mem:.0f} MiB, "
           f"bystander {cached_fraction(other):.0%} cached" + (f"  {res['error']}" if "error" in res else ""), flush=True)
-    os.remove(out)
+    if os.path.exists(out):
+        os.remove(out)
 
 
 def main():

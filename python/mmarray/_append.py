@@ -32,13 +32,13 @@ class Appender:
     """Appends rows to a `.npy` file: see `mmarray.appender`."""
 
     def __init__(self, path, dtype=None, row_shape=None, order=None, *, commit_rows=None, commit_secs=None,
-                 manual=False):
+                 manual=False, _raw_offset=None):
         self.path = os.fspath(path)
         descr = None if dtype is None else np.lib.format.dtype_to_descr(np.dtype(dtype))
         if row_shape is not None:
             row_shape = (row_shape,) if isinstance(row_shape, int) else tuple(int(n) for n in row_shape)
         self._w = _core.Appender.open(self.path, descr, None if row_shape is None else list(row_shape), order or "C",
-                                      commit_rows, commit_secs, manual)
+                                      commit_rows, commit_secs, manual, _raw_offset)
         self.dtype = np.dtype(self._w.descr)
         self.order = self._w.order
         self.axis = self._w.axis

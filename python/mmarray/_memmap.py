@@ -417,6 +417,16 @@ class memmap(np.memmap):
         self._check_open()
         return path
 
+    def _raw_file(self, what):
+        """The path and row order of the raw file this memmap is the whole
+        mapping of, or ValueError saying why `what` cannot grow it."""
+        if self.base is not self._mmap:
+            raise ValueError(f"{what} grows a memmap, or the array open_memmap returned, not a view")
+        self._check_open()
+        if self.filename is None or self.ndim == 0:
+            raise ValueError(f"{what} needs a memmap of a named file with at least one axis")
+        return os.fspath(self.filename), "F" if self.flags.f_contiguous and not self.flags.c_contiguous else "C"
+
     def _regrow(self, path, shape, offset, mode):
         """Make this array cover `shape` at `offset` of `path`: in place (the
         mapping grows into the address space reserved after it, so the data
@@ -453,8 +463,11 @@ class memmap(np.memmap):
             self.offset = int(offset)
 
     def append(self, rows):
-        """Append `rows` to the `.npy` file and grow this array over them
-        (NumPy's memmap cannot grow).
+        """Append `rows` to the file and grow this array over them (NumPy's
+        memmap cannot grow): the `.npy` file `open_memmap` or `mmarray.load`
+        opened, or the raw file of a memmap that ends where its file ends
+        (rows are written at the file's end and fsynced; its length is their
+        only record).
 
         Rows run along the first axis of a C-order file, the last of a
         Fortran-order one; a batch one axis short is one row; values are cast
@@ -482,9 +495,11 @@ class memmap(np.memmap):
         >>> np.load(p).shape
         (4, 2)
         """
-        path = self._npy_file("append")
         if self.mode not in ("r+", "w+"):
             raise ValueError(f"append needs an array opened with mode 'r+' or 'w+', not {self.mode!r}")
+        if "_npy_path" not in self.__dict__:
+            return self._append_raw(rows)
+        path = self._npy_file("append")
         from ._append import Appender
 
         # (threads of this process append one at a time; another process
@@ -509,6 +524,25 @@ class memmap(np.memmap):
             offset = w._w.offset
             shape = w.close()
         self._regrow(path, shape, offset, "r+")
+
+    def _append_raw(self, rows):
+        """`append` to a raw file: rows written where the file ends (which
+        must be where this array ends) and fsynced; the file's length is
+        the only record of them."""
+        path, order = self._raw_file("append")
+        from ._append import Appender
+
+        axis = self.ndim - 1 if order == "F" else 0
+        row_shape = [n for i, n in enumerate(self.shape) if i != axis]
+        with _APPEND_LOCK, Appender(path, self.dtype, row_shape, order, manual=True, _raw_offset=self.offset) as w:
+            if w.shape != self.shape:
+                raise ValueError(f"{path}: holds {w.shape[axis]} rows of shape {tuple(row_shape)} from byte "
+                                 f"{self.offset} on, and this memmap maps {self.shape[axis]}: a raw memmap grows "
+                                 f"only where its file ends")
+            w.write(rows)
+            w.commit()
+            shape = w.close()
+        self._regrow(path, shape, self.offset, "r+")
 
     def refresh(self):
         """See the rows a writer (an `mmarray.appender` or ``append`` in

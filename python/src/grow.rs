@@ -42,10 +42,11 @@ impl Appender {
     /// Opens the `.npy` file at `path` to append to it, or (with `descr`)
     /// creates it when it does not exist: rows of `row_shape` of the dtype
     /// `descr` (`'<f4'`), in `order` (`'C'`: rows along the first axis;
-    /// `'F'`: the last).
+    /// `'F'`: the last). With `raw_offset`, `path` is a raw file of such
+    /// rows from that byte on (`descr` needed), which must exist.
     #[staticmethod]
     #[allow(clippy::too_many_arguments)] // (Python's keyword arguments)
-    #[pyo3(signature = (path, descr=None, row_shape=None, order="C", commit_rows=None, commit_secs=None, manual=false))]
+    #[pyo3(signature = (path, descr=None, row_shape=None, order="C", commit_rows=None, commit_secs=None, manual=false, raw_offset=None))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
@@ -55,6 +56,7 @@ impl Appender {
         commit_rows: Option<u64>,
         commit_secs: Option<f64>,
         manual: bool,
+        raw_offset: Option<u64>,
     ) -> PyResult<Self> {
         let policy = durability(commit_rows, commit_secs, manual)?;
         let order = match order {
@@ -63,8 +65,17 @@ impl Appender {
             _ => return Err(PyValueError::new_err(format!("order must be 'C' or 'F', got {order:?}"))),
         };
         let dtype = descr.map(DType::parse).transpose().map_err(to_py)?;
+        let rows = row_shape.as_deref().unwrap_or(&[]);
+        let raw = match (raw_offset, dtype) {
+            (Some(offset), Some(d)) => Some((offset, d)),
+            (Some(_), None) => return Err(PyValueError::new_err("a raw file's appender needs its dtype")),
+            (None, _) => None,
+        };
         guarded("appender", || {
-            py.detach(|| mmarray::Appender::open_or_create(&path, dtype.map(|d| (d, row_shape.as_deref().unwrap_or(&[]), order))))
+            py.detach(|| match raw {
+                Some((offset, d)) => mmarray::Appender::open_raw(&path, d, rows, order, offset),
+                None => mmarray::Appender::open_or_create(&path, dtype.map(|d| (d, rows, order))),
+            })
             .map(|w| Self { inner: Some(w.durability(policy)) })
             .map_err(to_py)
         })

@@ -111,16 +111,48 @@ def test_growth_keeps_the_data_address_and_takes_no_descriptors(tmp_path):
     assert first[1, 1] == 8.0 and r[1, 1] == 8.0
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_raw_memmap_appends_where_its_file_ends(tmp_path, order):
+    p = tmp_path / "raw.i2"
+    with open(p, "wb") as f:
+        f.write(b"head" * 4)  # 16 bytes before the array
+    a = mmarray.memmap(p, dtype=">i2", mode="r+", offset=16, shape=(3, 4), order=order)
+    a[:] = np.arange(12).reshape(3, 4)
+    addr, view = a.__array_interface__["data"][0], a[:2]
+    axis = 1 if order == "F" else 0
+    for k in range(50):
+        a.append(np.full((3, 1) if order == "F" else (1, 4), k, ">i2"))
+    want_rows = 3 + 50 if order == "C" else 4 + 50
+    assert a.shape[axis] == want_rows and a.__array_interface__["data"][0] == addr
+    view[0, 0] = -1
+    a.flush()
+    raw = np.fromfile(p, dtype=">i2", offset=16)
+    b = raw.reshape(a.shape, order=order)
+    assert b[0, 0] == -1 and np.array_equal(b, a) and b.take(-1, axis=axis).tolist() == [49] * b.shape[1 - axis]
+    # np.memmap reads what it wrote, as NumPy would lay it out
+    assert np.array_equal(np.memmap(p, dtype=">i2", mode="r", offset=16, shape=a.shape, order=order), a)
+
+
 def test_what_cannot_grow_says_why(tmp_path):
     p = tmp_path / "r.npy"
     np.save(p, np.zeros((2, 2)))
     with pytest.raises(ValueError, match="mode 'r\\+' or 'w\\+'"):
         mmarray.open_memmap(p, mode="r").append([[1, 2]])
-    with pytest.raises(ValueError, match="not a raw memmap or a view"):
+    with pytest.raises(ValueError, match="not a view"):
         mmarray.open_memmap(p, mode="r+")[1:].append([[1, 2]])
+    # a raw memmap grows only where its file ends
     raw = mmarray.memmap(tmp_path / "raw.bin", dtype="f8", mode="w+", shape=(2, 2))
-    with pytest.raises(ValueError, match="not a raw memmap"):
+    with pytest.raises(ValueError, match="not a view"):
+        raw[1:].append([[1, 2]])
+    prefix = mmarray.memmap(tmp_path / "raw.bin", dtype="f8", mode="r+", shape=(1, 2))
+    with pytest.raises(ValueError, match=r"holds 2 rows of shape \(2,\) from byte 0 on, and this memmap maps 1: "
+                                         r"a raw memmap grows only where its file ends"):
+        prefix.append([[1, 2]])
+    with open(tmp_path / "raw.bin", "ab") as f:
+        f.write(b"\0" * 3)
+    with pytest.raises(ValueError, match=r"not whole rows of 16 bytes \(3 bytes left over\)"):
         raw.append([[1, 2]])
+    assert raw.shape == (2, 2) and os.path.getsize(tmp_path / "raw.bin") == 35
     with pytest.raises(FileNotFoundError, match="needs dtype and shape"):
         mmarray.open_memmap(tmp_path / "missing.npy", mode="a")
     # an interrupted append's tail: repair first

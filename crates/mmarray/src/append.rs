@@ -179,6 +179,27 @@ impl Appender {
         Self::start(path, file, lock, Kind::Npy { version: parsed.version }, layout)
     }
 
+    /// An appender on the raw array `layout` of `file` (an open array's
+    /// duplicated descriptor), which must end where the file ends: rows are
+    /// written at the file's end.
+    pub(crate) fn of_raw_file(path: &Path, file: File, layout: Layout) -> Result<Self> {
+        let lock = crate::storage::lock_write_or_in_use(&file, path)?;
+        let end = layout.checked_end(path)?;
+        let len = crate::open::file_len(&file, path)?;
+        if len != end {
+            return Err(Error::at(
+                ErrorKind::InvalidArgument,
+                path,
+                format_args!(
+                    "holds {len} bytes, and the array {} at offset {} ends at byte {end}: a raw array grows only where its file ends",
+                    shape_repr(&layout.shape),
+                    layout.offset
+                ),
+            ));
+        }
+        Self::start(path, file, lock, Kind::Raw, layout)
+    }
+
     /// Creates a new `.npy` file at `path` holding no rows: rows of
     /// `row_shape` (the shape without the growth axis) of `dtype`, stored in
     /// `order`. The file appears whole (an empty array NumPy loads) or not
@@ -1195,6 +1216,33 @@ mod tests {
         assert!(e.to_string().contains(&format!("cannot grow to {} rows: {big} are mapped", big - 1)), "{e}");
         let e = r.grow_in_place(big + 1).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::FileTooSmall, "{e}");
+    }
+
+    #[test]
+    fn a_raw_array_appends_where_its_file_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.f32");
+        std::fs::write(&path, [9u8; 24 + 8]).unwrap();
+        let opts = crate::RawOptions::new(f32s()).offset(8).shape(&[2, 3]).mode(Mode::ReadWrite);
+        // SAFETY: private to the test.
+        let mut a = unsafe { opts.open(&path) }.unwrap();
+        a.view_mut::<f32>().unwrap().assign(&rows(0, 2).into_dyn());
+        a.append(rows(2, 3).view()).unwrap();
+        assert_eq!(a.to_array::<f32>().unwrap(), rows(0, 5).into_dyn());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 8 + 5 * 12);
+        a.resize(7).unwrap();
+        assert_eq!((a.shape(), a.get::<f32>(&[6, 2]).unwrap()), (&[7, 3][..], 0.0));
+        a.resize(4).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 8 + 4 * 12);
+        // an array that ends before its file does cannot grow there
+        let opts = crate::RawOptions::new(f32s()).offset(8).shape(&[1, 3]).mode(Mode::ReadWrite);
+        drop(a);
+        // SAFETY: private to the test.
+        let mut prefix = unsafe { opts.open(&path) }.unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let e = prefix.append(rows(0, 1).view()).unwrap_err();
+        assert!(e.to_string().contains("holds 56 bytes, and the array (1, 3) at offset 8 ends at byte 20: a raw array grows only where its file ends"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
     #[test]

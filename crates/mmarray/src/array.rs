@@ -558,8 +558,10 @@ impl MmapArray {
     /// Appends `rows` along the growth axis (the first for C order, the last
     /// for Fortran order) and grows the array over them: written past the
     /// data, committed durably as an [`Appender`](crate::Appender) commits
-    /// (rows, then the header's shape), then mapped. Modes `r+` and `w+`,
-    /// `.npy` files. Takes the file's write lock for the call.
+    /// (rows, then the header's shape), then mapped. Modes `r+` and `w+`;
+    /// `.npy` files, and raw files whose array ends where the file ends (the
+    /// file's length is then the only record of the rows: a commit is one
+    /// `fdatasync`). Takes the file's write lock for the call.
     ///
     /// ```
     /// use mmarray::{DType, MmapArray, Mode, NpyOptions, ScalarKind};
@@ -576,7 +578,8 @@ impl MmapArray {
     ///
     /// # Errors
     /// [`ErrorKind::ReadOnly`] in modes `r` and `c`; [`ErrorKind::InvalidArgument`]
-    /// for a raw file; otherwise as [`Appender::open`](crate::Appender::open)
+    /// for a raw array that ends before its file does (naming both ends);
+    /// otherwise as [`Appender::open`](crate::Appender::open)
     /// and [`Appender::write`](crate::Appender::write). On an error the
     /// array and the file keep their shape.
     pub fn append<T: Element, D: ndarray::Dimension>(&mut self, rows: ndarray::ArrayView<'_, T, D>) -> Result<()> {
@@ -604,8 +607,8 @@ impl MmapArray {
     /// (their blocks allocated, not sparse), rows past `rows` are cut off
     /// the file. Growing commits as [`append`](Self::append) does; shrinking
     /// rewrites the header first, then cuts the file, so a crash leaves the
-    /// smaller shape or the larger, both whole. `.npy` files, modes `r+`
-    /// and `w+`.
+    /// smaller shape or the larger, both whole. Modes `r+` and `w+`, the
+    /// files [`append`](Self::append) takes.
     ///
     /// ```
     /// use mmarray::{DType, MmapArray, Mode, NpyOptions, ScalarKind};
@@ -637,13 +640,13 @@ impl MmapArray {
         if !self.mode.writes_to_file() {
             return Err(read_only(&self.path));
         }
-        let Format::Npy(_) = self.format else {
-            return Err(Error::at(ErrorKind::InvalidArgument, &self.path, "is a raw file: append and resize grow .npy files (use an Appender on the raw file)"));
-        };
         self.check_intact()?;
         let file = self.file.as_ref().ok_or_else(|| closed(&self.path))?;
         let file = file.try_clone().map_err(|e| Error::io(&self.path, "cannot duplicate the descriptor", e))?;
-        let w = crate::Appender::of_file(&self.path, file)?;
+        let w = match self.format {
+            Format::Npy(_) => crate::Appender::of_file(&self.path, file)?,
+            Format::Raw => crate::Appender::of_raw_file(&self.path, file, self.layout.clone())?,
+        };
         if w.shape() != self.shape() || w.dtype() != self.dtype() {
             return Err(Error::at(
                 ErrorKind::InvalidHeader,

@@ -90,6 +90,49 @@ pub(crate) fn room_after(len: usize) -> usize {
     if limited { 0 } else { len.clamp(1 << 30, 1 << 38) }
 }
 
+/// The alignment the kernel gives a file mapping's address (modulo the
+/// file offset) so that large page-cache folios map whole, one page-table
+/// entry each (`thp_get_unmapped_area`): a PMD, 2 MiB on x86-64. A mapping
+/// placed without it maps them 4 KiB at a time: `mmarray apply --mul` over
+/// a cold 12 GiB file took 89 s instead of 14 s (3.2 M page faults instead
+/// of 5.5 K, and `MADV_POPULATE_WRITE`, `msync` and `MADV_PAGEOUT` per 4 KiB
+/// entry), measured on the 2-core machine.
+fn huge_alignment() -> usize {
+    static ALIGN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *ALIGN.get_or_init(|| {
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .filter(|n| n.is_power_of_two() && *n <= 1 << 30)
+            .unwrap_or(2 << 20)
+            .max(page())
+    })
+}
+
+/// Reserves `n` bytes of address space at an address congruent to
+/// `file_offset` modulo [`huge_alignment`] (over-reserving by that much,
+/// then giving the slop before and after back).
+fn reserve_congruent(n: usize, file_offset: u64) -> io::Result<*mut c_void> {
+    let align = huge_alignment();
+    let total = n.checked_add(align).ok_or_else(too_large)?;
+    // SAFETY: a new anonymous mapping at an address of the kernel's
+    // choosing touches no existing memory.
+    let raw = unsafe { mm::mmap_anonymous(null_mut(), total, ProtFlags::empty(), MapFlags::PRIVATE | MapFlags::NORESERVE) }? as usize;
+    let want = (file_offset % align as u64) as usize;
+    let base = raw + (want + align - raw % align) % align;
+    // SAFETY: [raw, base) and [base + n, raw + total) are the parts of the
+    // reservation just made that are not kept; nothing else uses them.
+    unsafe {
+        if base > raw {
+            mm::munmap(raw as *mut c_void, base - raw)?;
+        }
+        if raw + total > base + n {
+            mm::munmap((base + n) as *mut c_void, raw + total - (base + n))?;
+        }
+    }
+    Ok(base as *mut c_void)
+}
+
 impl Region {
     /// Maps `len` bytes of `file` from `offset`, with `room` bytes of
     /// address space reserved after them (fewer if the kernel cannot
@@ -109,11 +152,7 @@ impl Region {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a mapping of no bytes"));
         }
         let room = if access == Access::Private { 0 } else { room.next_multiple_of(page) };
-        let reserve = |n: usize| {
-            // SAFETY: a new anonymous mapping at an address of the kernel's
-            // choosing touches no existing memory.
-            unsafe { mm::mmap_anonymous(null_mut(), n, ProtFlags::empty(), MapFlags::PRIVATE | MapFlags::NORESERVE) }
-        };
+        let reserve = |n: usize| reserve_congruent(n, file_offset);
         let (base, reserved) = match mapped.checked_add(room).filter(|_| room > 0) {
             Some(n) => match reserve(n) {
                 Ok(p) => (p, n),
@@ -272,6 +311,19 @@ mod tests {
         assert!(!unsafe { r.resize(f.as_file(), 2 << 20) }.unwrap());
         assert_eq!(r.bytes(), &data[100..110]);
         assert!(r.reserved() >= (1 << 20));
+    }
+
+    #[test]
+    fn mappings_are_placed_as_the_kernel_places_file_mappings() {
+        // (congruent to the file offset modulo a PMD, so large page-cache
+        // folios map whole: without it a cold in-place pass ran 7x slower)
+        let (f, _) = file_of(3 << 20);
+        for offset in [0u64, 4096, 100, 3 * 4096 + 5, (1 << 20) + 128] {
+            // SAFETY: as above.
+            let r = unsafe { Region::map(f.as_file(), offset, 1 << 20, Access::ReadOnly, 1 << 22) }.unwrap();
+            let at = r.bytes().as_ptr() as usize;
+            assert_eq!(at % huge_alignment(), (offset % huge_alignment() as u64) as usize, "offset {offset}");
+        }
     }
 
     #[test]
