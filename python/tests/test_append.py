@@ -109,6 +109,34 @@ def test_growth_keeps_the_data_address_and_takes_no_descriptors(tmp_path):
     assert r[0, 0] == 7.0 and r[n - 1, 0] == 499 and r[-1, 255] == 0
     a[1, 1] = 8.0
     assert first[1, 1] == 8.0 and r[1, 1] == 8.0
+    # the new mapping reserved as much again: later growth stays in place
+    moved = r.__array_interface__["data"][0]
+    with mmarray.appender(p) as w:
+        w.write(np.full((1000, 256), 3, "<f4"))
+    assert r.refresh() and r.__array_interface__["data"][0] == moved and len(r.__dict__["_grown_from"]) == 1
+    assert r[-1, 0] == 3
+
+
+def test_no_address_space_is_reserved_under_an_address_space_limit(tmp_path):
+    # (ulimit -v counts reserved address space: none is taken, and growth
+    # maps anew each time)
+    p = str(tmp_path / "v.npy")
+    script = textwrap.dedent(f"""
+        import resource, numpy as np, mmarray
+        a = mmarray.open_memmap({p!r}, mode="w+", dtype="<f4", shape=(4, 1024))
+        with open("/proc/self/statm") as f:
+            size = int(f.read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (size + (4 << 30), resource.RLIM_INFINITY))
+        b = mmarray.open_memmap({p!r}, mode="r+")
+        for k in range(3):
+            b.append(np.full((1, 1024), k, "<f4"))  # (a page per row)
+        print(len(b.__dict__.get("_grown_from", [])), b.shape, a.refresh(), a.shape,
+              len(a.__dict__.get("_grown_from", [])))
+        """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # b, opened under the limit, moved per growth; a, opened before, grew in place
+    assert out.stdout.split() == ["3", "(7,", "1024)", "True", "(7,", "1024)", "0"], out.stdout
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
