@@ -160,6 +160,8 @@ class memmap(np.memmap):
         """
         if self._mmap is not None:
             self._mmap.close()
+        for old in self.__dict__.get("_grown_from", ()):  # (kept for views after the mapping moved)
+            old.close()
 
     @property
     def closed(self):
@@ -441,7 +443,17 @@ class memmap(np.memmap):
         if (st.st_dev, st.st_ino) != self._mmap.file_id:
             raise ValueError(f"{path}: the file was replaced by another; reopen it")
         old = self._mmap
-        if int(offset) == old.offset and old.grow(nbytes):
+        grown = False
+        if int(offset) == old.offset:
+            while True:
+                try:
+                    grown = old.grow(nbytes)
+                    break
+                except BufferError:
+                    # another thread flushes (or closes) the mapping: its
+                    # length cannot change until that call ends
+                    time.sleep(0.001)
+        if grown:
             new = old
         else:
             new = _core.Mapping.open(mode, int(offset), nbytes, path=path)

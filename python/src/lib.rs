@@ -217,12 +217,20 @@ impl Mapping {
     /// Writes changes back to the file (msync); with `durable`, also fsyncs
     /// so they survive a power cut.
     #[pyo3(signature = (durable=false))]
-    fn flush(&self, py: Python<'_>, durable: bool) -> PyResult<()> {
+    fn flush(slf: &Bound<'_, Self>, durable: bool) -> PyResult<()> {
+        let py = slf.py();
+        // A growth waiting for the mapping goes first (bounded, should its
+        // thread have died): a thread flushing in a loop cannot starve it.
+        let start = std::time::Instant::now();
+        while slf.borrow().growing.load(std::sync::atomic::Ordering::SeqCst) && start.elapsed().as_secs() < 10 {
+            py.detach(|| std::thread::sleep(std::time::Duration::from_micros(200)));
+        }
+        let this = slf.borrow();
         guarded("flush", || {
-            if self.array.is_closed() {
+            if this.array.is_closed() {
                 return Err(PyValueError::new_err("I/O operation on a closed memmap"));
             }
-            let array = &self.array;
+            let array = &this.array;
             py.detach(|| {
                 if durable {
                     array.flush_durable()
@@ -340,8 +348,16 @@ impl Mapping {
     /// if done, False (nothing changed) if the address space reserved after
     /// the mapping is too small for them. Buffers and arrays over the
     /// mapping stay valid either way.
-    fn grow(&mut self, nbytes: usize) -> PyResult<bool> {
-        guarded("grow", || self.array.grow_in_place(nbytes).map_err(to_py))
+    /// Raises BufferError while another thread uses the mapping (a flush
+    /// with the GIL released): the caller retries.
+    fn grow(slf: &Bound<'_, Self>, nbytes: usize) -> PyResult<bool> {
+        let Ok(mut m) = slf.try_borrow_mut() else {
+            // (flushes not yet started wait for the growth)
+            slf.borrow().growing.store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(pyo3::exceptions::PyBufferError::new_err("the mapping is in use by another thread"));
+        };
+        m.growing.store(false, std::sync::atomic::Ordering::SeqCst);
+        guarded("grow", || m.array.grow_in_place(nbytes).map_err(to_py))
     }
 
     /// Address of the first mapped byte (to locate views within the mapping).

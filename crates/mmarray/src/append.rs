@@ -262,7 +262,12 @@ impl Appender {
                 return Err(Error::at(
                     ErrorKind::InvalidArgument,
                     path,
-                    format_args!("its {data} bytes past offset {offset} are not whole rows of {r} bytes ({} bytes left over)", data % r),
+                    format_args!(
+                        "its {data} bytes past offset {offset} are not whole rows of {r} bytes ({} bytes left over: an append killed midway leaves part of a row, which a raw file has no header to disown; cut it off to {} bytes, e.g. `truncate -s {} FILE`, if so)",
+                        data % r,
+                        len - data % r,
+                        len - data % r
+                    ),
                 ))
             }
             r => data / r,
@@ -885,7 +890,8 @@ pub(crate) struct Moved {
 /// for) padded as NumPy pads it, followed by the `data` bytes at `offset`
 /// of the old file: into a new file beside it, which atomically replaces it
 /// once complete (so a crash leaves the old file or the new, and a copy
-/// left by a kill is removed at the next open). Returns the new file, its
+/// left by a kill is removed by the next appender or repair). The copy has
+/// the old file's permissions. Returns the new file, its
 /// write lock taken.
 pub(crate) fn move_under_padded_header(path: &Path, file: &File, offset: u64, data: u64, header: &NpyHeader) -> Result<Moved> {
     let (head, version) = header.encode(None).map_err(|e| Error::at(e.kind(), path, e))?;
@@ -893,6 +899,9 @@ pub(crate) fn move_under_padded_header(path: &Path, file: &File, offset: u64, da
     let new_offset = head.len() as u64;
     let result = (|| {
         crate::storage::create_file(&temp, new_offset + data, &head, false)?;
+        // (never more readable than the file it replaces, even while a copy)
+        let mode = file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?.permissions();
+        std::fs::set_permissions(&temp, mode).map_err(|e| Error::io(&temp, "cannot set the permissions of", e))?;
         let new = crate::open::open_existing(&temp, Mode::ReadWrite)?;
         let lock = crate::storage::lock_write_or_in_use(&new, &temp)?;
         copy_range(file, offset, &new, new_offset, data, path)?;

@@ -419,8 +419,8 @@ impl MmapArray {
     /// another handle grows (a raw file another program appends to; the
     /// Python bindings' growing arrays). Every mapping in modes `r`, `r+` and
     /// `w+` reserves address space after it for this (as much again as the
-    /// data, at least 1 GiB, at most 256 GiB; none under `ulimit -v`); it
-    /// costs no memory. Returns `Ok(false)`, with nothing changed, when
+    /// data, at least 1 GiB, at most 256 GiB; under `ulimit -v`, at most a
+    /// quarter of what the limit leaves); it costs no memory. Returns `Ok(false)`, with nothing changed, when
     /// the growth does not fit there (or the array is empty, or open in mode
     /// `c`): [`refresh`](Self::refresh) and [`append`](Self::append) then
     /// map anew. `.npy` headers are not read: [`refresh`](Self::refresh)

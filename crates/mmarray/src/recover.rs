@@ -84,6 +84,8 @@ pub fn recover(path: impl AsRef<Path>, how: Recovery) -> Result<Recovered> {
     let path = path.as_ref();
     let file = crate::open::open_existing(path, Mode::ReadWrite)?;
     let _lock = crate::storage::lock_write_or_in_use(&file, path)?;
+    // (the copy a repair or writer killed while moving the data left beside it)
+    crate::storage::remove_stale_temporaries(path);
     let parsed = npy::read_header(&file, path)?;
     let layout = Layout::of_npy(&parsed.header, parsed.data_offset);
     let (header, order) = (parsed.header, layout.order);
@@ -225,6 +227,10 @@ mod tests {
         bytes.extend([7u8; 5]); // (and part of a row)
         std::fs::write(&tight, &bytes).unwrap();
         std::fs::copy(&tight, dir.path().join("tight2.npy")).unwrap();
+        // (a copy a killed repair left, of a process that no longer exists)
+        let name = crate::storage::temporary_name(&tight, "").file_name().unwrap().to_str().unwrap().to_string();
+        let stale = dir.path().join(name.replace(&format!("-{}-", std::process::id()), "-2147483000-"));
+        std::fs::write(&stale, b"partial copy").unwrap();
         let r = recover(&tight, Recovery::Adopt).unwrap();
         assert_eq!((r.shape.clone(), r.rows_adopted, r.bytes_trimmed), (vec![104, 3], 100, 5));
         let note = r.header_rewritten.unwrap();
@@ -232,6 +238,7 @@ mod tests {
         assert_eq!(shape_of(&tight), (vec![104, 3], 128 + 624));
         assert_eq!(std::fs::read(&tight).unwrap()[128..], data[..]);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4, "no copy left behind");
+        assert!(!stale.exists());
         // trimming never moves it
         let r = recover(dir.path().join("tight2.npy"), Recovery::Trim).unwrap();
         assert_eq!((r.bytes_trimmed, r.header_rewritten), (605, None));

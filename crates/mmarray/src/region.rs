@@ -83,11 +83,21 @@ fn too_large() -> io::Error {
 
 /// How much address space to reserve after a mapping of `len` bytes: as
 /// much again, at least 1 GiB, at most 256 GiB (so a growing array moves
-/// O(log n) times, each time to a reservation twice as large); none under an
-/// address-space limit (`ulimit -v`), which reserved space counts against.
+/// O(log n) times, each time to a reservation twice as large); under an
+/// address-space limit (`ulimit -v`, which reserved space counts against),
+/// at most a quarter of what the limit leaves the process.
 pub(crate) fn room_after(len: usize) -> usize {
-    let limited = rustix::process::getrlimit(rustix::process::Resource::As).current.is_some();
-    if limited { 0 } else { len.clamp(1 << 30, 1 << 38) }
+    let room = len.clamp(1 << 30, 1 << 38);
+    match rustix::process::getrlimit(rustix::process::Resource::As).current {
+        None => room,
+        Some(limit) => {
+            let used = std::fs::read_to_string("/proc/self/statm")
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .map_or(u64::MAX, |pages| pages.saturating_mul(page() as u64));
+            room.min(usize::try_from(limit.saturating_sub(used) / 4).unwrap_or(usize::MAX))
+        }
+    }
 }
 
 /// The alignment the kernel gives a file mapping's address (modulo the
