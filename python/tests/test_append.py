@@ -178,6 +178,28 @@ def test_growth_waits_for_a_flush_in_another_thread_and_close_releases_every_map
     assert np.load(p, mmap_mode="r")[0, 0] == 0.0
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_raw_memmap_appends_where_its_file_ends(tmp_path, order):
+    p = tmp_path / "raw.i2"
+    with open(p, "wb") as f:
+        f.write(b"head" * 4)  # 16 bytes before the array
+    a = mmarray.memmap(p, dtype=">i2", mode="r+", offset=16, shape=(3, 4), order=order)
+    a[:] = np.arange(12).reshape(3, 4)
+    addr, view = a.__array_interface__["data"][0], a[:2]
+    axis = 1 if order == "F" else 0
+    for k in range(50):
+        a.append(np.full((3, 1) if order == "F" else (1, 4), k, ">i2"))
+    want_rows = 3 + 50 if order == "C" else 4 + 50
+    assert a.shape[axis] == want_rows and a.__array_interface__["data"][0] == addr
+    view[0, 0] = -1
+    a.flush()
+    raw = np.fromfile(p, dtype=">i2", offset=16)
+    b = raw.reshape(a.shape, order=order)
+    assert b[0, 0] == -1 and np.array_equal(b, a) and b.take(-1, axis=axis).tolist() == [49] * b.shape[1 - axis]
+    # np.memmap reads what it wrote, as NumPy would lay it out
+    assert np.array_equal(np.memmap(p, dtype=">i2", mode="r", offset=16, shape=a.shape, order=order), a)
+
+
 def test_what_cannot_grow_says_why(tmp_path):
     p = tmp_path / "r.npy"
     np.save(p, np.zeros((2, 2)))
