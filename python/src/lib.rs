@@ -117,11 +117,9 @@ impl<'py> EngineUse<'py> {
         let start = std::time::Instant::now();
         loop {
             let Some(m) = Self::mapping_under(obj) else { return Self(None) };
-            // A growth waiting for the calls before this one goes first
-            // (bounded, should its thread have died meanwhile); then the
-            // chain is walked again, as the growth changed the base.
-            if m.borrow().growing.load(std::sync::atomic::Ordering::SeqCst) && start.elapsed().as_secs() < 10 {
-                obj.py().detach(|| std::thread::sleep(std::time::Duration::from_micros(200)));
+            // A growth waiting for the calls before this one goes first;
+            // then the chain is walked again, as the growth changed the base.
+            if Mapping::yielded_to_growth(&m, start) {
                 continue;
             }
             m.borrow().engine_users.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -152,6 +150,20 @@ impl Drop for EngineUse<'_> {
         if let Some(m) = &self.0 {
             m.borrow().engine_users.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         }
+    }
+}
+
+impl Mapping {
+    /// Whether a growth waits for `m` (see [`Mapping::growing`]): then
+    /// sleeps a moment without the GIL and says so, for the caller to look
+    /// again; bounded (10 s from `start`), should the growth's thread have
+    /// died.
+    fn yielded_to_growth(m: &Bound<'_, Mapping>, start: std::time::Instant) -> bool {
+        let waiting = m.borrow().growing.load(std::sync::atomic::Ordering::SeqCst) && start.elapsed().as_secs() < 10;
+        if waiting {
+            m.py().detach(|| std::thread::sleep(std::time::Duration::from_micros(200)));
+        }
+        waiting
     }
 }
 
@@ -219,12 +231,9 @@ impl Mapping {
     #[pyo3(signature = (durable=false))]
     fn flush(slf: &Bound<'_, Self>, durable: bool) -> PyResult<()> {
         let py = slf.py();
-        // A growth waiting for the mapping goes first (bounded, should its
-        // thread have died): a thread flushing in a loop cannot starve it.
+        // (a thread flushing in a loop cannot starve a growth)
         let start = std::time::Instant::now();
-        while slf.borrow().growing.load(std::sync::atomic::Ordering::SeqCst) && start.elapsed().as_secs() < 10 {
-            py.detach(|| std::thread::sleep(std::time::Duration::from_micros(200)));
-        }
+        while Mapping::yielded_to_growth(slf, start) {}
         let this = slf.borrow();
         guarded("flush", || {
             if this.array.is_closed() {

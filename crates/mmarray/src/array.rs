@@ -174,6 +174,12 @@ impl Layout {
     }
 }
 
+/// The truncation guard of `bytes`, a mapping in `mode` of the file at
+/// `path` (open as `fd`), which must be `needed` bytes long.
+fn guard_of(bytes: &[u8], mode: Mode, path: &Path, fd: std::os::fd::RawFd, needed: u64) -> Result<Guard> {
+    Guard::register(bytes, mode != Mode::ReadOnly, mode != Mode::CopyOnWrite, path, fd, needed)
+}
+
 /// The growth axis of an array stored in `order`: the first for C order,
 /// the last for Fortran order (the one axis whose rows follow each other
 /// at the end of the data, where NumPy's header growth padding expects the
@@ -339,7 +345,7 @@ impl MmapArray {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
         let mut a =
             Self { guard: Guard::NONE, path: path.to_path_buf(), file: Some(file), map, layout, mode, format, preallocation, pending: None };
-        a.guard = Guard::register(a.as_bytes(), mode != Mode::ReadOnly, mode != Mode::CopyOnWrite, path, fd, a.file_end())?;
+        a.guard = guard_of(a.as_bytes(), mode, path, fd, a.file_end())?;
         Ok(a)
     }
 
@@ -376,7 +382,7 @@ impl MmapArray {
         let bytes = map.bytes();
         let end = layout.offset + bytes.len() as u64;
         let fd = std::os::fd::AsRawFd::as_raw_fd(file);
-        let guard = Guard::register(bytes, self.mode != Mode::ReadOnly, self.mode != Mode::CopyOnWrite, &self.path, fd, end)?;
+        let guard = guard_of(bytes, self.mode, &self.path, fd, end)?;
         // (the old guard unregisters before its range is unmapped)
         self.guard = guard;
         self.map = map;
@@ -401,7 +407,7 @@ impl MmapArray {
         }
         let end = self.layout.offset + nbytes as u64;
         let fd = std::os::fd::AsRawFd::as_raw_fd(file);
-        match Guard::register(region.bytes(), self.mode != Mode::ReadOnly, self.mode != Mode::CopyOnWrite, &self.path, fd, end) {
+        match guard_of(region.bytes(), self.mode, &self.path, fd, end) {
             Ok(guard) => self.guard = guard, // (the old one unregisters)
             Err(e) => {
                 // SAFETY: as above (back to the length mapped before).
@@ -461,16 +467,23 @@ impl MmapArray {
         }
         let mut shape = self.layout.shape.clone();
         shape[axis] = rows;
-        let end = Layout { shape: shape.clone(), ..self.layout.clone() }.checked_end(&self.path)?;
+        self.check_holds(&shape, "")?;
+        self.resize_in_place(&shape)
+    }
+
+    /// [`ErrorKind::FileTooSmall`] unless the file holds the array at
+    /// `shape` (`what` names the shape in the message).
+    fn check_holds(&self, shape: &[usize], what: &str) -> Result<()> {
+        let end = Layout { shape: shape.to_vec(), ..self.layout.clone() }.checked_end(&self.path)?;
         let len = self.file_len().unwrap_or(0);
         if len < end {
             return Err(Error::at(
                 ErrorKind::FileTooSmall,
                 &self.path,
-                format_args!("holds {len} bytes, and {} needs {end}", shape_repr(&shape)),
+                format_args!("holds {len} bytes, and {what}{} needs {end}", shape_repr(shape)),
             ));
         }
-        self.resize_in_place(&shape)
+        Ok(())
     }
 
     /// Sees the rows a writer committed since the array was opened (or last
@@ -542,15 +555,7 @@ impl MmapArray {
         if self.mode == Mode::CopyOnWrite {
             return Err(Error::at(ErrorKind::InvalidArgument, &self.path, "is open copy-on-write (mode 'c'): its changes live in its mapping, which a refresh would replace"));
         }
-        let end = now.checked_end(&self.path)?;
-        let len = self.file_len().unwrap_or(0);
-        if len < end {
-            return Err(Error::at(
-                ErrorKind::FileTooSmall,
-                &self.path,
-                format_args!("holds {len} bytes, and its header's shape {} needs {end}", shape_repr(&now.shape)),
-            ));
-        }
+        self.check_holds(&now.shape, "its header's shape ")?;
         self.remap(now.shape)?;
         Ok(true)
     }
