@@ -172,6 +172,11 @@ impl Appender {
     /// [`open`](Self::open) on `file`, open for writing, named `path`.
     pub(crate) fn of_file(path: &Path, file: File) -> Result<Self> {
         let lock = crate::storage::lock_write_or_in_use(&file, path)?;
+        Self::of_locked_file(path, file, lock)
+    }
+
+    /// [`of_file`](Self::of_file) with the write lock already held.
+    fn of_locked_file(path: &Path, file: File, lock: WriteLock) -> Result<Self> {
         // (the copy a writer killed while moving the data left beside it)
         crate::storage::remove_stale_temporaries(path);
         let parsed = npy::read_header(&file, path)?;
@@ -215,8 +220,18 @@ impl Appender {
         Layout::checked_nbytes(path, dtype, &shape)?;
         let header = NpyHeader { dtype, fortran_order: order == Order::F, shape };
         let (bytes, _) = header.encode(None).map_err(|e| Error::at(e.kind(), path, e))?;
-        crate::storage::create_file(path, bytes.len() as u64, &bytes, false)?;
-        Self::open(path)
+        crate::storage::refuse_non_regular(path)?;
+        let (file, _, mut unnamed) = crate::storage::create_unnamed(path, bytes.len() as u64)?;
+        {
+            use std::os::unix::fs::FileExt;
+            file.write_all_at(&bytes, 0).map_err(|e| Error::io(path, "cannot write", e))?;
+        }
+        // The write lock is taken before the file has its name, so no other
+        // writer can slip in between its appearing and this appender's
+        // start (nobody else can reach the unnamed file: no conflict).
+        let lock = crate::storage::lock_write_or_in_use(&file, path)?;
+        unnamed.publish(&file, false)?;
+        Self::of_locked_file(path, file, lock)
     }
 
     /// [`open`](Self::open)s the `.npy` file at `path`, or, where there is
@@ -1043,6 +1058,31 @@ mod tests {
         assert!(crate::recover(&path, crate::Recovery::Trim).is_err());
         drop(w);
         Appender::open(&path).unwrap();
+    }
+
+    #[test]
+    fn a_created_file_is_locked_before_it_has_its_name() {
+        // Another writer spinning on the name never gets in between the
+        // file's appearing and its creator's lock (it once could: `create`
+        // then failed with InUse for a file it had just made).
+        let dir = tempfile::tempdir().unwrap();
+        for k in 0..40 {
+            let path = dir.path().join(format!("r{k}.npy"));
+            let rival = {
+                let path = path.clone();
+                std::thread::spawn(move || loop {
+                    match Appender::open(&path) {
+                        Err(e) if e.kind() == ErrorKind::NotFound => std::hint::spin_loop(),
+                        r => return r.map(drop),
+                    }
+                })
+            };
+            let w = Appender::create(&path, f32s(), &[3], Order::C);
+            let rival = rival.join().unwrap();
+            let w = w.unwrap_or_else(|e| panic!("trial {k}: the creator was refused: {e}"));
+            assert_eq!(rival.unwrap_err().kind(), ErrorKind::InUse, "trial {k}");
+            drop(w);
+        }
     }
 
     #[test]

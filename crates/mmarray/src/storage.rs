@@ -456,7 +456,7 @@ pub fn publish_file(temporary: &Path, target: &Path, replace: bool) -> Result<()
 
 /// [`ErrorKind::NotAFile`] if `target` exists and is not a regular file:
 /// a directory, link or device is never replaced by a new file.
-fn refuse_non_regular(target: &Path) -> Result<()> {
+pub(crate) fn refuse_non_regular(target: &Path) -> Result<()> {
     match std::fs::symlink_metadata(target) {
         Ok(meta) if !meta.is_file() => {
             Err(Error::at(ErrorKind::NotAFile, target, "is not a regular file (a directory, link or device is never replaced)"))
