@@ -21,8 +21,11 @@ conv=fdatasync` of the same size in the same round.
 
 --huge instead runs cold full passes over a file of 1.5x RAM (or --size),
 made after checking free space and deleted afterwards: dd, NumPy's sum and
-mmarray's in each round, with peak anonymous memory and how much of an
-unrelated 1 GiB cached file each pass evicted.
+mmarray's (the Rust engine, `stats`, `np.sum` on an `mmarray.memmap`,
+dask's threads over `mmarray.to_dask`) in each round, then exact quantiles
+(several passes), in-place `apply` and `rolling` into a new file, with
+peak anonymous memory and how much of an unrelated 1 GiB cached file each
+pass evicted (`--huge-only` runs some of these groups).
 """
 import argparse
 import functools
@@ -72,6 +75,17 @@ SAME_WORK = {"sum", "std", "max"}
 # Operations that read their whole (large) file once: on a cold cache they
 # are compared with dd.
 FULL_PASS = {"summary", "sum", "mean", "std", "min", "max", "meansq_steps", "matvec", "rmatvec"}
+# --huge's groups of rows (--huge-only picks some): the write rows, the
+# cold full passes, the cold quantiles, in place, rolling into a new file.
+HUGE_GROUPS = {"create", "passes", "quantiles", "inplace", "rolling"}
+DASK_SUM = (
+    "import json, time, dask, mmarray\n"
+    "dask.config.set(scheduler='threads')\n"
+    "x = mmarray.to_dask({path!r})\n"
+    "t = time.perf_counter()\n"
+    "r = [float(x.sum().compute())]\n"
+    "print(json.dumps({{'seconds': time.perf_counter() - t, 'result': r, 'chunks': x.npartitions}}))\n"
+)
 # Operations that change the file open it read-write and are not repeated.
 WRITES = {"normalize", "contrast", "scatter", "scatter_hint", "mul_inplace"}
 # Operations measured on a cold page cache only (their point is I/O).
@@ -395,10 +409,14 @@ def huge(args):
     try:
         print(f"larger than RAM: {nbytes / 2**30:.1f} GiB of float32 ({nbytes / ram:.2f}x this machine's "
               f"{ram / 2**30:.1f} GiB RAM), in {work}")
-        dd = dd_write(path, nbytes)
+        groups = set(args.huge_only.split(",")) if args.huge_only else HUGE_GROUPS
+        if groups - HUGE_GROUPS:
+            sys.exit(f"bench --huge-only: unknown groups {sorted(groups - HUGE_GROUPS)}; the groups are {sorted(HUGE_GROUPS)}")
+        dd = dd_write(path, nbytes) if "create" in groups else None
         res, mem = mmarray_write("random", path, nbytes // 4)
-        print(f"create --fill random: {res['seconds']:.1f} s ({nbytes / res['seconds'] / 1e9:.2f} GB/s, "
-              f"{dd / res['seconds']:.2f}x dd conv=fdatasync of the same size: {dd:.1f} s), peak anon {mem:.0f} MiB", flush=True)
+        print(f"create --fill random: {res['seconds']:.1f} s ({nbytes / res['seconds'] / 1e9:.2f} GB/s"
+              + (f", {dd / res['seconds']:.2f}x dd conv=fdatasync of the same size: {dd:.1f} s" if dd else "")
+              + f"), peak anon {mem:.0f} MiB", flush=True)
         # A 1 GiB file read before each pass: how much of it a pass evicts
         # (the rest of the system's page cache).
         with open(other, "wb") as f:
@@ -410,46 +428,88 @@ def huge(args):
             "mmarray stats (CLI)": lambda: run_measured([CLI, "stats", path, "--json"], wall=True),
             "mmarray.memmap sum": lambda: run_measured([sys.executable, "-c",
                                                         _script("sum", path, "", "mmarray.load")]),
+            # dask's threaded scheduler over mmarray.to_dask's chunks (each
+            # task maps its own 128 MiB of the file)
+            "to_dask sum (threads)": lambda: run_measured([sys.executable, "-c", DASK_SUM.format(path=path)]),
         }
         runs = {name: [] for name in sides}
-        for _ in range(args.cold_repeat):
+        for _ in range(args.cold_repeat if "passes" in groups or "quantiles" in groups else 0):
             d = dd_speed(path, quiet=True)
             for name, side in sides.items():
                 subprocess.run(["cat", other], stdout=subprocess.DEVNULL, check=True)
                 evict(path)
                 out, mem = side()
                 runs[name].append((out, mem, d, cached_fraction(other)))
-        header = f"{'cold full pass':<22} {'seconds':>8} {'GB/s':>6} {'x dd':>5} {'vs numpy':>8} {'anon MiB':>8} {'bystander':>9}"
-        print(header)
-        print("-" * len(header))
-        np_s = median(runs["numpy sum"], key=lambda r: r[0]["seconds"])[0]["seconds"]
-        for name, rs in runs.items():
-            out, mem, d, kept = median(rs, key=lambda r: r[0]["seconds"])
-            secs = out["seconds"]
-            x_dd = sorted(nbytes / r[0]["seconds"] / 1e9 / r[2] for r in rs)
-            print(f"{name:<22} {secs:>8.1f} {nbytes / secs / 1e9:>6.2f} {x_dd[len(x_dd) // 2]:>5.2f} {np_s / secs:>8.2f} "
-                  f"{mem:>8.0f} {kept:>9.0%}  x dd per round {x_dd[0]:.2f}-{x_dd[-1]:.2f} (dd: "
-                  f"{', '.join(f'{r[2]:.2f}' for r in rs)} GB/s)" + (f"  {out['error']}" if "error" in out else ""), flush=True)
-        # In place: read and write the whole file once (one round each:
-        # NumPy's takes minutes), flushed, cold, after the bystander.
-        inplace = {
-            "numpy a *= 1.5, flush": lambda: run_measured([sys.executable, "-c", _script("mul_inplace", path, "", "np.load")]),
-            "mmarray apply --mul": lambda: run_measured([CLI, "apply", path, "--mul", "1.5"], wall=True),
-        }
-        print(f"{'cold in place':<22} {'seconds':>8} {'GB/s':>6} {'vs numpy':>8} {'anon MiB':>8} {'bystander':>9}  (GB/s read, and as much written)")
-        times = {}
-        for name, side in inplace.items():
-            subprocess.run(["cat", other], stdout=subprocess.DEVNULL, check=True)
-            os.sync()
-            evict(path)
-            out, mem = side()
-            times[name] = out["seconds"]
-            print(f"{name:<22} {out['seconds']:>8.1f} {nbytes / out['seconds'] / 1e9:>6.2f} "
-                  f"{times['numpy a *= 1.5, flush'] / out['seconds']:>8.2f} {mem:>8.0f} {cached_fraction(other):>9.0%}"
-                  + (f"  {out['error']}" if "error" in out else ""), flush=True)
-        huge_rolling(path, other, nbytes, work)
+        if "passes" in groups or "quantiles" in groups:
+            huge_passes(runs, nbytes)
+        if "quantiles" in groups:
+            huge_quantiles(path, other, nbytes, ram, runs)
+        if "inplace" in groups:
+            huge_inplace(path, other, nbytes)
+        if "rolling" in groups:
+            huge_rolling(path, other, nbytes, work)
     finally:
         cleanup([path, other, os.path.join(work, "rolling-out.npy")], work if args.dir is None else None)
+
+
+def huge_passes(runs, nbytes):
+    """Prints the cold full passes' table from `runs` (name: [(output,
+    anon MiB, dd GB/s of the round, bystander fraction kept)])."""
+    header = f"{'cold full pass':<22} {'seconds':>8} {'GB/s':>6} {'x dd':>5} {'vs numpy':>8} {'anon MiB':>8} {'bystander':>9}"
+    print(header)
+    print("-" * len(header))
+    np_s = median(runs["numpy sum"], key=lambda r: r[0]["seconds"])[0]["seconds"]
+    for name, rs in runs.items():
+        out, mem, d, kept = median(rs, key=lambda r: r[0]["seconds"])
+        secs = out["seconds"]
+        x_dd = sorted(nbytes / r[0]["seconds"] / 1e9 / r[2] for r in rs)
+        print(f"{name:<22} {secs:>8.1f} {nbytes / secs / 1e9:>6.2f} {x_dd[len(x_dd) // 2]:>5.2f} {np_s / secs:>8.2f} "
+              f"{mem:>8.0f} {kept:>9.0%}  x dd per round {x_dd[0]:.2f}-{x_dd[-1]:.2f} (dd: "
+              f"{', '.join(f'{r[2]:.2f}' for r in rs)} GB/s)" + (f"  {out['error']}" if "error" in out else ""), flush=True)
+
+
+def huge_inplace(path, other, nbytes):
+    """In place: read and write the whole file once (one round each:
+    NumPy's takes minutes), flushed, cold, after the bystander."""
+    inplace = {
+        "numpy a *= 1.5, flush": lambda: run_measured([sys.executable, "-c", _script("mul_inplace", path, "", "np.load")]),
+        "mmarray apply --mul": lambda: run_measured([CLI, "apply", path, "--mul", "1.5"], wall=True),
+    }
+    print(f"{'cold in place':<22} {'seconds':>8} {'GB/s':>6} {'vs numpy':>8} {'anon MiB':>8} {'bystander':>9}  (GB/s read, and as much written)")
+    times = {}
+    for name, side in inplace.items():
+        subprocess.run(["cat", other], stdout=subprocess.DEVNULL, check=True)
+        os.sync()
+        evict(path)
+        out, mem = side()
+        times[name] = out["seconds"]
+        print(f"{name:<22} {out['seconds']:>8.1f} {nbytes / out['seconds'] / 1e9:>6.2f} "
+              f"{times['numpy a *= 1.5, flush'] / out['seconds']:>8.2f} {mem:>8.0f} {cached_fraction(other):>9.0%}"
+              + (f"  {out['error']}" if "error" in out else ""), flush=True)
+
+
+def huge_quantiles(path, other, nbytes, ram, runs):
+    """Exact quantiles (0.01, 0.5, 0.99) over the cold file: NumPy's
+    np.quantile (which copies the whole file into memory, so fails here
+    under a data limit of half the RAM) and the same call on an
+    mmarray.memmap (the engine's radix narrowing: several passes over the
+    data, each a cold read of a file larger than RAM). Each pass is
+    compared with the cold sum (one pass) of the same run."""
+    sum_s = median(runs["mmarray sum (Rust)"], key=lambda r: r[0]["seconds"])[0]["seconds"]
+    dd = median(runs["mmarray sum (Rust)"], key=lambda r: r[2])[2]
+    for name, load, limit in [("numpy np.quantile", "np.load", ["prlimit", f"--data={ram // 2}"]),
+                              ("np.quantile on mmarray.memmap", "mmarray.load", [])]:
+        subprocess.run(["cat", other], stdout=subprocess.DEVNULL, check=True)
+        evict(path)
+        out, mem = run_measured(limit + [sys.executable, "-c", _script("quantiles", path, "", load)])
+        secs = out["seconds"]
+        if "error" in out:
+            print(f"cold quantiles, {name}: fails after {mem:.0f} MiB anon: {out['error']}", flush=True)
+            continue
+        print(f"cold quantiles 0.01,0.5,0.99, {name}: {secs:.1f} s = {secs / sum_s:.2f} cold sums' time "
+              f"({nbytes / secs / 1e9:.2f} GB/s of data; a pass at the sum's speed is {nbytes / sum_s / 1e9:.2f} GB/s, "
+              f"dd {dd:.2f} GB/s), peak anon {mem:.0f} MiB, bystander {cached_fraction(other):.0%} cached, "
+              f"result {out['result']}", flush=True)
 
 
 def huge_rolling(path, other, nbytes, work):
@@ -499,6 +559,8 @@ def main():
     p.add_argument("--huge", action="store_true",
                    help="instead: cold full passes over a file 1.5x the RAM (or --size), made after checking free "
                         "space and deleted after, against dd and NumPy")
+    p.add_argument("--huge-only", default=None,
+                   help=f"with --huge: comma-separated groups of rows to run (default all: {','.join(sorted(HUGE_GROUPS))})")
     p.add_argument("--no-writes", action="store_true", help="skip the write-path rows")
     p.add_argument("--append", action="store_true",
                    help="only the streaming-append rows: mmarray.appender against npy-append-array, "
