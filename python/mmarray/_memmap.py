@@ -756,20 +756,23 @@ def _open_checked(filename, mode, identity, what):
 
 
 def _rebuild(filename, mode, offset, nbytes, dtype, shape, strides, view_offset, cls=memmap, identity=None,
-             what="not the file this array was pickled from: it was replaced since, or this machine sees another copy"):
+             what="not the file this array was pickled from: it was replaced since, or this machine sees another copy",
+             drop_behind=False):
     """Unpickles a memmap pickled by reference: maps the same byte range of
     the same file and rebuilds the same view on it. OSError (ESTALE) if the
     path names another file than the one pickled (its inode differs, or its
     device on the same machine): replaced by a rename meanwhile, or another
     machine's copy; or if the file is now too short for the bytes pickled
-    (truncated since: `r+` would silently grow it with zeros)."""
+    (truncated since: `r+` would silently grow it with zeros). With
+    `drop_behind`, the range's pages leave the page cache when the mapping
+    goes (a dask chunk of a file larger than RAM)."""
     fd, st = _open_checked(filename, mode, identity, what)
     try:
         size = st.st_size
         if identity is not None and size < offset + nbytes:
             raise OSError(errno.ESTALE, f"{filename}: {what} (truncated to {size} bytes, the array needs "
                           f"{offset + nbytes})", filename)
-        mapping = _core.Mapping.open(mode, offset, nbytes, fd=fd, label=filename)
+        mapping = _core.Mapping.open(mode, offset, nbytes, fd=fd, label=filename, drop_behind=drop_behind)
         _remember(mapping)
     finally:
         os.close(fd)

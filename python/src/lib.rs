@@ -172,9 +172,11 @@ impl Mapping {
     /// Maps `nbytes` bytes at `offset` of the file at `path` (or of the open
     /// descriptor `fd`, which is duplicated), in NumPy's `mode`. `r+` grows
     /// a short file and `w+` creates or (for a path) truncates it, with the
-    /// space reserved on disk.
+    /// space reserved on disk. With `drop_behind`, the file's pages in the
+    /// range leave the page cache when the mapping goes
+    /// (`MmapArray::drop_behind`).
     #[staticmethod]
-    #[pyo3(signature = (mode, offset, nbytes, path=None, fd=None, label=None))]
+    #[pyo3(signature = (mode, offset, nbytes, path=None, fd=None, label=None, drop_behind=false))]
     fn open(
         mode: &str,
         offset: u64,
@@ -182,6 +184,7 @@ impl Mapping {
         path: Option<PathBuf>,
         fd: Option<c_int>,
         label: Option<String>,
+        drop_behind: bool,
     ) -> PyResult<Self> {
         guarded("memmap", || {
             let mode = Mode::parse(mode).map_err(to_py)?;
@@ -222,6 +225,8 @@ impl Mapping {
                 }
             }
             .map_err(to_py)?;
+            let mut array = array;
+            array.drop_behind(drop_behind);
             Ok(Self { array, exports: 0, engine_users: std::sync::atomic::AtomicUsize::new(0), growing: std::sync::atomic::AtomicBool::new(false) })
         })
     }
@@ -524,12 +529,20 @@ fn publish_file(py: Python<'_>, temporary: PathBuf, path: PathBuf, replace: bool
     guarded("publish_file", || py.detach(|| mmarray::publish_file(&temporary, &path, replace)).map_err(to_py))
 }
 
+/// Whether the engine takes a pass over `nbytes` of a mapped file for one
+/// larger than RAM now (`mmarray::compute::larger_than_ram`).
+#[pyfunction]
+fn larger_than_ram(nbytes: u64) -> bool {
+    mmarray::compute::larger_than_ram(nbytes)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Mapping>()?;
     m.add_function(wrap_pyfunction!(create_file, m)?)?;
     m.add_function(wrap_pyfunction!(temporary_name, m)?)?;
     m.add_function(wrap_pyfunction!(publish_file, m)?)?;
+    m.add_function(wrap_pyfunction!(larger_than_ram, m)?)?;
     m.add_class::<WriteLock>()?;
     m.add_class::<grow::Appender>()?;
     m.add_function(wrap_pyfunction!(grow::regrow, m)?)?;

@@ -328,6 +328,8 @@ pub struct MmapArray {
     preallocation: Preallocation,
     /// A new file not yet given its name (see [`persist`](Self::persist)).
     pending: Option<crate::storage::Unnamed>,
+    /// See [`drop_behind`](Self::drop_behind).
+    drop_behind: bool,
 }
 
 impl MmapArray {
@@ -344,7 +346,7 @@ impl MmapArray {
         let map = Self::mapping(path, &file, &layout, mode)?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
         let mut a =
-            Self { guard: Guard::NONE, path: path.to_path_buf(), file: Some(file), map, layout, mode, format, preallocation, pending: None };
+            Self { guard: Guard::NONE, path: path.to_path_buf(), file: Some(file), map, layout, mode, format, preallocation, pending: None, drop_behind: false };
         a.guard = guard_of(a.as_bytes(), mode, path, fd, a.file_end())?;
         Ok(a)
     }
@@ -1392,8 +1394,45 @@ impl MmapArray {
             .map_err(|e| Error::io(&self.path, "cannot release the mapping", std::io::Error::from(e)))?;
         }
         self.guard.mark_closed();
+        // (the file's pages are no longer mapped here: they can be dropped)
+        self.release_cache();
         self.file = None;
         flushed
+    }
+
+    /// With `yes`, when this array is dropped or [closed](Self::close_in_place),
+    /// the page cache is asked to drop its file's pages in the array's byte
+    /// range (`posix_fadvise(POSIX_FADV_DONTNEED)`, after the mapping is
+    /// released): for a piece of a file larger than RAM read once (a dask
+    /// task's chunk), so reading it does not push the rest of the system's
+    /// cache out, and the kernel does not have to find memory by evicting
+    /// while it reads. Nothing is lost: pages still mapped elsewhere, dirty
+    /// or shared with a neighbour's range stay, and the file is read again
+    /// if needed. (Measured over a 28 GiB file on a 24 GiB machine: 128 MiB
+    /// chunks summed by two threads took 47.5 s without, 22.6 s with.)
+    ///
+    /// ```
+    /// # use mmarray::{RawOptions, DType, ScalarKind};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, vec![0u8; 1 << 20])?;
+    /// // SAFETY: nothing else changes the file while it is mapped.
+    /// let mut a = unsafe { RawOptions::new(DType::native(ScalarKind::F32)).open(&path)? };
+    /// a.drop_behind(true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drop_behind(&mut self, yes: bool) {
+        self.drop_behind = yes;
+    }
+
+    /// [`drop_behind`](Self::drop_behind)'s advice, once this array's own
+    /// mapping of the file is gone (a mapped page is never dropped).
+    fn release_cache(&self) {
+        // (a length of 0 would mean "to the end of the file")
+        let len = std::num::NonZeroU64::new(self.nbytes() as u64);
+        if let (true, Some(file), Some(len)) = (self.drop_behind, &self.file, len) {
+            let _ = rustix::fs::fadvise(file, self.layout.offset, Some(len), rustix::fs::Advice::DontNeed);
+        }
     }
 
     // ----- hints ------------------------------------------------------------
@@ -1436,6 +1475,13 @@ impl Drop for MmapArray {
     fn drop(&mut self) {
         if let Some(m) = self.shared() {
             let _ = m.flush_range(0, m.bytes().len(), true);
+        }
+        if self.drop_behind && self.file.is_some() {
+            // unregistered from the truncation guard, then unmapped, then
+            // the file's pages dropped (the fields would go in that order)
+            self.guard = Guard::NONE;
+            self.map = Mapping::Empty;
+            self.release_cache();
         }
     }
 }

@@ -183,6 +183,21 @@ pub(crate) fn available_memory() -> u64 {
         .map_or(u64::MAX, |kib| kib.saturating_mul(1024))
 }
 
+/// Whether the engine now takes a pass over `bytes` of a mapped file for
+/// one larger than RAM ([`StreamHints::automatic`] against the system's
+/// `MemAvailable`), and lets go of its pages behind it: what a reader of
+/// such a file in pieces (a dask task's chunk) asks before it sets
+/// [`MmapArray::drop_behind`](crate::MmapArray::drop_behind) on each piece.
+///
+/// ```
+/// assert!(!mmarray::compute::larger_than_ram(1 << 20));
+/// assert!(mmarray::compute::larger_than_ram(u64::MAX));
+/// ```
+#[must_use]
+pub fn larger_than_ram(bytes: u64) -> bool {
+    bytes >= MIN_STREAMED && StreamHints::automatic(bytes, available_memory()).behind == Behind::Release
+}
+
 /// Whether a write of `bytes` to a file should let go of its pages behind
 /// it (the writer's form of [`StreamHints::behind`]): as [`with_hints`]
 /// says on this thread, else [`StreamHints::automatic`].

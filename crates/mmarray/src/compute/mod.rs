@@ -58,7 +58,7 @@ pub use downsample::{downsample, Envelope};
 pub use histogram::{histogram, Histogram};
 #[doc(hidden)]
 pub use instances::instantiate as __instantiate;
-pub use hints::{with_hints, with_progress, Behind, StreamHints};
+pub use hints::{larger_than_ram, with_hints, with_progress, Behind, StreamHints};
 pub(crate) use hints::releases_behind;
 pub use linalg::{matvec, rmatvec};
 pub use moments::{Moments, NanPolicy};

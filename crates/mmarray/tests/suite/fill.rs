@@ -195,19 +195,6 @@ fn refusals() {
     assert_eq!(r.fill_bytes(|_, _| {}).unwrap_err().kind(), ErrorKind::ReadOnly);
 }
 
-/// How many of the file's bytes are in the page cache (`mincore` over a
-/// fresh mapping, which reads nothing).
-fn cached_bytes(path: &std::path::Path) -> usize {
-    let f = std::fs::File::open(path).unwrap();
-    // SAFETY: a read-only map of the test's own file, only passed to mincore.
-    let map = unsafe { memmap2::Mmap::map(&f).unwrap() };
-    let page = 4096;
-    let mut vec = vec![0u8; map.len().div_ceil(page)];
-    // SAFETY: `vec` has one byte per page of the mapping.
-    assert_eq!(unsafe { libc::mincore(map.as_ptr() as *mut libc::c_void, map.len(), vec.as_mut_ptr()) }, 0);
-    vec.iter().filter(|&&b| b & 1 == 1).count() * page
-}
-
 /// A fill that releases behind it (what a file larger than RAM gets: the
 /// engine's rule, forced here with `with_hints`) writes the same bytes and
 /// leaves at most its last 64 MiB in the page cache; without, the whole
@@ -222,7 +209,7 @@ fn fills_larger_than_ram_let_go_of_the_page_cache() {
         let mut a = NpyOptions::new(DType::native(mmarray::ScalarKind::U32), &[n]).create_pending(&path).unwrap();
         with_hints(hints, || fill::<u32>(&mut a));
         a.persist(false).unwrap();
-        (path, cached_bytes(&dir.path().join(name)))
+        (path, common::cached_bytes(&dir.path().join(name)))
     };
     let (kept, kept_cached) = make("kept.npy", StreamHints::kernel());
     let (released, released_cached) = make("released.npy", StreamHints::larger_than_ram());

@@ -294,3 +294,46 @@ fn a_fault_outside_mmarray_mappings_still_kills() {
         .unwrap();
     assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{:?}\n{}", out.status, String::from_utf8_lossy(&out.stdout));
 }
+
+/// `drop_behind`: dropping or closing the array drops its byte range's
+/// pages from the page cache (and only those); without it they stay.
+#[test]
+fn drop_behind_releases_the_arrays_pages_when_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.bin");
+    let mib = 1 << 20;
+    std::fs::write(&path, vec![1u8; 64 * mib]).unwrap();
+    let read = |drop_behind: bool, close: bool| {
+        // the middle 32 MiB, read whole
+        // SAFETY: the test's own file, unchanged while mapped.
+        let mut a = unsafe { RawOptions::new(DType::native(ScalarKind::U8)).offset(16 * mib as u64).shape(&[32 * mib]).open(&path).unwrap() };
+        a.drop_behind(drop_behind);
+        assert_eq!(a.as_bytes().iter().map(|&b| u64::from(b)).sum::<u64>(), 32 * mib as u64);
+        assert!(common::cached_bytes(&path) >= 32 * mib);
+        if close {
+            a.close_in_place().unwrap();
+            a.close_in_place().unwrap(); // (idempotent)
+        }
+    };
+    let evict = || {
+        let f = std::fs::File::open(&path).unwrap();
+        rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    };
+    // the rest of the file cached, to see that it stays
+    let _ = std::fs::read(&path).unwrap();
+    read(false, false);
+    assert_eq!(common::cached_bytes(&path), 64 * mib, "without drop_behind the pages stay");
+    for close in [false, true] {
+        let _ = std::fs::read(&path).unwrap();
+        read(true, close);
+        assert_eq!(common::cached_bytes(&path), 32 * mib, "close {close}: only the array's 32 MiB go");
+    }
+    evict();
+    // an empty array drops nothing (a length of 0 means "to the end" to fadvise)
+    let _ = std::fs::read(&path).unwrap();
+    // SAFETY: as above.
+    let mut e = unsafe { RawOptions::new(DType::native(ScalarKind::U8)).offset(8).shape(&[0]).open(&path).unwrap() };
+    e.drop_behind(true);
+    drop(e);
+    assert_eq!(common::cached_bytes(&path), 64 * mib);
+}
