@@ -242,59 +242,6 @@ pub(crate) fn fold_blocks_unordered<T: Real, A: Send>(
     total.unwrap_or_else(init)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::compute::{with_hints, Behind, StreamHints};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// An accumulator that counts how many of its kind are alive.
-    struct Counted<'a> {
-        sum: f64,
-        live: &'a AtomicUsize,
-        most: &'a AtomicUsize,
-    }
-
-    impl<'a> Counted<'a> {
-        fn new(live: &'a AtomicUsize, most: &'a AtomicUsize) -> Self {
-            let now = live.fetch_add(1, Ordering::SeqCst) + 1;
-            most.fetch_max(now, Ordering::SeqCst);
-            Self { sum: 0.0, live, most }
-        }
-    }
-
-    impl Drop for Counted<'_> {
-        fn drop(&mut self) {
-            self.live.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn a_pass_window_by_window_keeps_few_large_accumulators() {
-        // 32 MiB in 64 KiB windows: 512 windows, as a pass over a file
-        // larger than RAM has hundreds
-        let a = ndarray::Array1::from_iter((0..1u32 << 23).map(|i| (i % 1000) as f32));
-        let (live, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        let hints = StreamHints { window: 64 << 10, ahead: 1, behind: Behind::Keep };
-        let total = with_hints(hints, || {
-            fold_blocks_unordered(
-                a.view().into_dyn(),
-                || Counted::new(&live, &most),
-                |acc: &mut Counted<'_>, xs: &[f32]| acc.sum += xs.iter().map(|&x| f64::from(x)).sum::<f64>(),
-                |mut x: Counted<'_>, y: Counted<'_>| {
-                    x.sum += y.sum;
-                    x
-                },
-            )
-        });
-        assert_eq!(total.sum, 8388.0 * 499_500.0 + (0..(1 << 23) % 1000).sum::<u32>() as f64);
-        drop(total);
-        assert_eq!(live.load(Ordering::SeqCst), 0);
-        // a window's jobs (4 per thread), their merge, and the running total
-        let bound = 4 * rayon::current_num_threads() + 3;
-        assert!(most.load(Ordering::SeqCst) <= bound, "{} accumulators alive at once (at most {bound} expected)", most.load(Ordering::SeqCst));
-    }
-}
 
 /// Statistics of every element of `view` (see [`fold_blocks`] for the
 /// logical indices).
@@ -496,4 +443,57 @@ fn reduce_kept_inner<T: Real>(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::{with_hints, Behind, StreamHints};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// An accumulator that counts how many of its kind are alive.
+    struct Counted<'a> {
+        sum: f64,
+        live: &'a AtomicUsize,
+    }
+
+    impl<'a> Counted<'a> {
+        fn new(live: &'a AtomicUsize, most: &'a AtomicUsize) -> Self {
+            let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            Self { sum: 0.0, live }
+        }
+    }
+
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.live.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_pass_window_by_window_keeps_few_large_accumulators() {
+        // 32 MiB in 64 KiB windows: 512 windows, as a pass over a file
+        // larger than RAM has hundreds
+        let a = ndarray::Array1::from_iter((0..1u32 << 23).map(|i| (i % 1000) as f32));
+        let (live, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let hints = StreamHints { window: 64 << 10, ahead: 1, behind: Behind::Keep };
+        let total = with_hints(hints, || {
+            fold_blocks_unordered(
+                a.view().into_dyn(),
+                || Counted::new(&live, &most),
+                |acc: &mut Counted<'_>, xs: &[f32]| acc.sum += xs.iter().map(|&x| f64::from(x)).sum::<f64>(),
+                |mut x: Counted<'_>, y: Counted<'_>| {
+                    x.sum += y.sum;
+                    x
+                },
+            )
+        });
+        assert_eq!(total.sum, 8388.0 * 499_500.0 + (0..(1 << 23) % 1000).sum::<u32>() as f64);
+        drop(total);
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+        // a window's jobs (4 per thread), their merge, and the running total
+        let bound = 4 * rayon::current_num_threads() + 3;
+        assert!(most.load(Ordering::SeqCst) <= bound, "{} accumulators alive at once (at most {bound} expected)", most.load(Ordering::SeqCst));
+    }
 }

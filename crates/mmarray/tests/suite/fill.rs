@@ -209,7 +209,7 @@ fn fills_larger_than_ram_let_go_of_the_page_cache() {
         let mut a = NpyOptions::new(DType::native(mmarray::ScalarKind::U32), &[n]).create_pending(&path).unwrap();
         with_hints(hints, || fill::<u32>(&mut a));
         a.persist(false).unwrap();
-        (path, common::cached_bytes(&dir.path().join(name)))
+        (path, crate::page_cache::cached_bytes(&dir.path().join(name)))
     };
     let (kept, kept_cached) = make("kept.npy", StreamHints::kernel());
     let (released, released_cached) = make("released.npy", StreamHints::larger_than_ram());

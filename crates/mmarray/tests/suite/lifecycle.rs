@@ -309,7 +309,7 @@ fn drop_behind_releases_the_arrays_pages_when_it_goes() {
         let mut a = unsafe { RawOptions::new(DType::native(ScalarKind::U8)).offset(16 * mib as u64).shape(&[32 * mib]).open(&path).unwrap() };
         a.drop_behind(drop_behind);
         assert_eq!(a.as_bytes().iter().map(|&b| u64::from(b)).sum::<u64>(), 32 * mib as u64);
-        assert!(common::cached_bytes(&path) >= 32 * mib);
+        assert!(crate::page_cache::cached_bytes(&path) >= 32 * mib);
         if close {
             a.close_in_place().unwrap();
             a.close_in_place().unwrap(); // (idempotent)
@@ -322,11 +322,11 @@ fn drop_behind_releases_the_arrays_pages_when_it_goes() {
     // the rest of the file cached, to see that it stays
     let _ = std::fs::read(&path).unwrap();
     read(false, false);
-    assert_eq!(common::cached_bytes(&path), 64 * mib, "without drop_behind the pages stay");
+    assert_eq!(crate::page_cache::cached_bytes(&path), 64 * mib, "without drop_behind the pages stay");
     for close in [false, true] {
         let _ = std::fs::read(&path).unwrap();
         read(true, close);
-        assert_eq!(common::cached_bytes(&path), 32 * mib, "close {close}: only the array's 32 MiB go");
+        assert_eq!(crate::page_cache::cached_bytes(&path), 32 * mib, "close {close}: only the array's 32 MiB go");
     }
     evict();
     // an empty array drops nothing (a length of 0 means "to the end" to fadvise)
@@ -335,5 +335,5 @@ fn drop_behind_releases_the_arrays_pages_when_it_goes() {
     let mut e = unsafe { RawOptions::new(DType::native(ScalarKind::U8)).offset(8).shape(&[0]).open(&path).unwrap() };
     e.drop_behind(true);
     drop(e);
-    assert_eq!(common::cached_bytes(&path), 64 * mib);
+    assert_eq!(crate::page_cache::cached_bytes(&path), 64 * mib);
 }

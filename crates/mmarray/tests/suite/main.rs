@@ -14,6 +14,7 @@ mod fuzz_corpus;
 mod lifecycle;
 mod modes;
 mod npy_format;
+mod page_cache;
 mod numpy_compat;
 mod properties;
 mod threads;
