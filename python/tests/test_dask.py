@@ -802,3 +802,27 @@ def test_chunks_of_a_file_larger_than_ram_leave_the_page_cache(tmp_path, monkeyp
         assert left <= 9 * folio, left
     else:
         assert left >= 128 << 20
+
+
+def test_only_contiguous_chunks_drop_their_pages(tmp_path, monkeypatch):
+    # Column chunks of a C-order file: each chunk's byte range spans the
+    # other chunks of its rows, so none drops anything (dropping the range
+    # would take its neighbours' pages too).
+    import gc
+    import os
+
+    import dask
+
+    from mmarray import _dask
+
+    monkeypatch.setattr(_dask, "_larger_than_ram", lambda nbytes: True)
+    path = tmp_path / "cols.npy"
+    data = np.arange(4096 * 4096, dtype="f8").reshape(4096, 4096)  # 128 MiB
+    np.save(path, data)
+    os.sync()
+    path.read_bytes()
+    x = mmarray.to_dask(path, chunks=(1024, 256))
+    with dask.config.set(scheduler="synchronous"):
+        assert float(x[:1024, :256].sum().compute()) == float(data[:1024, :256].sum())
+    gc.collect()
+    assert cached_bytes(path) >= 128 << 20
