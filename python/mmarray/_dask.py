@@ -216,6 +216,16 @@ def _auto_chunks(shape, strides, itemsize, target):
     return tuple(chunks)
 
 
+def _is_npy(path):
+    """Whether the file at `path` begins with the .npy magic (False if it
+    cannot be read: opening it reports why)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(6) == b"\x93NUMPY"
+    except OSError:
+        return False
+
+
 def to_dask(path_or_array, chunks="auto", **memmap_kwargs):
     """A `dask.array` over a mapped file whose graph holds no data: each
     task maps its own chunk of the file on the worker that runs it, and
@@ -225,7 +235,10 @@ def to_dask(path_or_array, chunks="auto", **memmap_kwargs):
 
     ``path_or_array`` is an `mmarray.memmap` (or a view of one), or a path:
     a `.npy` file, or a raw file with ``dtype=``, ``shape=``, ``offset=``,
-    ``order=`` passed on to `mmarray.memmap` (opened read-only). ``chunks='auto'`` makes blocks of dask's
+    ``order=`` passed on to `mmarray.memmap` (opened read-only). A `.npy`
+    file without ``dtype=`` is read by its header (``mode=`` may be given);
+    ``shape=``, ``offset=`` or ``order=`` without ``dtype=`` on one is a
+    TypeError. ``chunks='auto'`` makes blocks of dask's
     ``array.chunk-size`` (128 MiB by default) that are contiguous in the
     file (whole rows, split along axis 0 in C order, along the last axis in
     Fortran order); any dask ``chunks=`` works too.
@@ -268,7 +281,15 @@ def to_dask(path_or_array, chunks="auto", **memmap_kwargs):
         raise TypeError("to_dask takes an mmarray.memmap or a path; wrap an in-memory array with dask.array.from_array")
     else:
         path = os.fspath(a)
-        if memmap_kwargs:
+        if "dtype" not in memmap_kwargs and _is_npy(path):
+            # (a .npy file's header gives its dtype, shape and order: without
+            # a dtype it is opened as .npy, never as raw bytes of uint8)
+            raw = sorted(set(memmap_kwargs) - {"mode"})
+            if raw:
+                raise TypeError(f"{path}: a .npy file's header gives its layout; {', '.join(raw)} describe a raw "
+                                "file (pass dtype= too to read this file as raw bytes)")
+            a = load(path, mmap_mode=memmap_kwargs.get("mode", "r"))
+        elif memmap_kwargs:
             memmap_kwargs.setdefault("mode", "r")
             a = memmap(path, **memmap_kwargs)
         else:

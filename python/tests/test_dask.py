@@ -826,3 +826,18 @@ def test_only_contiguous_chunks_drop_their_pages(tmp_path, monkeypatch):
         assert float(x[:1024, :256].sum().compute()) == float(data[:1024, :256].sum())
     gc.collect()
     assert cached_bytes(path) >= 128 << 20
+
+
+def test_a_npy_path_with_a_mode_is_still_a_npy_file(tmp_path):
+    path = tmp_path / "o.npy"
+    data = np.arange(12, dtype="f4").reshape(3, 4)
+    np.save(path, data)
+    for mode in ["r", "r+"]:
+        x = mmarray.to_dask(path, mode=mode)
+        assert (x.shape, x.dtype) == ((3, 4), np.float32)
+        np.testing.assert_array_equal(x.compute(scheduler="sync"), data)
+    with pytest.raises(TypeError, match="o.npy: a .npy file's header gives its layout; offset, shape describe a raw"):
+        mmarray.to_dask(path, shape=(5,), offset=8)
+    # with a dtype, its bytes as a raw file (as mmarray.memmap reads them)
+    raw = mmarray.to_dask(path, dtype="u1", mode="r")
+    assert raw.shape == (path.stat().st_size,)
