@@ -119,10 +119,11 @@ class FileChunks:
     def _drop_behind(self):
         """Whether a chunk's pages leave the page cache once its mapping
         goes (if the chunk is one contiguous run of the file): for a file
-        the engine takes for larger than RAM (read-only chunks; whole chunks are then read once per computation, and the
-        rest of the machine's cache is kept). Without it, dask's threads
-        reading a 28 GiB file on a 24 GiB machine took 2.1x as long: the
-        kernel evicted while reading."""
+        the engine takes for larger than RAM (read-only chunks; whole chunks
+        are then read once per computation, and the rest of the machine's
+        cache is kept). Without it, dask's threads reading a 28 GiB file on
+        a 24 GiB machine took 2.1x as long: the kernel evicted while
+        reading."""
         return self.mode == "r" and _larger_than_ram(self.nbytes)
 
     def _gone(self):
@@ -216,12 +217,13 @@ def _auto_chunks(shape, strides, itemsize, target):
     return tuple(chunks)
 
 
-def _is_npy(path):
-    """Whether the file at `path` begins with the .npy magic (False if it
-    cannot be read: opening it reports why)."""
+def _readable_npy(path):
+    """Whether `path` is a readable .npy file (an unreadable one is left to
+    the opening below to report)."""
+    from ._npy import _is_npy
+
     try:
-        with open(path, "rb") as f:
-            return f.read(6) == b"\x93NUMPY"
+        return _is_npy(path)
     except OSError:
         return False
 
@@ -281,7 +283,7 @@ def to_dask(path_or_array, chunks="auto", **memmap_kwargs):
         raise TypeError("to_dask takes an mmarray.memmap or a path; wrap an in-memory array with dask.array.from_array")
     else:
         path = os.fspath(a)
-        if "dtype" not in memmap_kwargs and _is_npy(path):
+        if "dtype" not in memmap_kwargs and _readable_npy(path):
             # (a .npy file's header gives its dtype, shape and order: without
             # a dtype it is opened as .npy, never as raw bytes of uint8)
             raw = sorted(set(memmap_kwargs) - {"mode"})

@@ -137,6 +137,13 @@ def open_memmap(filename, mode="r+", dtype=None, shape=None, fortran_order=False
     return m
 
 
+def _is_npy(path):
+    """Whether the file at `path` begins with the .npy magic (OSError if it
+    cannot be read)."""
+    with open(os.fspath(path), "rb") as fp:
+        return fp.read(len(_format.MAGIC_PREFIX)) == _format.MAGIC_PREFIX
+
+
 def load(file, mmap_mode=None, allow_pickle=False, fix_imports=True, encoding="ASCII", *, max_header_size=_MAX_HEADER_SIZE):
     """`numpy.load`, with `.npy` files memory-mapped by mmarray when
     `mmap_mode` is given.
@@ -146,9 +153,7 @@ def load(file, mmap_mode=None, allow_pickle=False, fix_imports=True, encoding="A
     writing, as ``'r+'``.
     """
     if mmap_mode is not None and not hasattr(file, "read"):
-        with open(os.fspath(file), "rb") as fp:
-            magic = fp.read(len(_format.MAGIC_PREFIX))
-        if magic == _format.MAGIC_PREFIX:
+        if _is_npy(file):
             mode = "r+" if mmap_mode in ("w+", "write") else mmap_mode
             if allow_pickle:
                 # as np.load: the header-size limit guards untrusted files,

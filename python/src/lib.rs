@@ -199,7 +199,7 @@ impl Mapping {
             // rust-numpy borrow flags are taken for the call. What other
             // Python threads or processes write concurrently is the Python
             // user's contract, as with numpy.memmap.
-            let array = match (path, fd) {
+            let mut array = match (path, fd) {
                 // SAFETY: see above.
                 (Some(path), _) => unsafe { opts.open(path) },
                 (None, Some(fd)) => {
@@ -225,7 +225,6 @@ impl Mapping {
                 }
             }
             .map_err(to_py)?;
-            let mut array = array;
             array.drop_behind(drop_behind);
             Ok(Self { array, exports: 0, engine_users: std::sync::atomic::AtomicUsize::new(0), growing: std::sync::atomic::AtomicBool::new(false) })
         })

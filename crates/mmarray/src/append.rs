@@ -220,12 +220,7 @@ impl Appender {
         Layout::checked_nbytes(path, dtype, &shape)?;
         let header = NpyHeader { dtype, fortran_order: order == Order::F, shape };
         let (bytes, _) = header.encode(None).map_err(|e| Error::at(e.kind(), path, e))?;
-        crate::storage::refuse_non_regular(path)?;
-        let (file, _, mut unnamed) = crate::storage::create_unnamed(path, bytes.len() as u64)?;
-        {
-            use std::os::unix::fs::FileExt;
-            file.write_all_at(&bytes, 0).map_err(|e| Error::io(path, "cannot write", e))?;
-        }
+        let (file, mut unnamed) = crate::storage::unnamed_with_head(path, bytes.len() as u64, &bytes)?;
         // The write lock is taken before the file has its name, so no other
         // writer can slip in between its appearing and this appender's
         // start (nobody else can reach the unnamed file: no conflict).

@@ -403,14 +403,25 @@ impl Unnamed {
 /// non-regular file; [`ErrorKind::AlreadyExists`] without `replace`;
 /// [`ErrorKind::NoSpace`] and the I/O kinds as [`NpyOptions::create_pending`](crate::NpyOptions::create_pending).
 pub fn create_file(target: &Path, len: u64, head: &[u8], replace: bool) -> Result<()> {
+    let (file, mut unnamed) = unnamed_with_head(target, len, head)?;
+    unnamed.publish(&file, replace)
+}
+
+/// [`create_file`]'s file before it is named: `len` reserved bytes that
+/// begin with `head`, not yet durable, which the caller publishes (after
+/// taking a lock on it, say, that nobody can then take first).
+///
+/// # Errors
+/// As [`create_file`], but for [`ErrorKind::AlreadyExists`].
+pub(crate) fn unnamed_with_head(target: &Path, len: u64, head: &[u8]) -> Result<(File, Unnamed)> {
     use std::os::unix::fs::FileExt;
     if head.len() as u64 > len {
         return Err(Error::at(ErrorKind::InvalidArgument, target, format_args!("a head of {} bytes does not fit in {len} bytes", head.len())));
     }
     refuse_non_regular(target)?;
-    let (file, _, mut unnamed) = create_unnamed(target, len)?;
+    let (file, _, unnamed) = create_unnamed(target, len)?;
     file.write_all_at(head, 0).map_err(|e| Error::io(target, "cannot write", e))?;
-    unnamed.publish(&file, replace)
+    Ok((file, unnamed))
 }
 
 /// Gives a file made under a [`temporary_name`] of `target` its final name,
@@ -456,7 +467,7 @@ pub fn publish_file(temporary: &Path, target: &Path, replace: bool) -> Result<()
 
 /// [`ErrorKind::NotAFile`] if `target` exists and is not a regular file:
 /// a directory, link or device is never replaced by a new file.
-pub(crate) fn refuse_non_regular(target: &Path) -> Result<()> {
+fn refuse_non_regular(target: &Path) -> Result<()> {
     match std::fs::symlink_metadata(target) {
         Ok(meta) if !meta.is_file() => {
             Err(Error::at(ErrorKind::NotAFile, target, "is not a regular file (a directory, link or device is never replaced)"))

@@ -242,7 +242,6 @@ pub(crate) fn fold_blocks_unordered<T: Real, A: Send>(
     total.unwrap_or_else(init)
 }
 
-
 /// Statistics of every element of `view` (see [`fold_blocks`] for the
 /// logical indices).
 pub(crate) fn reduce_all<T: Real>(
