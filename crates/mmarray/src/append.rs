@@ -1056,6 +1056,46 @@ mod tests {
     }
 
     #[test]
+    fn the_refusal_names_a_holder_that_lets_go_and_takes_the_lock_again() {
+        // A holder that keeps letting go and taking the lock again: the
+        // holder is looked up after the failed attempt, and used to be gone
+        // by then, so the refusal named "another handle". Now each refusal
+        // names the process that holds the lock, or the lock is taken.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("churn.npy");
+        drop(Appender::create(&path, f32s(), &[3], Order::C).unwrap());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn = {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(lock) = crate::storage::lock_write(&file, &path, false).unwrap() {
+                        std::thread::sleep(std::time::Duration::from_micros(300));
+                        drop(lock);
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(300));
+                }
+            })
+        };
+        let me = format!("process {} holds its write lock", std::process::id());
+        let (mut refused, mut taken) = (0, 0);
+        let began = std::time::Instant::now();
+        while (refused < 100 || taken < 100) && began.elapsed() < std::time::Duration::from_secs(30) {
+            match Appender::open(&path) {
+                Ok(_) => taken += 1,
+                Err(e) => {
+                    assert!(e.to_string().contains(&me), "{e} (after {refused} refusals naming the holder)");
+                    refused += 1;
+                }
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        churn.join().unwrap();
+        assert!(refused >= 100 && taken >= 100, "the churn did not overlap: {refused} refused, {taken} taken");
+    }
+
+    #[test]
     fn a_created_file_is_locked_before_it_has_its_name() {
         // Another writer spinning on the name never gets in between the
         // file's appearing and its creator's lock (it once could: `create`

@@ -577,22 +577,39 @@ pub(crate) fn write_lock_holders(file: &File) -> Vec<u32> {
 
 /// The file's [`WriteLock`], taken without waiting, or [`ErrorKind::InUse`]
 /// naming its holder (for appenders and `recover`: one writer at a time).
+///
+/// The holder is looked up after the attempt failed, so it may have let go
+/// meanwhile: then the lock is tried again (and taken, if free) rather than
+/// the error naming nobody, or whoever holds it by then. Only a holder that
+/// `/proc` does not show (another user's process) is "another handle",
+/// after [`HOLDER_TRIES`] attempts.
 pub(crate) fn lock_write_or_in_use(file: &File, path: &Path) -> Result<WriteLock> {
-    lock_write(file, path, false)?.ok_or_else(|| {
+    for _ in 0..HOLDER_TRIES {
+        if let Some(lock) = lock_write(file, path, false)? {
+            return Ok(lock);
+        }
         let who = write_lock_holders(file);
-        let holder = match who.as_slice() {
-            [] => "another handle".to_string(),
-            pids => format!(
-                "process {}",
-                pids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-            ),
-        };
-        Error::at(
-            ErrorKind::InUse,
-            path,
-            format_args!("is being written: {holder} holds its write lock (one writer at a time; readers need no lock)"),
-        )
-    })
+        if !who.is_empty() {
+            let pids = who.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            return Err(in_use(path, &format!("process {pids}")));
+        }
+    }
+    Err(in_use(path, "another handle"))
+}
+
+/// How many times [`lock_write_or_in_use`] tries the lock before it calls
+/// a holder it cannot see "another handle": each try after the first costs
+/// a scan of `/proc` (a few milliseconds), and a holder that lets go and
+/// takes the lock again at once is seen by one of them.
+const HOLDER_TRIES: usize = 20;
+
+/// The [`ErrorKind::InUse`] error of a file whose write lock `holder` has.
+fn in_use(path: &Path, holder: &str) -> Error {
+    Error::at(
+        ErrorKind::InUse,
+        path,
+        format_args!("is being written: {holder} holds its write lock (one writer at a time; readers need no lock)"),
+    )
 }
 
 impl Drop for WriteLock {
