@@ -7,10 +7,12 @@ mmarray's throughput, the peak anonymous memory of each process (temporaries;
 the mapped file's page cache is not counted) and the largest relative
 difference between the two results.
 
-Two reference lines frame the ratios: the machine's read bandwidth from the
+Reference lines frame the ratios: the machine's read bandwidth from the
 page cache on one core and on all (a memory-bound reduction cannot beat
-NumPy's one core by more than their quotient), and, with --cold, the disk's
-sequential read speed measured by `dd` on the same cold file. Rows marked
+NumPy's one core by more than their quotient), how fast a new process gets
+fresh memory (before and after the table: rows with large temporaries pay
+it), and, with --cold, the disk's sequential read speed measured by `dd` on
+the same cold file. Rows marked
 "(py)" run NumPy's own code on an `mmarray.memmap`; their note gives the
 Python layer's cost against the Rust engine called directly. Rows marked
 "1t" run mmarray on one thread (MMARRAY_THREADS=1), so scaling shows.
@@ -229,6 +231,22 @@ def bandwidth(path):
     print(f"first pass over a fresh mapping (every page mapped on first touch): {bw['first']:.1f} GB/s, "
           f"{bw['first'] / bw['all']:.0%} of the mapped-page bandwidth")
     return bw
+
+
+def fresh_memory():
+    """Prints and returns how fast a new process gets fresh memory: the
+    first touch of 1 GiB (`np.ones`), in GB/s, and the rewrite of the same
+    pages, for scale. On this development VM the first touch has ranged
+    from 0.11 to 4.9 GB/s within minutes (the host backs freed guest memory
+    lazily): a row whose code makes large temporaries (NumPy's quantile
+    copy, `a ** 2`), or that fills new page cache (the write rows), pays
+    it on either side, and its ratio moves with it."""
+    code = ("import numpy as np, time\nt = time.perf_counter(); a = np.ones(1 << 28, dtype=np.float32)\n"
+            "u = time.perf_counter(); a[:] = 2\nprint(time.perf_counter() - u, u - t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    rewrite, first = (2**30 / float(x) / 1e9 for x in out)
+    print(f"fresh memory (a new process's first touch of 1 GiB): {first:.2f} GB/s; rewriting it: {rewrite:.1f} GB/s")
+    return first
 
 
 def dd_speed(path, quiet=False):
@@ -615,6 +633,7 @@ def main():
                # a cache is about twice as slow to fault in (both sides).
                ("scatter", flat, ""), ("scatter_hint", flat, "")]
         bw = bandwidth(flat)
+        fresh_memory()
         dd = dd_speed(flat) if args.cold else None
         header = (f"{'operation':<14} {'cache':<5} {'GiB':>6} {'numpy s':>8} {'mmarray s':>9} {'ratio':>6} "
                   f"{'mm GB/s':>7} {'np MiB':>8} {'mm MiB':>7} {'rel diff':>9}")
@@ -697,6 +716,7 @@ def main():
                 label = (f"{op} (py)" if py else op) + (f" {threads}t" if threads else "")
                 print(f"{label:<14} {state:<5} {size:>6.2f} {np_out['seconds']:>8.3f} {mm_out['seconds']:>9.3f} {ratio:>6.2f} "
                       f"{gbps:>7.1f} {np_mem:>8.0f} {mm_mem:>7.0f} {diff:>9.1e}{note}", flush=True)
+        fresh_memory()
         if not args.no_writes and not args.only:
             write_rows(work, rows * cols, flat, args.cold_repeat)
     finally:
