@@ -151,10 +151,14 @@ impl MmapArray {
                     file.write_all_at(bytes, at).map_err(|e| Error::io(path, "cannot write", e))?;
                     start_writeback(file, at, bytes.len());
                     if behind && k >= LAG {
-                        // (each chunk is dropped once: by whoever writes the
-                        // chunk LAG after it; the last LAG stay cached)
-                        let old = offset + ((k - LAG) * per_chunk * size) as u64;
-                        drop_behind(file, old, per_chunk * size).map_err(|e| Error::io(path, "cannot write", e))?;
+                        // (each chunk is dropped by whoever writes the chunk
+                        // LAG after it, with the FOLIO bytes before it: a
+                        // large folio of the page cache that straddles two
+                        // chunks is not dropped with either, but lies whole
+                        // in a later range; the last LAG chunks stay cached)
+                        let end = offset + ((k - LAG + 1) * per_chunk * size) as u64;
+                        let old = (end - (per_chunk * size) as u64).saturating_sub(FOLIO).max(offset);
+                        drop_behind(file, old, end - old).map_err(|e| Error::io(path, "cannot write", e))?;
                     }
                 }
             });
@@ -230,6 +234,13 @@ pub fn logical_indices(shape: &[usize], order: crate::Order, start: usize) -> im
 /// is filled: 64 MiB of 1 MiB chunks in flight to the disk.
 const LAG: usize = 64;
 
+/// The largest folio the kernel caches a file in (x86-64's PMD size): a
+/// folio is dropped only when the range asked for holds all of it, so each
+/// dropped range reaches this far back into the last. (Without it, 80 MiB
+/// and more of a 160 MiB fill stayed cached some runs, not 64: the folios
+/// astride the unaligned 1 MiB chunks, the data starting after a header.)
+const FOLIO: u64 = 2 << 20;
+
 /// Waits until the `len` bytes at `at` are on disk and drops them from the
 /// page cache (`sync_file_range` with both waits, then
 /// `posix_fadvise(DONTNEED)`, which does not drop pages someone has
@@ -238,7 +249,7 @@ const LAG: usize = 64;
 /// (`start_writeback`, what small files get) 68.2 s; nothing 62.9 s; this,
 /// 64 chunks back, 19.6 s (16 MiB chunks, 4 back: 25.1 s); `dd bs=16M
 /// conv=fdatasync` of the same size 49.6 s. A write error surfaces here.
-fn drop_behind(file: &std::fs::File, at: u64, len: usize) -> std::io::Result<()> {
+fn drop_behind(file: &std::fs::File, at: u64, len: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
     // SAFETY: plain system calls on a descriptor we own; they read no

@@ -197,8 +197,10 @@ fn refusals() {
 
 /// A fill that releases behind it (what a file larger than RAM gets: the
 /// engine's rule, forced here with `with_hints`) writes the same bytes and
-/// leaves at most its last 64 MiB in the page cache; without, the whole
-/// file stays cached.
+/// leaves at most its last 64 MiB in the page cache, and a folio astride
+/// their start; without, the whole file stays cached. (The bound was 80
+/// MiB, and 72-85 MiB stayed in some runs: large folios astride two chunks
+/// were dropped with neither.)
 #[test]
 fn fills_larger_than_ram_let_go_of_the_page_cache() {
     use mmarray::compute::{with_hints, StreamHints};
@@ -216,5 +218,5 @@ fn fills_larger_than_ram_let_go_of_the_page_cache() {
     assert_eq!(std::fs::read(&kept).unwrap(), std::fs::read(&released).unwrap());
     check_formula::<u32>(&open_npy(&released, Mode::ReadOnly).unwrap()).unwrap();
     assert!(kept_cached > 150 << 20, "the kept fill should stay cached: {kept_cached} bytes");
-    assert!(released_cached < 80 << 20, "a fill releasing behind kept {released_cached} bytes cached");
+    assert!(released_cached < 68 << 20, "a fill releasing behind kept {released_cached} bytes cached");
 }
