@@ -1095,6 +1095,83 @@ mod tests {
         assert!(refused >= 100 && taken >= 100, "the churn did not overlap: {refused} refused, {taken} taken");
     }
 
+    /// An open-file-description lock of `kind` on `path`, on a description
+    /// of its own (as another process's would be).
+    fn ofd_locked(path: &std::path::Path, kind: libc::c_short) -> std::fs::File {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+        // SAFETY: a zeroed flock is valid (l_start = l_len = 0: the whole
+        // file).
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = kind;
+        // SAFETY: fcntl gets a live descriptor and a live flock.
+        assert_eq!(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) }, 0);
+        f
+    }
+
+    #[test]
+    fn the_refusal_names_readers_that_keep_the_writer_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.npy");
+        drop(Appender::create(&path, f32s(), &[3], Order::C).unwrap());
+        let me = std::process::id();
+        let one = ofd_locked(&path, libc::F_RDLCK as libc::c_short);
+        let e = Appender::open(&path).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InUse);
+        assert!(e.to_string().contains(&format!("is locked: process {me} holds a read lock on it")), "{e}");
+        drop(one);
+        let w = Appender::open(&path).unwrap();
+        let e = crate::recover(&path, crate::Recovery::Trim).unwrap_err();
+        assert!(e.to_string().contains(&format!("is being written: process {me} holds its write lock")), "{e}");
+        drop(w);
+    }
+
+    #[test]
+    fn a_holder_no_process_shows_is_another_handle_and_the_refusal_is_quick() {
+        // A locked description passed over a socket and not yet received
+        // is in no process's descriptors: /proc cannot name its holder.
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.npy");
+        drop(Appender::create(&path, f32s(), &[3], Order::C).unwrap());
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let locked = ofd_locked(&path, libc::F_WRLCK as libc::c_short);
+        send_fd(&ours, locked.as_raw_fd());
+        drop(locked);
+        let began = std::time::Instant::now();
+        let e = Appender::open(&path).unwrap_err();
+        let took = began.elapsed();
+        assert!(e.to_string().contains("another handle holds its write lock"), "{e}");
+        assert!(took < std::time::Duration::from_secs(5), "the refusal took {took:?}");
+        drop((ours, theirs)); // the description, and its lock, go
+        Appender::open(&path).unwrap();
+    }
+
+    /// Sends descriptor `fd` over `sock` (SCM_RIGHTS).
+    fn send_fd(sock: &std::os::unix::net::UnixStream, fd: std::os::fd::RawFd) {
+        use std::os::fd::AsRawFd;
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+        // (room for one cmsghdr with one int, u64-aligned)
+        let mut space = [0u64; 8];
+        // SAFETY: a zeroed msghdr is valid; every pointer set in it points
+        // to a live local of the stated size, and the control buffer holds
+        // CMSG_SPACE(sizeof(int)) bytes.
+        unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = space.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
+            libc::CMSG_DATA(cmsg).cast::<libc::c_int>().write_unaligned(fd);
+            assert_eq!(libc::sendmsg(sock.as_raw_fd(), &msg, 0), 1);
+        }
+    }
+
     #[test]
     fn a_created_file_is_locked_before_it_has_its_name() {
         // Another writer spinning on the name never gets in between the
