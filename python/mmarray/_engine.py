@@ -302,13 +302,20 @@ def _quantile(skipna, scale):
         if not _eligible(a, "iuf"):  # bool: NumPy raises TypeError
             return FALLBACK
         # a Python number is "weak" (NEP 50); np.float64 (a float subclass) is not
-        scalar = type(q) is float
+        if scale == 100.0:
+            # np.percentile's own first steps: a Python int is weak too, and
+            # q / 100 is float64 for integer q, so np.percentile(m, [1, 50,
+            # 99]) runs here (it took NumPy's path: a sorted copy of the data)
+            scalar = type(q) in (int, float)
+            q = np.true_divide(q, 100, out=...)
+        else:
+            scalar = type(q) is float
         if not scalar and (np.ndim(q) == 0 or np.asarray(q).dtype != np.float64):
             # a NumPy scalar q takes part in NumPy's promotion, and so does
             # a float32 or float16 array q (float32 data and q give float32);
             # an integer q on integer data gives NumPy's exact integer result
             return FALLBACK
-        qs = np.asarray(q, dtype=np.float64) / scale
+        qs = np.asarray(q, dtype=np.float64)
         if qs.ndim > 1 or not np.all((qs >= 0) & (qs <= 1)):
             return FALLBACK
         values, events = _core.quantile(a, qs.reshape(-1).tolist(), skipna, scalar)

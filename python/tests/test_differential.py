@@ -235,6 +235,10 @@ def quantile_qs(scale):
         # q arrays of a narrower float type take part in NumPy's promotion
         st.tuples(st.lists(scalar, min_size=1, max_size=3), st.sampled_from(["f4", "f2"])).map(lambda t: np.array(t[0], dtype=t[1])),
         st.integers(0, 1).map(lambda x: x * int(scale)),
+        # integer q (np.percentile(a, [1, 50, 99])), some out of range
+        st.lists(st.integers(-1, int(scale) + 1), min_size=1, max_size=4),
+        st.lists(st.integers(0, int(scale)), min_size=1, max_size=3).map(np.array),
+        st.integers(-1, int(scale) + 1),
     )
 
 

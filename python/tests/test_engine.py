@@ -167,6 +167,21 @@ def test_order_statistics_are_identical(tmp_path, calls, dtype):
     assert calls["n"] > 0
 
 
+@pytest.mark.parametrize("q", [[1, 50, 99], 50, np.array([5, 95]), (0, 100), np.array([3, 97], dtype=np.uint8)])
+@pytest.mark.parametrize("dtype", ["f4", "f2", "i2"])
+def test_percentile_with_integer_q_runs_in_the_engine(tmp_path, calls, dtype, q):
+    # np.percentile's q is most often integers: NumPy divides them by 100
+    # into float64 first, and so does the engine's path (it used to leave
+    # integer q to NumPy's, a sorted copy of the whole array)
+    m, data = make(tmp_path, dtype, (301, 7))
+    for f in (np.percentile, np.nanpercentile):
+        before = calls["n"]
+        got, want = f(m, q), f(data, q)
+        assert calls["n"] > before, f"{f.__name__}({q!r}) did not run in the engine"
+        assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype, (got, want)
+        np.testing.assert_array_equal(got, want)
+
+
 def test_out_and_dtype_arguments(tmp_path, calls):
     m, data = make(tmp_path, "f4", (20, 30))
     out = np.empty(30, dtype=np.float64)
