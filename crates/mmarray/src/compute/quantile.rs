@@ -122,6 +122,8 @@ const SAMPLE_RUN: usize = 1024;
 /// min/max): this pass touches every value.
 struct FirstPass {
     nan: u64,
+    /// A NaN of the data (as `f64`, sign and payload kept), if it holds any.
+    nan_value: Option<u64>,
     parts: Vec<Part>,
 }
 
@@ -220,6 +222,8 @@ fn brackets<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], sample_f
 /// below it and bins of those within.
 struct Tally {
     nan: u64,
+    /// The bits (as `f64`) of a NaN seen, the greatest where NaNs differ.
+    nan_value: Option<u64>,
     below: Vec<u64>,
     bins: Vec<Vec<u64>>,
 }
@@ -243,7 +247,12 @@ fn tally_block<T: Real>(xs: &[T], brackets: &[Range], shifts: &[u32], t: &mut Ta
             *k = if is_nan(v) { u64::MAX } else { first_key(v) };
         }
         if T::IS_FLOAT {
-            t.nan += keys.iter().map(|&k| u64::from(k == u64::MAX)).sum::<u64>();
+            let nans = keys.iter().map(|&k| u64::from(k == u64::MAX)).sum::<u64>();
+            t.nan += nans;
+            if nans > 0 {
+                let seen = run.iter().filter(|&&v| is_nan(v)).map(|v| v.to_f64().to_bits()).max();
+                t.nan_value = t.nan_value.max(seen);
+            }
         }
         for (b, (r, &shift)) in brackets.iter().zip(shifts).enumerate() {
             let (lo, span) = (r.lo, r.hi - r.lo);
@@ -278,6 +287,7 @@ fn first_pass<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], sample
     let shifts: Vec<u32> = brackets.iter().map(Range::shift).collect();
     let init = || Tally {
         nan: 0,
+        nan_value: None,
         below: vec![0; brackets.len()],
         bins: brackets.iter().zip(&shifts).map(|(r, &s)| vec![0; ((r.hi - r.lo) >> s) as usize + 1]).collect(),
     };
@@ -287,6 +297,7 @@ fn first_pass<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], sample
         |t: &mut Tally, xs: &[T]| tally_block(xs, &brackets, &shifts, t),
         |mut x: Tally, y: Tally| {
             x.nan += y.nan;
+            x.nan_value = x.nan_value.max(y.nan_value);
             x.below.iter_mut().zip(&y.below).for_each(|(a, b)| *a += b);
             for (a, b) in x.bins.iter_mut().zip(&y.bins) {
                 a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
@@ -319,10 +330,24 @@ fn first_pass<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], sample
     } else if rest > 0 {
         return Err(changed());
     }
-    Ok(FirstPass { nan: tally.nan, parts })
+    Ok(FirstPass { nan: tally.nan, nan_value: tally.nan_value, parts })
 }
 
 impl FirstPass {
+    /// The NaN a quantile or median of data holding NaN is, where
+    /// `theirs`: one of the data's, sign and payload kept, as NumPy's is
+    /// (the last value of its partition, a NaN: `np.median([1, -nan])` is
+    /// `-nan`, and x86's arithmetic makes NaNs negative); the greatest by
+    /// its bits where the data's NaNs differ, where NumPy's depends on its
+    /// partition. Else NumPy's `np.nan` (`nanquantile` of an all-NaN
+    /// slice; `nanmedian`'s is the data's).
+    fn nan_answer(&self, theirs: bool) -> f64 {
+        match self.nan_value {
+            Some(bits) if theirs => f64::from_bits(bits),
+            _ => f64::NAN,
+        }
+    }
+
     /// The range of order keys (with its ranks) holding each of `ranks`
     /// (sorted): its bin for a bracket, else the whole gap. A rank no part
     /// holds (data that changed) gets an empty range, which [`select`]
@@ -576,7 +601,7 @@ fn prepare<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, nan: NanPolicy) -> Re
     let first = first_pass_of(a, &[0.5])?;
     let n = a.len() as u64 - first.nan;
     if n == 0 || (nan == NanPolicy::Propagate && first.nan > 0) {
-        return Ok(Err(f64::NAN));
+        return Ok(Err(first.nan_answer(true)));
     }
     Ok(Ok((n, first)))
 }
@@ -657,7 +682,8 @@ fn quantiles<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan: Na
     }
     let first = first_pass_of(a, qs)?;
     let valid = a.len() as u64 - first.nan;
-    let nan_answer = Quantiles { values: vec![f64::NAN; qs.len()], events: Vec::new() };
+    let theirs = nan == NanPolicy::Propagate;
+    let nan_answer = Quantiles { values: vec![first.nan_answer(theirs); qs.len()], events: Vec::new() };
     let propagated = nan == NanPolicy::Propagate && first.nan > 0;
     if valid == 0 || (propagated && !report) {
         // (all NaN: NumPy's neighbours are NaN, which raise nothing)
@@ -694,7 +720,7 @@ fn quantiles<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan: Na
     let mut together = [0u8; 7];
     for (qi, &(p, x, t)) in plan.iter().enumerate() {
         let (value, flags) = lerp::<T>(at(p), at(x), t, dtype);
-        out.values.push(if propagated { f64::NAN } else { value });
+        out.values.push(if propagated { first.nan_answer(theirs) } else { value });
         if per_q {
             let calls = qi * ops.len()..;
             out.events.extend(ops.iter().zip(flags).zip(calls).flat_map(|((op, f), call)| fpe::events(f, op, call)));
