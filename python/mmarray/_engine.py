@@ -295,14 +295,14 @@ def _median_of_infinities(a, skipna):
         _fp_errors([("invalid", "invalid value encountered in reduce")])
 
 
-def _quantile(skipna, scale):
+def _quantile(skipna, percent):
     def impl(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None, interpolation=None):
         if axis is not None or out is not None or keepdims or method != "linear" or weights is not None or interpolation is not None:
             return FALLBACK
         if not _eligible(a, "iuf"):  # bool: NumPy raises TypeError
             return FALLBACK
         # a Python number is "weak" (NEP 50); np.float64 (a float subclass) is not
-        if scale == 100.0:
+        if percent:
             # np.percentile's own first steps: a Python int is weak too, and
             # q / 100 is float64 for integer q, so np.percentile(m, [1, 50,
             # 99]) runs here (it took NumPy's path: a sorted copy of the data)
@@ -523,10 +523,10 @@ HANDLED = {
     np.nanargmax: _arg("argmax", True),
     np.median: _median(False),
     np.nanmedian: _median(True),
-    np.quantile: _quantile(False, 1.0),
-    np.nanquantile: _quantile(True, 1.0),
-    np.percentile: _quantile(False, 100.0),
-    np.nanpercentile: _quantile(True, 100.0),
+    np.quantile: _quantile(False, False),
+    np.nanquantile: _quantile(True, False),
+    np.percentile: _quantile(False, True),
+    np.nanpercentile: _quantile(True, True),
     np.clip: _clip,
     np.ptp: _reduction("ptp"),
     np.histogram: _histogram,

@@ -626,19 +626,18 @@ const HOLDER_BUDGET: std::time::Duration = std::time::Duration::from_millis(50);
 /// The [`ErrorKind::InUse`] error of a file whose lock `holders` have
 /// (none: a holder `/proc` does not show).
 fn in_use(path: &Path, holders: &[(u32, bool)]) -> Error {
-    let pids = |write: bool| holders.iter().filter(|h| h.1 == write).map(|h| h.0.to_string()).collect::<Vec<_>>();
-    let named = |pids: Vec<String>| match pids.len() {
-        1 => format!("process {}", pids[0]),
-        _ => format!("processes {}", pids.join(", ")),
+    // (the writers if there are any, else the readers)
+    let writers = holders.iter().any(|h| h.1);
+    let pids: Vec<String> = holders.iter().filter(|h| h.1 == writers).map(|h| h.0.to_string()).collect();
+    let who = match pids.as_slice() {
+        [] => "another handle holds".to_string(),
+        [one] => format!("process {one} holds"),
+        many => format!("processes {} hold", many.join(", ")),
     };
-    let (writers, readers) = (pids(true), pids(false));
-    let verb = |pids: &[String]| if pids.len() == 1 { "holds" } else { "hold" };
-    let message = if !writers.is_empty() {
-        format!("is being written: {} {} its write lock (one writer at a time; readers need no lock)", named(writers.clone()), verb(&writers))
-    } else if !readers.is_empty() {
-        format!("is locked: {} {} a read lock on it, which keeps writers out", named(readers.clone()), verb(&readers))
+    let message = if writers || pids.is_empty() {
+        format!("is being written: {who} its write lock (one writer at a time; readers need no lock)")
     } else {
-        "is being written: another handle holds its write lock (one writer at a time; readers need no lock)".to_string()
+        format!("is locked: {who} a read lock on it, which keeps writers out")
     };
     Error::at(ErrorKind::InUse, path, message)
 }

@@ -684,7 +684,7 @@ fn quantiles<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], nan: Na
     let valid = a.len() as u64 - first.nan;
     let theirs = nan == NanPolicy::Propagate;
     let nan_answer = Quantiles { values: vec![first.nan_answer(theirs); qs.len()], events: Vec::new() };
-    let propagated = nan == NanPolicy::Propagate && first.nan > 0;
+    let propagated = theirs && first.nan > 0;
     if valid == 0 || (propagated && !report) {
         // (all NaN: NumPy's neighbours are NaN, which raise nothing)
         return Ok(nan_answer);

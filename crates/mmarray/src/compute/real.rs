@@ -90,14 +90,14 @@ pub(crate) fn f64_unkey(k: u64) -> f64 {
 
 /// [`f64_key`] for an `f32`, in its own 32 bits.
 #[inline]
-pub(crate) fn f32_key(x: f32) -> u32 {
+fn f32_key(x: f32) -> u32 {
     let b = x.to_bits();
     if b >> 31 == 1 { !b } else { b | (1 << 31) }
 }
 
 /// The `f32` of an [`f32_key`].
 #[inline]
-pub(crate) fn f32_unkey(k: u32) -> f32 {
+fn f32_unkey(k: u32) -> f32 {
     f32::from_bits(if k >> 31 == 1 { k & !(1 << 31) } else { !k })
 }
 
