@@ -379,20 +379,22 @@ fn block_fast<T: Real>(xs: &[T]) -> (f64, f64, f64) {
     let Some(&first) = xs.first() else { return (0.0, f64::INFINITY, f64::NEG_INFINITY) };
     let mut s = [0.0f64; W];
     // Extremes are tracked in the element type itself (16 f32 per AVX-512
-    // register instead of 8 f64), starting from the first element.
+    // register instead of 8 f64; f16 as f32), from the first element.
+    let first = first.to_cmp();
     let mut lo = [first; W];
     let mut hi = [first; W];
     let chunks = xs.chunks_exact(W);
     let rest = chunks.remainder();
     for c in chunks {
         for i in 0..W {
-            let v = c[i];
+            let v = c[i].to_cmp();
             s[i] += v.to_f64();
             lo[i] = if v < lo[i] { v } else { lo[i] };
             hi[i] = if v > hi[i] { v } else { hi[i] };
         }
     }
-    for (i, &v) in rest.iter().enumerate() {
+    for (i, v) in rest.iter().enumerate() {
+        let v = v.to_cmp();
         s[i] += v.to_f64();
         lo[i] = if v < lo[i] { v } else { lo[i] };
         hi[i] = if v > hi[i] { v } else { hi[i] };
@@ -415,7 +417,7 @@ fn block_fast<T: Real>(xs: &[T]) -> (f64, f64, f64) {
 #[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn block_extrema<T: Real>(xs: &[T]) -> Option<(f64, f64)> {
     const W: usize = 4 * LANES;
-    let &first = xs.first()?;
+    let first = xs.first()?.to_cmp();
     let mut lo = [first; W];
     let mut hi = [first; W];
     // v != v is true only for NaN; folded per lane, it vectorizes.
@@ -424,7 +426,7 @@ fn block_extrema<T: Real>(xs: &[T]) -> Option<(f64, f64)> {
     let rest = chunks.remainder();
     for c in chunks {
         for i in 0..W {
-            let v = c[i];
+            let v = c[i].to_cmp();
             lo[i] = if v < lo[i] { v } else { lo[i] };
             hi[i] = if v > hi[i] { v } else { hi[i] };
             #[allow(clippy::eq_op)]
@@ -433,7 +435,8 @@ fn block_extrema<T: Real>(xs: &[T]) -> Option<(f64, f64)> {
             }
         }
     }
-    for (i, &v) in rest.iter().enumerate() {
+    for (i, v) in rest.iter().enumerate() {
+        let v = v.to_cmp();
         lo[i] = if v < lo[i] { v } else { lo[i] };
         hi[i] = if v > hi[i] { v } else { hi[i] };
         #[allow(clippy::eq_op)]
@@ -462,6 +465,7 @@ fn block_shifted<T: Real, const EXTREMA: bool>(xs: &[T], k: f64) -> (f64, f64, f
     let Some(&first) = xs.first() else { return (0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY) };
     let mut s1 = [0.0f64; W];
     let mut s2 = [0.0f64; W];
+    let first = first.to_cmp();
     let mut lo = [first; W];
     let mut hi = [first; W];
     // Fused multiply-add where this clone's CPU has it (a constant per
@@ -469,6 +473,7 @@ fn block_shifted<T: Real, const EXTREMA: bool>(xs: &[T], k: f64) -> (f64, f64, f
     // the conversions to f64 make this the engine's most compute-heavy pass.
     let fma = multiversion::target::target_cfg_f!(target_feature = "fma");
     let mut step = |i: usize, v: T| {
+        let v = v.to_cmp();
         let d = v.to_f64() - k;
         s1[i] += d;
         s2[i] = if fma { d.mul_add(d, s2[i]) } else { s2[i] + d * d };
