@@ -331,23 +331,31 @@ def _quantile(skipna, percent):
 
 
 def _histogram(a, bins=10, range=None, density=None, weights=None):
-    # Float64 and integer data only: NumPy bins float16/float32 data in
-    # their own precision, where the engine uses float64.
-    if density or weights is not None or not _eligible(a) or a.dtype.kind not in "iuf" or a.dtype.kind == "f" and a.dtype.itemsize != 8:
+    # The engine bins as NumPy does: float16/float32 data in their own
+    # type, float64 and integer data in float64; a range of Python numbers
+    # as NumPy takes them (a NumPy scalar in the range changes the type
+    # NumPy bins in: NumPy's own code takes those).
+    if density or weights is not None or not _eligible(a) or a.dtype.kind not in "iuf":
         return FALLBACK
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         return FALLBACK
+    floats = a.dtype.kind == "f"
     if range is not None:
         lo, hi = range
-        if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi or not math.isfinite(float(hi) - float(lo)):
+        if not all(type(x) in (int, float) for x in (lo, hi)):
             return FALLBACK
-        if a.dtype.kind in "iu" and not (np.iinfo(a.dtype).min <= lo and hi <= np.iinfo(a.dtype).max):
-            return FALLBACK  # NumPy's OverflowError for bounds outside the type
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or not math.isfinite(float(hi) - float(lo)):
+            return FALLBACK
+        if any(isinstance(x, int) and (abs(x) > 2**53 or floats and a.dtype.type(x) != x) for x in (lo, hi)):
+            return FALLBACK  # an integer bound float64 or the data's type does not hold (NumPy compares it exactly)
         range = (float(lo), float(hi))
-    counts, edges = _core.histogram(a, bins, range)
+    try:
+        counts, edges = _core.histogram(a, bins, range)
+    except ValueError:
+        return FALLBACK  # NumPy's own error (or, for a range that rounds far apart in the data's type, its IndexError)
     if not np.isfinite(edges).all():
-        return FALLBACK  # a span that overflows float64, or NaN data: NumPy's error
-    return counts.astype(np.intp), edges
+        return FALLBACK  # a span that overflows the type, or NaN data: NumPy's error
+    return counts.astype(np.intp), edges.astype(a.dtype if floats else np.float64)
 
 
 def _python_scalar_fits(a, x):

@@ -211,6 +211,79 @@ def test_histogram_whose_span_overflows_is_numpys_error(mm):
         np.histogram(m, 1)
 
 
+def _edge_neighbours(dtype, bins, rng_, seed_values):
+    """Values on NumPy's bin edges for (bins, range) and 1-2 ulps either
+    side, with some ordinary values: where binning in float64 instead of
+    the data's type, or a fast path's rounding, puts a value one bin off."""
+    x = np.asarray(seed_values, dtype=dtype)
+    try:
+        e = np.histogram_bin_edges(x, bins, rng_).astype(dtype)
+    except ValueError:  # too many bins for the range, in this type
+        return x
+    up, down = np.nextafter(e, np.inf), np.nextafter(e, -np.inf)
+    return np.concatenate([e, up, down, np.nextafter(up, np.inf), np.nextafter(down, -np.inf), x]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["f2", "f4", "f8", "i4", "u1", "i8"])
+def test_histograms_are_numpys_bit_for_bit_in_the_engine(mm, monkeypatch, dtype):
+    # NumPy bins float16/float32 data in their own type: the engine did in
+    # float64 (a value within rounding of an edge fell in the next bin),
+    # and left float16/float32 to NumPy's slower code. Now every dtype
+    # runs in the engine, counts and edges (their dtype too) NumPy's.
+    from mmarray import _engine
+
+    calls = {"n": 0}
+    real = _engine._core.histogram
+
+    def spy(*args):
+        calls["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(_engine._core, "histogram", spy)
+    gen = np.random.default_rng(14)
+    floats = np.dtype(dtype).kind == "f"
+    cases = 0
+    for bins in [1, 3, 10, 37, 100, 1000, 5000]:
+        for rng_ in [None, (-7.3, 11.9), (-20, 30), (1e3, 1e3 + 2.5), (2.0, 2.0)]:
+            scale = 40 if floats else 100
+            seed = gen.normal(size=3000) * scale + (1e3 if rng_ and rng_[0] == 1e3 else 0)
+            if not floats:
+                seed = np.clip(np.round(seed), *(np.iinfo(dtype).min, np.iinfo(dtype).max))
+            x = _edge_neighbours(dtype, bins, rng_, seed) if floats else seed.astype(dtype)
+            m, ref = mm(x, dtype)
+            before = calls["n"]
+            try:
+                c2, e2 = np.histogram(ref, bins, rng_)
+            except ValueError as want:
+                with pytest.raises(ValueError, match=str(want)):
+                    np.histogram(m, bins, rng_)
+                continue
+            finally:
+                cases += 1
+            c, e = np.histogram(m, bins, rng_)
+            assert calls["n"] == before + 1, (bins, rng_)
+            np.testing.assert_array_equal(c, c2, err_msg=f"{dtype} bins={bins} range={rng_}")
+            np.testing.assert_array_equal(e, e2)
+            assert (c.dtype, e.dtype) == (c2.dtype, e2.dtype)
+    assert cases == 35
+
+
+def test_a_large_float32_histogram_is_numpys(mm):
+    # 6 Mi values over many blocks and both threads, a third of them on an
+    # edge or next to one: the fast pass's tolerance and its exact
+    # fallbacks, at size
+    gen = np.random.default_rng(3)
+    seed = (gen.random(4 << 20) * 200 - 100).astype("f4")
+    for bins, rng_ in [(100, None), (37, (-60.5, 80.25)), (4096, (-100, 100))]:
+        x = _edge_neighbours("f4", bins, rng_, seed)
+        x = np.concatenate([x, np.repeat(x[: bins + 1], 400)])  # runs on the edges
+        m, ref = mm(x, "f4")
+        c, e = np.histogram(m, bins, rng_)
+        c2, e2 = np.histogram(ref, bins, rng_)
+        np.testing.assert_array_equal(c, c2, err_msg=f"bins={bins} range={rng_}")
+        np.testing.assert_array_equal(e, e2)
+
+
 def test_documented_differences_hold(mm):
     # README: partial sums that overflow in NumPy's order may not here
     m, ref = mm([1.5e308, 1.5e308, -1.5e308], "f8")

@@ -2,8 +2,10 @@
 
 use ndarray::{ArrayView, Dimension};
 
+use multiversion::multiversion;
+
 use super::moments::NanPolicy;
-use super::real::Real;
+use super::real::{f16_to_f32, f32_to_f16, f64_to_f16, Real};
 use super::reduce::fold_blocks_unordered;
 use super::{summary, Stat};
 use crate::error::{Error, ErrorKind, Result};
@@ -18,39 +20,462 @@ pub struct Histogram {
     pub edges: Vec<f64>,
 }
 
-/// NumPy's `linspace(first, last, n + 1)` in float64.
-fn edges(first: f64, last: f64, bins: usize) -> Vec<f64> {
-    let step = (last - first) / bins as f64;
-    let mut e: Vec<f64> = (0..=bins).map(|i| i as f64 * step + first).collect();
-    if let Some(end) = e.last_mut() {
-        *end = last;
+/// The most bins a histogram may have: 2^30 (8 GiB of counts).
+const MAX_BINS: u32 = 1 << 30;
+
+/// A float type NumPy computes bins in, with its rounding: `f64`, `f32`,
+/// or float16 ([`Half`]). NumPy bins float16/float32 data in their own
+/// type (`bin_type`, `np.result_type` of the range and the data), integer
+/// data in float64.
+trait BinFloat: Copy + PartialOrd + Send + Sync {
+    /// `x` rounded to the type.
+    fn of(x: f64) -> Self;
+    /// `i` as NumPy's `arange(n, dtype=...)` holds it.
+    fn of_index(i: u32) -> Self;
+    /// The value as `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// `self - o`, `self * o`, `self / o`, `self + o`, each rounded to the
+    /// type.
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn div(self, o: Self) -> Self;
+    fn add(self, o: Self) -> Self;
+    /// `astype(np.intp)` (truncation) of a bin index computed in the type,
+    /// at least 0 and at most [`MAX_BINS`] (NaN as 0; those are not
+    /// counted). (Without the clamp, Rust's saturating `as` is done one
+    /// lane at a time: it made binning five times slower.)
+    fn index(self) -> i32;
+    /// A value of the data, which `F` holds exactly (float16 data are
+    /// binned as [`Half`], float32 as `f32`; integers are rounded to
+    /// `f64`, as NumPy's `astype(float64)` does).
+    #[inline(always)]
+    fn of_real<T: Real>(x: T) -> Self {
+        Self::of(x.to_f64())
     }
-    e
+    /// The unit roundoff of the type's arithmetic, for the fast pass
+    /// ([`Fast`]); `None` for float16, binned the exact way.
+    const EPS: Option<f64>;
+    /// The value truncated toward zero.
+    fn trunc(self) -> Self;
 }
 
-/// The bin of `x` (known to be within `[first, last]`), as NumPy finds it:
-/// scaled index, then corrected against the actual edges.
-#[inline]
-fn bin_of(x: f64, first: f64, denom: f64, edges: &[f64]) -> usize {
-    let bins = edges.len() - 1;
-    let mut i = (((x - first) / denom) * bins as f64) as usize;
-    if i >= bins {
-        i = bins - 1;
+impl BinFloat for f64 {
+    const EPS: Option<f64> = Some(f64::EPSILON / 2.0);
+    #[inline(always)]
+    fn trunc(self) -> Self {
+        self.trunc()
     }
-    if x < edges[i] {
-        i = i.saturating_sub(1);
-    } else if i + 1 < bins && x >= edges[i + 1] {
-        i += 1;
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x
     }
-    i
+    #[inline(always)]
+    fn of_index(i: u32) -> Self {
+        f64::from(i)
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        self - o
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        self * o
+    }
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        self / o
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        self + o
+    }
+    #[inline(always)]
+    fn index(self) -> i32 {
+        let f = self.max(0.0).min(f64::from(MAX_BINS));
+        // SAFETY: f is finite, in [0, MAX_BINS] (max and min return the
+        // other operand for NaN), so i32 holds its truncation.
+        unsafe { f.to_int_unchecked() }
+    }
 }
 
+#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+impl BinFloat for f32 {
+    const EPS: Option<f64> = Some(f32::EPSILON as f64 / 2.0);
+    #[inline(always)]
+    fn trunc(self) -> Self {
+        self.trunc()
+    }
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn of_index(i: u32) -> Self {
+        i as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        self - o
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        self * o
+    }
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        self / o
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        self + o
+    }
+    #[inline(always)]
+    fn index(self) -> i32 {
+        let f = self.max(0.0).min(MAX_BINS as f32);
+        // SAFETY: f is finite, in [0, MAX_BINS] (max and min return the
+        // other operand for NaN), so i32 holds its truncation.
+        unsafe { f.to_int_unchecked() }
+    }
+}
+
+/// A float16 value held in an `f32`, computed on as NumPy's float16 loops
+/// do: in float32, each result rounded to float16 (exact for `+ - * /`,
+/// float32 having more than twice float16's precision).
+#[derive(Clone, Copy, PartialEq, PartialOrd)]
+struct Half(f32);
+
+impl Half {
+    #[inline(always)]
+    fn round(x: f32) -> Self {
+        Self(f16_to_f32(f32_to_f16(x)))
+    }
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+impl BinFloat for Half {
+    const EPS: Option<f64> = None;
+    #[inline(always)]
+    fn trunc(self) -> Self {
+        Self(self.0.trunc())
+    }
+    fn of(x: f64) -> Self {
+        Self(f16_to_f32(f64_to_f16(x)))
+    }
+    #[inline(always)]
+    fn of_real<T: Real>(x: T) -> Self {
+        // exact: only float16 data are binned as Half
+        Self(x.to_f64() as f32)
+    }
+    #[inline(always)]
+    fn of_index(i: u32) -> Self {
+        // NumPy's float16 arange: the index as float32, then rounded
+        Self::round(i as f32)
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self.0)
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Self::round(self.0 - o.0)
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        Self::round(self.0 * o.0)
+    }
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        Self::round(self.0 / o.0)
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Self::round(self.0 + o.0)
+    }
+    #[inline(always)]
+    fn index(self) -> i32 {
+        self.0.index()
+    }
+}
+
+/// NumPy's binning of one histogram: what `np.histogram` computes before
+/// its counting loop, in the type `F` it computes in.
+struct Bins<F> {
+    /// Number of bins.
+    n: u32,
+    /// Values outside `[lo, hi]` (and NaN) are not counted.
+    lo: F,
+    hi: F,
+    /// The edges (`n + 1`), NumPy's `linspace` in its type.
+    edges: Vec<F>,
+    /// Each edge as NumPy's `linspace` computes it, without the table:
+    /// `i * step + lo` in `F` (data range) or in `f64` (a given range).
+    step: F,
+    step64: f64,
+    lo64: f64,
+    /// The index's scale: `(x - lo) / denom * n`, in `F` for a range from
+    /// the data, in `f64` for a given range (NumPy's `norm_denom` is then a
+    /// float64 or uint64 scalar).
+    denom: F,
+    denom64: f64,
+    /// `n` in `F` and in `f64`.
+    nf: F,
+    n64: f64,
+    /// Whether the range was given (the `f64` formulas above apply).
+    given: bool,
+    /// Whether the edges follow the formula above; `false` for a step of
+    /// zero (a subnormal span: NumPy's `linspace` then divides first),
+    /// whose edges are looked up in `edges`.
+    formula: bool,
+    /// The fast pass's constants, where it applies.
+    fast: Option<Fast<F>>,
+}
+
+impl<F: BinFloat> Bins<F> {
+    /// NumPy's `linspace(lo, hi, n + 1)` and scale. `given` ranges arrive
+    /// as `f64` (Python floats: the edges are computed in float64 and
+    /// rounded to `F`); others are the data's min and max (computed in
+    /// `F`). `denom64` is NumPy's `norm_denom` for a given range, or for
+    /// integer data its exact `max - min`.
+    fn new(n: u32, lo64: f64, hi64: f64, given: bool, denom64: f64) -> Self {
+        let (lo, hi) = (F::of(lo64), F::of(hi64));
+        let div = F::of_index(n);
+        let (delta, delta64) = (hi.sub(lo), hi64 - lo64);
+        let (step, step64) = (delta.div(div), delta64 / f64::from(n));
+        let zero_step = if given { step64 == 0.0 } else { step.to_f64() == 0.0 };
+        let mut edges: Vec<F> = (0..=n)
+            .map(|i| match (given, zero_step) {
+                (false, false) => F::of_index(i).mul(step).add(lo),
+                (false, true) => F::of_index(i).div(div).mul(delta).add(lo),
+                (true, false) => F::of(f64::from(i) * step64 + lo64),
+                (true, true) => F::of(f64::from(i) / f64::from(n) * delta64 + lo64),
+            })
+            .collect();
+        if let Some(end) = edges.last_mut() {
+            *end = hi;
+        }
+        let formula = !zero_step;
+        let mut b = Self { n, lo, hi, edges, step, step64, lo64, denom: delta, denom64, nf: div, n64: f64::from(n), given, formula, fast: None };
+        b.fast = Fast::new(&b, lo64, hi64);
+        b
+    }
+
+    /// The bin of a value counted, exactly as NumPy computes it (its
+    /// index, then moved by one where its edges say otherwise).
+    fn exact_bin(&self, x: F) -> u32 {
+        let last = self.n - 1;
+        let d = x.sub(self.lo);
+        let i = if self.given { (d.to_f64() / self.denom64 * self.n64).index() } else { d.div(self.denom).mul(self.nf).index() };
+        #[allow(clippy::cast_sign_loss)] // index() is at least 0
+        let i = (i as u32).min(last);
+        let i = if x < self.edges[i as usize] { i.saturating_sub(1) } else { i };
+        if i != last && x >= self.edges[i as usize + 1] {
+            i + 1
+        } else {
+            i
+        }
+    }
+
+    /// Edge `i` (at most `n`; edge `n` by the formula is not `hi`, and
+    /// only compared with for bins below the last), by the formula where
+    /// it holds, else from the table.
+    #[inline(always)]
+    fn edge<const GIVEN: bool, const FORMULA: bool>(&self, i: u32) -> F {
+        if !FORMULA {
+            self.edges[i as usize]
+        } else if GIVEN {
+            F::of(f64::from(i) * self.step64 + self.lo64)
+        } else {
+            F::of_index(i).mul(self.step).add(self.lo)
+        }
+    }
+
+}
+
+/// Values binned per kernel call: their bins fit in the L1 cache.
+const SUB: usize = 1024;
+
+/// The bin of each value of `xs` into `out` (`b.n` for a value not
+/// counted): NumPy's index, `(x - lo) / denom * n` truncated, then moved
+/// by one where the edges say otherwise (NumPy's correction "within ~1 ULP
+/// of the bin edges"), in lanes the compiler vectorizes. (NumPy gathers
+/// the edges from its table; the formula gives the same values without a
+/// gather.) An index beyond the last bin, which NumPy's own correction
+/// turns into an `IndexError` (float16 rounding of a given range with
+/// over 2048 bins), counts in the last bin.
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
+fn bin_values<T: Real, F: BinFloat, const GIVEN: bool, const FORMULA: bool>(b: &Bins<F>, xs: &[T], out: &mut [u32]) {
+    let last = b.n - 1;
+    for (&x, o) in xs.iter().zip(out.iter_mut()) {
+        let x = F::of_real(x);
+        let keep = x >= b.lo && x <= b.hi;
+        let d = x.sub(b.lo);
+        let i = if GIVEN { (d.to_f64() / b.denom64 * b.n64).index() } else { d.div(b.denom).mul(b.nf).index() };
+        #[allow(clippy::cast_sign_loss)]
+        let i = (i.max(0) as u32).min(last);
+        let i = if x < b.edge::<GIVEN, FORMULA>(i) { i.saturating_sub(1) } else { i };
+        let i = if i != last && x >= b.edge::<GIVEN, FORMULA>(i + 1) { i + 1 } else { i };
+        *o = if keep { i } else { b.n };
+    }
+}
+
+/// The fast pass's constants: [`bin_fast`].
+#[derive(Clone, Copy)]
+struct Fast<F> {
+    /// `n / denom`, in `F`.
+    scale: F,
+    /// How far from a bin boundary a scaled value must be, in bins, for
+    /// its bin to be NumPy's without the exact computation.
+    tol: F,
+    /// `1 - tol`, and `n - tol` (values near the top go the exact way).
+    upper: F,
+    top: F,
+}
+
+impl<F: BinFloat> Fast<F> {
+    /// The fast pass for `b`, if its tolerance is small (float32 and
+    /// float64 data, bins not so many that rounding spans a good part of
+    /// one).
+    ///
+    /// The bound, in bins, on how far `(x - lo) * (n / denom)` (in `F`)
+    /// can be from both NumPy's index `(x - lo) / denom * n` and from
+    /// where NumPy's rounded edges put `x`: the edges, `lo` and the
+    /// difference `x - lo` are each within an ulp or two of `M`, the
+    /// largest bound in magnitude (`2 ulp(M) <= 4 eps M`), which is
+    /// `M / (hi - lo) * n` ulps in bins; the scaling and NumPy's own
+    /// division and product, and the edges' `i * step`, are within a few
+    /// `eps` of each index (at most `n + 1`). With `eps` the unit
+    /// roundoff of `F`, the sum is under `8 eps (n + 1) (M / (hi - lo) +
+    /// 1)`; twice that is used.
+    fn new(b: &Bins<F>, lo: f64, hi: f64) -> Option<Self> {
+        let eps = F::EPS?;
+        let span = hi - lo;
+        let m = lo.abs().max(hi.abs());
+        let tol = 16.0 * eps * (b.n64 + 1.0) * (m / span + 1.0);
+        // (NaN, from a span of 0 or an infinite bound, too)
+        if tol.is_nan() || tol >= 1e-3 || b.n64 >= 1.0 / eps / 16.0 {
+            return None;
+        }
+        let denom = if b.given { b.denom64 } else { b.denom.to_f64() };
+        Some(Self { scale: F::of(b.n64 / denom), tol: F::of(tol), upper: F::of(1.0 - tol), top: F::of(b.n64 - tol) })
+    }
+}
+
+/// The fast pass: the bin of each value of `xs` into `out` from `(x -
+/// lo) * (n / denom)` alone, where that is further than `fast.tol` from a
+/// bin boundary (then NumPy's index is the same, and its edges agree),
+/// else `n + 1`, for the exact computation ([`Bins::exact_bin`]); `n` for
+/// a value not counted. Returns how many values are `n + 1`. (NumPy's division and the edges' arithmetic took
+/// most of the time: binning 64 Mi float32 values took 90 ms that way.)
+#[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
+#[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
+fn bin_fast<T: Real, F: BinFloat>(b: &Bins<F>, fast: &Fast<F>, xs: &[T], out: &mut [u32]) -> u32 {
+    let mut nears = 0;
+    for (&x, o) in xs.iter().zip(out.iter_mut()) {
+        let x = F::of_real(x);
+        let keep = x >= b.lo && x <= b.hi;
+        let f = x.sub(b.lo).mul(fast.scale);
+        let t = f.trunc();
+        let frac = f.sub(t);
+        let near = frac < fast.tol || frac > fast.upper || f >= fast.top;
+        #[allow(clippy::cast_sign_loss)] // index() is at least 0
+        let i = t.index() as u32;
+        *o = if !keep {
+            b.n
+        } else if near {
+            b.n + 1
+        } else {
+            i
+        };
+        nears += u32::from(keep && near);
+    }
+    nears
+}
+
+/// Adds the bins of `xs` to `counts`: `copies` tables of `n + 1` counts
+/// (the last for values not counted), consecutive values going to
+/// different tables so that runs of one bin do not wait on one counter.
+fn count<T: Real, F: BinFloat>(b: &Bins<F>, xs: &[T], counts: &mut [u64], copies: usize) {
+    let stride = b.n as usize + 1;
+    let near = b.n + 1;
+    let mut bins = [0u32; SUB];
+    for part in xs.chunks(SUB) {
+        let bins = &mut bins[..part.len()];
+        let exact = |bins: &mut [u32]| match (b.given, b.formula) {
+            (false, false) => bin_values::<T, F, false, false>(b, part, bins),
+            (false, true) => bin_values::<T, F, false, true>(b, part, bins),
+            (true, false) => bin_values::<T, F, true, false>(b, part, bins),
+            (true, true) => bin_values::<T, F, true, true>(b, part, bins),
+        };
+        match b.fast {
+            None => exact(bins),
+            Some(fast) => match bin_fast(b, &fast, part, bins) as usize {
+                0 => {}
+                // a few values near boundaries: one at a time
+                nears if nears < part.len() / 32 => {
+                    for (i, &x) in bins.iter_mut().zip(part) {
+                        if *i == near {
+                            *i = b.exact_bin(F::of_real(x));
+                        }
+                    }
+                }
+                // many (values on the edges, as integers on integer
+                // edges): the whole part the exact way, in lanes
+                _ => exact(bins),
+            },
+        }
+        if copies == 4 {
+            let groups = bins.chunks_exact(4);
+            for &i in groups.remainder() {
+                counts[i as usize] += 1;
+            }
+            for g in groups {
+                counts[g[0] as usize] += 1;
+                counts[stride + g[1] as usize] += 1;
+                counts[2 * stride + g[2] as usize] += 1;
+                counts[3 * stride + g[3] as usize] += 1;
+            }
+        } else {
+            for &i in bins.iter() {
+                counts[i as usize] += 1;
+            }
+        }
+    }
+}
+
+/// Counts per bin of `a`, binned by `b`.
+fn counts_of<T: Real, F: BinFloat, D: Dimension>(a: &ArrayView<'_, T, D>, b: &Bins<F>) -> Vec<u64> {
+    let stride = b.n as usize + 1;
+    // four tables while they fit in the L2 cache (256 KiB), else one
+    let copies = if stride <= 8192 { 4 } else { 1 };
+    let total = fold_blocks_unordered(
+        a.view().into_dyn(),
+        || vec![0u64; copies * stride],
+        |c: &mut Vec<u64>, xs: &[T]| count(b, xs, c, copies),
+        |mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+            a
+        },
+    );
+    (0..b.n as usize).map(|i| (0..copies).map(|k| total[k * stride + i]).sum()).collect()
+}
 /// `np.histogram(a, bins, range)`: `bins` equal-width bins over `range`, or
 /// over `[min, max]` of the data when `range` is `None` (one extra pass).
-/// Values outside the range, and NaNs, are not counted. Counts are exact;
-/// bin edges and bin choice are computed in float64 (for float16/float32
-/// data NumPy computes them in the data's precision, so a value within
-/// rounding of an edge may fall in the neighbouring bin).
+/// Values outside the range, and NaNs, are not counted. Counts, edges and
+/// the bin of every value are NumPy's: computed in the data's own float
+/// type for float16 and float32 data (each step rounded to it, as NumPy
+/// computes them), in float64 for float64 and integer data; a given range
+/// is taken as NumPy takes Python floats (its edges computed in float64,
+/// then rounded to the data's type). The edges are returned as `f64`,
+/// exactly (`np.histogram` returns them in the data's float type).
 ///
 /// ```
 /// use mmarray::compute::histogram;
@@ -62,15 +487,30 @@ fn bin_of(x: f64, first: f64, denom: f64, edges: &[f64]) -> usize {
 /// ```
 ///
 /// # Errors
-/// [`ErrorKind::InvalidArgument`], with NumPy's messages: `bins` of 0, a
-/// range whose max is below its min or that is not finite, or data whose
-/// own range is not finite (NaN or infinity without a `range`).
+/// [`ErrorKind::InvalidArgument`], with NumPy's messages: `bins` of 0 (or
+/// over 2^30), a range whose max is below its min or that is not
+/// finite (in the data's type), or data whose own range is not finite
+/// (NaN or infinity without a `range`), or edges that do not increase
+/// (too many bins for the range).
 pub fn histogram<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, bins: usize, range: Option<(f64, f64)>) -> Result<Histogram> {
+    if T::IS_FLOAT && std::mem::size_of::<T>() == 2 {
+        histogram_in::<T, Half, D>(a, bins, range)
+    } else if T::IS_FLOAT && std::mem::size_of::<T>() == 4 {
+        histogram_in::<T, f32, D>(a, bins, range)
+    } else {
+        histogram_in::<T, f64, D>(a, bins, range)
+    }
+}
+
+/// [`histogram`] computed in `F`.
+fn histogram_in<T: Real, F: BinFloat, D: Dimension>(a: &ArrayView<'_, T, D>, bins: usize, range: Option<(f64, f64)>) -> Result<Histogram> {
     let invalid = |msg: String| Error::new(ErrorKind::InvalidArgument, msg);
     if bins == 0 {
         return Err(invalid("`bins` must be positive, when an integer".into()));
     }
-    let (mut first, mut last) = match range {
+    let n = u32::try_from(bins).ok().filter(|&n| n <= MAX_BINS).ok_or_else(|| invalid(format!("too many bins: {bins} (at most {MAX_BINS})")))?;
+    let half = F::of(0.5);
+    let b = match range {
         Some((lo, hi)) => {
             if lo > hi {
                 return Err(invalid("max must be larger than min in range parameter.".into()));
@@ -78,46 +518,58 @@ pub fn histogram<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, bins: usize, ra
             if !(lo.is_finite() && hi.is_finite()) {
                 return Err(invalid(format!("supplied range of [{lo}, {hi}] is not finite")));
             }
-            (lo, hi)
+            // Python floats: widened in float64
+            let (lo, hi) = if lo == hi { (lo - 0.5, hi + 0.5) } else { (lo, hi) };
+            if !(F::of(lo).to_f64().is_finite() && F::of(hi).to_f64().is_finite()) {
+                return Err(invalid(format!("supplied range of [{lo}, {hi}] is not finite in the data's type")));
+            }
+            // The largest value counted, F(hi), is binned from F(hi) -
+            // F(lo) over the float64 hi - lo: where rounding to F moved
+            // the bounds apart by more than a bin, its index is past the
+            // last bin (NumPy's own correction then fails, IndexError)
+            #[allow(clippy::cast_possible_truncation)]
+            let top = (F::of(hi).sub(F::of(lo)).to_f64() / (hi - lo) * f64::from(n)) as i64;
+            if top > i64::from(n) {
+                return Err(invalid(format!(
+                    "range [{lo}, {hi}] rounds to [{}, {}] in the data's type, too far apart for {bins} bins of the range: value {} would fall in bin {top}",
+                    F::of(lo).to_f64(),
+                    F::of(hi).to_f64(),
+                    F::of(hi).to_f64()
+                )));
+            }
+            Bins::<F>::new(n, lo, hi, true, hi - lo)
         }
-        None if a.is_empty() => (0.0, 1.0),
+        None if a.is_empty() => Bins::<F>::new(n, 0.0, 1.0, true, 1.0),
         None => {
             let m = summary(a, NanPolicy::Propagate);
             let (lo, hi) = (Stat::Min.of(&m, 0.0)?, Stat::Max.of(&m, 0.0)?);
             if !(lo.is_finite() && hi.is_finite()) {
                 return Err(invalid(format!("autodetected range of [{lo}, {hi}] is not finite")));
             }
-            (lo, hi)
+            match m.int_extremes::<T>() {
+                // integers: NumPy's norm_denom is max - min exactly (as
+                // uint64), and its edges float64; equal ones widen in float64
+                Some((ilo, ihi)) if ilo != ihi => {
+                    #[allow(clippy::cast_precision_loss)]
+                    let denom = (ihi - ilo) as f64;
+                    Bins::<F>::new(n, lo, hi, true, denom)
+                }
+                Some(_) => Bins::<F>::new(n, lo - 0.5, hi + 0.5, true, 1.0),
+                // floats: in their own type, the widening too
+                None if lo == hi => Bins::<F>::new(n, F::of(lo).sub(half).to_f64(), F::of(hi).add(half).to_f64(), false, 0.0),
+                None => Bins::<F>::new(n, lo, hi, false, 0.0),
+            }
         }
     };
-    if first == last {
-        first -= 0.5;
-        last += 0.5;
-    }
-    let e = edges(first, last, bins);
-    if e.windows(2).any(|w| w[0] >= w[1]) {
+    let edges: Vec<f64> = b.edges.iter().map(|e| e.to_f64()).collect();
+    // (as NumPy's test: NaN edges, from a span that overflows the type,
+    // pass it when there is one bin)
+    if edges.windows(2).any(|w| w[0] >= w[1]) {
         return Err(invalid(format!(
             "Too many bins for data range. Cannot create {bins} finite-sized bins."
         )));
     }
-    let denom = last - first;
-    let counts = fold_blocks_unordered(
-        a.view().into_dyn(),
-        || vec![0u64; bins],
-        |c: &mut Vec<u64>, xs: &[T]| {
-            for x in xs {
-                let x = x.to_f64();
-                if x >= first && x <= last {
-                    c[bin_of(x, first, denom, &e)] += 1;
-                }
-            }
-        },
-        |mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-            a
-        },
-    );
-    Ok(Histogram { counts, edges: e })
+    Ok(Histogram { counts: counts_of(a, &b), edges })
 }
 
 #[cfg(test)]

@@ -151,6 +151,59 @@ pub(crate) fn f16_to_f32(x: f16) -> f32 {
     f32::from_bits(magnitude | ((h & 0x8000) << 16))
 }
 
+/// The `f16` nearest an `f32` (ties to even; beyond the largest `f16`,
+/// infinity), from the bits without a branch, so loops that compute in
+/// float16 as NumPy does (each result rounded to it) vectorize; `half`'s
+/// conversion is a call per value. (F. Giesen's `float_to_half_fast3_rtne`,
+/// with `select`s.) A NaN comes out as the quiet NaN `0x7e00` with its
+/// sign.
+#[inline(always)]
+pub(crate) fn f32_to_f16(x: f32) -> f16 {
+    const INF: u32 = 255 << 23;
+    // 2^16: from here on the f16 is infinite (or NaN)
+    const F16_LIMIT: u32 = (127 + 16) << 23;
+    // 2^-14, the smallest normal f16: below it the f16 is subnormal
+    const F16_NORMAL: u32 = 113 << 23;
+    // 0.5: adding it lines the f16 subnormal's bits up at the bottom of
+    // the f32's mantissa, rounded to nearest even by the addition itself
+    const SUBNORMAL_MAGIC: u32 = ((127 - 15) + (23 - 10) + 1) << 23;
+    let bits = x.to_bits();
+    let sign = bits & 0x8000_0000;
+    let a = bits ^ sign; // |x|
+    let special = if a > INF { 0x7e00 } else { 0x7c00 };
+    let subnormal = (f32::from_bits(a) + f32::from_bits(SUBNORMAL_MAGIC)).to_bits().wrapping_sub(SUBNORMAL_MAGIC);
+    // normal: rebias the exponent and round to nearest even on the 13
+    // mantissa bits dropped (a carry into the exponent is right, up to
+    // infinity)
+    let odd = (a >> 13) & 1;
+    let normal = a.wrapping_add(((15 - 127) << 23) as u32).wrapping_add(0xfff + odd) >> 13;
+    let magnitude = if a >= F16_LIMIT {
+        special
+    } else if a < F16_NORMAL {
+        subnormal
+    } else {
+        normal
+    };
+    #[allow(clippy::cast_possible_truncation)] // at most 0x7e00
+    f16::from_bits((magnitude | (sign >> 16)) as u16)
+}
+
+/// The `f16` nearest an `f64` (ties to even), without a branch on the
+/// data. Through `f32` rounded to odd (the `f32` bracketing `x` whose last
+/// bit is 1, when `x` is not an `f32`): that keeps a tie of the second
+/// rounding from being made by the first. (`half`'s conversion goes
+/// through `f32` rounded to nearest where the CPU has F16C, which rounds
+/// 5.91992182... to 5.92 where NumPy's `astype(float16)` gives 5.918.)
+#[inline(always)]
+pub(crate) fn f64_to_f16(x: f64) -> f16 {
+    #[allow(clippy::cast_possible_truncation)]
+    let r = x as f32;
+    let inexact_even = f64::from(r) != x && r.to_bits() & 1 == 0 && r.is_finite();
+    // the other neighbour, toward x: one step up or down in magnitude
+    let toward = if f64::from(r).abs() < x.abs() { r.to_bits().wrapping_add(1) } else { r.to_bits().wrapping_sub(1) };
+    f32_to_f16(if inexact_even { f32::from_bits(toward) } else { r })
+}
+
 macro_rules! real_int {
     ($($t:ty => $key:expr, $unkey:expr);*) => {$(
         impl Real for $t {
@@ -274,7 +327,7 @@ impl Real for f16 {
     }
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
-        f16::from_f64(x)
+        f64_to_f16(x)
     }
     float_int_methods!();
     // (from the bits: `half`'s conversion to f64 is a call per value, which
@@ -362,7 +415,7 @@ impl Real for f64 {
 mod tests {
     use half::f16;
 
-    use super::f16_to_f32;
+    use super::{f16_to_f32, f32_to_f16, f64_to_f16};
 
     /// The bit conversion gives `half`'s (F16C's) bits for all 65,536
     /// `f16`s: signed zeros, subnormals, infinities, quiet and signalling
@@ -373,5 +426,68 @@ mod tests {
             let x = f16::from_bits(b);
             assert_eq!(f16_to_f32(x).to_bits(), f32::from(x).to_bits(), "f16 bits {b:#06x}");
         }
+    }
+
+    /// The rounding gives `half`'s (F16C's) `f16` for every `f32` around
+    /// each `f16`: the `f16` itself, the midpoints to its neighbours (ties
+    /// to even) and the `f32`s just either side of them, both signs, and
+    /// every 4,099th `f32` besides (subnormals, overflow to infinity,
+    /// NaNs).
+    #[test]
+    fn float32_to_float16_rounds_as_half() {
+        let check = |x: f32| {
+            let (ours, theirs) = (f32_to_f16(x), f16::from_f32(x));
+            if theirs.is_nan() {
+                assert!(ours.is_nan() && ours.is_sign_negative() == x.is_sign_negative(), "{x:e} ({:#010x})", x.to_bits());
+            } else {
+                assert_eq!(ours.to_bits(), theirs.to_bits(), "{x:e} ({:#010x})", x.to_bits());
+            }
+        };
+        for b in 0..0x7c00u16 {
+            let here = f16_to_f32(f16::from_bits(b));
+            let next = f16_to_f32(f16::from_bits(b + 1));
+            let mid = f32::midpoint(here, next);
+            for x in [here, mid, f32::from_bits(mid.to_bits() - 1), f32::from_bits(mid.to_bits() + 1)] {
+                check(x);
+                check(-x);
+            }
+        }
+        for b in (0..=u32::MAX).step_by(4099) {
+            check(f32::from_bits(b));
+        }
+        for x in [f32::INFINITY, f32::NAN, 65504.0, 65519.99, 65520.0, 1e-8, 2.9e-8, 3e-8, f32::MAX, f32::MIN_POSITIVE] {
+            check(x);
+            check(-x);
+        }
+    }
+
+    /// The `f64` rounding gives the nearest `f16` (ties to even) around
+    /// every `f16` midpoint, where rounding through `f32` to nearest (as
+    /// `half` does with F16C) goes wrong: at the midpoint, and a hair
+    /// (2^-40 relative, lost in `f32`) either side; and at the `f16`s
+    /// themselves, both signs. The reference picks the nearer neighbour.
+    #[test]
+    fn float64_to_float16_rounds_once() {
+        let value = |b: u16| f64::from(f16_to_f32(f16::from_bits(b)));
+        for b in 0..0x7c00u16 {
+            let (here, next) = (value(b), if b == 0x7bff { 65536.0 } else { value(b + 1) });
+            let mid = (here + next) / 2.0;
+            for (x, want) in [
+                (here, b),
+                (mid, if b % 2 == 0 { b } else { b + 1 }),
+                (mid * (1.0 - 2f64.powi(-40)), b),
+                (mid * (1.0 + 2f64.powi(-40)), b + 1),
+            ] {
+                for sign in [1.0, -1.0] {
+                    let got = f64_to_f16(sign * x);
+                    let want = if sign < 0.0 { want | 0x8000 } else { want };
+                    assert_eq!(got.to_bits(), want, "{x:e}: {got} ({:#06x})", got.to_bits());
+                }
+            }
+        }
+        assert!(f64_to_f16(f64::NAN).is_nan());
+        assert_eq!(f64_to_f16(1e300), f16::INFINITY);
+        assert_eq!(f64_to_f16(-1e-300).to_bits(), 0x8000);
+        assert_eq!(f64_to_f16(5.919_921_820_496_699).to_f64(), 5.917_968_75); // NumPy's astype(float16)
     }
 }
