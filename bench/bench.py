@@ -65,6 +65,7 @@ NUMPY_CODE = {
     "rmatvec": "v = a.T @ np.ones(a.shape[0], dtype=a.dtype)\nr = [float(v[0]), float(v[len(v) // 2]), float(v[-1])]",
     "quantiles": "r = np.quantile(a, [0.01, 0.5, 0.99]).tolist()",
     "median": "r = [float(np.median(a))]",
+    "histogram": "c, e = np.histogram(a, 100)\nr = [int(c[0]), int(c[50]), int(c[-1]), float(e[50])]",
     "mul_inplace": "a *= np.float32(1.5)\na.flush()\nr = None",
     # 2000 scattered read-modify-writes at the positions bench_op uses.
     "scatter": "f = a.reshape(-1)\ns = 12345\nfor _ in range(2000):\n    s = (s * 6364136223846793005 + 1442695040888963407) % 2**64\n    f[(s >> 11) % f.size] += 1\na.flush()\nr = None",
@@ -93,7 +94,7 @@ WRITES = {"normalize", "contrast", "scatter", "scatter_hint", "mul_inplace"}
 # Operations measured on a cold page cache only (their point is I/O).
 ALWAYS_COLD = {"scatter", "scatter_hint"}
 # Operations too slow on NumPy's side (tens of seconds) to repeat: one round.
-SLOW = {"quantiles", "median"}
+SLOW = {"quantiles", "median", "histogram"}
 
 
 def parse_size(s):
@@ -624,6 +625,8 @@ def main():
                ("py:meansq_steps", four, region),
                # exact order statistics: NumPy sorts a copy of the whole file
                ("py:quantiles", flat, region), ("py:median", flat, region),
+               # NumPy bins 65,536 values at a time, on one core
+               ("py:histogram", flat, region),
                # the engine on one thread: how it scales past this machine's cores
                ("sum@1", flat, region), ("std@1", flat, region), ("summary@1", flat, region),
                ("py:quantiles@1", flat, region), ("py:median@1", flat, region),
