@@ -59,92 +59,55 @@ trait BinFloat: Copy + PartialOrd + Send + Sync {
     fn trunc(self) -> Self;
 }
 
-impl BinFloat for f64 {
-    const EPS: Option<f64> = Some(f64::EPSILON / 2.0);
-    #[inline(always)]
-    fn trunc(self) -> Self {
-        self.trunc()
-    }
-    #[inline(always)]
-    fn of(x: f64) -> Self {
-        x
-    }
-    #[inline(always)]
-    fn of_index(i: u32) -> Self {
-        f64::from(i)
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn sub(self, o: Self) -> Self {
-        self - o
-    }
-    #[inline(always)]
-    fn mul(self, o: Self) -> Self {
-        self * o
-    }
-    #[inline(always)]
-    fn div(self, o: Self) -> Self {
-        self / o
-    }
-    #[inline(always)]
-    fn add(self, o: Self) -> Self {
-        self + o
-    }
-    #[inline(always)]
-    fn index(self) -> i32 {
-        let f = self.max(0.0).min(f64::from(MAX_BINS));
-        // SAFETY: f is finite, in [0, MAX_BINS] (max and min return the
-        // other operand for NaN), so i32 holds its truncation.
-        unsafe { f.to_int_unchecked() }
-    }
+/// [`BinFloat`] for a native float type: its own arithmetic.
+macro_rules! native_bin_float {
+    ($($t:ty),*) => {$(
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::unnecessary_cast, trivial_numeric_casts)]
+        impl BinFloat for $t {
+            const EPS: Option<f64> = Some(<$t>::EPSILON as f64 / 2.0);
+            #[inline(always)]
+            fn trunc(self) -> Self {
+                self.trunc()
+            }
+            #[inline(always)]
+            fn of(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn of_index(i: u32) -> Self {
+                i as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self - o
+            }
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                self * o
+            }
+            #[inline(always)]
+            fn div(self, o: Self) -> Self {
+                self / o
+            }
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self + o
+            }
+            #[inline(always)]
+            fn index(self) -> i32 {
+                let f = self.max(0.0).min(MAX_BINS as $t);
+                // SAFETY: f is finite, in [0, MAX_BINS] (max and min return
+                // the other operand for NaN), so i32 holds its truncation.
+                unsafe { f.to_int_unchecked() }
+            }
+        }
+    )*};
 }
-
-#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-impl BinFloat for f32 {
-    const EPS: Option<f64> = Some(f32::EPSILON as f64 / 2.0);
-    #[inline(always)]
-    fn trunc(self) -> Self {
-        self.trunc()
-    }
-    #[inline(always)]
-    fn of(x: f64) -> Self {
-        x as f32
-    }
-    #[inline(always)]
-    fn of_index(i: u32) -> Self {
-        i as f32
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
-    #[inline(always)]
-    fn sub(self, o: Self) -> Self {
-        self - o
-    }
-    #[inline(always)]
-    fn mul(self, o: Self) -> Self {
-        self * o
-    }
-    #[inline(always)]
-    fn div(self, o: Self) -> Self {
-        self / o
-    }
-    #[inline(always)]
-    fn add(self, o: Self) -> Self {
-        self + o
-    }
-    #[inline(always)]
-    fn index(self) -> i32 {
-        let f = self.max(0.0).min(MAX_BINS as f32);
-        // SAFETY: f is finite, in [0, MAX_BINS] (max and min return the
-        // other operand for NaN), so i32 holds its truncation.
-        unsafe { f.to_int_unchecked() }
-    }
-}
+native_bin_float!(f64, f32);
 
 /// A float16 value held in an `f32`, computed on as NumPy's float16 loops
 /// do: in float32, each result rounded to float16 (exact for `+ - * /`,
