@@ -259,7 +259,6 @@ impl<F: BinFloat> Bins<F> {
             F::of_index(i).mul(self.step).add(self.lo)
         }
     }
-
 }
 
 /// Values binned per kernel call: their bins fit in the L1 cache.
@@ -270,9 +269,9 @@ const SUB: usize = 1024;
 /// by one where the edges say otherwise (NumPy's correction "within ~1 ULP
 /// of the bin edges"), in lanes the compiler vectorizes. (NumPy gathers
 /// the edges from its table; the formula gives the same values without a
-/// gather.) An index beyond the last bin, which NumPy's own correction
-/// turns into an `IndexError` (float16 rounding of a given range with
-/// over 2048 bins), counts in the last bin.
+/// gather.) An index of `n` is the last bin's, as NumPy moves it; one
+/// beyond cannot occur ([`histogram`] refuses the ranges that would give
+/// one, where NumPy's correction fails with an `IndexError`).
 #[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
 #[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn bin_values<T: Real, F: BinFloat, const GIVEN: bool, const FORMULA: bool>(b: &Bins<F>, xs: &[T], out: &mut [u32]) {
