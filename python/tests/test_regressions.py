@@ -268,6 +268,17 @@ def test_histograms_are_numpys_bit_for_bit_in_the_engine(mm, monkeypatch, dtype)
     assert cases == 35
 
 
+def test_a_histogram_range_that_rounds_apart_is_numpys_error(mm):
+    # float32 steps by 8 around 1e8: NumPy's own index of 1e8 + 8 is past
+    # its edges (IndexError); the engine refuses the range and NumPy's code
+    # gives its error
+    m, ref = mm([1e8 - 8, 1e8 + 8], "f4")
+    with pytest.raises(IndexError):
+        np.histogram(ref, 2, (1e8 - 4.1, 1e8 + 4.1))
+    with pytest.raises(IndexError):
+        np.histogram(m, 2, (1e8 - 4.1, 1e8 + 4.1))
+
+
 def test_a_large_float32_histogram_is_numpys(mm):
     # 6 Mi values over many blocks and both threads, a third of them on an
     # edge or next to one: the fast pass's tolerance and its exact

@@ -555,4 +555,17 @@ mod tests {
         let empty = ndarray::Array1::<f64>::zeros(0);
         assert_eq!(histogram(&empty.view(), 4, None).unwrap().counts, vec![0; 4]);
     }
+
+    #[test]
+    fn a_range_that_rounds_far_apart_in_the_data_type_is_refused() {
+        // float32 steps by 8 around 1e8: the range's bounds round 3.9
+        // apart to 8 apart, and 1e8 + 8 has index 3 of 2 bins in NumPy's
+        // arithmetic (its IndexError); refused here, by name
+        let a = ndarray::array![1e8f32 - 8.0, 1e8 + 8.0];
+        let e = histogram(&a.view(), 2, Some((1e8 - 4.1, 1e8 + 4.1))).unwrap_err();
+        assert!(e.to_string().contains("too far apart for 2 bins"), "{e}");
+        // with one bin, index 1 is the last bin's, as NumPy has it
+        let h = histogram(&a.view(), 1, Some((1e8 - 4.1, 1e8 + 4.1))).unwrap();
+        assert_eq!((h.counts, h.edges), (vec![2], vec![1e8 - 8.0, 1e8 + 8.0]));
+    }
 }
