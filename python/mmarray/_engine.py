@@ -346,8 +346,11 @@ def _histogram(a, bins=10, range=None, density=None, weights=None):
             return FALLBACK
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or not math.isfinite(float(hi) - float(lo)):
             return FALLBACK
-        if any(isinstance(x, int) and (abs(x) > 2**53 or floats and a.dtype.type(x) != x) for x in (lo, hi)):
-            return FALLBACK  # an integer bound float64 or the data's type does not hold (NumPy compares it exactly)
+        if any(isinstance(x, int) and (abs(x) >= 2**53 or floats and a.dtype.type(x) != x) for x in (lo, hi)):
+            # NumPy compares the data with an integer bound exactly, the
+            # engine in float64: the same where the bound is below 2^53
+            # (int64 2^53 + 1 is 2^53 in float64) and in the data's float type
+            return FALLBACK
         range = (float(lo), float(hi))
     try:
         counts, edges = _core.histogram(a, bins, range)

@@ -277,10 +277,12 @@ fn float_op<T: Real>(x: f64, op: Op, round: impl Fn(f64) -> f64) -> (f64, u8) {
 /// `x` or in either bound gives NaN (`f64::max`/`min` would drop it).
 #[inline]
 fn clip(x: f64, lo: f64, hi: f64) -> f64 {
-    if x.is_nan() || lo.is_nan() || hi.is_nan() {
+    if lo.is_nan() || hi.is_nan() {
         return f64::NAN;
     }
-    x.max(lo).min(hi)
+    // a NaN is itself, sign and payload (NumPy's maximum and minimum
+    // return their NaN operand as it is)
+    if x.is_nan() { x } else { x.max(lo).min(hi) }
 }
 
 #[inline]
@@ -384,7 +386,12 @@ fn float_block<T: Real>(xs: &mut [T], op: Op) {
         Op::FAdd(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() + s)),
         Op::FMul(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() * s)),
         Op::FDiv(s) => xs.iter_mut().for_each(|x| *x = T::from_f64(x.to_f64() / s)),
-        Op::FClip(lo, hi) => xs.iter_mut().for_each(|x| *x = T::from_f64(clip(x.to_f64(), lo, hi))),
+        // a NaN element is left as it is, bit for bit (its conversion to
+        // f64 would quiet a signalling NaN, which NumPy's clip keeps)
+        Op::FClip(lo, hi) => xs.iter_mut().for_each(|x| {
+            let v = x.to_f64();
+            *x = if v.is_nan() && !lo.is_nan() && !hi.is_nan() { *x } else { T::from_f64(clip(v, lo, hi)) };
+        }),
         // float arrays never compile to integer steps
         Op::IntAdd(_) | Op::IntMul(_) | Op::IntClip(..) => xs.iter_mut().for_each(|x| *x = cast_back(run(*x, &[op], |_, _| {}))),
     }

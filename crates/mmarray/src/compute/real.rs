@@ -155,8 +155,8 @@ pub(crate) fn f16_to_f32(x: f16) -> f32 {
 /// infinity), from the bits without a branch, so loops that compute in
 /// float16 as NumPy does (each result rounded to it) vectorize; `half`'s
 /// conversion is a call per value. (F. Giesen's `float_to_half_fast3_rtne`,
-/// with `select`s.) A NaN comes out as the quiet NaN `0x7e00` with its
-/// sign.
+/// with `select`s.) A NaN keeps its sign and the top of its payload, as
+/// in NumPy's `float32` to `float16` conversion.
 #[inline(always)]
 pub(crate) fn f32_to_f16(x: f32) -> f16 {
     const INF: u32 = 255 << 23;
@@ -170,7 +170,11 @@ pub(crate) fn f32_to_f16(x: f32) -> f16 {
     let bits = x.to_bits();
     let sign = bits & 0x8000_0000;
     let a = bits ^ sign; // |x|
-    let special = if a > INF { 0x7e00 } else { 0x7c00 };
+    // infinity; a NaN keeps its sign and the top ten bits of its payload,
+    // its quiet bit with them, as NumPy's conversion (which makes a
+    // payload of zero 1, to stay a NaN)
+    let payload = (a & 0x007f_ffff) >> 13;
+    let special = if a > INF { 0x7c00 | if payload == 0 { 1 } else { payload } } else { 0x7c00 };
     let subnormal = (f32::from_bits(a) + f32::from_bits(SUBNORMAL_MAGIC)).to_bits().wrapping_sub(SUBNORMAL_MAGIC);
     // normal: rebias the exponent and round to nearest even on the 13
     // mantissa bits dropped (a carry into the exponent is right, up to
@@ -184,7 +188,7 @@ pub(crate) fn f32_to_f16(x: f32) -> f16 {
     } else {
         normal
     };
-    #[allow(clippy::cast_possible_truncation)] // at most 0x7e00
+    #[allow(clippy::cast_possible_truncation)] // at most 0xffff
     f16::from_bits((magnitude | (sign >> 16)) as u16)
 }
 
@@ -458,6 +462,11 @@ mod tests {
         for x in [f32::INFINITY, f32::NAN, 65504.0, 65519.99, 65520.0, 1e-8, 2.9e-8, 3e-8, f32::MAX, f32::MIN_POSITIVE] {
             check(x);
             check(-x);
+        }
+        // NaNs keep sign and payload as NumPy's astype(float16) has them
+        // (a signalling NaN stays one, where F16C quiets it)
+        for (x, want) in [(0x7fc0_0000, 0x7e00), (0xffc0_2000, 0xfe01), (0x7f80_0001, 0x7c01), (0x7fff_ffff, 0x7fff), (0xff80_0fff, 0xfc01)] {
+            assert_eq!(f32_to_f16(f32::from_bits(x)).to_bits(), want, "{x:#010x}");
         }
     }
 
