@@ -420,6 +420,7 @@ fn counts_of<T: Real, F: BinFloat, D: Dimension>(a: &ArrayView<'_, T, D>, b: &Bi
     let copies = if stride <= 8192 { 4 } else { 1 };
     let total = fold_blocks_unordered(
         a.view().into_dyn(),
+        copies * stride * 8,
         || vec![0u64; copies * stride],
         |c: &mut Vec<u64>, xs: &[T]| count(b, xs, c, copies),
         |mut a, b| {

@@ -293,6 +293,7 @@ fn first_pass<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, qs: &[f64], sample
     };
     let tally = fold_blocks_unordered(
         a.view().into_dyn(),
+        0,
         init,
         |t: &mut Tally, xs: &[T]| tally_block(xs, &brackets, &shifts, t),
         |mut x: Tally, y: Tally| {
@@ -459,6 +460,7 @@ fn select<T: Real, D: Dimension>(a: &ArrayView<'_, T, D>, ranks: &[u64], start: 
         let shifts: Vec<u32> = ranges.iter().map(Range::shift).collect();
         let gathered = fold_blocks_unordered(
             a.view().into_dyn(),
+            0,
             || gather_init(&ranges),
             |acc: &mut Vec<Gather>, xs: &[T]| {
                 // one scan of the block (in cache) per range: ranges far
