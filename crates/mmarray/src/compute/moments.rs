@@ -44,6 +44,10 @@ pub struct Moments {
     kmin: u64,
     kmax: u64,
     first_nan: u64,
+    /// The NaN at `first_nan` (quiet, as arithmetic leaves it): the NaN a
+    /// sum, mean or variance of NaN-holding data is, as NumPy's carry the
+    /// data's NaN through (`-nan` from `inf - inf` stays `-nan`).
+    nan: f64,
     policy: NanPolicy,
     positions: bool,
 }
@@ -78,6 +82,7 @@ impl Moments {
             kmin: 0,
             kmax: 0,
             first_nan: NONE,
+            nan: f64::NAN,
             policy,
             positions,
         }
@@ -95,6 +100,9 @@ impl Moments {
     pub(crate) fn push_keyed(&mut self, x: f64, key: u64, index: u64) {
         if x.is_nan() {
             self.nan_count += 1;
+            if index < self.first_nan || self.nan_count == 1 {
+                self.nan = x;
+            }
             self.first_nan = self.first_nan.min(index);
             return;
         }
@@ -150,6 +158,10 @@ impl Moments {
             }
         }
         self.nan_count += other.nan_count;
+        if other.nan_count > 0 && (other.first_nan < self.first_nan || self.nan_count == other.nan_count) {
+            // (self had none before: nan_count was added just above)
+            self.nan = other.nan;
+        }
         self.first_nan = self.first_nan.min(other.first_nan);
         self.positions &= other.positions;
     }
@@ -184,13 +196,15 @@ impl Moments {
     /// The sum (0 for no values).
     #[must_use]
     pub fn sum(&self) -> f64 {
-        if self.poisoned() { f64::NAN } else { self.sum }
+        if self.poisoned() { self.nan } else { self.sum }
     }
 
     /// The mean (NaN for no values, as NumPy).
     #[must_use]
     pub fn mean(&self) -> f64 {
-        if self.poisoned() || self.count == 0 {
+        if self.poisoned() {
+            self.nan
+        } else if self.count == 0 {
             f64::NAN
         } else if self.mean.is_finite() {
             self.mean
@@ -217,7 +231,7 @@ impl Moments {
         // inf - inf) must stay NaN, which `f64::max` would turn into 0.
         let m2 = if self.m2 < 0.0 { 0.0 } else { self.m2 };
         if self.poisoned() {
-            f64::NAN
+            self.nan
         } else if dof == 0.0 {
             no_dof_variance(m2, self.policy)
         } else {
@@ -235,7 +249,7 @@ impl Moments {
     #[must_use]
     pub fn sum_sq(&self) -> f64 {
         if self.poisoned() {
-            return f64::NAN;
+            return self.nan;
         }
         let s = self.m2 + self.count as f64 * self.mean * self.mean;
         // A sum of squares of non-NaN values is finite or +inf; a NaN here is
@@ -705,7 +719,9 @@ fn sub_block_moments<T: Real>(xs: &[T], base: i64, step: i64, want: Want, policy
     // last walking backwards.
     let backwards = step < 0;
     if nan_count > 0 && (want.arg || policy == NanPolicy::Propagate) {
-        m.first_nan = logical(find(xs, f64::NAN, backwards));
+        let j = find(xs, f64::NAN, backwards);
+        m.first_nan = logical(j);
+        m.nan = j.map_or(f64::NAN, |j| xs[j].to_f64());
     }
     if n == 0 {
         return m;
