@@ -213,37 +213,46 @@ impl<F: BinFloat> Bins<F> {
         let (delta, delta64) = (hi.sub(lo), hi64 - lo64);
         let (step, step64) = (delta.div(div), delta64 / f64::from(n));
         let zero_step = if given { step64 == 0.0 } else { step.to_f64() == 0.0 };
-        let mut edges: Vec<F> = (0..=n)
+        let mut b = Self { n, lo, hi, edges: Vec::new(), step, step64, lo64, denom: delta, denom64, nf: div, n64: f64::from(n), given, formula: !zero_step, fast: None };
+        b.edges = (0..=n)
             .map(|i| match (given, zero_step) {
-                (false, false) => F::of_index(i).mul(step).add(lo),
+                (false, false) => b.edge::<false, true>(i),
+                (true, false) => b.edge::<true, true>(i),
                 (false, true) => F::of_index(i).div(div).mul(delta).add(lo),
-                (true, false) => F::of(f64::from(i) * step64 + lo64),
                 (true, true) => F::of(f64::from(i) / f64::from(n) * delta64 + lo64),
             })
             .collect();
-        if let Some(end) = edges.last_mut() {
+        if let Some(end) = b.edges.last_mut() {
             *end = hi;
         }
-        let formula = !zero_step;
-        let mut b = Self { n, lo, hi, edges, step, step64, lo64, denom: delta, denom64, nf: div, n64: f64::from(n), given, formula, fast: None };
         b.fast = Fast::new(&b, lo64, hi64);
         b
     }
 
-    /// The bin of a value counted, exactly as NumPy computes it (its
-    /// index, then moved by one where its edges say otherwise).
-    fn exact_bin(&self, x: F) -> u32 {
+    /// The bin of a value counted, exactly as NumPy computes it: its index
+    /// `(x - lo) / denom * n` truncated (`n` moved to the last bin), then
+    /// moved by one where the edges say otherwise (NumPy's correction
+    /// "within ~1 ULP of the bin edges"). Inlined into [`bin_values`]'s
+    /// vectorized loop.
+    #[inline(always)]
+    fn bin_of<const GIVEN: bool, const FORMULA: bool>(&self, x: F) -> u32 {
         let last = self.n - 1;
         let d = x.sub(self.lo);
-        let i = if self.given { (d.to_f64() / self.denom64 * self.n64).index() } else { d.div(self.denom).mul(self.nf).index() };
+        let i = if GIVEN { (d.to_f64() / self.denom64 * self.n64).index() } else { d.div(self.denom).mul(self.nf).index() };
         #[allow(clippy::cast_sign_loss)] // index() is at least 0
         let i = (i as u32).min(last);
-        let i = if x < self.edges[i as usize] { i.saturating_sub(1) } else { i };
-        if i != last && x >= self.edges[i as usize + 1] {
+        let i = if x < self.edge::<GIVEN, FORMULA>(i) { i.saturating_sub(1) } else { i };
+        if i != last && x >= self.edge::<GIVEN, FORMULA>(i + 1) {
             i + 1
         } else {
             i
         }
+    }
+
+    /// [`bin_of`](Self::bin_of) for one value, edges from the table (the
+    /// fast pass's values near a boundary).
+    fn exact_bin(&self, x: F) -> u32 {
+        if self.given { self.bin_of::<true, false>(x) } else { self.bin_of::<false, false>(x) }
     }
 
     /// Edge `i` (at most `n`; edge `n` by the formula is not `hi`, and
@@ -265,26 +274,18 @@ impl<F: BinFloat> Bins<F> {
 const SUB: usize = 1024;
 
 /// The bin of each value of `xs` into `out` (`b.n` for a value not
-/// counted): NumPy's index, `(x - lo) / denom * n` truncated, then moved
-/// by one where the edges say otherwise (NumPy's correction "within ~1 ULP
-/// of the bin edges"), in lanes the compiler vectorizes. (NumPy gathers
-/// the edges from its table; the formula gives the same values without a
-/// gather.) An index of `n` is the last bin's, as NumPy moves it; one
-/// beyond cannot occur ([`histogram`] refuses the ranges that would give
-/// one, where NumPy's correction fails with an `IndexError`).
+/// counted), [`Bins::bin_of`] in lanes the compiler vectorizes. (NumPy
+/// gathers the edges from its table; the formula gives the same values
+/// without a gather.) An index past the last bin cannot occur
+/// ([`histogram`] refuses the ranges that would give one, where NumPy's
+/// correction fails with an `IndexError`).
 #[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
 #[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn bin_values<T: Real, F: BinFloat, const GIVEN: bool, const FORMULA: bool>(b: &Bins<F>, xs: &[T], out: &mut [u32]) {
-    let last = b.n - 1;
     for (&x, o) in xs.iter().zip(out.iter_mut()) {
         let x = F::of_real(x);
         let keep = x >= b.lo && x <= b.hi;
-        let d = x.sub(b.lo);
-        let i = if GIVEN { (d.to_f64() / b.denom64 * b.n64).index() } else { d.div(b.denom).mul(b.nf).index() };
-        #[allow(clippy::cast_sign_loss)]
-        let i = (i.max(0) as u32).min(last);
-        let i = if x < b.edge::<GIVEN, FORMULA>(i) { i.saturating_sub(1) } else { i };
-        let i = if i != last && x >= b.edge::<GIVEN, FORMULA>(i + 1) { i + 1 } else { i };
+        let i = b.bin_of::<GIVEN, FORMULA>(x);
         *o = if keep { i } else { b.n };
     }
 }
@@ -335,8 +336,9 @@ impl<F: BinFloat> Fast<F> {
 /// lo) * (n / denom)` alone, where that is further than `fast.tol` from a
 /// bin boundary (then NumPy's index is the same, and its edges agree),
 /// else `n + 1`, for the exact computation ([`Bins::exact_bin`]); `n` for
-/// a value not counted. Returns how many values are `n + 1`. (NumPy's division and the edges' arithmetic took
-/// most of the time: binning 64 Mi float32 values took 90 ms that way.)
+/// a value not counted. Returns how many values are `n + 1`. (NumPy's
+/// division and the edges' arithmetic took most of the time: binning 64
+/// Mi float32 values took 90 ms that way.)
 #[cfg_attr(not(debug_assertions), multiversion(targets = "simd"))]
 #[cfg_attr(debug_assertions, multiversion(targets("x86_64+avx+avx2+fma")))]
 fn bin_fast<T: Real, F: BinFloat>(b: &Bins<F>, fast: &Fast<F>, xs: &[T], out: &mut [u32]) -> u32 {
@@ -430,6 +432,7 @@ fn counts_of<T: Real, F: BinFloat, D: Dimension>(a: &ArrayView<'_, T, D>, b: &Bi
     );
     (0..b.n as usize).map(|i| (0..copies).map(|k| total[k * stride + i]).sum()).collect()
 }
+
 /// `np.histogram(a, bins, range)`: `bins` equal-width bins over `range`, or
 /// over `[min, max]` of the data when `range` is `None` (one extra pass).
 /// Values outside the range, and NaNs, are not counted. Counts, edges and
@@ -483,7 +486,8 @@ fn histogram_in<T: Real, F: BinFloat, D: Dimension>(a: &ArrayView<'_, T, D>, bin
             }
             // Python floats: widened in float64
             let (lo, hi) = if lo == hi { (lo - 0.5, hi + 0.5) } else { (lo, hi) };
-            if !(F::of(lo).to_f64().is_finite() && F::of(hi).to_f64().is_finite()) {
+            let (flo, fhi) = (F::of(lo), F::of(hi));
+            if !(flo.to_f64().is_finite() && fhi.to_f64().is_finite()) {
                 return Err(invalid(format!("supplied range of [{lo}, {hi}] is not finite in the data's type")));
             }
             // The largest value counted, F(hi), is binned from F(hi) -
@@ -491,13 +495,11 @@ fn histogram_in<T: Real, F: BinFloat, D: Dimension>(a: &ArrayView<'_, T, D>, bin
             // the bounds apart by more than a bin, its index is past the
             // last bin (NumPy's own correction then fails, IndexError)
             #[allow(clippy::cast_possible_truncation)]
-            let top = (F::of(hi).sub(F::of(lo)).to_f64() / (hi - lo) * f64::from(n)) as i64;
+            let top = (fhi.sub(flo).to_f64() / (hi - lo) * f64::from(n)) as i64;
             if top > i64::from(n) {
+                let (flo, fhi) = (flo.to_f64(), fhi.to_f64());
                 return Err(invalid(format!(
-                    "range [{lo}, {hi}] rounds to [{}, {}] in the data's type, too far apart for {bins} bins of the range: value {} would fall in bin {top}",
-                    F::of(lo).to_f64(),
-                    F::of(hi).to_f64(),
-                    F::of(hi).to_f64()
+                    "range [{lo}, {hi}] rounds to [{flo}, {fhi}] in the data's type, too far apart for {bins} bins of the range: value {fhi} would fall in bin {top}"
                 )));
             }
             Bins::<F>::new(n, lo, hi, true, hi - lo)

@@ -99,10 +99,10 @@ impl Moments {
     #[inline]
     pub(crate) fn push_keyed(&mut self, x: f64, key: u64, index: u64) {
         if x.is_nan() {
-            self.nan_count += 1;
-            if index < self.first_nan || self.nan_count == 1 {
+            if self.nan_count == 0 || index < self.first_nan {
                 self.nan = x;
             }
+            self.nan_count += 1;
             self.first_nan = self.first_nan.min(index);
             return;
         }
@@ -157,11 +157,10 @@ impl Moments {
                 self.argmax = other.argmax;
             }
         }
-        self.nan_count += other.nan_count;
-        if other.nan_count > 0 && (other.first_nan < self.first_nan || self.nan_count == other.nan_count) {
-            // (self had none before: nan_count was added just above)
+        if other.nan_count > 0 && (self.nan_count == 0 || other.first_nan < self.first_nan) {
             self.nan = other.nan;
         }
+        self.nan_count += other.nan_count;
         self.first_nan = self.first_nan.min(other.first_nan);
         self.positions &= other.positions;
     }
