@@ -368,10 +368,9 @@ fn bin_fast<T: Real, F: BinFloat>(b: &Bins<F>, fast: &Fast<F>, xs: &[T], out: &m
 /// (the last for values not counted), consecutive values going to
 /// different tables so that runs of one bin do not wait on one counter.
 fn count<T: Real, F: BinFloat>(b: &Bins<F>, xs: &[T], counts: &mut [u64], copies: usize) {
-    let stride = b.n as usize + 1;
     let near = b.n + 1;
     let mut bins = [0u32; SUB];
-    for part in xs.chunks(SUB) {
+    for (k, part) in xs.chunks(SUB).enumerate() {
         let bins = &mut bins[..part.len()];
         let exact = |bins: &mut [u32]| match (b.given, b.formula) {
             (false, false) => bin_values::<T, F, false, false>(b, part, bins),
@@ -396,22 +395,63 @@ fn count<T: Real, F: BinFloat>(b: &Bins<F>, xs: &[T], counts: &mut [u64], copies
                 _ => exact(bins),
             },
         }
+        let next = xs.get((k + 1) * SUB..).unwrap_or(&[]);
+        tally(bins, counts, b.n as usize + 1, copies, &next[..next.len().min(SUB)]);
+    }
+}
+
+/// Adds one to `counts[t * stride + bin]` for each bin, `t` going round
+/// the `copies` tables (1 or 4), while asking the CPU for the cache lines
+/// of `next`, the values binned next. (Counting issues no loads of the
+/// data, so without it the hardware prefetcher sat idle while it ran, and
+/// binning the next part waited on memory: 64 Mi float32 values in
+/// memory, one thread, 91 ms before, 50 ms with it; two threads, 46 ms
+/// and 26-33 ms.)
+///
+/// The increments are scalar: no SIMD instruction counts faster here.
+/// Counting pairs of values in a table of pairs of bins (one increment
+/// for two values, for up to 100 bins) was faster alone (14.4 against
+/// 20.9 ms for 64 Mi values from the L1 cache) but slower in the pass
+/// (60 against 53 ms, one thread): the pairs' table crowds the data out
+/// of the L1 cache.
+#[inline(always)]
+fn tally<T>(bins: &[u32], counts: &mut [u64], stride: usize, copies: usize, next: &[T]) {
+    // values whose cache lines are asked for per 16 bins counted
+    const GROUP: usize = 16;
+    let per_line = (64 / std::mem::size_of::<T>()).max(1);
+    let mut lines = next.iter().step_by(per_line);
+    let step = (GROUP / per_line).max(1);
+    let groups = bins.chunks_exact(GROUP);
+    for &i in groups.remainder() {
+        counts[i as usize] += 1;
+    }
+    for g in groups {
+        lines.by_ref().take(step).for_each(prefetch);
         if copies == 4 {
-            let groups = bins.chunks_exact(4);
-            for &i in groups.remainder() {
-                counts[i as usize] += 1;
-            }
-            for g in groups {
-                counts[g[0] as usize] += 1;
-                counts[stride + g[1] as usize] += 1;
-                counts[2 * stride + g[2] as usize] += 1;
-                counts[3 * stride + g[3] as usize] += 1;
+            for q in g.chunks_exact(4) {
+                counts[q[0] as usize] += 1;
+                counts[stride + q[1] as usize] += 1;
+                counts[2 * stride + q[2] as usize] += 1;
+                counts[3 * stride + q[3] as usize] += 1;
             }
         } else {
-            for &i in bins.iter() {
+            for &i in g {
                 counts[i as usize] += 1;
             }
         }
+    }
+}
+
+/// Asks the CPU to bring the cache line of `x` into its caches: a hint,
+/// which loads nothing into a register and never faults (a page not in
+/// memory is not read in).
+#[inline(always)]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of every x86-64 CPU; a prefetch reads no memory
+    // the program sees and cannot fault, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(std::ptr::from_ref(x).cast());
     }
 }
 
