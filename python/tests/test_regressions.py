@@ -224,7 +224,7 @@ def _edge_neighbours(dtype, bins, rng_, seed_values):
     return np.concatenate([e, up, down, np.nextafter(up, np.inf), np.nextafter(down, -np.inf), x]).astype(dtype)
 
 
-@pytest.mark.parametrize("dtype", ["f2", "f4", "f8", "i4", "u1", "i8"])
+@pytest.mark.parametrize("dtype", ["f2", "f4", "f8", "i4", "u1", "i8", "i1", "i2", "u2"])
 def test_histograms_are_numpys_bit_for_bit_in_the_engine(mm, monkeypatch, dtype):
     # NumPy bins float16/float32 data in their own type: the engine did in
     # float64 (a value within rounding of an edge fell in the next bin),
@@ -355,6 +355,64 @@ def test_a_large_float32_histogram_is_numpys(mm):
         c2, e2 = np.histogram(ref, bins, rng_)
         np.testing.assert_array_equal(c, c2, err_msg=f"bins={bins} range={rng_}")
         np.testing.assert_array_equal(e, e2)
+
+
+def test_histograms_of_16_bit_types_counted_per_value_are_numpys(mm, monkeypatch):
+    # float16 and integers of 16 bits or fewer are counted per value (a
+    # table of 2^16 or 2^8 counts), each value binned once, the data's
+    # range read from the table: every float16 bit pattern (NaNs, both
+    # infinities, subnormals, both zeros), every int8/uint16 value, runs
+    from mmarray import _engine
+
+    calls = {"n": 0}
+    real = _engine._core.histogram
+
+    def spy(*args):
+        calls["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(_engine._core, "histogram", spy)
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    finite = every[np.isfinite(every)]
+    small = finite[np.abs(finite) < 1000]
+    gen = np.random.default_rng(16)
+    cases = [
+        (every, "f2", [(7, (-3.5, 1e4)), (100, (-30000.0, 30000.0)), (1, (0.0, 0.0))]),
+        (np.concatenate([finite, np.repeat(finite[:50], 3000)]), "f2", [(10, None), (33, (-1.5, 2.25))]),
+        (np.concatenate([small, np.repeat(small[-50:], 3000)]), "f2", [(10, None), (1000, None), (33, (-1.5, 2.25))]),
+        (gen.standard_normal(3 << 20).astype("f2"), "f2", [(100, None), (64, (-1, 1))]),
+        (np.arange(-128, 128, dtype=np.int8).repeat(5), "i1", [(7, None), (300, None), (3, (-200, 100))]),
+        (np.arange(1 << 16, dtype=np.uint16), "u2", [(100, None), (9, (10, 60000.5))]),
+        (gen.integers(-32768, 32768, size=2 << 20).astype("i2"), "i2", [(50, None), (1, None)]),
+    ]
+    for x, dtype, params in cases:
+        m, ref = mm(x, dtype)
+        for bins, rng_ in params:
+            before = calls["n"]
+            try:
+                c2, e2 = np.histogram(ref, bins, rng_)
+            except ValueError as want:  # the span of all finite float16 overflows
+                with pytest.raises(ValueError, match=str(want)):
+                    np.histogram(m, bins, rng_)
+                continue
+            c, e = np.histogram(m, bins, rng_)
+            np.testing.assert_array_equal(c, c2, err_msg=f"{dtype} bins={bins} range={rng_}")
+            np.testing.assert_array_equal(e, e2, err_msg=f"{dtype} bins={bins} range={rng_}")
+            assert np.signbit(e).tolist() == np.signbit(e2).tolist() and e.dtype == e2.dtype
+            assert calls["n"] == before + 1, (dtype, bins, rng_)
+    # data holding NaN or an infinity has no range of its own: NumPy's error
+    for bad in [np.float16(np.nan), np.uint16(0xFE01).view(np.float16), np.float16(-np.inf)]:
+        m, ref = mm(np.array([1.0, bad, 2.0], "f2"), "f2")
+        with pytest.raises(ValueError) as want:
+            np.histogram(ref, 3)
+        with pytest.raises(ValueError, match=str(want.value).split(" of ")[0]):
+            np.histogram(m, 3)
+    # both zeros, one of them an extreme: the sign of that edge is the one
+    # NumPy's order-dependent max gives
+    for order in [[-1.0, 0.0, -0.0], [-1.0, -0.0, 0.0], [0.0, -0.0, 1.0], [-0.0, 0.0]]:
+        m, ref = mm(np.array(order, "f2"), "f2")
+        e, e2 = np.histogram(m, 3)[1], np.histogram(ref, 3)[1]
+        assert np.signbit(e).tolist() == np.signbit(e2).tolist(), order
 
 
 def test_documented_differences_hold(mm):
