@@ -481,16 +481,20 @@ fn add_counts(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
     a
 }
 
-/// For a type of at most 2^16 values (float16, integers of 16 bits or
-/// fewer, bool): the smallest [`Real::narrow_key`] and the number of keys
-/// (every bit pattern of a float16 has its key, NaNs too).
+/// For a type of at most 2^16 values, each bit pattern one of them
+/// (float16, integers of 16 bits or fewer; not bool): the smallest
+/// [`Real::narrow_key`] and the number of keys (a float16 NaN has its own
+/// key too).
 fn key_span<T: Real>() -> Option<(u64, usize)> {
+    if std::mem::size_of::<T>() > 2 {
+        return None;
+    }
+    let span = 1usize << (8 * std::mem::size_of::<T>());
     if T::IS_FLOAT {
-        return (std::mem::size_of::<T>() == 2).then_some((0, 1 << 16));
+        return Some((0, span));
     }
     let (lo, hi) = T::INT_RANGE?;
-    let span = usize::try_from(hi - lo + 1).ok().filter(|&s| s <= 1 << 16)?;
-    Some((T::wrap_i128(lo).narrow_key(), span))
+    (usize::try_from(hi - lo + 1) == Ok(span)).then(|| (T::wrap_i128(lo).narrow_key(), span))
 }
 
 /// The data's min and max, and the integers' exact ones.
@@ -546,26 +550,19 @@ impl<T: Real> ValueCounts<T> {
         (0..self.copies).map(|c| self.table[c * self.span + k]).sum()
     }
 
-    /// The data's min and max as [`histogram`]'s pass over the data
-    /// finds them (NaN and NaN if it holds a NaN), and the integers' own;
-    /// `None` where that pass must be made: both zeros are in the data
-    /// and one is an extreme (NumPy's sign of that zero depends on the
-    /// values' order).
+    /// The data's min and max (NaN and NaN if it holds a NaN), and the
+    /// integers' own; `None` if there are no values. (Where the data holds
+    /// both zeros, the min is `-0.0` and the max `0.0`; NumPy's sign of
+    /// such a zero depends on the values' order.)
     fn extremes(&self) -> Option<Extremes> {
-        let held = (0..self.span).filter(|&k| self.of(k) > 0).map(|k| self.value(k));
-        let (mut lo, mut hi, mut zeros) = (None::<T>, None::<T>, 0);
-        for v in held {
-            let x = v.to_f64();
-            if x.is_nan() {
+        let mut held = (0..self.span).filter(|&k| self.of(k) > 0).map(|k| self.value(k));
+        let lo = held.next()?;
+        let mut hi = lo;
+        for v in std::iter::once(lo).chain(held) {
+            if v.to_f64().is_nan() {
                 return Some((f64::NAN, f64::NAN, None));
             }
-            zeros += u32::from(x == 0.0);
-            lo = lo.or(Some(v));
-            hi = Some(v);
-        }
-        let (lo, hi) = (lo?, hi?);
-        if T::IS_FLOAT && zeros == 2 && (lo.to_f64() == 0.0 || hi.to_f64() == 0.0) {
-            return None;
+            hi = v;
         }
         let ints = (!T::IS_FLOAT).then(|| (lo.to_i128(), hi.to_i128()));
         Some((lo.to_f64(), hi.to_f64(), ints))
@@ -574,12 +571,12 @@ impl<T: Real> ValueCounts<T> {
     /// Counts per bin: each key's value binned by `b` as every value is
     /// (NaNs and values outside the range are not counted).
     fn binned<F: BinFloat>(&self, b: &Bins<F>) -> Vec<u64> {
-        let values: Vec<T> = (0..self.span).map(|k| self.value(k)).collect();
-        let mut bins = vec![0u32; self.span];
-        b.bin_all(&values, &mut bins);
+        let (held, times): (Vec<T>, Vec<u64>) = (0..self.span).map(|k| (self.value(k), self.of(k))).filter(|&(_, c)| c > 0).unzip();
+        let mut bins = vec![0u32; held.len()];
+        b.bin_all(&held, &mut bins);
         let mut counts = vec![0u64; b.n as usize + 1];
-        for (k, &bin) in bins.iter().enumerate() {
-            counts[bin as usize] += self.of(k);
+        for (&bin, &c) in bins.iter().zip(&times) {
+            counts[bin as usize] += c;
         }
         counts.truncate(b.n as usize);
         counts
@@ -608,9 +605,10 @@ fn keys_of<T: Real>(xs: &[T], base: u64, out: &mut [u32]) {
 /// exactly (`np.histogram` returns them in the data's float type).
 ///
 /// One pass over the data, and one more for a range from the data; for
-/// float16 and integers of 16 bits or fewer, one in all: their values are
-/// counted per value (at most 65,536 of them), each binned once, and the
-/// data's range read from those counts.
+/// float16 and integers of 16 bits or fewer (at least twice as many values
+/// as the type has), one in all: the values are counted per value (at most
+/// 65,536 of them), each value held binned once, and the data's range read
+/// from those counts.
 ///
 /// ```
 /// use mmarray::compute::histogram;
@@ -645,9 +643,12 @@ fn histogram_in<T: Real, F: BinFloat, D: Dimension>(a: &ArrayView<'_, T, D>, bin
     }
     let n = u32::try_from(bins).ok().filter(|&n| n <= MAX_BINS).ok_or_else(|| invalid(format!("too many bins: {bins} (at most {MAX_BINS})")))?;
     let half = F::of(0.5);
-    // a type of few values is counted per value, once, when first needed
+    // a type of few values is counted per value, once, when first needed,
+    // where the data outnumber them (a table of 2^16 counts took 1-2 ms to
+    // make and read: 100 times a float16 histogram of 64 values)
     let table = std::cell::OnceCell::new();
-    let by_value = || table.get_or_init(|| key_span::<T>().map(|(base, span)| ValueCounts::count(a, base, span))).as_ref();
+    let few = key_span::<T>().filter(|&(_, span)| a.len() >= 2 * span);
+    let by_value = || table.get_or_init(|| few.map(|(base, span)| ValueCounts::count(a, base, span))).as_ref();
     let b = match range {
         Some((lo, hi)) => {
             if lo > hi {
@@ -778,9 +779,12 @@ mod tests {
         let b = Bins::<f64>::new(10, -128.0, 127.0, true, 255.0);
         assert_eq!(table.binned(&b), counts_of(&ints.view(), &b));
         assert_eq!(table.binned(&b).iter().sum::<u64>(), 259);
-        // both zeros with one an extreme: the data's own pass decides the sign
-        let zeros = ndarray::array![half::f16::from_f32(-1.0), half::f16::ZERO, half::f16::NEG_ZERO];
-        assert_eq!(ValueCounts::count(&zeros.view(), 0, 1 << 16).extremes(), None);
-        assert!(key_span::<f32>().is_none() && key_span::<i32>().is_none() && key_span::<u16>().is_some());
+        // both zeros: -0.0 is the min, 0.0 the max
+        let zeros = ndarray::array![half::f16::ZERO, half::f16::NEG_ZERO];
+        let (lo, hi, ints) = ValueCounts::count(&zeros.view(), 0, 1 << 16).extremes().unwrap();
+        assert_eq!((lo.to_bits(), hi.to_bits(), ints), ((-0.0f64).to_bits(), 0, None));
+        assert!(ValueCounts::count(&ndarray::Array1::<i8>::zeros(0).view(), 0, 256).extremes().is_none());
+        assert!(key_span::<f32>().is_none() && key_span::<i32>().is_none() && key_span::<bool>().is_none());
+        assert_eq!((key_span::<u16>(), key_span::<u8>()), (Some((0, 1 << 16)), Some((0, 256))));
     }
 }
