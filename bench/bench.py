@@ -66,6 +66,8 @@ NUMPY_CODE = {
     "quantiles": "r = np.quantile(a, [0.01, 0.5, 0.99]).tolist()",
     "median": "r = [float(np.median(a))]",
     "histogram": "c, e = np.histogram(a, 100)\nr = [int(c[0]), int(c[50]), int(c[-1]), float(e[50])]",
+    # a given range: the binning pass alone (the data's range is a pass of its own)
+    "histogram_range": "c, e = np.histogram(a, 100, (0.0, 1.0))\nr = [int(c[0]), int(c[50]), int(c[-1]), float(e[50])]",
     "mul_inplace": "a *= np.float32(1.5)\na.flush()\nr = None",
     # 2000 scattered read-modify-writes at the positions bench_op uses.
     "scatter": "f = a.reshape(-1)\ns = 12345\nfor _ in range(2000):\n    s = (s * 6364136223846793005 + 1442695040888963407) % 2**64\n    f[(s >> 11) % f.size] += 1\na.flush()\nr = None",
@@ -77,7 +79,7 @@ NUMPY_CODE["scatter_hint"] = NUMPY_CODE["scatter"]
 SAME_WORK = {"sum", "std", "max"}
 # Operations that read their whole (large) file once: on a cold cache they
 # are compared with dd.
-FULL_PASS = {"summary", "sum", "mean", "std", "min", "max", "meansq_steps", "matvec", "rmatvec"}
+FULL_PASS = {"summary", "sum", "mean", "std", "min", "max", "meansq_steps", "matvec", "rmatvec", "histogram_range"}
 # --huge's groups of rows (--huge-only picks some): the write rows, the
 # cold full passes, the cold quantiles, in place, rolling into a new file.
 HUGE_GROUPS = {"create", "passes", "quantiles", "inplace", "rolling"}
@@ -94,7 +96,7 @@ WRITES = {"normalize", "contrast", "scatter", "scatter_hint", "mul_inplace"}
 # Operations measured on a cold page cache only (their point is I/O).
 ALWAYS_COLD = {"scatter", "scatter_hint"}
 # Operations too slow on NumPy's side (tens of seconds) to repeat: one round.
-SLOW = {"quantiles", "median", "histogram"}
+SLOW = {"quantiles", "median", "histogram", "histogram_range"}
 
 
 def parse_size(s):
@@ -626,7 +628,7 @@ def main():
                # exact order statistics: NumPy sorts a copy of the whole file
                ("py:quantiles", flat, region), ("py:median", flat, region),
                # NumPy bins 65,536 values at a time, on one core
-               ("py:histogram", flat, region),
+               ("py:histogram", flat, region), ("py:histogram_range", flat, region),
                # the engine on one thread: how it scales past this machine's cores
                ("sum@1", flat, region), ("std@1", flat, region), ("summary@1", flat, region),
                ("py:quantiles@1", flat, region), ("py:median@1", flat, region),

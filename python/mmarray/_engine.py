@@ -507,7 +507,10 @@ def _numpy_signature(func, impl):
         # as a true keepdims
         named = {k: v for k, v in named.items() if v is not _NO_VALUE}
         extra = {k: v for k, v in extra.items() if v is not _NO_VALUE}
-        return impl(**named, **extra)
+        try:
+            return impl(**named, **extra)
+        except _core.InvalidBoolData:
+            return FALLBACK  # bool bytes other than 0 and 1: NumPy reads them as true
 
     call.__name__ = getattr(func, "__name__", "impl")
     return call

@@ -49,28 +49,34 @@ fn engine_kind(obj: &Bound<'_, PyAny>) -> Option<ScalarKind> {
 /// Runs `$body` with `$v` an `ndarray` view of `$obj` borrowed by `$borrow`
 /// and `$as`, `$T` the Rust type of its dtype (one dispatch table:
 /// `mmarray::with_scalar_type!`); a `TypeError` for dtypes the engine does
-/// not take (and for bool when `$writable`).
+/// not take (and for bool when `$writable`), `InvalidBoolData` for bool data
+/// holding a byte other than 0 or 1 (`check_bools`).
 macro_rules! typed_array {
     ($obj:expr, $borrow:ident, $as:ident, $writable:expr, |$v:ident : $T:ident| $body:expr) => {{
         let obj = $obj;
         match engine_kind(obj).filter(|k| !$writable || *k != ScalarKind::Bool) {
-            Some(kind) => mmarray::with_scalar_type!(kind, |$T| {
-                let x = obj.cast::<PyArrayDyn<$T>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
-                // (declared before the borrow, so dropped after its release)
-                let _in_use = crate::EngineUse::enter(obj);
-                #[allow(unused_mut)]
-                let mut guard = x.$borrow().map_err(|e| PyValueError::new_err(e.to_string()))?;
-                // A mapping another process truncated reads zeros where its
-                // pages were lost: never compute on it, never return what
-                // was computed from it; nor on one another thread closed meanwhile
-                // (see mmarray::check_address).
-                let addr = x.data() as usize;
-                crate::check_intact_at(addr)?;
-                let $v = guard.$as();
-                let result = $body;
-                crate::check_intact_at(addr)?;
-                result
-            }, complex => Err(unhandled(obj))),
+            Some(kind) => {
+                if kind == ScalarKind::Bool {
+                    check_bools(obj)?;
+                }
+                mmarray::with_scalar_type!(kind, |$T| {
+                    let x = obj.cast::<PyArrayDyn<$T>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
+                    // (declared before the borrow, so dropped after its release)
+                    let _in_use = crate::EngineUse::enter(obj);
+                    #[allow(unused_mut)]
+                    let mut guard = x.$borrow().map_err(|e| PyValueError::new_err(e.to_string()))?;
+                    // A mapping another process truncated reads zeros where its
+                    // pages were lost: never compute on it, never return what
+                    // was computed from it; nor on one another thread closed meanwhile
+                    // (see mmarray::check_address).
+                    let addr = x.data() as usize;
+                    crate::check_intact_at(addr)?;
+                    let $v = guard.$as();
+                    let result = $body;
+                    crate::check_intact_at(addr)?;
+                    result
+                }, complex => Err(unhandled(obj)))
+            }
             None => Err(unhandled(obj)),
         }
     }};
@@ -88,6 +94,48 @@ macro_rules! typed_view_mut {
     ($obj:expr, |$v:ident : $T:ident| $body:expr) => {
         typed_array!($obj, try_readwrite, as_array_mut, true, |$v: $T| $body)
     };
+}
+
+pyo3::create_exception!(
+    _core,
+    InvalidBoolData,
+    PyValueError,
+    "Bool data holding a byte other than 0 or 1: NumPy reads it as true, the engine does not compute on it (the Python side then runs NumPy's code)."
+);
+
+/// Refuses bool data holding a byte other than 0 or 1 (`InvalidBoolData`,
+/// the core's message), before it is viewed as Rust `bool`s, for which
+/// such a byte is undefined behaviour: `np.mean` of a bool memmap over
+/// the bytes `[2, 2, 0, 1, 255]` gave 52.0 where NumPy's is 0.8.
+fn check_bools(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    let np = obj.py().import("numpy")?;
+    let bytes = obj.call_method1("view", (np.getattr("uint8")?, np.getattr("ndarray")?))?;
+    let bytes = bytes.cast::<PyArrayDyn<u8>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
+    let guard = bytes.try_readonly().map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let view = guard.as_array();
+    let found = match view.as_slice_memory_order() {
+        Some(all) => mmarray::invalid_bool(all),
+        None => {
+            // a strided view: in logical order, a bounded buffer at a time
+            let (mut buf, mut seen, mut found) = (Vec::with_capacity(4096), 0, None);
+            for (i, &b) in view.iter().enumerate() {
+                buf.push(b);
+                if buf.len() == 4096 || i + 1 == view.len() {
+                    found = mmarray::invalid_bool(&buf).map(|(at, b)| (seen + at, b));
+                    if found.is_some() {
+                        break;
+                    }
+                    seen += buf.len();
+                    buf.clear();
+                }
+            }
+            found
+        }
+    };
+    match found {
+        Some((at, byte)) => Err(InvalidBoolData::new_err(mmarray::invalid_bool_message(at, byte))),
+        None => Ok(()),
+    }
 }
 
 fn unhandled(obj: &Bound<'_, PyAny>) -> PyErr {

@@ -545,6 +545,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<WriteLock>()?;
     m.add_class::<grow::Appender>()?;
     m.add_function(wrap_pyfunction!(grow::regrow, m)?)?;
+    m.add("InvalidBoolData", m.py().get_type::<engine::InvalidBoolData>())?;
     m.add_function(wrap_pyfunction!(engine::reduce, m)?)?;
     m.add_function(wrap_pyfunction!(engine::quantile, m)?)?;
     m.add_function(wrap_pyfunction!(engine::median, m)?)?;

@@ -411,6 +411,36 @@ def test_histograms_of_16_bit_types_counted_per_value_are_numpys(mm, monkeypatch
             np.histogram(m, 3)
 
 
+def test_bool_data_holding_other_bytes_is_numpys(tmp_path):
+    # NumPy reads any non-zero byte of bool data as true; the engine viewed
+    # it as Rust bools (undefined behaviour for such bytes): np.mean of a
+    # memmap over [2, 2, 0, 1, 255] was 52.0, NumPy's 0.8. Now the engine
+    # checks bool data first and leaves such data to NumPy's code.
+    p = tmp_path / "b.bin"
+    raw = np.zeros(300_000, np.uint8)
+    raw[::7] = 1
+    raw[123_456] = 2
+    raw[-1] = 255
+    raw.tofile(p)
+    m = mmarray.memmap(p, dtype=bool, mode="r")
+    ref = np.memmap(p, dtype=bool, mode="r")
+    for view in [lambda a: a, lambda a: a[::3], lambda a: a[123_000:124_000].reshape(10, 100).T]:
+        for f in [np.mean, np.std, np.var, np.max, np.min, np.argmax, np.argmin,
+                  lambda a: a.mean(), lambda a: a.max(), lambda a: a.sum(dtype=np.float64)]:
+            with np.errstate(all="ignore"):
+                np.testing.assert_array_equal(f(view(m)), f(view(ref)))
+    # called directly, the engine's error names the byte and its place
+    with pytest.raises(ValueError, match="bool data holds the byte 2 at element 123456, not 0 or 1"):
+        mmarray.stats(m)
+    with pytest.raises(ValueError, match="byte 255 at element 176542"):
+        mmarray.stats(m[123_457:])
+    # valid bool data still runs in the engine
+    q = tmp_path / "ok.bin"
+    (raw > 1).tofile(q)
+    ok = mmarray.memmap(q, dtype=bool, mode="r")
+    assert mmarray.stats(ok)["mean"] == pytest.approx(2 / 300_000)
+
+
 def test_documented_differences_hold(mm):
     # README: partial sums that overflow in NumPy's order may not here
     m, ref = mm([1.5e308, 1.5e308, -1.5e308], "f8")

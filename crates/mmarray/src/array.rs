@@ -926,15 +926,11 @@ impl MmapArray {
             ));
         }
         if !T::valid_bytes(bytes) {
-            let at = bytes.iter().position(|&b| b > 1).unwrap_or(0);
+            let (at, byte) = crate::invalid_bool(bytes).unwrap_or((0, bytes[0]));
             return Err(Error::at(
                 ErrorKind::InvalidArgument,
                 &self.path,
-                format_args!(
-                    "bool data holds the byte {} at element {at}, not 0 or 1; use get() or \
-                     to_array(), which read any non-zero byte as true",
-                    bytes[at]
-                ),
+                format_args!("{}; use get() or to_array(), which read any non-zero byte as true", crate::invalid_bool_message(at, byte)),
             ));
         }
         Ok(())

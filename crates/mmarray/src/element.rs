@@ -89,8 +89,33 @@ unsafe impl Element for bool {
         self
     }
     fn valid_bytes(bytes: &[u8]) -> bool {
-        bytes.iter().all(|&b| b <= 1)
+        invalid_bool(bytes).is_none()
     }
+}
+
+/// The first byte of bool data (its bytes, one per element in memory
+/// order) that is neither 0 nor 1, as `(element, byte)`: NumPy reads any
+/// non-zero byte as true, but in Rust such a `bool` is undefined behaviour,
+/// so bool data is checked before it is viewed as `bool`.
+///
+/// ```
+/// assert_eq!(mmarray::invalid_bool(&[0, 1, 1, 0]), None);
+/// assert_eq!(mmarray::invalid_bool(&[1, 0, 2, 255]), Some((2, 2)));
+/// ```
+#[must_use]
+pub fn invalid_bool(bytes: &[u8]) -> Option<(usize, u8)> {
+    // (an OR over each chunk vectorizes; searching byte by byte does not)
+    const CHUNK: usize = 4096;
+    let chunk = bytes.chunks(CHUNK).position(|c| c.iter().fold(0, |m, &b| m | b) > 1)?;
+    let at = bytes[chunk * CHUNK..].iter().position(|&b| b > 1)?;
+    Some((chunk * CHUNK + at, bytes[chunk * CHUNK + at]))
+}
+
+/// The error message for bool data holding `byte` at element `at`
+/// ([`invalid_bool`]).
+#[must_use]
+pub fn invalid_bool_message(at: usize, byte: u8) -> String {
+    format!("bool data holds the byte {byte} at element {at}, not 0 or 1")
 }
 
 /// Reads the element at `bytes[..size_of::<T>()]` (any alignment), swapping
