@@ -50,15 +50,20 @@ fn engine_kind(obj: &Bound<'_, PyAny>) -> Option<ScalarKind> {
 /// and `$as`, `$T` the Rust type of its dtype (one dispatch table:
 /// `mmarray::with_scalar_type!`); a `TypeError` for dtypes the engine does
 /// not take (and for bool when `$writable`), `InvalidBoolData` for bool data
-/// holding a byte other than 0 or 1 (`check_bools`).
+/// holding a byte other than 0 or 1 (`bool_bytes`).
 macro_rules! typed_array {
     ($obj:expr, $borrow:ident, $as:ident, $writable:expr, |$v:ident : $T:ident| $body:expr) => {{
         let obj = $obj;
         match engine_kind(obj).filter(|k| !$writable || *k != ScalarKind::Bool) {
             Some(kind) => {
-                if kind == ScalarKind::Bool {
-                    check_bools(obj)?;
-                }
+                // bool data are computed on as their bytes (see bool_bytes)
+                let bytes;
+                let (obj, kind) = if kind == ScalarKind::Bool {
+                    bytes = bool_bytes(obj)?;
+                    (&bytes, ScalarKind::U8)
+                } else {
+                    (obj, kind)
+                };
                 mmarray::with_scalar_type!(kind, |$T| {
                     let x = obj.cast::<PyArrayDyn<$T>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
                     // (declared before the borrow, so dropped after its release)
@@ -97,45 +102,40 @@ macro_rules! typed_view_mut {
 }
 
 pyo3::create_exception!(
-    _core,
+    mmarray._core,
     InvalidBoolData,
     PyValueError,
     "Bool data holding a byte other than 0 or 1: NumPy reads it as true, the engine does not compute on it (the Python side then runs NumPy's code)."
 );
 
-/// Refuses bool data holding a byte other than 0 or 1 (`InvalidBoolData`,
-/// the core's message), before it is viewed as Rust `bool`s, for which
-/// such a byte is undefined behaviour: `np.mean` of a bool memmap over
-/// the bytes `[2, 2, 0, 1, 255]` gave 52.0 where NumPy's is 0.8.
-fn check_bools(obj: &Bound<'_, PyAny>) -> PyResult<()> {
-    let np = obj.py().import("numpy")?;
+/// Bool data as their bytes (a `uint8` view of the same memory), which the
+/// engine computes on: bool kernels on bytes of 0 and 1 give the same
+/// results, and the memory is never viewed as Rust `bool`s, for which
+/// another byte is undefined behaviour (`np.mean` of a bool memmap over
+/// the bytes `[2, 2, 0, 1, 255]` gave 52.0 where NumPy's is 0.8; and a
+/// writer could change a byte between a check and the computation).
+/// Data holding another byte are refused first (`InvalidBoolData`, the
+/// core's message with the element's index in logical order): NumPy's
+/// code reads them as true. The check runs without the GIL.
+fn bool_bytes<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let np = py.import("numpy")?;
     let bytes = obj.call_method1("view", (np.getattr("uint8")?, np.getattr("ndarray")?))?;
-    let bytes = bytes.cast::<PyArrayDyn<u8>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
-    let guard = bytes.try_readonly().map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let array = bytes.cast::<PyArrayDyn<u8>>().map_err(|e| PyTypeError::new_err(e.to_string()))?;
+    let guard = array.try_readonly().map_err(|e| PyValueError::new_err(e.to_string()))?;
     let view = guard.as_array();
-    let found = match view.as_slice_memory_order() {
-        Some(all) => mmarray::invalid_bool(all),
-        None => {
-            // a strided view: in logical order, a bounded buffer at a time
-            let (mut buf, mut seen, mut found) = (Vec::with_capacity(4096), 0, None);
-            for (i, &b) in view.iter().enumerate() {
-                buf.push(b);
-                if buf.len() == 4096 || i + 1 == view.len() {
-                    found = mmarray::invalid_bool(&buf).map(|(at, b)| (seen + at, b));
-                    if found.is_some() {
-                        break;
-                    }
-                    seen += buf.len();
-                    buf.clear();
-                }
-            }
-            found
-        }
-    };
-    match found {
-        Some((at, byte)) => Err(InvalidBoolData::new_err(mmarray::invalid_bool_message(at, byte))),
-        None => Ok(()),
+    let valid = py.detach(|| match view.as_slice_memory_order() {
+        Some(all) => mmarray::invalid_bool(all).is_none(),
+        // (a fold over a strided view is a tight loop; the check of one
+        // byte at a time took 20 ns per element)
+        None => view.fold(0u8, |m, &b| m | b) <= 1,
+    });
+    if valid {
+        drop(guard);
+        return Ok(bytes);
     }
+    let (at, byte) = view.iter().enumerate().find(|&(_, &b)| b > 1).map_or((0, 0), |(i, &b)| (i, b));
+    Err(InvalidBoolData::new_err(mmarray::invalid_bool_message(at, byte)))
 }
 
 fn unhandled(obj: &Bound<'_, PyAny>) -> PyErr {

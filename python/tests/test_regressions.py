@@ -434,6 +434,15 @@ def test_bool_data_holding_other_bytes_is_numpys(tmp_path):
         mmarray.stats(m)
     with pytest.raises(ValueError, match="byte 255 at element 176542"):
         mmarray.stats(m[123_457:])
+    # the element is counted in logical order, for views of every kind
+    with pytest.raises(ValueError, match="byte 2 at element 456, "):
+        mmarray.stats(m[123_000:][::-1][::-1])
+    with pytest.raises(ValueError, match="byte 2 at element 564, ") as err:
+        mmarray.stats(m[123_000:124_000].reshape(10, 100).T)  # 123_456 is row 4, column 56: (56, 4) of the transpose
+    # it crosses a process boundary as itself (a worker's error)
+    import pickle
+    again = pickle.loads(pickle.dumps(err.value))
+    assert type(again) is type(err.value) and isinstance(again, ValueError) and str(again) == str(err.value)
     # valid bool data still runs in the engine
     q = tmp_path / "ok.bin"
     (raw > 1).tofile(q)
