@@ -224,12 +224,8 @@ def _edge_neighbours(dtype, bins, rng_, seed_values):
     return np.concatenate([e, up, down, np.nextafter(up, np.inf), np.nextafter(down, -np.inf), x]).astype(dtype)
 
 
-@pytest.mark.parametrize("dtype", ["f2", "f4", "f8", "i4", "u1", "i8", "i1", "i2", "u2"])
-def test_histograms_are_numpys_bit_for_bit_in_the_engine(mm, monkeypatch, dtype):
-    # NumPy bins float16/float32 data in their own type: the engine did in
-    # float64 (a value within rounding of an edge fell in the next bin),
-    # and left float16/float32 to NumPy's slower code. Now every dtype
-    # runs in the engine, counts and edges (their dtype too) NumPy's.
+def _count_engine_histograms(monkeypatch):
+    """{"n": how many histograms the engine has computed}, kept up to date."""
     from mmarray import _engine
 
     calls = {"n": 0}
@@ -240,6 +236,16 @@ def test_histograms_are_numpys_bit_for_bit_in_the_engine(mm, monkeypatch, dtype)
         return real(*args)
 
     monkeypatch.setattr(_engine._core, "histogram", spy)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", ["f2", "f4", "f8", "i4", "u1", "i8", "i1", "i2", "u2"])
+def test_histograms_are_numpys_bit_for_bit_in_the_engine(mm, monkeypatch, dtype):
+    # NumPy bins float16/float32 data in their own type: the engine did in
+    # float64 (a value within rounding of an edge fell in the next bin),
+    # and left float16/float32 to NumPy's slower code. Now every dtype
+    # runs in the engine, counts and edges (their dtype too) NumPy's.
+    calls = _count_engine_histograms(monkeypatch)
     gen = np.random.default_rng(14)
     floats = np.dtype(dtype).kind == "f"
     cases = 0
@@ -357,22 +363,13 @@ def test_a_large_float32_histogram_is_numpys(mm):
         np.testing.assert_array_equal(e, e2)
 
 
-def test_histograms_of_16_bit_types_counted_per_value_are_numpys(mm, monkeypatch):
-    # float16 and integers of 16 bits or fewer are counted per value (a
-    # table of 2^16 or 2^8 counts), each value binned once, the data's
+def test_histograms_of_small_types_counted_per_value_are_numpys(mm, monkeypatch):
+    # float16 and 8-bit integers are counted per value (a table of 2^16
+    # or 2^8 counts), each value binned once, the data's
     # range read from the table (where there are at least twice as many
     # values as keys): every float16 bit pattern (NaNs, both infinities,
     # subnormals, both zeros), every int8/uint16 value, runs
-    from mmarray import _engine
-
-    calls = {"n": 0}
-    real = _engine._core.histogram
-
-    def spy(*args):
-        calls["n"] += 1
-        return real(*args)
-
-    monkeypatch.setattr(_engine._core, "histogram", spy)
+    calls = _count_engine_histograms(monkeypatch)
     every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
     finite = every[np.isfinite(every)]
     small = finite[np.abs(finite) < 1000]
