@@ -346,7 +346,9 @@ def _histogram(a, bins=10, range=None, density=None, weights=None):
             return FALLBACK
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or not math.isfinite(float(hi) - float(lo)):
             return FALLBACK
-        if any(isinstance(x, int) and (abs(x) >= 2**53 or floats and a.dtype.type(x) != x) for x in (lo, hi)):
+        with np.errstate(over="ignore"):  # (a bound past float16's range: NumPy's code warns of it)
+            inexact = any(isinstance(x, int) and (abs(x) >= 2**53 or floats and a.dtype.type(x) != x) for x in (lo, hi))
+        if inexact:
             # NumPy compares the data with an integer bound exactly, the
             # engine in float64: the same where the bound is below 2^53
             # (int64 2^53 + 1 is 2^53 in float64) and in the data's float type

@@ -408,6 +408,21 @@ def test_histograms_of_small_types_counted_per_value_are_numpys(mm, monkeypatch)
             np.histogram(m, 3)
 
 
+def test_a_float16_histogram_range_past_float16_warns_as_numpy(mm):
+    # the check whether an integer bound is exact in float16 cast 65535 to
+    # float16 itself: two "overflow encountered in cast" more than NumPy's
+    import warnings
+
+    m, ref = mm([1.0, 2.0, 3.0], "f2")
+    got = []
+    for x in (ref, m):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            c, e = np.histogram(x, 4, range=(0, 65535))
+        got.append(([str(x.message) for x in w], c.tolist(), e.tolist()))
+    assert got[1] == got[0]
+
+
 def test_bool_data_holding_other_bytes_is_numpys(tmp_path):
     # NumPy reads any non-zero byte of bool data as true; the engine viewed
     # it as Rust bools (undefined behaviour for such bytes): np.mean of a
