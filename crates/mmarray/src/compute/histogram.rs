@@ -380,7 +380,7 @@ fn bin_fast<T: Real, F: BinFloat>(b: &Bins<F>, fast: &Fast<F>, xs: &[T], out: &m
 fn count<T: Real, F: BinFloat>(b: &Bins<F>, xs: &[T], counts: &mut [u64], copies: usize) {
     let near = b.n + 1;
     let mut bins = [0u32; SUB];
-    for (k, part) in xs.chunks(SUB).enumerate() {
+    for (part, next) in parts(xs) {
         let bins = &mut bins[..part.len()];
         let exact = |bins: &mut [u32]| b.bin_all(part, bins);
         match b.fast {
@@ -400,9 +400,15 @@ fn count<T: Real, F: BinFloat>(b: &Bins<F>, xs: &[T], counts: &mut [u64], copies
                 _ => exact(bins),
             },
         }
-        let next = xs.get((k + 1) * SUB..).unwrap_or(&[]);
-        tally(bins, counts, b.n as usize + 1, copies, &next[..next.len().min(SUB)]);
+        tally(bins, counts, b.n as usize + 1, copies, next);
     }
+}
+
+/// `xs` in parts of [`SUB`] values, each with the part after it (empty
+/// for the last), whose cache lines [`tally`] asks for.
+fn parts<T>(xs: &[T]) -> impl Iterator<Item = (&[T], &[T])> {
+    let mut ahead = xs.chunks(SUB).skip(1);
+    xs.chunks(SUB).map(move |part| (part, ahead.next().unwrap_or(&[])))
 }
 
 /// Adds one to `counts[t * stride + bin]` for each bin, `t` going round
@@ -463,8 +469,7 @@ fn prefetch<T>(x: &T) {
 /// Counts per bin of `a`, binned by `b`.
 fn counts_of<T: Real, F: BinFloat, D: Dimension>(a: &ArrayView<'_, T, D>, b: &Bins<F>) -> Vec<u64> {
     let stride = b.n as usize + 1;
-    // four tables while they fit in the L2 cache (256 KiB), else one
-    let copies = if stride <= 8192 { 4 } else { 1 };
+    let copies = tables(stride);
     let total = fold_blocks_unordered(
         a.view().into_dyn(),
         copies * stride * 8,
@@ -473,6 +478,13 @@ fn counts_of<T: Real, F: BinFloat, D: Dimension>(a: &ArrayView<'_, T, D>, b: &Bi
         add_counts,
     );
     (0..b.n as usize).map(|i| (0..copies).map(|k| total[k * stride + i]).sum()).collect()
+}
+
+/// How many tables of `entries` counts [`tally`] goes round: four while
+/// they fit in the L2 cache (256 KiB), else one (a histogram of many bins;
+/// 2^16 float16 keys).
+fn tables(entries: usize) -> usize {
+    if entries <= 8192 { 4 } else { 1 }
 }
 
 /// `a + b`, entry by entry.
@@ -521,20 +533,17 @@ struct ValueCounts<T> {
 impl<T: Real> ValueCounts<T> {
     /// Counts the values of `a` per key.
     fn count<D: Dimension>(a: &ArrayView<'_, T, D>, base: u64, span: usize) -> Self {
-        // four tables for 8-bit types; one of 2^16 counts (512 KiB) fills
-        // the L2 cache
-        let copies = if span <= 4096 { 4 } else { 1 };
+        let copies = tables(span);
         let table = fold_blocks_unordered(
             a.view().into_dyn(),
             copies * span * 8,
             || vec![0u64; copies * span],
             |c: &mut Vec<u64>, xs: &[T]| {
                 let mut keys = [0u32; SUB];
-                for (k, part) in xs.chunks(SUB).enumerate() {
+                for (part, next) in parts(xs) {
                     let keys = &mut keys[..part.len()];
                     keys_of(part, base, keys);
-                    let next = xs.get((k + 1) * SUB..).unwrap_or(&[]);
-                    tally(keys, c, span, copies, &next[..next.len().min(SUB)]);
+                    tally(keys, c, span, copies, next);
                 }
             },
             add_counts,
